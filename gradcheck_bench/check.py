@@ -1,0 +1,226 @@
+"""One checking interface: compare any gradient source against any other.
+
+``check(candidate, reference, params, X, Y)`` runs both sources on private
+copies of the point and returns a :class:`CheckResult`: the exercise's relative
+difference over all parameters, the verdict, and a per-tensor breakdown that
+names the element with the largest error and the factor (``scale``) by which
+the candidate is off, so the seed's planted bugs read as ``W2 x2.000`` and
+``b1 x4.000``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable, Union
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .models import Model, Params, get_model
+from .sources.registry import build_source, source_label, unused_options
+from .validation import require_finite_cost, validate_data, validate_gradient, validate_params
+
+DEFAULT_THRESHOLD = 2e-7
+"""The exercise's verdict: below 2e-7 the gradient is declared correct."""
+
+SourceLike = Union[str, Callable[[Params, Any, Any], Params]]
+
+
+def relative_difference(candidate: np.ndarray, reference: np.ndarray) -> float:
+    """``||g - r|| / (||g|| + ||r||)``, defined as 0 when both gradients are exactly zero."""
+    candidate = np.ravel(candidate).astype(np.float64)
+    reference = np.ravel(reference).astype(np.float64)
+    denominator = np.linalg.norm(candidate) + np.linalg.norm(reference)
+    if denominator == 0:
+        return 0.0
+    return float(np.linalg.norm(candidate - reference) / denominator)
+
+
+def least_squares_scale(candidate: np.ndarray, reference: np.ndarray) -> float:
+    """The factor s minimising ``||candidate - s * reference||``; NaN when reference is zero."""
+    candidate = np.ravel(candidate).astype(np.float64)
+    reference = np.ravel(reference).astype(np.float64)
+    power = float(reference @ reference)
+    return float(candidate @ reference) / power if power > 0 else float("nan")
+
+
+def compare_tensor(candidate: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
+    """One row of the per-parameter table."""
+    error = np.abs(candidate.astype(np.float64) - reference.astype(np.float64))
+    worst = np.unravel_index(int(np.argmax(error)), error.shape) if error.size else ()
+    return {
+        "size": int(candidate.size),
+        "difference": relative_difference(candidate, reference),
+        "scale": least_squares_scale(candidate, reference),
+        "max_abs_error": float(error[worst]) if error.size else 0.0,
+        "worst_index": tuple(int(i) for i in worst),
+        "candidate_value": float(candidate[worst]) if error.size else float("nan"),
+        "reference_value": float(reference[worst]) if error.size else float("nan"),
+    }
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check: overall difference, verdict and per-tensor breakdown."""
+
+    candidate: str
+    reference: str
+    difference: float
+    threshold: float
+    per_parameter: pd.DataFrame = field(repr=False)
+    candidate_gradient: Params = field(repr=False)
+    reference_gradient: Params = field(repr=False)
+
+    @property
+    def passed(self) -> bool:
+        """The exercise's verdict: the difference is below the threshold."""
+        return self.difference < self.threshold
+
+    @property
+    def culprits(self) -> list[str]:
+        """Tensors whose own difference is at or above the threshold, worst first."""
+        table = self.per_parameter.sort_values("difference", ascending=False)
+        return [name for name, row in table.iterrows() if row["difference"] >= self.threshold]
+
+    def table(self) -> str:
+        """The per-parameter table as aligned text, in parameter order."""
+        shown = self.per_parameter.copy()
+        shown["scale"] = [_format_scale(s) for s in shown["scale"]]
+        shown["worst_index"] = [list(i) for i in shown["worst_index"]]
+        shown["verdict"] = ["MISMATCH" if name in self.culprits else "ok" for name in shown.index]
+        formats = {c: "{:.3e}".format for c in ("difference", "max_abs_error", "candidate_value", "reference_value")}
+        return shown.to_string(formatters=formats)
+
+    def summary(self) -> str:
+        """A readable verdict that names the worst tensors, then the table."""
+        verdict = "PASS" if self.passed else "FAIL"
+        lines = [
+            f"{verdict}  {self.candidate} vs {self.reference}: relative difference "
+            f"{self.difference:.3e} (threshold {self.threshold:.1e})"
+        ]
+        if self.culprits:
+            lines.append("Mismatched tensors, worst first:")
+            for name in self.culprits:
+                row = self.per_parameter.loc[name]
+                lines.append(
+                    f"  {name} {_format_scale(row['scale'])}  difference {row['difference']:.3e}, "
+                    f"largest error {row['max_abs_error']:.3e} at {list(row['worst_index'])} "
+                    f"(candidate {row['candidate_value']:.6g}, reference {row['reference_value']:.6g})"
+                )
+        elif not self.passed:
+            lines.append("No single tensor reaches the threshold; the error is spread over all of them.")
+        return "\n".join(lines + ["", self.table()])
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (no NumPy or pandas types)."""
+        rows = {}
+        for name, row in self.per_parameter.iterrows():
+            rows[name] = {key: _plain(value) for key, value in row.items()}
+        return {
+            "candidate": self.candidate,
+            "reference": self.reference,
+            "difference": self.difference,
+            "threshold": self.threshold,
+            "passed": self.passed,
+            "culprits": self.culprits,
+            "per_parameter": rows,
+        }
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+
+def compare_gradients(
+    candidate: Params,
+    reference: Params,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    candidate_name: str = "candidate",
+    reference_name: str = "reference",
+) -> CheckResult:
+    """Compare two gradients that are already computed (same names and shapes)."""
+    names = list(reference)
+    rows = [compare_tensor(candidate[name], reference[name]) for name in names]
+    table = pd.DataFrame(rows, index=pd.Index(names, name="parameter"))
+    flat_candidate = np.concatenate([np.ravel(candidate[n]) for n in names])
+    flat_reference = np.concatenate([np.ravel(reference[n]) for n in names])
+    return CheckResult(
+        candidate=candidate_name,
+        reference=reference_name,
+        difference=relative_difference(flat_candidate, flat_reference),
+        threshold=threshold,
+        per_parameter=table,
+        candidate_gradient=candidate,
+        reference_gradient=reference,
+    )
+
+
+def check(
+    candidate: SourceLike,
+    reference: SourceLike,
+    params: Params,
+    X: Any,
+    Y: Any = None,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    model: str | Model | None = None,
+    **options: Any,
+) -> CheckResult:
+    """Check ``candidate``'s gradient against ``reference``'s at ``(params, X, Y)``.
+
+    Each source is a registry name (``"numpy"``, ``"numpy-buggy"``, ``"fd"``, ...)
+    or a callable ``(params, X, Y) -> {name: ndarray}``. Named sources are built
+    for ``model`` (default ``"mlp"``) with the ``options`` they accept, e.g.
+    ``eps=1e-7`` for ``fd``; an option no named source accepts is an error.
+    The caller's arrays are never modified: each source gets its own copy.
+    """
+    if not (isinstance(threshold, (int, float)) and np.isfinite(threshold) and threshold > 0):
+        raise InputError(f"threshold must be a positive number, got {threshold!r}; the exercise uses 2e-7.")
+    params = validate_params(params)
+    validate_data(X, Y)
+    names = [s for s in (candidate, reference) if isinstance(s, str)]
+    resolved_model = get_model(model or "mlp")
+    if names or model is not None:
+        resolved_model.validate_point(params, X, Y)
+        require_finite_cost(resolved_model.cost, params, X, Y)
+    unknown = unused_options(names, options)
+    if unknown:
+        raise InputError(
+            f"option(s) {', '.join(unknown)} are not accepted by "
+            f"{' or '.join(names) if names else 'sources given as callables'}; "
+            "configure a callable source yourself, e.g. fd(cost, eps=1e-6)."
+        )
+    gradients = []
+    for source in (candidate, reference):
+        function = build_source(source, resolved_model, **options) if isinstance(source, str) else source
+        if not callable(function):
+            raise InputError(f"a gradient source must be a name or a callable, got {source!r}.")
+        output = function(copy.deepcopy(params), X.copy(), None if Y is None else Y.copy())
+        gradients.append(validate_gradient(output, params, source_label(source)))
+    return compare_gradients(
+        gradients[0],
+        gradients[1],
+        threshold=float(threshold),
+        candidate_name=source_label(candidate),
+        reference_name=source_label(reference),
+    )
+
+
+def _format_scale(scale: float) -> str:
+    return "x   nan" if not np.isfinite(scale) else f"x{scale:.3f}"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [int(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return float(value) if np.isfinite(value) else None
+    return value

@@ -1,0 +1,116 @@
+"""The ``gradcheck-bench`` command.
+
+Exit status works like a test: 0 the check passed, 1 it failed, 2 bad usage
+or bad input (with a one-line message, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Callable, Sequence
+
+from .check import DEFAULT_THRESHOLD, check
+from .errors import GradCheckError
+from .models import FRAUD_NET_SIZES, linear1d_case, random_case, seed_case
+from .sources.finite_difference import DEFAULT_EPS
+
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+Subcommand = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+SUBCOMMANDS: dict[str, Subcommand] = {}
+"""name -> (one-line help, add its arguments, run it)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits with status 2 and one line, as the rest of the CLI does."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def layer_sizes(text: str) -> tuple[int, ...]:
+    """Parse ``4,5,3,1``."""
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"sizes must be integers separated by commas, like 4,5,3,1; got {text!r}") from None
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
+    return value
+
+
+def add_check_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--candidate", default="numpy", help="source to test (default: numpy)")
+    parser.add_argument("--reference", default="fd", help="source to trust (default: fd)")
+    parser.add_argument("--model", choices=["mlp", "linear1d"], default="mlp")
+    parser.add_argument("--case", choices=["seed", "random"], default="seed",
+                        help="the exercise's seed case, or a random He-initialised net")
+    parser.add_argument("--sizes", type=layer_sizes, default=FRAUD_NET_SIZES,
+                        help="layer sizes of a random net (default: 4,5,3,1)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of a random case")
+    parser.add_argument("--examples", type=int, default=3, help="examples m of a random case")
+    parser.add_argument("--x", type=float, default=2.0, help="input x of the 1-D model")
+    parser.add_argument("--theta", type=float, default=4.0, help="theta of the 1-D model")
+    parser.add_argument("--eps", type=positive_float, default=None,
+                        help=f"finite-difference step (default: {DEFAULT_EPS:g})")
+    parser.add_argument("--threshold", type=positive_float, default=DEFAULT_THRESHOLD,
+                        help=f"pass below this relative difference (default: {DEFAULT_THRESHOLD:g})")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def point_from_arguments(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    if args.model == "linear1d":
+        return linear1d_case(args.x, args.theta)
+    if args.case == "seed":
+        return seed_case()
+    return random_case(args.sizes, args.examples, args.seed)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    params, X, Y = point_from_arguments(args)
+    options = {} if args.eps is None else {"eps": args.eps}
+    result = check(args.candidate, args.reference, params, X, Y,
+                   threshold=args.threshold, model=args.model, **options)
+    print(result.to_json(indent=2) if args.json else result.summary())
+    return EXIT_PASS if result.passed else EXIT_FAIL
+
+
+SUBCOMMANDS["check"] = (
+    "compare one gradient source against another at one point", add_check_arguments, run_check
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gradcheck-bench", description="Check gradients and measure what the check costs.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, (help_text, add_arguments, _) in SUBCOMMANDS.items():
+        add_arguments(commands.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help (0) or a usage error (2, already explained)
+        return int(exit_.code or 0)
+    try:
+        return SUBCOMMANDS[args.command][2](args)
+    except (GradCheckError, ImportError) as error:
+        print(f"gradcheck-bench: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("gradcheck-bench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""The registry of named gradient sources.
+
+A gradient source is any callable ``source(params, X, Y) -> {name: ndarray}``.
+Named sources are built by a factory that receives the model and the options
+a user passed to ``check`` (``eps=...``, ``device=...``); each factory takes only
+the options its signature names.
+
+Each module in ``gradcheck_bench/sources/`` declares its sources in a module
+level ``SOURCES`` list; the registry finds them by scanning the package, so a
+new framework or oracle is one new file and no edit elsewhere. Modules must
+import cleanly without their optional framework: they import it inside the
+factory.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from ..errors import SourceError
+from ..models import Model, Params
+
+
+class GradientSource(Protocol):
+    """What ``check`` calls: float arrays in, a dict of gradients out."""
+
+    def __call__(self, params: Params, X: np.ndarray, Y: Any) -> Params: ...
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """How to build one named source.
+
+    ``requires`` names the optional Python modules it imports; ``models`` the
+    models it can differentiate (empty: any model with a cost).
+    """
+
+    name: str
+    factory: Callable[..., GradientSource]
+    description: str
+    kind: str  # "hand-written", "oracle", "autograd" or "planted-bug"
+    requires: tuple[str, ...] = ()
+    models: tuple[str, ...] = ("mlp",)
+    install_hint: str = ""
+
+    def option_names(self) -> set[str]:
+        parameters = inspect.signature(self.factory).parameters
+        return {name for name in parameters if name != "model"}
+
+    def is_available(self) -> bool:
+        return all(importlib.util.find_spec(module) is not None for module in self.requires)
+
+
+@dataclass
+class _Registry:
+    specs: dict[str, SourceSpec] = field(default_factory=dict)
+    scanned: bool = False
+
+    def load(self) -> dict[str, SourceSpec]:
+        if not self.scanned:
+            package = importlib.import_module(__package__)
+            for module_info in pkgutil.iter_modules(package.__path__):
+                module = importlib.import_module(f"{__package__}.{module_info.name}")
+                for spec in getattr(module, "SOURCES", ()):
+                    self.add(spec)
+            self.scanned = True
+        return self.specs
+
+    def add(self, spec: SourceSpec) -> None:
+        existing = self.specs.get(spec.name)
+        if existing is not None and existing.factory is not spec.factory:
+            raise ValueError(f"two gradient sources are named {spec.name!r}.")
+        self.specs[spec.name] = spec
+
+
+_REGISTRY = _Registry()
+
+
+def register_source(spec: SourceSpec) -> None:
+    """Add a named source from outside the package (e.g. a user's own framework)."""
+    _REGISTRY.load()
+    _REGISTRY.add(spec)
+
+
+def source_specs() -> dict[str, SourceSpec]:
+    """Every registered source by name, available or not."""
+    return dict(_REGISTRY.load())
+
+
+def available_sources(model: str = "mlp") -> list[str]:
+    """Names of the sources whose frameworks are installed and that handle ``model``."""
+    return [
+        name
+        for name, spec in source_specs().items()
+        if spec.is_available() and (not spec.models or model in spec.models)
+    ]
+
+
+def get_spec(name: str) -> SourceSpec:
+    specs = source_specs()
+    if name not in specs:
+        raise SourceError(
+            f"unknown gradient source {name!r}; known sources: {', '.join(sorted(specs))}. "
+            "Pass one of these names or a callable (params, X, Y) -> dict."
+        )
+    return specs[name]
+
+
+def build_source(name: str, model: Model, **options: Any) -> GradientSource:
+    """Build the named source for ``model``, handing it the options it accepts."""
+    spec = get_spec(name)
+    if spec.models and model.name not in spec.models:
+        raise SourceError(
+            f"gradient source {name!r} handles the {', '.join(spec.models)} model(s), "
+            f"not {model.name!r}; choose another source or model."
+        )
+    if not spec.is_available():
+        raise ImportError(
+            f"gradient source {name!r} needs {', '.join(spec.requires)}, which is not "
+            f"installed; install it with: {spec.install_hint or 'pip install ' + ' '.join(spec.requires)}"
+        )
+    accepted = {key: value for key, value in options.items() if key in spec.option_names()}
+    return spec.factory(model=model, **accepted)
+
+
+def unused_options(names: list[str], options: dict[str, Any]) -> list[str]:
+    """The options that none of the named sources accepts (so a typo never passes silently)."""
+    accepted: set[str] = set()
+    for name in names:
+        accepted |= get_spec(name).option_names()
+    return sorted(set(options) - accepted)
+
+
+def source_label(source: Any) -> str:
+    """A readable name for a source given by name or as a callable."""
+    if isinstance(source, str):
+        return source
+    return getattr(source, "name", None) or getattr(source, "__name__", None) or repr(source)
+

@@ -1,0 +1,64 @@
+import json
+
+import pytest
+
+from gradcheck_bench.cli import main
+
+
+def run(capsys, *argv):
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_default_check_passes(capsys):
+    status, out, _ = run(capsys, "check")
+    assert status == 0 and out.startswith("PASS  numpy vs fd")
+
+
+def test_buggy_check_fails_and_names_the_culprits(capsys):
+    status, out, _ = run(capsys, "check", "--candidate", "numpy-buggy", "--reference", "fd")
+    assert status == 1
+    assert "W2 x2.000" in out and "b1 x4.000" in out
+
+
+def test_json_output(capsys):
+    status, out, _ = run(capsys, "check", "--candidate", "numpy-buggy", "--json")
+    data = json.loads(out)
+    assert status == 1 and data["passed"] is False and set(data["culprits"]) == {"W2", "b1"}
+
+
+def test_random_case_and_eps(capsys):
+    status, out, _ = run(capsys, "check", "--case", "random", "--sizes", "3,7,2,1", "--examples", "5",
+                         "--seed", "4", "--eps", "1e-6", "--json")
+    assert status == 0 and json.loads(out)["per_parameter"]["W1"]["size"] == 21
+
+
+def test_linear1d(capsys):
+    status, out, _ = run(capsys, "check", "--model", "linear1d", "--x", "3", "--theta", "2")
+    assert status == 0 and "theta" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["check", "--candidate", "nope"], "unknown gradient source 'nope'"),
+        (["check", "--eps", "-1"], "--eps: must be a positive finite number"),
+        (["check", "--eps", "0"], "--eps: must be a positive finite number"),
+        (["check", "--threshold", "0"], "--threshold: must be a positive finite number"),
+        (["check", "--case", "random", "--sizes", "4,0,1"], "layer sizes must be"),
+        (["check", "--case", "random", "--sizes", "4,x,1"], "sizes must be integers"),
+        (["check", "--case", "random", "--examples", "0"], "examples must be at least 1"),
+        (["check", "--candidate", "numpy-buggy", "--model", "linear1d"], "handles the mlp model"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_usage_exits_2_with_a_message_and_no_traceback(capsys, argv, message):
+    status, _, err = run(capsys, *argv)
+    assert status == 2
+    assert message in err and "Traceback" not in err
+
+
+def test_help_exits_0(capsys):
+    status, out, _ = run(capsys, "check", "--help")
+    assert status == 0 and "--candidate" in out
