@@ -19,7 +19,7 @@ from .models import (
     seed_case,
 )
 from .sources import GradientSource, SourceSpec, available_sources, register_source, source_specs
-from .sources.finite_difference import CentralDifference, fd
+from .sources.finite_difference import CentralDifference, fd, fd_engines
 from .sources.numpy_backprop import numpy_backprop, seed_buggy_backprop
 
 __version__ = "0.1.0"
@@ -42,6 +42,7 @@ __all__ = [
     "compare_gradients",
     "exercise_cost",
     "fd",
+    "fd_engines",
     "init_params",
     "linear1d_case",
     "linear1d_cost",

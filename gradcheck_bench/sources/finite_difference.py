@@ -53,6 +53,11 @@ def loop_engine(cost: Cost, params: Params, X: Any, Y: Any, eps: float) -> np.nd
 ENGINES: dict[str, Engine] = {"loop": loop_engine}
 
 
+def fd_engines() -> list[str]:
+    """Names of the finite-difference engines usable here (``engine=`` of :func:`fd`)."""
+    return list(ENGINES)
+
+
 @dataclass(frozen=True)
 class CentralDifference:
     """A gradient source that differentiates ``cost`` by centered differences."""

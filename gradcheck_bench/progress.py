@@ -1,0 +1,43 @@
+"""Progress bars for long runs: shown on a terminal, silent when piped.
+
+A thin layer over tqdm, so every long loop in the package (oracle engines,
+``compare``, ``study``) shows the same bar with an ETA and none of them
+hand-rolls one.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Iterable, Iterator, TypeVar
+
+from tqdm.auto import tqdm
+
+T = TypeVar("T")
+
+
+def stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def progress_bar(total: int | None = None, description: str = "", show: bool | None = None, **options: Any) -> tqdm:
+    """A tqdm bar on stderr; ``show=None`` means: only when stderr is a terminal."""
+    return tqdm(
+        total=total,
+        desc=description,
+        disable=not (stderr_is_terminal() if show is None else show),
+        file=sys.stderr,
+        leave=False,
+        dynamic_ncols=True,
+        **options,
+    )
+
+
+def with_progress(items: Iterable[T], total: int | None = None, description: str = "", show: bool | None = None) -> Iterator[T]:
+    """Iterate ``items`` with a bar (see :func:`progress_bar`)."""
+    with progress_bar(total=total, description=description, show=show) as bar:
+        for item in items:
+            yield item
+            bar.update(1)
