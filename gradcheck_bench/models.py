@@ -225,8 +225,13 @@ def linear1d_case(x: float = 2.0, theta: float = 4.0) -> tuple[Params, np.ndarra
     return {"theta": np.array(float(theta))}, np.array(float(x)), None
 
 
-def linear1d_cost(params: Params, X: Any, Y: Any = None) -> Any:
-    """J(theta) = theta * x."""
+def linear1d_cost(params: Params, X: Any, Y: Any = None, xp: Any = np) -> Any:
+    """J(theta) = theta * x.
+
+    ``xp`` is unused (a product needs no namespace function) but accepted, so
+    that every model cost has the signature ``cost(params, X, Y, xp=...)`` the
+    autograd sources call with ``torch`` or ``jax.numpy``.
+    """
     return params["theta"] * X
 
 

@@ -1,0 +1,151 @@
+"""JAX autograd as a gradient source: ``jax.grad`` under ``jax.jit``, in float64.
+
+As for PyTorch, the cost is not rewritten: the model's own cost is called
+with ``xp=jax.numpy`` and ``jax.grad`` differentiates it.
+
+float64, without touching JAX's global configuration. JAX computes in
+float32 unless ``jax_enable_x64`` is on. Setting that flag globally would
+change every other JAX user in the process (their arrays silently become
+float64), so this source never sets it: every conversion, compilation and
+call runs inside JAX's *scoped* x64 context (``jax.enable_x64(True)``; on
+older JAX ``jax.experimental.enable_x64()``), which is thread-local and is
+undone when the call returns. ``jax.config.jax_enable_x64`` reads the same
+before and after any use of this source, and ``import gradcheck_bench`` does
+not even import JAX.
+
+Compile time is kept apart from run time. The gradient is compiled ahead of
+time (``jax.jit(...).lower(...).compile()``) once per input shape and cached;
+the seconds spent compiling are in :attr:`JaxAutograd.compile_seconds`, and
+:meth:`JaxAutograd.warm_up` compiles for a point without computing anything,
+so a benchmark can time calls that are pure run time.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import AbstractContextManager
+from typing import Any, Hashable
+
+import numpy as np
+
+from ..errors import InputError
+from ..models import Model, Params
+from .registry import SourceSpec
+
+JAX_INSTALL_HINT = 'pip install "gradcheck-bench[jax]"'
+
+
+def x64_scope() -> AbstractContextManager:
+    """A context in which JAX uses float64; the global ``jax_enable_x64`` flag is left alone."""
+    import jax
+
+    scoped_flag = getattr(jax, "enable_x64", None)
+    if scoped_flag is not None:
+        return scoped_flag(True)
+    from jax.experimental import enable_x64  # JAX releases before the flag moved to jax.*
+
+    return enable_x64()
+
+
+def jax_device(device: str = "cpu") -> Any:
+    """The JAX device named ``device`` (``cpu``, ``cuda``/``gpu``, ``tpu``, optionally ``:index``).
+
+    Raises :class:`InputError` naming what is available when this machine has
+    no such device.
+    """
+    import jax
+
+    platform, _, index_text = str(device).partition(":")
+    if not index_text.isdigit() and index_text:
+        raise InputError(f"device={device!r} is not a device name; use 'cpu', 'cuda' or 'cuda:0'.")
+    try:
+        devices = jax.devices(platform)
+    except RuntimeError:
+        available = sorted({d.platform for d in jax.devices()})
+        raise InputError(
+            f"device={device!r} was asked for, but JAX has no {platform!r} device here "
+            f"(available: {', '.join(available)}); use device='cpu' or install a JAX build "
+            "for that accelerator."
+        ) from None
+    index = int(index_text) if index_text else 0
+    if index >= len(devices):
+        raise InputError(
+            f"device={device!r} was asked for, but JAX sees only {len(devices)} {platform} device(s)."
+        )
+    return devices[index]
+
+
+def shape_signature(params: Params, X: Any, Y: Any) -> Hashable:
+    """What a compiled gradient depends on: every array's name and shape (all float64)."""
+    return (
+        tuple((name, np.shape(value)) for name, value in params.items()),
+        np.shape(X),
+        None if Y is None else np.shape(Y),
+    )
+
+
+class JaxAutograd:
+    """Gradient of ``model.cost(params, X, Y, xp=jax.numpy)`` by ``jax.jit(jax.grad(...))``."""
+
+    name = "jax"
+
+    def __init__(self, model: Model, device: str = "cpu") -> None:
+        import jax
+        import jax.numpy as jnp
+
+        self._jax = jax
+        self.model = model
+        self.device = jax_device(device)
+        self._gradient = jax.jit(jax.grad(lambda params, X, Y: model.cost(params, X, Y, xp=jnp)))
+        self._compiled: dict[Hashable, Any] = {}
+        self.compile_seconds = 0.0
+        """Total seconds spent compiling so far (tracing, lowering and XLA compilation)."""
+
+    def _on_device(self, params: Params, X: Any, Y: Any) -> tuple[Any, Any, Any]:
+        as_float64 = {name: np.asarray(value, dtype=np.float64) for name, value in params.items()}
+        X = np.asarray(X, dtype=np.float64)
+        Y = None if Y is None else np.asarray(Y, dtype=np.float64)
+        return self._jax.device_put((as_float64, X, Y), self.device)
+
+    def _compiled_for(self, arguments: tuple[Any, Any, Any]) -> Any:
+        signature = shape_signature(*arguments)
+        if signature not in self._compiled:
+            start = time.perf_counter()
+            self._compiled[signature] = self._gradient.lower(*arguments).compile()
+            self.compile_seconds += time.perf_counter() - start
+        return self._compiled[signature]
+
+    def warm_up(self, params: Params, X: Any, Y: Any) -> float:
+        """Compile for this point's shapes (if not yet done); return the seconds it took."""
+        before = self.compile_seconds
+        with x64_scope():
+            self._compiled_for(self._on_device(params, X, Y))
+        return self.compile_seconds - before
+
+    def __call__(self, params: Params, X: Any, Y: Any) -> Params:
+        with x64_scope():
+            arguments = self._on_device(params, X, Y)
+            gradients = self._jax.block_until_ready(self._compiled_for(arguments)(*arguments))
+            # JAX returns dict pytrees with sorted keys: put them back in the params' order.
+            return {name: np.asarray(gradients[name], dtype=np.float64) for name in params}
+
+    def forward_passes(self, params: Params) -> int:
+        """Reverse mode needs one forward pass (then one backward sweep), whatever n is."""
+        return 1
+
+
+def _jax_for_model(model: Model, device: str = "cpu") -> JaxAutograd:
+    return JaxAutograd(model, device=device)
+
+
+SOURCES = [
+    SourceSpec(
+        name="jax",
+        factory=_jax_for_model,
+        description="JAX jit(grad) on the same cost definition, float64 in a scoped x64 context",
+        kind="autograd",
+        requires=("jax",),
+        models=("mlp", "linear1d"),
+        install_hint=JAX_INSTALL_HINT,
+    ),
+]

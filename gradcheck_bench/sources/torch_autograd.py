@@ -1,0 +1,114 @@
+"""PyTorch autograd as a gradient source.
+
+The cost is not rewritten for PyTorch: the model's own cost
+(:func:`gradcheck_bench.models.mlp_cost` for the MLP) is called with
+``xp=torch`` on float64 tensors, and ``torch.autograd.grad`` differentiates
+it. So the network spec exists once and this file only supplies the
+namespace, the tensors and the device.
+
+Tensors are built as float64 explicitly; the process-wide default dtype
+(``torch.set_default_dtype``) is never touched. ``torch`` is imported only
+when a source is built, so ``import gradcheck_bench`` works without it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..models import Model, Params
+from .registry import SourceSpec
+
+TORCH_INSTALL_HINT = (
+    'pip install "gradcheck-bench[torch]" (on a CPU-only machine install a CPU build of torch '
+    "first, e.g. pip install torch --index-url https://download.pytorch.org/whl/cpu, "
+    "or a plain pip install torch pulls a multi-GB CUDA build)"
+)
+
+
+def torch_device(device: str) -> Any:
+    """``torch.device(device)``, after checking that this machine has it.
+
+    Raises :class:`InputError` naming the device and what is available, rather
+    than failing later inside a tensor constructor.
+    """
+    import torch
+
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise InputError(f"device={device!r} is not a PyTorch device name ({error}); use 'cpu' or 'cuda'.") from None
+    if resolved.type == "cpu":
+        return resolved
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(
+            f"device={device!r} was asked for, but PyTorch sees no CUDA device here "
+            f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); "
+            "use device='cpu' or run on a machine with a GPU."
+        )
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise InputError(
+            f"device={device!r} was asked for, but there are only "
+            f"{torch.cuda.device_count()} CUDA device(s); use cuda:0 .. cuda:{torch.cuda.device_count() - 1}."
+        )
+    try:
+        torch.empty(0, device=resolved)
+    except (RuntimeError, AssertionError) as error:
+        raise InputError(f"device={device!r} is not usable by PyTorch here: {error}; use device='cpu'.") from None
+    return resolved
+
+
+class TorchAutograd:
+    """Gradient of ``model.cost(params, X, Y, xp=torch)`` by ``torch.autograd``, in float64."""
+
+    name = "torch"
+
+    def __init__(self, model: Model, device: str = "cpu") -> None:
+        import torch
+
+        self._torch = torch
+        self.model = model
+        self.device = torch_device(device)
+
+    def _tensor(self, value: Any, requires_grad: bool = False) -> Any:
+        if value is None:
+            return None
+        tensor = self._torch.tensor(np.asarray(value), dtype=self._torch.float64, device=self.device)
+        return tensor.requires_grad_(requires_grad)
+
+    def __call__(self, params: Params, X: Any, Y: Any) -> Params:
+        leaves = {name: self._tensor(value, requires_grad=True) for name, value in params.items()}
+        cost = self.model.cost(leaves, self._tensor(X), self._tensor(Y), xp=self._torch)
+        if cost.numel() != 1:
+            raise InputError(
+                f"the {self.model.name} cost returned a tensor of shape {tuple(cost.shape)}; "
+                "torch.autograd needs a scalar cost."
+            )
+        gradients = self._torch.autograd.grad(cost.reshape(()), list(leaves.values()))
+        return {
+            name: gradient.detach().cpu().numpy().astype(np.float64, copy=False)
+            for name, gradient in zip(leaves, gradients)
+        }
+
+    def forward_passes(self, params: Params) -> int:
+        """Reverse mode needs one forward pass (then one backward sweep), whatever n is."""
+        return 1
+
+
+def _torch_for_model(model: Model, device: str = "cpu") -> TorchAutograd:
+    return TorchAutograd(model, device=device)
+
+
+SOURCES = [
+    SourceSpec(
+        name="torch",
+        factory=_torch_for_model,
+        description="PyTorch autograd on the same cost definition, float64 (device= option, CPU by default)",
+        kind="autograd",
+        requires=("torch",),
+        models=("mlp", "linear1d"),
+        install_hint=TORCH_INSTALL_HINT,
+    ),
+]
