@@ -11,6 +11,7 @@ import sys
 from typing import Any, Callable, Sequence
 
 from .check import DEFAULT_THRESHOLD, check
+from .compare import add_compare_arguments, run_compare
 from .errors import GradCheckError
 from .models import FRAUD_NET_SIZES, linear1d_case, random_case, seed_case
 from .sources.finite_difference import DEFAULT_EPS
@@ -85,6 +86,12 @@ def run_check(args: argparse.Namespace) -> int:
 
 SUBCOMMANDS["check"] = (
     "compare one gradient source against another at one point", add_check_arguments, run_check
+)
+
+SUBCOMMANDS["compare"] = (
+    "every candidate against every reference on many cases: the comparison report",
+    add_compare_arguments,
+    run_compare,
 )
 
 

@@ -1,0 +1,429 @@
+"""The comparison report: every candidate against every reference on a set of cases.
+
+``gradcheck-bench compare`` (or :func:`compare_sources`) computes each
+source's gradient once per case, timing it, and then checks every
+(candidate, reference) pair on those gradients. The result is one pandas
+row per (case, candidate, reference): the relative difference, the verdict,
+the worst tensor and its least-squares scale, the time per gradient of both
+sources (median of repeats, with the first call and any jit compile time
+apart), and how many forward passes the reference needed.
+
+Cases: the exercise's seed case, random fraud nets (4-5-3-1) at several seeds
+and example counts, wider and deeper He-initialised MLPs up to about 10,000
+parameters, and the 1-D model. Sources whose framework is not installed are
+listed as unavailable, not errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from .check import DEFAULT_THRESHOLD, compare_gradients
+from .errors import InputError
+from .models import FRAUD_NET_SIZES, Params, get_model, linear1d_case, mlp_forward, random_case, seed_case
+from .progress import progress_bar
+from .report import environment_header, write_report
+from .sources.registry import SourceSpec, build_source, get_spec, source_specs
+from .validation import validate_gradient
+
+DEFAULT_OUTPUT = Path("results") / "compare"
+CANDIDATE_KINDS = ("hand-written", "planted-bug", "autograd")
+REFERENCE_KINDS = ("oracle", "autograd")
+KINK_WARNING_MARGIN = 1e-3
+"""Below this ``relu_margin`` the summary explains an unexpected fd verdict as a kink crossing."""
+
+
+# --------------------------------------------------------------------------
+# Cases
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    """A named point to check at: ``build()`` returns a fresh ``(params, X, Y)``."""
+
+    name: str
+    description: str
+    build: Callable[[], tuple[Params, Any, Any]] = field(repr=False)
+    model: str = "mlp"
+
+    def point(self) -> tuple[Params, Any, Any]:
+        return self.build()
+
+    def relu_margin(self) -> float:
+        """How close the point is to a ReLU kink: min |Z| over hidden units and examples.
+
+        A finite-difference step that moves some hidden ``Z`` across 0 measures
+        a one-sided slope, not the gradient; when this margin is about
+        ``eps * max|input|`` or smaller, an ``fd`` mismatch is the oracle's
+        fault, not the candidate's. NaN for models without ReLUs.
+        """
+        if self.model != "mlp":
+            return math.nan
+        params, X, _ = self.point()
+        hidden = mlp_forward(params, X).Z[1:-1]
+        return min((float(np.min(np.abs(Z))) for Z in hidden), default=math.nan)
+
+
+def random_mlp_case(name: str, sizes: tuple[int, ...], examples: int, seed: int, description: str) -> Case:
+    return Case(name, description, lambda: random_case(sizes, examples, seed))
+
+
+def default_cases() -> dict[str, Case]:
+    """The cases of a default run, by name, in report order."""
+    cases = [
+        Case("seed", "the exercise's seed case (4-5-3-1, m=3, 47 parameters)", seed_case),
+        random_mlp_case("fraud-s1-m16", FRAUD_NET_SIZES, 16, 1, "random fraud net 4-5-3-1, seed 1, m=16"),
+        random_mlp_case("fraud-s2-m128", FRAUD_NET_SIZES, 128, 2, "random fraud net 4-5-3-1, seed 2, m=128"),
+        random_mlp_case("fraud-s3-m1024", FRAUD_NET_SIZES, 1024, 3, "random fraud net 4-5-3-1, seed 3, m=1024"),
+        random_mlp_case("wide-4-256-1", (4, 256, 1), 64, 4, "wide MLP 4-256-1, m=64, 1,537 parameters"),
+        random_mlp_case("deep-4-32x5-1", (4, 32, 32, 32, 32, 32, 1), 64, 5,
+                        "deep MLP 4-32x5-1, m=64, 4,417 parameters"),
+        random_mlp_case("big-4-96-96-1", (4, 96, 96, 1), 32, 6, "MLP 4-96-96-1, m=32, 9,889 parameters"),
+        Case("linear1d", "the 1-D model J = theta * x at x=2, theta=4", lambda: linear1d_case(2.0, 4.0),
+             model="linear1d"),
+    ]
+    return {case.name: case for case in cases}
+
+
+def select_cases(names: list[str] | None) -> list[Case]:
+    """The named cases (all when ``names`` is None); an unknown name is an InputError."""
+    cases = default_cases()
+    if names is None:
+        return list(cases.values())
+    unknown = [name for name in names if name not in cases]
+    if unknown or not names:
+        raise InputError(
+            f"unknown case(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(cases)}."
+        )
+    return [cases[name] for name in names]
+
+
+# --------------------------------------------------------------------------
+# Sources: which ones, and timing them
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceChoice:
+    """The sources a run uses, and those asked for (or defaulted) but not installed."""
+
+    candidates: list[str]
+    references: list[str]
+    unavailable: dict[str, str]  # name -> install hint
+
+
+def default_source_names(kinds: tuple[str, ...]) -> list[str]:
+    return [name for name, spec in source_specs().items() if spec.kind in kinds]
+
+
+def choose_sources(candidates: list[str] | None, references: list[str] | None) -> SourceChoice:
+    """Resolve the names (unknown names are errors); split off the unavailable ones."""
+    candidates = default_source_names(CANDIDATE_KINDS) if candidates is None else candidates
+    references = default_source_names(REFERENCE_KINDS) if references is None else references
+    if not candidates or not references:
+        raise InputError("compare needs at least one candidate and one reference source.")
+    specs = {name: get_spec(name) for name in [*candidates, *references]}
+    unavailable = {name: _install_hint(spec) for name, spec in specs.items() if not spec.is_available()}
+    return SourceChoice(
+        candidates=[name for name in candidates if name not in unavailable],
+        references=[name for name in references if name not in unavailable],
+        unavailable=unavailable,
+    )
+
+
+def _install_hint(spec: SourceSpec) -> str:
+    return spec.install_hint or f"pip install {' '.join(spec.requires)}"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One source's gradient at one case, and what it cost."""
+
+    gradient: Params
+    seconds: float  # median of the timed repeats (the first call excluded)
+    repeats: int
+    first_call_seconds: float
+    compile_seconds: float  # NaN for sources that do not compile
+    forward_passes: float  # NaN for sources that do not say
+    examples: int  # m, the columns of X (1 for the 1-D model)
+
+
+def measure(source: Any, name: str, params: Params, X: Any, Y: Any, repeats: int, budget_seconds: float) -> Measurement:
+    """Call ``source`` once cold, then time up to ``repeats`` warm calls.
+
+    The warm calls stop early once they have used ``budget_seconds`` (at least
+    one is always made), so a slow oracle on a big net costs a couple of calls,
+    not ``repeats`` of them.
+    """
+    compiled_before = getattr(source, "compile_seconds", None)
+    start = time.perf_counter()
+    gradient = validate_gradient(source(params, X, Y), params, name)
+    first_call = time.perf_counter() - start
+    compiled_after = getattr(source, "compile_seconds", None)
+    times: list[float] = []
+    while len(times) < repeats and (not times or sum(times) < budget_seconds):
+        start = time.perf_counter()
+        source(params, X, Y)
+        times.append(time.perf_counter() - start)
+    passes = getattr(source, "forward_passes", None)
+    return Measurement(
+        gradient=gradient,
+        seconds=statistics.median(times),
+        repeats=len(times),
+        first_call_seconds=first_call,
+        compile_seconds=(compiled_after - compiled_before) if compiled_before is not None else math.nan,
+        forward_passes=float(passes(params)) if callable(passes) else math.nan,
+        examples=int(np.shape(X)[1]) if np.ndim(X) == 2 else 1,
+    )
+
+
+# --------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ComparisonReport:
+    """The outcome of a comparison run: the table, its header, and what could not run."""
+
+    table: pd.DataFrame
+    header: dict[str, Any]
+    unavailable: dict[str, str]
+
+    @property
+    def unexpected(self) -> pd.DataFrame:
+        """Rows whose verdict is not the expected one (a planted bug passing, or a real source failing)."""
+        return self.table[~self.table["as_expected"]]
+
+    def text(self) -> str:
+        """The table for a terminal, then a one-paragraph summary."""
+        return format_comparison(self)
+
+    def write(self, directory: str | Path = DEFAULT_OUTPUT, stem: str = "compare") -> dict[str, Path]:
+        """Write CSV, JSON and Markdown (each atomically); return the paths by format."""
+        header = {**self.header, "unavailable": self.unavailable or "none"}
+        return write_report(self.table, header, directory, stem, "gradcheck-bench compare")
+
+
+def compare_sources(
+    cases: list[str] | None = None,
+    candidates: list[str] | None = None,
+    references: list[str] | None = None,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    repeats: int = 5,
+    budget_seconds: float = 0.25,
+    device: str | None = None,
+    show_progress: bool | None = None,
+) -> ComparisonReport:
+    """Check every candidate against every reference on every case, timing every source.
+
+    Arguments left as None mean "all": every case of :func:`default_cases`,
+    every installed source of kind hand-written/planted-bug/autograd as a
+    candidate and of kind oracle/autograd as a reference. A pair is skipped
+    when a source does not handle the case's model (``numpy-buggy`` on the
+    1-D model) or when candidate and reference are the same source.
+    ``device`` goes to the sources that take one (torch, jax).
+    """
+    if not (isinstance(repeats, int) and repeats >= 1):
+        raise InputError(f"repeats must be a positive integer, got {repeats!r}.")
+    if not (isinstance(threshold, (int, float)) and np.isfinite(threshold) and threshold > 0):
+        raise InputError(f"threshold must be a positive number, got {threshold!r}; the exercise uses 2e-7.")
+    selected_cases = select_cases(cases)
+    choice = choose_sources(candidates, references)
+    options = {} if device is None else {"device": device}
+    plan = [(case, name) for case in selected_cases for name in _sources_for(case, choice)]
+    measurements: dict[tuple[str, str], Measurement] = {}
+    margins = {case.name: case.relu_margin() for case in selected_cases}
+    source_settings: dict[str, dict[str, Any]] = {}
+    with progress_bar(total=len(plan), description="compare", show=show_progress) as bar:
+        for case, name in plan:
+            bar.set_postfix_str(f"{case.name}: {name}")
+            source = build_source(name, get_model(case.model), **options)
+            if _settings_of(source):
+                source_settings.setdefault(name, _settings_of(source))
+            params, X, Y = case.point()
+            measurements[case.name, name] = measure(source, name, params, X, Y, repeats, budget_seconds)
+            bar.update(1)
+    rows = [
+        _row(case, candidate, reference, measurements, threshold, margins[case.name])
+        for case in selected_cases
+        for candidate in choice.candidates
+        for reference in choice.references
+        if candidate != reference and (case.name, candidate) in measurements
+        and (case.name, reference) in measurements
+    ]
+    header = environment_header(
+        cases=[case.name for case in selected_cases],
+        candidates=choice.candidates,
+        references=choice.references,
+        threshold=threshold,
+        timing=f"median of up to {repeats} warm calls within {budget_seconds} s, first call apart",
+        source_settings=source_settings,
+    )
+    return ComparisonReport(table=pd.DataFrame(rows, columns=COLUMNS), header=header, unavailable=choice.unavailable)
+
+
+def _sources_for(case: Case, choice: SourceChoice) -> list[str]:
+    wanted = list(dict.fromkeys([*choice.candidates, *choice.references]))
+    return [name for name in wanted if not get_spec(name).models or case.model in get_spec(name).models]
+
+
+def _settings_of(source: Any) -> dict[str, Any]:
+    """The options a built source reports (eps, engine, device), for the header."""
+    return {key: str(getattr(source, key)) for key in ("eps", "engine", "device") if hasattr(source, key)}
+
+
+COLUMNS = [
+    "case", "model", "parameters", "examples", "relu_margin", "candidate", "reference", "difference", "threshold",
+    "verdict", "expected", "as_expected", "worst_parameter", "worst_parameter_difference",
+    "worst_parameter_scale", "culprits", "candidate_seconds", "candidate_first_call_seconds",
+    "candidate_compile_seconds", "reference_seconds", "reference_first_call_seconds",
+    "reference_compile_seconds", "reference_forward_passes", "candidate_repeats", "reference_repeats",
+]
+
+
+def _row(case: Case, candidate: str, reference: str, measurements: dict[tuple[str, str], Measurement],
+         threshold: float, relu_margin: float) -> dict[str, Any]:
+    ours, theirs = measurements[case.name, candidate], measurements[case.name, reference]
+    result = compare_gradients(ours.gradient, theirs.gradient, threshold=threshold,
+                               candidate_name=candidate, reference_name=reference)
+    worst = result.per_parameter["difference"].idxmax()
+    verdict = "PASS" if result.passed else "FAIL"
+    expected = "FAIL" if get_spec(candidate).kind == "planted-bug" else "PASS"
+    return {
+        "case": case.name,
+        "model": case.model,
+        "parameters": sum(int(np.size(g)) for g in ours.gradient.values()),
+        "examples": ours.examples,
+        "relu_margin": relu_margin,
+        "candidate": candidate,
+        "reference": reference,
+        "difference": result.difference,
+        "threshold": threshold,
+        "verdict": verdict,
+        "expected": expected,
+        "as_expected": verdict == expected,
+        "worst_parameter": worst,
+        "worst_parameter_difference": float(result.per_parameter.loc[worst, "difference"]),
+        "worst_parameter_scale": float(result.per_parameter.loc[worst, "scale"]),
+        "culprits": " ".join(result.culprits),
+        "candidate_seconds": ours.seconds,
+        "candidate_first_call_seconds": ours.first_call_seconds,
+        "candidate_compile_seconds": ours.compile_seconds,
+        "reference_seconds": theirs.seconds,
+        "reference_first_call_seconds": theirs.first_call_seconds,
+        "reference_compile_seconds": theirs.compile_seconds,
+        "reference_forward_passes": theirs.forward_passes,
+        "candidate_repeats": ours.repeats,
+        "reference_repeats": theirs.repeats,
+    }
+
+
+# --------------------------------------------------------------------------
+# Showing it
+# --------------------------------------------------------------------------
+
+
+def _milliseconds(seconds: float) -> str:
+    return "-" if not np.isfinite(seconds) else f"{seconds * 1e3:.3g}"
+
+
+def format_comparison(report: ComparisonReport) -> str:
+    """A compact terminal table (times in ms) and a summary of verdicts and unavailable sources."""
+    table = report.table
+    shown = pd.DataFrame({
+        "case": table["case"],
+        "candidate": table["candidate"],
+        "reference": table["reference"],
+        "difference": [f"{d:.2e}" for d in table["difference"]],
+        "verdict": [v if ok else f"{v}(!)" for v, ok in zip(table["verdict"], table["as_expected"])],
+        "worst": [f"{p} x{s:.3f}" if np.isfinite(s) else f"{p} x nan"
+                  for p, s in zip(table["worst_parameter"], table["worst_parameter_scale"])],
+        "cand ms": [_milliseconds(s) for s in table["candidate_seconds"]],
+        "ref ms": [_milliseconds(s) for s in table["reference_seconds"]],
+        "ref 1st ms": [_milliseconds(s) for s in table["reference_first_call_seconds"]],
+        "ref jit ms": [_milliseconds(s) for s in table["reference_compile_seconds"]],
+        "relu margin": [f"{m:.1e}" if np.isfinite(m) else "-" for m in table["relu_margin"]],
+        "ref passes": ["-" if not np.isfinite(p) else f"{int(p)}" for p in table["reference_forward_passes"]],
+    })
+    lines = [shown.to_string(index=False) if len(shown) else "(no pairs to compare)", ""]
+    lines.append(_verdict_summary(report))
+    for name, hint in report.unavailable.items():
+        lines.append(f"unavailable: {name} (install with: {hint})")
+    return "\n".join(lines)
+
+
+def _verdict_summary(report: ComparisonReport) -> str:
+    table = report.table
+    passed = int((table["verdict"] == "PASS").sum())
+    summary = f"{len(table)} checks: {passed} PASS, {len(table) - passed} FAIL; "
+    if report.unexpected.empty:
+        return summary + "every verdict as expected (planted-bug sources fail, all others pass)."
+    pairs = ", ".join(f"{r.case}: {r.candidate} vs {r.reference} {r.verdict}" for r in report.unexpected.itertuples())
+    lines = [summary + f"{len(report.unexpected)} UNEXPECTED, marked (!): {pairs}."]
+    for case, rows in report.unexpected.groupby("case", sort=False):
+        margin = float(rows["relu_margin"].iloc[0])
+        if np.isfinite(margin) and margin < KINK_WARNING_MARGIN:
+            lines.append(
+                f"  {case}: a hidden pre-activation is only |Z| = {margin:.2g} from the ReLU kink, so a "
+                "finite-difference step there can cross it and measure a one-sided slope; where the "
+                "autograd sources agree with each other, the mismatch is fd's, not the candidate's."
+            )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------
+# The command line: gradcheck-bench compare
+# --------------------------------------------------------------------------
+
+
+def _names(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected names separated by commas, got {text!r}")
+    return names
+
+
+def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cases", type=_names, default=None,
+                        help=f"comma-separated cases (default: all: {', '.join(default_cases())})")
+    parser.add_argument("--candidates", type=_names, default=None,
+                        help="comma-separated sources to test (default: every installed hand-written, "
+                             "planted-bug and autograd source)")
+    parser.add_argument("--references", type=_names, default=None,
+                        help="comma-separated sources to trust (default: every installed oracle and autograd source)")
+    parser.add_argument("--output", default=str(DEFAULT_OUTPUT),
+                        help=f"folder for compare.csv/.json/.md (default: {DEFAULT_OUTPUT})")
+    parser.add_argument("--repeats", type=int, default=5, help="timed warm calls per source and case (default: 5)")
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                        help=f"pass below this relative difference (default: {DEFAULT_THRESHOLD:g})")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 when any verdict is not the expected one (planted bugs fail, the rest pass)")
+    parser.add_argument("--device", default=None,
+                        help="device for the torch and jax sources, e.g. cpu or cuda (default: cpu)")
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """Print the table and write the files; exit 0, or with ``--strict`` 1 on an unexpected verdict.
+
+    The report is a report: verdicts are in the table and its summary. Only
+    ``--strict`` turns an unexpected one into a failing exit status.
+    """
+    report = compare_sources(args.cases, args.candidates, args.references, threshold=args.threshold,
+                             repeats=args.repeats, device=args.device)
+    print(report.text())
+    paths = report.write(args.output)
+    print("wrote " + ", ".join(str(path) for path in paths.values()))
+    return 1 if args.strict and not report.unexpected.empty else 0
+
