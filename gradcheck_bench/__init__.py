@@ -3,7 +3,9 @@
 The public API lives here; everything else is an implementation module.
 """
 
+from .assertions import assert_gradients_close
 from .check import DEFAULT_THRESHOLD, CheckResult, check, compare_gradients, relative_difference
+from .compare import ComparisonReport, compare_sources, default_cases
 from .errors import GradCheckError, InputError, NonFiniteLossError, SourceError
 from .flatten import ravel
 from .models import (
@@ -37,9 +39,13 @@ __all__ = [
     "Params",
     "SourceError",
     "SourceSpec",
+    "ComparisonReport",
+    "assert_gradients_close",
     "available_sources",
     "check",
     "compare_gradients",
+    "compare_sources",
+    "default_cases",
     "exercise_cost",
     "fd",
     "fd_engines",
