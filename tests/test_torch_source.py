@@ -100,3 +100,19 @@ print("ok")
                                cwd=Path(__file__).resolve().parents[1])
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "ok"
+
+
+def test_threads_option_applies_to_the_call_only():
+    before = torch.get_num_threads()
+    seen = []
+    source = TorchAutograd(get_model("mlp"), threads=1)
+    original = source._gradient
+    source._gradient = lambda *point: (seen.append(torch.get_num_threads()), original(*point))[1]
+    gradient = source(*gb.seed_case())
+    assert seen == [1] and torch.get_num_threads() == before
+    assert gb.check(lambda *point: gradient, "numpy", *gb.seed_case()).difference <= 1e-12
+
+
+def test_threads_must_be_a_positive_integer():
+    with pytest.raises(InputError, match="threads must be a positive integer"):
+        gb.check("torch", "numpy", *gb.seed_case(), threads=0)

@@ -13,7 +13,8 @@ when a source is built, so ``import gradcheck_bench`` works without it.
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -65,12 +66,33 @@ class TorchAutograd:
 
     name = "torch"
 
-    def __init__(self, model: Model, device: str = "cpu") -> None:
+    def __init__(self, model: Model, device: str = "cpu", threads: int | None = None) -> None:
         import torch
 
+        if threads is not None and not (isinstance(threads, int) and threads >= 1):
+            raise InputError(f"threads must be a positive integer or None (torch's own setting), got {threads!r}.")
         self._torch = torch
         self.model = model
         self.device = torch_device(device)
+        self.threads = threads
+
+    @contextmanager
+    def _thread_limit(self) -> Iterator[None]:
+        """Use ``threads`` intra-op threads for one call, then restore torch's setting.
+
+        On a busy machine torch's default (one thread per core) can spend more
+        time waiting for cores than computing on small matrices; ``threads=1``
+        avoids that without changing torch for the rest of the process.
+        """
+        if self.threads is None:
+            yield
+            return
+        previous = self._torch.get_num_threads()
+        self._torch.set_num_threads(self.threads)
+        try:
+            yield
+        finally:
+            self._torch.set_num_threads(previous)
 
     def _tensor(self, value: Any, requires_grad: bool = False) -> Any:
         if value is None:
@@ -79,6 +101,10 @@ class TorchAutograd:
         return tensor.requires_grad_(requires_grad)
 
     def __call__(self, params: Params, X: Any, Y: Any) -> Params:
+        with self._thread_limit():
+            return self._gradient(params, X, Y)
+
+    def _gradient(self, params: Params, X: Any, Y: Any) -> Params:
         leaves = {name: self._tensor(value, requires_grad=True) for name, value in params.items()}
         cost = self.model.cost(leaves, self._tensor(X), self._tensor(Y), xp=self._torch)
         if cost.numel() != 1:
@@ -97,8 +123,8 @@ class TorchAutograd:
         return 1
 
 
-def _torch_for_model(model: Model, device: str = "cpu") -> TorchAutograd:
-    return TorchAutograd(model, device=device)
+def _torch_for_model(model: Model, device: str = "cpu", threads: int | None = None) -> TorchAutograd:
+    return TorchAutograd(model, device=device, threads=threads)
 
 
 SOURCES = [
