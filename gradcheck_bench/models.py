@@ -250,7 +250,12 @@ def validate_linear1d_point(params: Params, X: np.ndarray, Y: Any) -> None:
 
 @dataclass(frozen=True)
 class Model:
-    """A named cost function and the check that a point suits it."""
+    """A named cost function and the check that a point suits it.
+
+    ``cost(params, X, Y, xp=np)`` is written against the array namespace
+    ``xp``; the torch and jax sources call it with ``xp=torch`` and
+    ``xp=jax.numpy``, so a model is defined once for every backend.
+    """
 
     name: str
     cost: Callable[[Params, Any, Any], Any]
