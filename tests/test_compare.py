@@ -6,7 +6,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import gradcheck_bench as gb
 from gradcheck_bench import atomic_files
 from gradcheck_bench import report as report_module
 from gradcheck_bench.cli import main
