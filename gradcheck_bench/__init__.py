@@ -4,7 +4,14 @@ The public API lives here; everything else is an implementation module.
 """
 
 from .check import DEFAULT_THRESHOLD, CheckResult, check, compare_gradients, relative_difference
-from .errors import GradCheckError, InputError, NonFiniteLossError, SourceError
+from .errors import (
+    GradCheckError,
+    InputError,
+    NondeterministicCostError,
+    NonFiniteLossError,
+    SaturationWarning,
+    SourceError,
+)
 from .flatten import ravel
 from .models import (
     FRAUD_NET_SIZES,
@@ -34,7 +41,9 @@ __all__ = [
     "InputError",
     "Model",
     "NonFiniteLossError",
+    "NondeterministicCostError",
     "Params",
+    "SaturationWarning",
     "SourceError",
     "SourceSpec",
     "available_sources",

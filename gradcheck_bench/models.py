@@ -213,6 +213,18 @@ def validate_mlp_point(params: Params, X: np.ndarray, Y: np.ndarray) -> None:
         raise InputError(
             f"Y has {Y.shape[0]} rows but the network has {params[f'W{L}'].shape[0]} output units."
         )
+    if X.shape[1] == 0:
+        raise InputError(
+            "the batch is empty (m = 0 columns in X and Y): the mean cost over no examples "
+            "is undefined; give at least one example."
+        )
+    not_binary = np.argwhere((Y != 0) & (Y != 1))
+    if not_binary.size:
+        row, column = (int(i) for i in not_binary[0])
+        raise InputError(
+            f"labels must be 0 or 1, but Y[{row}, {column}] = {Y[row, column]} "
+            f"({len(not_binary)} label(s) outside {{0, 1}}); binarise them, e.g. (Y > 0.5).astype(float)."
+        )
 
 
 # --------------------------------------------------------------------------
