@@ -6,7 +6,14 @@ The public API lives here; everything else is an implementation module.
 from .assertions import assert_gradients_close
 from .check import DEFAULT_THRESHOLD, CheckResult, check, compare_gradients, relative_difference
 from .compare import ComparisonReport, compare_sources, default_cases
-from .errors import GradCheckError, InputError, NonFiniteLossError, SourceError
+from .errors import (
+    GradCheckError,
+    InputError,
+    NondeterministicCostError,
+    NonFiniteLossError,
+    SaturationWarning,
+    SourceError,
+)
 from .flatten import ravel
 from .models import (
     FRAUD_NET_SIZES,
@@ -36,7 +43,9 @@ __all__ = [
     "InputError",
     "Model",
     "NonFiniteLossError",
+    "NondeterministicCostError",
     "Params",
+    "SaturationWarning",
     "SourceError",
     "SourceSpec",
     "ComparisonReport",

@@ -21,7 +21,13 @@ import pandas as pd
 from .errors import InputError
 from .models import Model, Params, get_model
 from .sources.registry import build_source, source_label, unused_options
-from .validation import require_finite_cost, validate_data, validate_gradient, validate_params
+from .validation import (
+    require_finite_cost,
+    validate_data,
+    validate_gradient,
+    validate_params,
+    warn_if_output_saturates,
+)
 
 DEFAULT_THRESHOLD = 2e-7
 """The exercise's verdict: below 2e-7 the gradient is declared correct."""
@@ -33,9 +39,12 @@ def relative_difference(candidate: np.ndarray, reference: np.ndarray) -> float:
     """``||g - r|| / (||g|| + ||r||)``, defined as 0 when both gradients are exactly zero."""
     candidate = np.ravel(candidate).astype(np.float64)
     reference = np.ravel(reference).astype(np.float64)
-    denominator = np.linalg.norm(candidate) + np.linalg.norm(reference)
-    if denominator == 0:
+    largest = max(np.max(np.abs(candidate), initial=0.0), np.max(np.abs(reference), initial=0.0))
+    if largest == 0:
         return 0.0
+    # Scale by the largest entry first: the norm of a tiny vector squares to zero otherwise.
+    candidate, reference = candidate / largest, reference / largest
+    denominator = np.linalg.norm(candidate) + np.linalg.norm(reference)
     return float(np.linalg.norm(candidate - reference) / denominator)
 
 
@@ -43,8 +52,11 @@ def least_squares_scale(candidate: np.ndarray, reference: np.ndarray) -> float:
     """The factor s minimising ``||candidate - s * reference||``; NaN when reference is zero."""
     candidate = np.ravel(candidate).astype(np.float64)
     reference = np.ravel(reference).astype(np.float64)
-    power = float(reference @ reference)
-    return float(candidate @ reference) / power if power > 0 else float("nan")
+    largest = np.max(np.abs(reference), initial=0.0)
+    if largest == 0:
+        return float("nan")
+    candidate, reference = candidate / largest, reference / largest  # no underflow in r @ r
+    return float(candidate @ reference) / float(reference @ reference)
 
 
 def compare_tensor(candidate: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
@@ -189,6 +201,8 @@ def check(
     if names or model is not None:
         resolved_model.validate_point(params, X, Y)
         require_finite_cost(resolved_model.cost, params, X, Y)
+        if resolved_model.name == "mlp":
+            warn_if_output_saturates(params, X, Y)
     unknown = unused_options(names, options)
     if unknown:
         raise InputError(

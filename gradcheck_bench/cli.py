@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 from .check import DEFAULT_THRESHOLD, check
 from .compare import add_compare_arguments, run_compare
 from .errors import GradCheckError
+from .interruption import Terminated, stoppable
 from .models import FRAUD_NET_SIZES, linear1d_case, random_case, seed_case
 from .sources.finite_difference import DEFAULT_EPS
 
@@ -97,6 +98,8 @@ SUBCOMMANDS["compare"] = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gradcheck-bench", description="Check gradients and measure what the check costs.")
+    parser.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
+                        help="stop with a clear message after this many seconds (default: no limit)")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (help_text, add_arguments, _) in SUBCOMMANDS.items():
         add_arguments(commands.add_parser(name, help=help_text, description=help_text))
@@ -110,13 +113,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # --help (0) or a usage error (2, already explained)
         return int(exit_.code or 0)
     try:
-        return SUBCOMMANDS[args.command][2](args)
-    except (GradCheckError, ImportError) as error:
+        with stoppable(args.timeout):
+            return SUBCOMMANDS[args.command][2](args)
+    except (GradCheckError, ImportError, MemoryError) as error:
         print(f"gradcheck-bench: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("gradcheck-bench: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interruption:
+        terminated = isinstance(interruption, Terminated)
+        print(f"gradcheck-bench: {'terminated (SIGTERM)' if terminated else 'interrupted'}; "
+              "files written before this point are intact.", file=sys.stderr)
+        return 143 if terminated else 130
 
 
 if __name__ == "__main__":

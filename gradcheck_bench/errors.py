@@ -22,3 +22,11 @@ class SourceError(GradCheckError):
 
 class NonFiniteLossError(InputError):
     """The cost is NaN or infinite at the point, so no gradient can be checked there."""
+
+
+class NondeterministicCostError(InputError):
+    """The cost gave two different values at the same point, so differences of it are noise."""
+
+
+class SaturationWarning(UserWarning):
+    """The output sigmoid rounds to 0 or 1 against the label at the point being checked."""

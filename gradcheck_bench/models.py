@@ -180,7 +180,36 @@ def validate_layer_sizes(sizes: tuple[int, ...] | list[int]) -> tuple[int, ...]:
         raise InputError(
             f"the output layer must have 1 unit (one sigmoid probability); got sizes {sizes}."
         )
+    count = parameter_count(sizes)
+    if count > MAX_PARAMETERS:
+        raise InputError(
+            f"a net of sizes {_short(sizes)} has {count:,} parameters "
+            f"({count * 8 / 2**30:,.1f} GiB in float64), more than the {MAX_PARAMETERS:,} this "
+            "harness builds; check a smaller net, or a directional check on your own model."
+        )
+    if len(sizes) - 1 > MAX_LAYERS:
+        raise InputError(
+            f"a net of {len(sizes) - 1:,} layers is deeper than the {MAX_LAYERS:,} this harness "
+            "builds (its forward pass is a Python loop over layers); use fewer layers."
+        )
     return tuple(int(s) for s in sizes)
+
+
+MAX_PARAMETERS = 50_000_000
+"""Largest net :func:`init_params` builds: 400 MB of float64 weights."""
+
+MAX_LAYERS = 10_000
+"""Deepest net :func:`init_params` builds."""
+
+
+def parameter_count(sizes: tuple[int, ...] | list[int]) -> int:
+    """Weights and biases of an MLP with these layer sizes."""
+    return sum(sizes[l] * (sizes[l - 1] + 1) for l in range(1, len(sizes)))
+
+
+def _short(sizes: tuple[int, ...]) -> str:
+    text = ",".join(map(str, sizes[:6]))
+    return text + f",... ({len(sizes)} sizes)" if len(sizes) > 6 else text
 
 
 def validate_mlp_point(params: Params, X: np.ndarray, Y: np.ndarray) -> None:
@@ -212,6 +241,18 @@ def validate_mlp_point(params: Params, X: np.ndarray, Y: np.ndarray) -> None:
     if Y.shape[0] != params[f"W{L}"].shape[0]:
         raise InputError(
             f"Y has {Y.shape[0]} rows but the network has {params[f'W{L}'].shape[0]} output units."
+        )
+    if X.shape[1] == 0:
+        raise InputError(
+            "the batch is empty (m = 0 columns in X and Y): the mean cost over no examples "
+            "is undefined; give at least one example."
+        )
+    not_binary = np.argwhere((Y != 0) & (Y != 1))
+    if not_binary.size:
+        row, column = (int(i) for i in not_binary[0])
+        raise InputError(
+            f"labels must be 0 or 1, but Y[{row}, {column}] = {Y[row, column]} "
+            f"({len(not_binary)} label(s) outside {{0, 1}}); binarise them, e.g. (Y > 0.5).astype(float)."
         )
 
 

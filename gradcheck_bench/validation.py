@@ -7,13 +7,14 @@ do. None of them modifies its arguments.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any, Callable
 
 import numpy as np
 
-from .errors import InputError, NonFiniteLossError, SourceError
-from .models import Params, mlp_cost, mlp_example_losses
+from .errors import InputError, NondeterministicCostError, NonFiniteLossError, SaturationWarning, SourceError
+from .models import Params, mlp_cost, mlp_example_losses, mlp_forward
 
 
 def _first_nonfinite(array: np.ndarray) -> tuple[int, ...]:
@@ -122,18 +123,57 @@ def scalar_cost(value: Any) -> float:
 def require_finite_cost(
     cost: Callable[[Params, Any, Any], Any], params: Params, X: Any, Y: Any
 ) -> float:
-    """Evaluate the cost once at the point; it must be a finite scalar."""
+    """Evaluate the cost twice at the point: it must be a finite, deterministic scalar.
+
+    A cost that changes between two calls at the same point (fresh dropout
+    masks, an unseeded sampler) turns finite differences into noise of size
+    ``change / eps``; that is reported as such instead of as a gradient bug.
+    """
     with np.errstate(over="ignore", invalid="ignore"):
-        value = scalar_cost(cost(params, X, Y))
-    if np.isfinite(value):
-        return value
-    where = ""
-    if cost is mlp_cost:
-        with np.errstate(over="ignore", invalid="ignore"):
-            losses = np.ravel(mlp_example_losses(params, X, Y))
-        bad = [int(i) for i in np.flatnonzero(~np.isfinite(losses))]
-        where = f" (the loss of example(s) {bad} is non-finite: the activations overflow there)"
-    raise NonFiniteLossError(
-        f"the cost is {value} at this point{where}; gradients are only checked where the "
-        "cost is finite: scale the parameters or inputs down, or pick another point."
-    )
+        first = scalar_cost(cost(params, X, Y))
+        second = scalar_cost(cost(params, X, Y))
+    if not np.isfinite(first):
+        raise NonFiniteLossError(
+            f"the cost is {first} at this point{_nonfinite_examples(cost, params, X, Y)}; gradients "
+            "are only checked where the cost is finite: scale the parameters or inputs down, "
+            "or pick another point."
+        )
+    if abs(first - second) > 64 * np.finfo(np.float64).eps * max(abs(first), abs(second)):
+        raise NondeterministicCostError(
+            f"the cost is not deterministic: two evaluations at the same point gave {first!r} "
+            f"and {second!r}. Finite differences of it would be noise of size |change|/eps, not "
+            "a gradient; fix its randomness (seed it, hold dropout masks fixed) and check again."
+        )
+    return first
+
+
+def _nonfinite_examples(cost: Callable[[Params, Any, Any], Any], params: Params, X: Any, Y: Any) -> str:
+    """For the MLP cost, which examples' losses are non-finite (else nothing to add)."""
+    if cost is not mlp_cost:
+        return ""
+    with np.errstate(over="ignore", invalid="ignore"):
+        losses = np.ravel(mlp_example_losses(params, X, Y))
+    bad = [int(i) for i in np.flatnonzero(~np.isfinite(losses))]
+    return f" (the loss of example(s) {bad} is non-finite: the activations overflow there)"
+
+
+def warn_if_output_saturates(params: Params, X: np.ndarray, Y: np.ndarray) -> None:
+    """Warn where the sigmoid output rounds to the wrong label's 0 or 1.
+
+    There ``log(A)`` or ``log(1 - A)`` of the textbook formula would be
+    ``-inf``. The harness's cost (``softplus(Z) - Y*Z``) stays finite and
+    exact, but a reader comparing with the textbook formula should know.
+    """
+    logits = mlp_forward(params, X).logits
+    limit = -np.log(np.finfo(logits.dtype).eps)  # beyond this, sigmoid rounds to 0 or 1
+    wrong_side = ((logits > limit) & (Y == 0)) | ((logits < -limit) & (Y == 1))
+    if wrong_side.any():
+        examples = [int(i) for i in np.flatnonzero(wrong_side.any(axis=0))]
+        warnings.warn(
+            f"the output sigmoid saturates against the label on example(s) {examples[:10]} "
+            f"(|Z| > {limit:.1f}): the textbook log(A), log(1 - A) would be -inf there. "
+            "This harness uses the stable form softplus(Z) - Y*Z, so the cost and the check "
+            "stay finite and exact; scale the weights down if this point is not intended.",
+            SaturationWarning,
+            stacklevel=3,
+        )

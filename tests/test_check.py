@@ -120,6 +120,14 @@ def test_zero_gradients_on_both_sides_pass():
     assert gb.check(zero, gb.fd(lambda p, X, Y: 3.0), params, np.zeros(2)).passed
 
 
-def test_loop_oracle_counts_its_forward_passes():
-    params, _, _ = gb.seed_case()
-    assert gb.fd().forward_passes(params) == 2 * 47 + 1
+def test_loop_oracle_forward_pass_count_is_the_real_count():
+    params, X, Y = gb.seed_case()
+    calls = []
+
+    def counted_cost(p, X, Y):
+        calls.append(1)
+        return gb.mlp_cost(p, X, Y)
+
+    oracle = gb.fd(counted_cost, engine="loop")
+    oracle(params, X, Y)
+    assert len(calls) == oracle.forward_passes(params) == 2 * 47 + 2

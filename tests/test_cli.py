@@ -62,3 +62,40 @@ def test_bad_usage_exits_2_with_a_message_and_no_traceback(capsys, argv, message
 def test_help_exits_0(capsys):
     status, out, _ = run(capsys, "check", "--help")
     assert status == 0 and "--candidate" in out
+
+
+@pytest.mark.parametrize(
+    "sizes, message",
+    [
+        ("4," + ",".join(["5"] * 1_000_000) + ",1", "layers is deeper than"),
+        ("4,1000000,1000,1", "parameters"),
+    ],
+)
+def test_absurd_nets_are_refused_before_anything_is_allocated(capsys, sizes, message):
+    status, _, err = run(capsys, "check", "--case", "random", "--sizes", sizes)
+    assert status == 2 and message in err
+
+
+def test_timeout_stops_a_long_run_with_a_message(capsys):
+    status, _, err = run(capsys, "--timeout", "0.2", "check", "--case", "random", "--sizes", "4,1000,1000,1",
+                         "--examples", "200")
+    assert status == 2
+    assert "stopped after the time limit of 0.2 s" in err
+
+
+def test_sigterm_exits_cleanly_without_traceback(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gradcheck_bench", "check", "--case", "random", "--sizes", "4,1000,1000,1",
+         "--examples", "200"],
+        stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(4.0)  # past start-up, inside the finite-difference loop
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143
+    assert "terminated (SIGTERM)" in err and "Traceback" not in err

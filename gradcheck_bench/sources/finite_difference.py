@@ -85,8 +85,8 @@ class CentralDifference:
         return {name: value.copy() for name, value in unravel(gradient).items()}
 
     def forward_passes(self, params: Params) -> int:
-        """2n passes for the differences, plus one to check the cost at the point."""
-        return 2 * sum(int(np.size(value)) for value in params.values()) + 1
+        """2n passes for the differences, plus two to check the cost is finite and deterministic."""
+        return 2 * sum(int(np.size(value)) for value in params.values()) + 2
 
 
 def fd(cost: Cost | None = None, *, eps: float = DEFAULT_EPS, engine: str = "loop") -> CentralDifference:

@@ -1,0 +1,96 @@
+"""Odd functions and hostile inputs: the checker says what is going on instead of lying."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import gradcheck_bench as gb
+from gradcheck_bench.errors import InputError, NondeterministicCostError
+
+
+def test_labels_outside_zero_one_are_refused():
+    params, X, Y = gb.seed_case()
+    Y = np.array([[1.0, 0.5, 0.0]])
+    with pytest.raises(InputError, match=r"labels must be 0 or 1, but Y\[0, 1\] = 0.5"):
+        gb.check("numpy", "fd", params, X, Y)
+
+
+def test_empty_batch_is_refused():
+    params, _, _ = gb.seed_case()
+    with pytest.raises(InputError, match="batch is empty"):
+        gb.check("numpy", "fd", params, np.zeros((4, 0)), np.zeros((1, 0)))
+
+
+def test_broadcastable_but_wrong_bias_shape_is_refused():
+    params, X, Y = gb.seed_case()
+    params["b1"] = params["b1"].ravel()  # (5,) would broadcast along the wrong axis
+    with pytest.raises(InputError, match=r"b1 shaped \(n_out, 1\)"):
+        gb.check("numpy", "fd", params, X, Y)
+
+
+def test_one_dimensional_labels_are_refused():
+    params, X, Y = gb.seed_case()
+    with pytest.raises(InputError, match="X and Y must be 2-D"):
+        gb.check("numpy", "fd", params, X, Y.ravel())
+
+
+def test_nondeterministic_cost_is_reported_as_such():
+    rng = np.random.default_rng(0)
+
+    def noisy_cost(p, X, Y):
+        return gb.mlp_cost(p, X, Y) + 1e-9 * rng.standard_normal()
+
+    with pytest.raises(NondeterministicCostError, match="not deterministic"):
+        gb.check("numpy", gb.fd(noisy_cost), *gb.seed_case())
+
+
+def test_saturated_output_warns_and_stays_finite():
+    params, X, Y = gb.seed_case()
+    params["b3"] = np.array([[60.0]])  # every output rounds to 1; example 2 has label 0
+    with pytest.warns(gb.SaturationWarning, match=r"example\(s\) \[2\]"):
+        result = gb.check("numpy", "fd", params, X, Y)
+    assert np.isfinite(result.difference) and result.passed
+
+
+def test_no_warning_when_nothing_saturates():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gb.check("numpy", "fd", *gb.seed_case())
+
+
+def test_exactly_zero_gradient_on_both_sides_is_a_pass_and_one_side_is_not():
+    params = {"theta": np.array([1.0, 2.0])}
+    constant = gb.fd(lambda p, X, Y: 5.0)
+    zero = lambda p, X, Y: {"theta": np.zeros(2)}  # noqa: E731
+    tiny = lambda p, X, Y: {"theta": np.array([1e-300, 0.0])}  # noqa: E731
+    assert gb.check(zero, constant, params, np.zeros(1)).difference == 0.0
+    assert not gb.check(tiny, constant, params, np.zeros(1)).passed
+
+
+@pytest.mark.parametrize(
+    "returned, message",
+    [
+        (float("nan"), "returned float, not a dict"),
+        ([1.0, 2.0], "returned list, not a dict"),
+        ({"theta": 3.0}, "returned builtins.float for 'theta'"),
+    ],
+)
+def test_candidates_returning_the_wrong_type(returned, message):
+    params = {"theta": np.array(1.0)}
+    with pytest.raises(gb.SourceError, match=message):
+        gb.check(lambda p, X, Y: returned, gb.fd(lambda p, X, Y: float(p["theta"])), params, np.zeros(1))
+
+
+def test_candidate_returning_a_torch_tensor_is_told_how_to_convert():
+    torch = pytest.importorskip("torch")
+    params = {"theta": np.array(1.0)}
+    with pytest.raises(gb.SourceError, match=r"torch.Tensor for 'theta'.*detach\(\).cpu\(\).numpy\(\)"):
+        gb.check(lambda p, X, Y: {"theta": torch.tensor(1.0)}, gb.fd(lambda p, X, Y: float(p["theta"])), params, np.zeros(1))
+
+
+def test_candidate_returning_a_jax_array_is_told_how_to_convert():
+    jnp = pytest.importorskip("jax.numpy")
+    params = {"theta": np.array(1.0)}
+    with pytest.raises(gb.SourceError, match=r"for 'theta'; return a NumPy array.*np.asarray"):
+        gb.check(lambda p, X, Y: {"theta": jnp.asarray(1.0)}, gb.fd(lambda p, X, Y: float(p["theta"])), params, np.zeros(1))
