@@ -47,8 +47,15 @@ def cross_entropy_from_logits(Z: Any, Y: Any, xp: Any = np) -> Any:
 
     Computed as ``softplus(Z) - Y*Z``, which is the same function but stays
     finite where ``log(sigmoid(Z))`` would underflow to ``log(0)``.
+
+    ``max(Z, 0)`` is written ``(Z + |Z|) / 2`` (the same float values) so that
+    autograd gets the right slope at ``Z = 0`` too: through ``where(Z > 0, ...)``
+    torch and JAX took slope 0 for that term and reported ``dJ/dZ = -Y`` instead
+    of ``0.5 - Y`` wherever a logit is exactly 0, as at all-zero parameters.
+    Here the two terms' uses of ``|Z|`` cancel, whatever slope a framework gives
+    ``abs`` at 0.
     """
-    softplus = xp.where(Z > 0, Z, 0.0) + xp.log1p(xp.exp(-xp.abs(Z)))
+    softplus = 0.5 * (Z + xp.abs(Z)) + xp.log1p(xp.exp(-xp.abs(Z)))
     return softplus - Y * Z
 
 

@@ -121,3 +121,11 @@ print("ok")
                                cwd=Path(__file__).resolve().parents[1])
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "ok"
+
+
+def test_jax_is_right_where_a_logit_is_exactly_zero():
+    """All-zero parameters make every logit 0; the cost is smooth there (slope sigmoid(0) - Y)."""
+    params, X, Y = gb.seed_case()
+    zeros = {name: np.zeros_like(value) for name, value in params.items()}
+    assert gb.check("jax", "numpy", zeros, X, Y).difference <= 1e-12
+    assert gb.check("jax", "fd", zeros, X, Y).passed

@@ -116,3 +116,11 @@ def test_threads_option_applies_to_the_call_only():
 def test_threads_must_be_a_positive_integer():
     with pytest.raises(InputError, match="threads must be a positive integer"):
         gb.check("torch", "numpy", *gb.seed_case(), threads=0)
+
+
+def test_torch_is_right_where_a_logit_is_exactly_zero():
+    """All-zero parameters make every logit 0; the cost is smooth there (slope sigmoid(0) - Y)."""
+    params, X, Y = gb.seed_case()
+    zeros = {name: np.zeros_like(value) for name, value in params.items()}
+    assert gb.check("torch", "numpy", zeros, X, Y).difference <= 1e-12
+    assert gb.check("torch", "fd", zeros, X, Y).passed
