@@ -21,6 +21,8 @@ from .models import (
 from .sources import GradientSource, SourceSpec, available_sources, register_source, source_specs
 from .sources.finite_difference import CentralDifference, fd, fd_engines
 from .sources.numpy_backprop import numpy_backprop, seed_buggy_backprop
+from .sources.complex_step import ComplexStep, complex_step
+from .sources.richardson import RichardsonDifference, richardson
 
 __version__ = "0.1.0"
 
@@ -29,6 +31,7 @@ __all__ = [
     "FRAUD_NET_SIZES",
     "CentralDifference",
     "CheckResult",
+    "ComplexStep",
     "GradCheckError",
     "GradientSource",
     "InputError",
@@ -40,6 +43,7 @@ __all__ = [
     "available_sources",
     "check",
     "compare_gradients",
+    "complex_step",
     "exercise_cost",
     "fd",
     "fd_engines",
@@ -52,6 +56,8 @@ __all__ = [
     "ravel",
     "register_source",
     "relative_difference",
+    "richardson",
+    "RichardsonDifference",
     "seed_buggy_backprop",
     "seed_case",
     "source_specs",

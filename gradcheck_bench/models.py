@@ -33,8 +33,22 @@ SEED_LABELS = np.array([[1.0, 1.0, 0.0]])
 
 
 def relu(Z: Any, xp: Any = np) -> Any:
-    """max(Z, 0), with derivative 0 at the kink (the exercise's mask ``A > 0``)."""
-    return xp.where(Z > 0, Z, 0.0)
+    """max(Z, 0), with derivative 0 at the kink (the exercise's mask ``A > 0``).
+
+    The branch is decided on the real part, so a complex input (the
+    complex-step oracle's ``theta + i h``) keeps its imaginary part on the
+    active side; for real input ``Z.real`` is ``Z`` itself.
+    """
+    return xp.where(Z.real > 0, Z, 0.0)
+
+
+def analytic_abs(Z: Any, xp: Any = np) -> Any:
+    """``|Z|`` for real input; ``Z`` or ``-Z`` (by the sign of the real part) for complex.
+
+    ``xp.abs`` of a complex number is its modulus, which is not analytic and
+    would destroy the complex-step derivative; this keeps it analytic.
+    """
+    return xp.where(Z.real > 0, Z, -Z)
 
 
 def sigmoid(Z: Any, xp: Any = np) -> Any:
@@ -48,7 +62,7 @@ def cross_entropy_from_logits(Z: Any, Y: Any, xp: Any = np) -> Any:
     Computed as ``softplus(Z) - Y*Z``, which is the same function but stays
     finite where ``log(sigmoid(Z))`` would underflow to ``log(0)``.
     """
-    softplus = xp.where(Z > 0, Z, 0.0) + xp.log1p(xp.exp(-xp.abs(Z)))
+    softplus = relu(Z, xp) + xp.log1p(xp.exp(-analytic_abs(Z, xp)))
     return softplus - Y * Z
 
 
