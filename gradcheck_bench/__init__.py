@@ -18,6 +18,7 @@ from .models import (
     random_case,
     seed_case,
 )
+from .steps import TOLERANCES, LowPrecisionWarning, default_step, default_threshold
 from .sources import GradientSource, SourceSpec, available_sources, register_source, source_specs
 from .sources.finite_difference import CentralDifference, fd, fd_engines
 from .sources.numpy_backprop import numpy_backprop, seed_buggy_backprop
@@ -35,15 +36,19 @@ __all__ = [
     "GradCheckError",
     "GradientSource",
     "InputError",
+    "LowPrecisionWarning",
     "Model",
     "NonFiniteLossError",
     "Params",
     "SourceError",
     "SourceSpec",
+    "TOLERANCES",
     "available_sources",
     "check",
     "compare_gradients",
     "complex_step",
+    "default_step",
+    "default_threshold",
     "exercise_cost",
     "fd",
     "fd_engines",

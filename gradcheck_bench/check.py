@@ -20,6 +20,7 @@ import pandas as pd
 
 from .errors import InputError
 from .models import Model, Params, get_model
+from .steps import default_threshold, warn_if_low_precision
 from .sources.registry import build_source, source_label, unused_options
 from .validation import require_finite_cost, validate_data, validate_gradient, validate_params
 
@@ -168,7 +169,7 @@ def check(
     X: Any,
     Y: Any = None,
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
     model: str | Model | None = None,
     **options: Any,
 ) -> CheckResult:
@@ -179,10 +180,15 @@ def check(
     for ``model`` (default ``"mlp"``) with the ``options`` they accept, e.g.
     ``eps=1e-7`` for ``fd``; an option no named source accepts is an error.
     The caller's arrays are never modified: each source gets its own copy.
+    ``threshold=None`` takes the dtype table's (2e-7 in float64; float32
+    parameters get a :class:`~gradcheck_bench.steps.LowPrecisionWarning` and
+    the float32 threshold).
     """
+    params = validate_params(params)
+    warn_if_low_precision(params)
+    threshold = default_threshold(params) if threshold is None else threshold
     if not (isinstance(threshold, (int, float)) and np.isfinite(threshold) and threshold > 0):
         raise InputError(f"threshold must be a positive number, got {threshold!r}; the exercise uses 2e-7.")
-    params = validate_params(params)
     validate_data(X, Y)
     names = [s for s in (candidate, reference) if isinstance(s, str)]
     resolved_model = get_model(model or "mlp")
