@@ -23,6 +23,8 @@ from .sources import GradientSource, SourceSpec, available_sources, register_sou
 from .sources.finite_difference import CentralDifference, fd, fd_engines
 from .sources.numpy_backprop import numpy_backprop, seed_buggy_backprop
 from .sources.complex_step import ComplexStep, complex_step
+from .kinks import KinkCrossing
+from .sources.kink_safe_fd import KinkSafeDifference
 from .sources.richardson import RichardsonDifference, richardson
 
 __version__ = "0.1.0"
@@ -36,6 +38,8 @@ __all__ = [
     "GradCheckError",
     "GradientSource",
     "InputError",
+    "KinkCrossing",
+    "KinkSafeDifference",
     "LowPrecisionWarning",
     "Model",
     "NonFiniteLossError",

@@ -11,6 +11,7 @@ the candidate is off, so the seed's planted bugs read as ``W2 x2.000`` and
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Union
@@ -74,6 +75,8 @@ class CheckResult:
     per_parameter: pd.DataFrame = field(repr=False)
     candidate_gradient: Params = field(repr=False)
     reference_gradient: Params = field(repr=False)
+    notes: tuple[str, ...] = ()
+    """What a source or the check did that a reader should know (e.g. kinks stepped around)."""
 
     @property
     def passed(self) -> bool:
@@ -113,7 +116,7 @@ class CheckResult:
                 )
         elif not self.passed:
             lines.append("No single tensor reaches the threshold; the error is spread over all of them.")
-        return "\n".join(lines + ["", self.table()])
+        return "\n".join(lines + list(self.notes) + ["", self.table()])
 
     def __str__(self) -> str:
         return self.summary()
@@ -130,6 +133,7 @@ class CheckResult:
             "threshold": self.threshold,
             "passed": self.passed,
             "culprits": self.culprits,
+            "notes": list(self.notes),
             "per_parameter": rows,
         }
 
@@ -202,20 +206,22 @@ def check(
             f"{' or '.join(names) if names else 'sources given as callables'}; "
             "configure a callable source yourself, e.g. fd(cost, eps=1e-6)."
         )
-    gradients = []
+    gradients, notes = [], []
     for source in (candidate, reference):
         function = build_source(source, resolved_model, **options) if isinstance(source, str) else source
         if not callable(function):
             raise InputError(f"a gradient source must be a name or a callable, got {source!r}.")
         output = function(copy.deepcopy(params), X.copy(), None if Y is None else Y.copy())
+        notes += [f"{source_label(source)}: {note}" for note in getattr(output, "notes", ())]
         gradients.append(validate_gradient(output, params, source_label(source)))
-    return compare_gradients(
+    result = compare_gradients(
         gradients[0],
         gradients[1],
         threshold=float(threshold),
         candidate_name=source_label(candidate),
         reference_name=source_label(reference),
     )
+    return dataclasses.replace(result, notes=tuple(notes))
 
 
 def _format_scale(scale: float) -> str:
