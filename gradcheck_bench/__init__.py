@@ -23,6 +23,7 @@ from .sources import GradientSource, SourceSpec, available_sources, register_sou
 from .sources.finite_difference import CentralDifference, fd, fd_engines
 from .sources.numpy_backprop import numpy_backprop, seed_buggy_backprop
 from .sources.complex_step import ComplexStep, complex_step
+from .directional import check_directional
 from .kinks import KinkCrossing
 from .sources.kink_safe_fd import KinkSafeDifference
 from .sources.richardson import RichardsonDifference, richardson
@@ -49,6 +50,7 @@ __all__ = [
     "TOLERANCES",
     "available_sources",
     "check",
+    "check_directional",
     "compare_gradients",
     "complex_step",
     "default_step",

@@ -87,6 +87,14 @@ SUBCOMMANDS["check"] = (
     "compare one gradient source against another at one point", add_check_arguments, run_check
 )
 
+from .directional import add_directional_arguments, run_directional  # noqa: E402  (after the helpers it uses)
+
+SUBCOMMANDS["directional"] = (
+    "check a gradient along k random directions (2k+1 forward passes), localising a failure",
+    add_directional_arguments,
+    run_directional,
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gradcheck-bench", description="Check gradients and measure what the check costs.")
