@@ -24,6 +24,7 @@ from .sources.finite_difference import CentralDifference, fd, fd_engines
 from .sources.numpy_backprop import numpy_backprop, seed_buggy_backprop
 from .sources.complex_step import ComplexStep, complex_step
 from .directional import check_directional
+from .dropout import DropoutNet
 from .kinks import KinkCrossing
 from .sources.kink_safe_fd import KinkSafeDifference
 from .sources.richardson import RichardsonDifference, richardson
@@ -35,6 +36,7 @@ __all__ = [
     "FRAUD_NET_SIZES",
     "CentralDifference",
     "CheckResult",
+    "DropoutNet",
     "ComplexStep",
     "GradCheckError",
     "GradientSource",

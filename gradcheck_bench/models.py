@@ -99,25 +99,32 @@ def parameter_names(L: int) -> list[str]:
     return [name for l in range(1, L + 1) for name in (f"W{l}", f"b{l}")]
 
 
-def mlp_forward(params: Params, X: Any, xp: Any = np) -> ForwardPass:
-    """Run the network on ``X``; hidden layers ReLU, output layer sigmoid."""
+def mlp_forward(params: Params, X: Any, xp: Any = np, masks: Any = None) -> ForwardPass:
+    """Run the network on ``X``; hidden layers ReLU, output layer sigmoid.
+
+    ``masks`` (optional) is inverted dropout: one array per hidden layer,
+    ``masks[l - 1]`` shaped like ``A[l]`` with entries 0 or ``1 / keep_prob``
+    (see :mod:`gradcheck_bench.dropout`); ``None`` is the plain network.
+    """
     L = len(params) // 2
     Z: list[Any] = [None]
     A: list[Any] = [X]
     for l in range(1, L + 1):
         Z.append(params[f"W{l}"] @ A[l - 1] + params[f"b{l}"])
         A.append(relu(Z[l], xp) if l < L else sigmoid(Z[l], xp))
+        if masks is not None and l < L:
+            A[l] = A[l] * masks[l - 1]  # inverted dropout
     return ForwardPass(Z=Z, A=A)
 
 
-def mlp_example_losses(params: Params, X: Any, Y: Any, xp: Any = np) -> Any:
+def mlp_example_losses(params: Params, X: Any, Y: Any, xp: Any = np, masks: Any = None) -> Any:
     """The cross-entropy of each example, shape ``(1, m)``."""
-    return cross_entropy_from_logits(mlp_forward(params, X, xp).logits, Y, xp)
+    return cross_entropy_from_logits(mlp_forward(params, X, xp, masks).logits, Y, xp)
 
 
-def mlp_cost(params: Params, X: Any, Y: Any, xp: Any = np) -> Any:
+def mlp_cost(params: Params, X: Any, Y: Any, xp: Any = np, masks: Any = None) -> Any:
     """J = (1/m) * sum(-Y log A_L - (1-Y) log(1 - A_L)), the exercise's cost."""
-    return mlp_example_losses(params, X, Y, xp).mean()
+    return mlp_example_losses(params, X, Y, xp, masks).mean()
 
 
 def exercise_cost(params: Params, X: Any, Y: Any, xp: Any = np) -> Any:
