@@ -94,6 +94,14 @@ SUBCOMMANDS["directional"] = (
     add_directional_arguments,
     run_directional,
 )
+from .study import add_study_arguments, run_study_command  # noqa: E402
+
+SUBCOMMANDS["study"] = (
+    "measure oracle accuracy against the step and the detection power of each check method "
+    "(writes results/study/)",
+    add_study_arguments,
+    run_study_command,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

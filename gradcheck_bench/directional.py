@@ -92,7 +92,8 @@ def check_directional(
     model: str | Model | None = None,
     cost: Callable[[Params, Any, Any], Any] | None = None,
     localise: bool = True,
-) -> CheckResult:
+    count_passes: bool = False,
+) -> CheckResult | DirectionalResult:
     """Check ``candidate`` along ``directions`` random directions; localise the bug if it fails.
 
     ``cost`` defaults to ``model``'s (the MLP's). ``eps`` and ``threshold``
@@ -100,6 +101,8 @@ def check_directional(
     the forward passes used and any kinks stepped around; its per-parameter
     table has a row per tensor: the per-tensor probe's difference, and for
     tensors localised by per-coordinate differences the full comparison.
+    ``count_passes=True`` returns a :class:`DirectionalResult` instead, which
+    adds the number of forward passes used.
     """
     params = validate_params(params)
     validate_data(X, Y)
@@ -130,7 +133,7 @@ def check_directional(
     notes.append(f"{prober.passes} forward passes (a full per-coordinate check needs "
                  f"{2 * flat_gradient.size + 1})")
     notes += summarize_crossings(prober.crossings)
-    return CheckResult(
+    result = CheckResult(
         candidate=source_label(candidate),
         reference=f"directional(k={basis.shape[1]})",
         difference=difference,
@@ -140,6 +143,15 @@ def check_directional(
         reference_gradient=reference,
         notes=tuple(notes),
     )
+    return DirectionalResult(result, prober.passes) if count_passes else result
+
+
+@dataclasses.dataclass(frozen=True)
+class DirectionalResult:
+    """A directional check's result with the number of forward passes it took (for the study)."""
+
+    result: CheckResult
+    forward_passes: int
 
 
 def _candidate_gradient(candidate: SourceLike, model: Model, params: Params, X: Any, Y: Any) -> Params:

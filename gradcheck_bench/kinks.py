@@ -38,6 +38,13 @@ MAX_SHRINKS = 4
 SHRINK_FACTOR = 8.0
 
 
+def cost_without_pattern(cost: Callable[[Params, Any, Any], Any], X: Any, Y: Any) -> Callable[[Params], Evaluation]:
+    """An ``evaluate`` for a cost with no known kinks (every pattern is empty, so nothing crosses)."""
+    from .validation import scalar_cost
+
+    return lambda point: (scalar_cost(cost(point, X, Y)), np.zeros((0, 0), dtype=bool))
+
+
 def mlp_cost_and_pattern(params: Params, X: np.ndarray, Y: np.ndarray) -> Evaluation:
     """The MLP cost (bit-identical to ``mlp_cost``) and the signs of all hidden pre-activations."""
     forward = mlp_forward(params, X, np)
@@ -65,10 +72,17 @@ class KinkCrossing:
 class GradientWithNotes(dict):
     """A gradient dict that also carries notes (and kink crossings) for the check's summary."""
 
-    def __init__(self, gradient: Params, notes: tuple[str, ...] = (), kinks: tuple[KinkCrossing, ...] = ()):
+    def __init__(
+        self,
+        gradient: Params,
+        notes: tuple[str, ...] = (),
+        kinks: tuple[KinkCrossing, ...] = (),
+        forward_passes: int | None = None,
+    ):
         super().__init__(gradient)
         self.notes = notes
         self.kinks = kinks
+        self.forward_passes = forward_passes
 
 
 class KinkAwareDifference:
@@ -96,6 +110,11 @@ class KinkAwareDifference:
 
     def _changed_examples(self, pattern: np.ndarray) -> set[int]:
         return set(int(e) for e in np.flatnonzero(np.any(pattern != self.pattern0, axis=0)))
+
+    def centered(self, direction: np.ndarray, h: float) -> tuple[float, set[int]]:
+        """The plain centered difference at step ``h``, and the examples whose pattern changed."""
+        (plus, p_plus), (minus, p_minus) = self._at(h * direction), self._at(-h * direction)
+        return (plus - minus) / (2.0 * h), self._changed_examples(p_plus) | self._changed_examples(p_minus)
 
     def along(self, direction: np.ndarray, h: float, where: str) -> tuple[float, KinkCrossing | None]:
         """The derivative along ``direction`` (a flat vector), and the kink crossing if one was met."""

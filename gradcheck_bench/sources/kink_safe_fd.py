@@ -56,7 +56,7 @@ class KinkSafeDifference:
             if crossing is not None:
                 crossings.append(crossing)
         result = {name: value.astype(params[name].dtype) for name, value in unravel(gradient).items()}
-        return GradientWithNotes(result, summarize_crossings(crossings), tuple(crossings))
+        return GradientWithNotes(result, summarize_crossings(crossings), tuple(crossings), differences.passes + 1)
 
 
 def _kink_safe_for_model(model: Model, eps: float | None = None) -> KinkSafeDifference:
