@@ -88,7 +88,7 @@ def step_sweep(steps: np.ndarray = STEP_GRID, show: bool | None = None) -> pd.Da
 def plot_step_sweep(sweep: pd.DataFrame) -> bytes:
     """The V-curves on one log-log plot, defaults marked; PNG bytes."""
     plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(8, 5.5))
+    figure, axes = plt.subplots(figsize=(8, 7))
     colours = dict(zip(SWEEP_ORACLES, ("tab:blue", "tab:green", "tab:red")))
     floor = 1e-17
     for (oracle, dtype), group in sweep.groupby(["oracle", "dtype"], sort=False):
@@ -97,9 +97,11 @@ def plot_step_sweep(sweep: pd.DataFrame) -> bytes:
     for dtype, style in (("float64", "-"), ("float32", "--")):
         step = TOLERANCES[np.dtype(dtype)].fd_step
         axes.axvline(step, color="black", linestyle=style, linewidth=0.8)
-        axes.annotate(f"fd default {dtype}\n2^{int(np.log2(step))} = {step:.1e}", (step, 3e-16), fontsize=8,
+        axes.annotate(f"fd default {dtype}\n2^{int(np.log2(step))} = {step:.1e}", (step, 1e-16), fontsize=8,
                       xytext=(4, 0), textcoords="offset points")
     axes.axvline(DEFAULT_RICHARDSON_STEP, color="tab:green", linestyle=":", linewidth=0.8)
+    axes.annotate("richardson\ndefault 2^-6", (DEFAULT_RICHARDSON_STEP, 1e-14), fontsize=8, color="tab:green",
+                  xytext=(4, 0), textcoords="offset points")
     axes.axhline(TOLERANCES[np.dtype("float64")].threshold, color="grey", linewidth=0.6)
     axes.annotate("threshold 2e-7", (1e-13, 2.5e-7), fontsize=8, color="grey")
     axes.set_xlabel("step h")
@@ -107,7 +109,7 @@ def plot_step_sweep(sweep: pd.DataFrame) -> bytes:
     axes.set_title("Step-size sweep on the fraud net (seed case): truncation vs round-off")
     axes.set_ylim(floor / 2, 2)
     axes.invert_xaxis()
-    axes.legend(fontsize=7, loc="lower left")
+    axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, handlelength=3.5)
     axes.grid(True, which="major", linewidth=0.3)
     buffer = io.BytesIO()
     figure.tight_layout()
