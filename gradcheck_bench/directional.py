@@ -32,11 +32,18 @@ import pandas as pd
 from .check import CheckResult, SourceLike, compare_tensor, least_squares_scale, relative_difference
 from .errors import InputError
 from .flatten import parameter_slices, ravel
-from .kinks import Evaluation, KinkAwareDifference, KinkCrossing, mlp_cost_and_pattern, summarize_crossings
+from .kinks import (
+    Evaluation,
+    KinkAwareDifference,
+    KinkCrossing,
+    cost_without_pattern,
+    mlp_cost_and_pattern,
+    summarize_crossings,
+)
 from .models import Model, Params, get_model, mlp_cost
 from .sources.registry import build_source, source_label
 from .steps import default_step, default_threshold, warn_if_low_precision
-from .validation import require_finite_cost, scalar_cost, validate_data, validate_gradient, validate_params
+from .validation import require_finite_cost, validate_data, validate_gradient, validate_params
 
 DEFAULT_DIRECTIONS = 4
 
@@ -64,7 +71,7 @@ class _Prober:
         if cost is mlp_cost:
             evaluate: Callable[[Params], Evaluation] = lambda p: mlp_cost_and_pattern(p, X, Y)  # noqa: E731
         else:
-            evaluate = lambda p: (scalar_cost(cost(p, X, Y)), np.zeros((0, 0), dtype=bool))  # noqa: E731
+            evaluate = cost_without_pattern(cost, X, Y)
         self.differences = KinkAwareDifference(evaluate, self.flat, self.point)
         self.crossings: list[KinkCrossing] = []
 
@@ -109,7 +116,11 @@ def check_directional(
     if not (isinstance(directions, int) and directions >= 1):
         raise InputError(f"directions must be a positive integer, got {directions!r}; try 4.")
     warn_if_low_precision(params)
-    threshold = default_threshold(params) if threshold is None else float(threshold)
+    threshold = default_threshold(params) if threshold is None else threshold
+    if not (isinstance(threshold, (int, float)) and np.isfinite(threshold) and threshold > 0):
+        raise InputError(f"threshold must be a positive number, got {threshold!r}; the exercise uses 2e-7.")
+    if eps is not None and not (isinstance(eps, (int, float)) and np.isfinite(eps) and eps > 0):
+        raise InputError(f"eps must be a positive finite step, got {eps!r}; leave it out for the dtype table's.")
     resolved_model = get_model(model or "mlp")
     cost = resolved_model.cost if cost is None else cost
     if cost is resolved_model.cost:

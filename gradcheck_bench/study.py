@@ -36,7 +36,7 @@ from .check import CheckResult, compare_gradients
 from .directional import check_directional
 from .errors import InputError
 from .models import Params, random_case, seed_case
-from .planted_bugs import CATALOGUE, PlantedBug
+from .planted_bugs import CATALOGUE
 from .progress import with_progress
 from .sources.complex_step import complex_step
 from .sources.finite_difference import fd

@@ -73,3 +73,14 @@ def test_cli(capsys):
     assert "W2 x2.000" in out and "b1 x4.000" in out
     assert main(["directional", "--case", "random", "--sizes", "4,30,30,1", "--examples", "100"]) == 0
     assert main(["directional", "--directions", "0"]) == 2
+
+
+@pytest.mark.parametrize("option", [{"threshold": -1.0}, {"threshold": float("nan")}, {"eps": 0.0}])
+def test_bad_threshold_or_step_is_a_clear_error(option):
+    with pytest.raises(gb.InputError, match=next(iter(option))):
+        check_directional("numpy", *gb.seed_case(), **option)
+
+
+def test_linear1d_model():
+    result = check_directional("numpy", *gb.linear1d_case(3.0, 2.0), model="linear1d", directions=1)
+    assert result.passed
