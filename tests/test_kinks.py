@@ -33,6 +33,7 @@ def test_plain_fd_false_fails_where_kink_safe_passes_and_reports_the_crossings()
     result = gb.check("numpy", "fd-kink-safe", params, X, Y, eps=1e-4)
     assert result.passed
     assert "straddled a ReLU kink" in result.summary() and "example(s) 35" in result.summary()
+    assert result.to_dict()["notes"] == list(result.notes) and result.notes
 
 
 def test_a_planted_kink_is_located_by_parameter_and_example():
