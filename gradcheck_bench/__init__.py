@@ -27,9 +27,16 @@ from .models import (
     random_case,
     seed_case,
 )
+from .steps import TOLERANCES, LowPrecisionWarning, default_step, default_threshold
 from .sources import GradientSource, SourceSpec, available_sources, register_source, source_specs
 from .sources.finite_difference import CentralDifference, fd, fd_engines
 from .sources.numpy_backprop import numpy_backprop, seed_buggy_backprop
+from .sources.complex_step import ComplexStep, complex_step
+from .directional import check_directional
+from .dropout import DropoutNet
+from .kinks import KinkCrossing
+from .sources.kink_safe_fd import KinkSafeDifference
+from .sources.richardson import RichardsonDifference, richardson
 
 __version__ = "0.1.0"
 
@@ -38,9 +45,14 @@ __all__ = [
     "FRAUD_NET_SIZES",
     "CentralDifference",
     "CheckResult",
+    "DropoutNet",
+    "ComplexStep",
     "GradCheckError",
     "GradientSource",
     "InputError",
+    "KinkCrossing",
+    "KinkSafeDifference",
+    "LowPrecisionWarning",
     "Model",
     "NonFiniteLossError",
     "NondeterministicCostError",
@@ -50,11 +62,16 @@ __all__ = [
     "SourceSpec",
     "ComparisonReport",
     "assert_gradients_close",
+    "TOLERANCES",
     "available_sources",
     "check",
+    "check_directional",
     "compare_gradients",
     "compare_sources",
     "default_cases",
+    "complex_step",
+    "default_step",
+    "default_threshold",
     "exercise_cost",
     "fd",
     "fd_engines",
@@ -67,6 +84,8 @@ __all__ = [
     "ravel",
     "register_source",
     "relative_difference",
+    "richardson",
+    "RichardsonDifference",
     "seed_buggy_backprop",
     "seed_case",
     "source_specs",

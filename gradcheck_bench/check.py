@@ -11,6 +11,7 @@ the candidate is off, so the seed's planted bugs read as ``W2 x2.000`` and
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Union
@@ -20,6 +21,7 @@ import pandas as pd
 
 from .errors import InputError
 from .models import Model, Params, get_model
+from .steps import default_threshold, warn_if_low_precision
 from .sources.registry import build_source, source_label, unused_options
 from .validation import (
     require_finite_cost,
@@ -85,6 +87,8 @@ class CheckResult:
     per_parameter: pd.DataFrame = field(repr=False)
     candidate_gradient: Params = field(repr=False)
     reference_gradient: Params = field(repr=False)
+    notes: tuple[str, ...] = ()
+    """What a source or the check did that a reader should know (e.g. kinks stepped around)."""
 
     @property
     def passed(self) -> bool:
@@ -124,7 +128,7 @@ class CheckResult:
                 )
         elif not self.passed:
             lines.append("No single tensor reaches the threshold; the error is spread over all of them.")
-        return "\n".join(lines + ["", self.table()])
+        return "\n".join(lines + list(self.notes) + ["", self.table()])
 
     def __str__(self) -> str:
         return self.summary()
@@ -141,6 +145,7 @@ class CheckResult:
             "threshold": self.threshold,
             "passed": self.passed,
             "culprits": self.culprits,
+            "notes": list(self.notes),
             "per_parameter": rows,
         }
 
@@ -180,7 +185,7 @@ def check(
     X: Any,
     Y: Any = None,
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
     model: str | Model | None = None,
     **options: Any,
 ) -> CheckResult:
@@ -191,10 +196,15 @@ def check(
     for ``model`` (default ``"mlp"``) with the ``options`` they accept, e.g.
     ``eps=1e-7`` for ``fd``; an option no named source accepts is an error.
     The caller's arrays are never modified: each source gets its own copy.
+    ``threshold=None`` takes the dtype table's (2e-7 in float64; float32
+    parameters get a :class:`~gradcheck_bench.steps.LowPrecisionWarning` and
+    the float32 threshold).
     """
+    params = validate_params(params)
+    warn_if_low_precision(params)
+    threshold = default_threshold(params) if threshold is None else threshold
     if not (isinstance(threshold, (int, float)) and np.isfinite(threshold) and threshold > 0):
         raise InputError(f"threshold must be a positive number, got {threshold!r}; the exercise uses 2e-7.")
-    params = validate_params(params)
     validate_data(X, Y)
     names = [s for s in (candidate, reference) if isinstance(s, str)]
     resolved_model = get_model(model or "mlp")
@@ -210,20 +220,22 @@ def check(
             f"{' or '.join(names) if names else 'sources given as callables'}; "
             "configure a callable source yourself, e.g. fd(cost, eps=1e-6)."
         )
-    gradients = []
+    gradients, notes = [], []
     for source in (candidate, reference):
         function = build_source(source, resolved_model, **options) if isinstance(source, str) else source
         if not callable(function):
             raise InputError(f"a gradient source must be a name or a callable, got {source!r}.")
         output = function(copy.deepcopy(params), X.copy(), None if Y is None else Y.copy())
+        notes += [f"{source_label(source)}: {note}" for note in getattr(output, "notes", ())]
         gradients.append(validate_gradient(output, params, source_label(source)))
-    return compare_gradients(
+    result = compare_gradients(
         gradients[0],
         gradients[1],
         threshold=float(threshold),
         candidate_name=source_label(candidate),
         reference_name=source_label(reference),
     )
+    return dataclasses.replace(result, notes=tuple(notes))
 
 
 def _format_scale(scale: float) -> str:

@@ -95,6 +95,23 @@ SUBCOMMANDS["compare"] = (
     run_compare,
 )
 
+from .directional import add_directional_arguments, run_directional  # noqa: E402  (after the helpers it uses)
+
+SUBCOMMANDS["directional"] = (
+    "check a gradient along k random directions (2k+1 forward passes), localising a failure",
+    add_directional_arguments,
+    run_directional,
+)
+
+from .study import add_study_arguments, run_study_command  # noqa: E402
+
+SUBCOMMANDS["study"] = (
+    "measure oracle accuracy against the step and the detection power of each check method "
+    "(writes results/study/)",
+    add_study_arguments,
+    run_study_command,
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gradcheck-bench", description="Check gradients and measure what the check costs.")

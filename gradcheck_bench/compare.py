@@ -225,6 +225,7 @@ def compare_sources(
     budget_seconds: float = 0.25,
     device: str | None = None,
     threads: int | None = None,
+    eps: float | None = None,
     show_progress: bool | None = None,
 ) -> ComparisonReport:
     """Check every candidate against every reference on every case, timing every source.
@@ -235,7 +236,8 @@ def compare_sources(
     when a source does not handle the case's model (``numpy-buggy`` on the
     1-D model) or when candidate and reference are the same source.
     ``device`` goes to the sources that take one (torch, jax), ``threads`` to
-    torch (its intra-op threads during each call; None leaves torch's own).
+    torch (its intra-op threads during each call; None leaves torch's own),
+    ``eps`` to the finite-difference oracles (None: their dtype-aware default).
     """
     if not (isinstance(repeats, int) and repeats >= 1):
         raise InputError(f"repeats must be a positive integer, got {repeats!r}.")
@@ -243,7 +245,9 @@ def compare_sources(
         raise InputError(f"threshold must be a positive number, got {threshold!r}; the exercise uses 2e-7.")
     selected_cases = select_cases(cases)
     choice = choose_sources(candidates, references)
-    options = {key: value for key, value in (("device", device), ("threads", threads)) if value is not None}
+    options = {
+        key: value for key, value in (("device", device), ("threads", threads), ("eps", eps)) if value is not None
+    }
     plan = [(case, name) for case in selected_cases for name in _sources_for(case, choice)]
     measurements: dict[tuple[str, str], Measurement] = {}
     margins = {case.name: case.relu_margin() for case in selected_cases}
@@ -414,6 +418,8 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
                         help="exit 1 when any verdict is not the expected one (planted bugs fail, the rest pass)")
     parser.add_argument("--device", default=None,
                         help="device for the torch and jax sources, e.g. cpu or cuda (default: cpu)")
+    parser.add_argument("--eps", type=float, default=None,
+                        help="step of the finite-difference oracles (default: by dtype, 2^-17 in float64)")
     parser.add_argument("--threads", type=int, default=None,
                         help="intra-op threads torch uses during each gradient (default: torch's own)")
 
@@ -425,7 +431,7 @@ def run_compare(args: argparse.Namespace) -> int:
     ``--strict`` turns an unexpected one into a failing exit status.
     """
     report = compare_sources(args.cases, args.candidates, args.references, threshold=args.threshold,
-                             repeats=args.repeats, device=args.device, threads=args.threads)
+                             repeats=args.repeats, device=args.device, threads=args.threads, eps=args.eps)
     print(report.text())
     paths = report.write(args.output)
     print("wrote " + ", ".join(str(path) for path in paths.values()))

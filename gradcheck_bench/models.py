@@ -33,8 +33,22 @@ SEED_LABELS = np.array([[1.0, 1.0, 0.0]])
 
 
 def relu(Z: Any, xp: Any = np) -> Any:
-    """max(Z, 0), with derivative 0 at the kink (the exercise's mask ``A > 0``)."""
-    return xp.where(Z > 0, Z, 0.0)
+    """max(Z, 0), with derivative 0 at the kink (the exercise's mask ``A > 0``).
+
+    The branch is decided on the real part, so a complex input (the
+    complex-step oracle's ``theta + i h``) keeps its imaginary part on the
+    active side; for real input ``Z.real`` is ``Z`` itself.
+    """
+    return xp.where(Z.real > 0, Z, 0.0)
+
+
+def analytic_abs(Z: Any, xp: Any = np) -> Any:
+    """``|Z|`` for real input; ``Z`` or ``-Z`` (by the sign of the real part) for complex.
+
+    ``xp.abs`` of a complex number is its modulus, which is not analytic and
+    would destroy the complex-step derivative; this keeps it analytic.
+    """
+    return xp.where(Z.real > 0, Z, -Z)
 
 
 def sigmoid(Z: Any, xp: Any = np) -> Any:
@@ -48,14 +62,13 @@ def cross_entropy_from_logits(Z: Any, Y: Any, xp: Any = np) -> Any:
     Computed as ``softplus(Z) - Y*Z``, which is the same function but stays
     finite where ``log(sigmoid(Z))`` would underflow to ``log(0)``.
 
-    ``max(Z, 0)`` is written ``(Z + |Z|) / 2`` (the same float values) so that
-    autograd gets the right slope at ``Z = 0`` too: through ``where(Z > 0, ...)``
-    torch and JAX took slope 0 for that term and reported ``dJ/dZ = -Y`` instead
-    of ``0.5 - Y`` wherever a logit is exactly 0, as at all-zero parameters.
-    Here the two terms' uses of ``|Z|`` cancel, whatever slope a framework gives
-    ``abs`` at 0.
+    Each branch is exactly softplus: ``Z + log1p(exp(-Z))`` where ``Re Z > 0``,
+    ``log1p(exp(Z))`` elsewhere. So autograd gets the slope ``sigmoid(Z) - Y``
+    everywhere, ``Z = 0`` included (the earlier ``where(Z > 0, Z, 0) +
+    log1p(exp(-abs(Z)))`` gave torch and JAX ``-Y`` there, wrong at all-zero
+    parameters), and a complex input (the complex-step oracle) stays analytic.
     """
-    softplus = 0.5 * (Z + xp.abs(Z)) + xp.log1p(xp.exp(-xp.abs(Z)))
+    softplus = relu(Z, xp) + xp.log1p(xp.exp(-analytic_abs(Z, xp)))
     return softplus - Y * Z
 
 
@@ -92,25 +105,32 @@ def parameter_names(L: int) -> list[str]:
     return [name for l in range(1, L + 1) for name in (f"W{l}", f"b{l}")]
 
 
-def mlp_forward(params: Params, X: Any, xp: Any = np) -> ForwardPass:
-    """Run the network on ``X``; hidden layers ReLU, output layer sigmoid."""
+def mlp_forward(params: Params, X: Any, xp: Any = np, masks: Any = None) -> ForwardPass:
+    """Run the network on ``X``; hidden layers ReLU, output layer sigmoid.
+
+    ``masks`` (optional) is inverted dropout: one array per hidden layer,
+    ``masks[l - 1]`` shaped like ``A[l]`` with entries 0 or ``1 / keep_prob``
+    (see :mod:`gradcheck_bench.dropout`); ``None`` is the plain network.
+    """
     L = len(params) // 2
     Z: list[Any] = [None]
     A: list[Any] = [X]
     for l in range(1, L + 1):
         Z.append(params[f"W{l}"] @ A[l - 1] + params[f"b{l}"])
         A.append(relu(Z[l], xp) if l < L else sigmoid(Z[l], xp))
+        if masks is not None and l < L:
+            A[l] = A[l] * masks[l - 1]  # inverted dropout
     return ForwardPass(Z=Z, A=A)
 
 
-def mlp_example_losses(params: Params, X: Any, Y: Any, xp: Any = np) -> Any:
+def mlp_example_losses(params: Params, X: Any, Y: Any, xp: Any = np, masks: Any = None) -> Any:
     """The cross-entropy of each example, shape ``(1, m)``."""
-    return cross_entropy_from_logits(mlp_forward(params, X, xp).logits, Y, xp)
+    return cross_entropy_from_logits(mlp_forward(params, X, xp, masks).logits, Y, xp)
 
 
-def mlp_cost(params: Params, X: Any, Y: Any, xp: Any = np) -> Any:
+def mlp_cost(params: Params, X: Any, Y: Any, xp: Any = np, masks: Any = None) -> Any:
     """J = (1/m) * sum(-Y log A_L - (1-Y) log(1 - A_L)), the exercise's cost."""
-    return mlp_example_losses(params, X, Y, xp).mean()
+    return mlp_example_losses(params, X, Y, xp, masks).mean()
 
 
 def exercise_cost(params: Params, X: Any, Y: Any, xp: Any = np) -> Any:

@@ -23,15 +23,17 @@ from ..errors import InputError
 from ..flatten import ravel
 from ..models import Model, Params, mlp_cost
 from ..validation import require_finite_cost, scalar_cost
+from ..steps import TOLERANCES, default_step
 from .registry import SourceSpec
 
 Cost = Callable[[Params, Any, Any], Any]
 Engine = Callable[[Cost, Params, Any, Any, float], np.ndarray]
 
-DEFAULT_EPS = 1e-5
-"""Default step in float64, near the cube root of machine epsilon where round-off
-and truncation error balance for centered differences; the exercise's 1e-7 is
-``eps=1e-7``."""
+DEFAULT_EPS = TOLERANCES[np.dtype(np.float64)].fd_step
+"""Default step in float64 (2^-17 = 7.6e-6), near the cube root of machine epsilon
+where round-off and truncation error balance for centered differences; the
+exercise's 1e-7 is ``eps=1e-7``. With ``eps=None`` (the default) the step is
+chosen by the parameters' dtype from :data:`gradcheck_bench.steps.TOLERANCES`."""
 
 
 def loop_engine(cost: Cost, params: Params, X: Any, Y: Any, eps: float) -> np.ndarray:
@@ -63,14 +65,14 @@ class CentralDifference:
     """A gradient source that differentiates ``cost`` by centered differences."""
 
     cost: Cost = mlp_cost
-    eps: float = DEFAULT_EPS
+    eps: float | None = None
     engine: str = "loop"
     name: str = "fd"
 
     def __post_init__(self) -> None:
         if not callable(self.cost):
             raise InputError(f"fd() needs a callable cost (params, X, Y) -> float, got {self.cost!r}.")
-        if not (isinstance(self.eps, (int, float)) and np.isfinite(self.eps) and self.eps > 0):
+        if self.eps is not None and not (isinstance(self.eps, (int, float)) and np.isfinite(self.eps) and self.eps > 0):
             raise InputError(f"eps must be a positive finite step, got {self.eps!r}; try 1e-6.")
         if self.engine not in ENGINES:
             raise InputError(
@@ -81,7 +83,8 @@ class CentralDifference:
     def __call__(self, params: Params, X: Any, Y: Any) -> Params:
         require_finite_cost(self.cost, params, X, Y)
         flat, unravel = ravel(params)
-        gradient = ENGINES[self.engine](self.cost, params, X, Y, float(self.eps))
+        eps = default_step(params) if self.eps is None else float(self.eps)
+        gradient = ENGINES[self.engine](self.cost, params, X, Y, eps)
         return {name: value.copy() for name, value in unravel(gradient).items()}
 
     def forward_passes(self, params: Params) -> int:
@@ -89,12 +92,12 @@ class CentralDifference:
         return 2 * sum(int(np.size(value)) for value in params.values()) + 2
 
 
-def fd(cost: Cost | None = None, *, eps: float = DEFAULT_EPS, engine: str = "loop") -> CentralDifference:
+def fd(cost: Cost | None = None, *, eps: float | None = None, engine: str = "loop") -> CentralDifference:
     """The finite-difference oracle for ``cost`` (the MLP cost if none is given)."""
     return CentralDifference(cost=mlp_cost if cost is None else cost, eps=eps, engine=engine)
 
 
-def _fd_for_model(model: Model, eps: float = DEFAULT_EPS, engine: str = "loop") -> CentralDifference:
+def _fd_for_model(model: Model, eps: float | None = None, engine: str = "loop") -> CentralDifference:
     return CentralDifference(cost=model.cost, eps=eps, engine=engine)
 
 

@@ -18,11 +18,15 @@ SEED_PLANTED_BUGS: dict[str, float] = {"W2": 2.0, "b1": 4.0}
 """The exercise's two bugs: ``dW2`` has an extra factor 2, ``db1`` uses 4/m for 1/m."""
 
 
-def numpy_backprop(params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
-    """dJ/dparams of the MLP cost by reverse-mode differentiation, written by hand."""
+def numpy_backprop(params: Params, X: np.ndarray, Y: np.ndarray, masks: Any = None) -> Params:
+    """dJ/dparams of the MLP cost by reverse-mode differentiation, written by hand.
+
+    ``masks``: the inverted-dropout masks of the forward pass being reversed
+    (``None``: no dropout), as in :func:`models.mlp_forward`.
+    """
     L = layer_count(params)
     m = X.shape[1]
-    forward = mlp_forward(params, X)
+    forward = mlp_forward(params, X, np, masks)
     Z, A = forward.Z, forward.A
     grads: Params = {}
 
@@ -35,6 +39,9 @@ def numpy_backprop(params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
         if l == 1:
             break
         dA = params[f"W{l}"].T @ dZ
+        if masks is not None:
+            # forward: A[l-1] = A[l-1] * masks[l-2]  (inverted dropout)
+            dA = dA * masks[l - 2]
         # forward: A[l-1] = relu(Z[l-1])
         dZ = dA * (A[l - 1] > 0)
 

@@ -1,0 +1,255 @@
+"""Directional gradient checks: O(k) forward passes instead of O(n).
+
+For k random orthonormal directions ``v_1..v_k`` (fixed seed), compare the
+candidate's projections ``a_j = v_j . g`` with centered differences of the cost
+along each direction, ``b_j = (J(theta + h v_j) - J(theta - h v_j)) / 2h``,
+using the exercise's formula ``||a - b|| / (||a|| + ||b||)``. With k = n
+directions that is exactly the full check in a rotated basis; with k << n it
+is a random k-dimensional slice of it, 2k + 1 forward passes whatever n is.
+
+Why not a named reference source usable as ``check("numpy", "directional")``:
+a source must return a whole gradient, and k directional derivatives do not
+determine one; the check needs the candidate's gradient to project. So it is
+:func:`check_directional`, which returns the same :class:`CheckResult`, and
+the ``--directions K`` option of ``gradcheck-bench directional``.
+
+When the check fails it localises the bug, cheaply first: k probes restricted
+to each tensor (2k passes per tensor), then per-coordinate finite differences
+only on the tensors whose probes fail, so the per-parameter table names the
+culprit tensors, their scale and worst element as the full check does. For
+the MLP the differences step around ReLU kinks (:mod:`gradcheck_bench.kinks`).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from .check import CheckResult, SourceLike, compare_tensor, least_squares_scale, relative_difference
+from .errors import InputError
+from .flatten import parameter_slices, ravel
+from .kinks import (
+    Evaluation,
+    KinkAwareDifference,
+    KinkCrossing,
+    cost_without_pattern,
+    mlp_cost_and_pattern,
+    summarize_crossings,
+)
+from .models import Model, Params, get_model, mlp_cost
+from .sources.registry import build_source, source_label
+from .steps import default_step, default_threshold, warn_if_low_precision
+from .validation import require_finite_cost, validate_data, validate_gradient, validate_params
+
+DEFAULT_DIRECTIONS = 4
+
+
+def random_directions(size: int, count: int, seed: int) -> np.ndarray:
+    """``count`` orthonormal directions in R^size as columns, from a fixed seed (count <= size)."""
+    rng = np.random.default_rng(seed)
+    q, r = np.linalg.qr(rng.standard_normal((size, count)))
+    return q * np.sign(np.diag(r))  # a unique, uniformly distributed basis
+
+
+def directional_forward_passes(params: Params, directions: int) -> int:
+    """Passes of the global probe: one at theta, two per direction (kinks may add a few)."""
+    n = sum(int(np.size(v)) for v in params.values())
+    return 2 * min(directions, n) + 1
+
+
+class _Prober:
+    """Differences of the cost along flat vectors, kink-aware for the MLP."""
+
+    def __init__(self, cost: Callable[[Params, Any, Any], Any], params: Params, X: Any, Y: Any, h: float):
+        self.flat, unravel = ravel(params)
+        self.point = unravel(self.flat)
+        self.h = h
+        if cost is mlp_cost:
+            evaluate: Callable[[Params], Evaluation] = lambda p: mlp_cost_and_pattern(p, X, Y)  # noqa: E731
+        else:
+            evaluate = cost_without_pattern(cost, X, Y)
+        self.differences = KinkAwareDifference(evaluate, self.flat, self.point)
+        self.crossings: list[KinkCrossing] = []
+
+    def along(self, direction: np.ndarray, where: str) -> float:
+        value, crossing = self.differences.along(direction.astype(self.flat.dtype), self.h, where)
+        if crossing is not None:
+            self.crossings.append(crossing)
+        return value
+
+    @property
+    def passes(self) -> int:
+        return self.differences.passes
+
+
+def check_directional(
+    candidate: SourceLike,
+    params: Params,
+    X: Any,
+    Y: Any = None,
+    *,
+    directions: int = DEFAULT_DIRECTIONS,
+    seed: int = 0,
+    eps: float | None = None,
+    threshold: float | None = None,
+    model: str | Model | None = None,
+    cost: Callable[[Params, Any, Any], Any] | None = None,
+    localise: bool = True,
+    count_passes: bool = False,
+) -> CheckResult | DirectionalResult:
+    """Check ``candidate`` along ``directions`` random directions; localise the bug if it fails.
+
+    ``cost`` defaults to ``model``'s (the MLP's). ``eps`` and ``threshold``
+    default to the dtype table's. The result's ``notes`` give the directions,
+    the forward passes used and any kinks stepped around; its per-parameter
+    table has a row per tensor: the per-tensor probe's difference, and for
+    tensors localised by per-coordinate differences the full comparison.
+    ``count_passes=True`` returns a :class:`DirectionalResult` instead, which
+    adds the number of forward passes used.
+    """
+    params = validate_params(params)
+    validate_data(X, Y)
+    if not (isinstance(directions, int) and directions >= 1):
+        raise InputError(f"directions must be a positive integer, got {directions!r}; try 4.")
+    warn_if_low_precision(params)
+    threshold = default_threshold(params) if threshold is None else threshold
+    if not (isinstance(threshold, (int, float)) and np.isfinite(threshold) and threshold > 0):
+        raise InputError(f"threshold must be a positive number, got {threshold!r}; the exercise uses 2e-7.")
+    if eps is not None and not (isinstance(eps, (int, float)) and np.isfinite(eps) and eps > 0):
+        raise InputError(f"eps must be a positive finite step, got {eps!r}; leave it out for the dtype table's.")
+    resolved_model = get_model(model or "mlp")
+    cost = resolved_model.cost if cost is None else cost
+    if cost is resolved_model.cost:
+        resolved_model.validate_point(params, X, Y)
+    require_finite_cost(cost, params, X, Y)
+    gradient = _candidate_gradient(candidate, resolved_model, params, X, Y)
+    h = default_step(params) if eps is None else float(eps)
+    prober = _Prober(cost, copy.deepcopy(params), X, Y, h)
+    flat_gradient, _ = ravel(gradient)
+    basis = random_directions(flat_gradient.size, min(directions, flat_gradient.size), seed)
+    projected = basis.T @ flat_gradient.astype(np.float64)
+    measured = np.array([prober.along(basis[:, j], f"direction {j}") for j in range(basis.shape[1])])
+    difference = relative_difference(projected, measured)
+    notes = [f"directional check: {basis.shape[1]} random direction(s), seed {seed}, step {h:.2g}"]
+    if difference >= threshold and localise:
+        table, reference = _localise(prober, gradient, params, directions, seed, threshold)
+        notes.append("the directional check failed: localised by per-tensor probes, then per-coordinate "
+                     f"differences on {', '.join(n for n in table.index if table.loc[n, 'localised']) or 'no tensor'}")
+    else:
+        table, reference = _unlocalised_table(params), {}
+    notes.append(f"{prober.passes} forward passes (a full per-coordinate check needs "
+                 f"{2 * flat_gradient.size + 1})")
+    notes += summarize_crossings(prober.crossings)
+    result = CheckResult(
+        candidate=source_label(candidate),
+        reference=f"directional(k={basis.shape[1]})",
+        difference=difference,
+        threshold=threshold,
+        per_parameter=table.drop(columns="localised"),
+        candidate_gradient=gradient,
+        reference_gradient=reference,
+        notes=tuple(notes),
+    )
+    return DirectionalResult(result, prober.passes) if count_passes else result
+
+
+@dataclasses.dataclass(frozen=True)
+class DirectionalResult:
+    """A directional check's result with the number of forward passes it took (for the study)."""
+
+    result: CheckResult
+    forward_passes: int
+
+
+def _candidate_gradient(candidate: SourceLike, model: Model, params: Params, X: Any, Y: Any) -> Params:
+    function = build_source(candidate, model) if isinstance(candidate, str) else candidate
+    if not callable(function):
+        raise InputError(f"a gradient source must be a name or a callable, got {candidate!r}.")
+    output = function(copy.deepcopy(params), X.copy(), None if Y is None else Y.copy())
+    return validate_gradient(output, params, source_label(candidate))
+
+
+def _unlocalised_table(params: Params) -> pd.DataFrame:
+    rows = [dict(_EMPTY_ROW, size=int(np.size(value))) for value in params.values()]
+    return pd.DataFrame(rows, index=pd.Index(list(params), name="parameter"))
+
+
+_EMPTY_ROW: dict[str, Any] = {
+    "size": 0, "difference": float("nan"), "scale": float("nan"), "max_abs_error": float("nan"),
+    "worst_index": (), "candidate_value": float("nan"), "reference_value": float("nan"), "localised": False,
+}
+
+
+def _localise(
+    prober: _Prober, gradient: Params, params: Params, directions: int, seed: int, threshold: float
+) -> tuple[pd.DataFrame, Params]:
+    """Per-tensor probes; per-coordinate differences on the tensors whose probes fail."""
+    rows, reference = [], {}
+    for offset, (name, where) in enumerate(parameter_slices(params).items()):
+        tensor_gradient = np.ravel(gradient[name]).astype(np.float64)
+        basis = random_directions(tensor_gradient.size, min(directions, tensor_gradient.size), seed + 1 + offset)
+        embedded = np.zeros((prober.flat.size, basis.shape[1]))
+        embedded[where] = basis
+        projected = basis.T @ tensor_gradient
+        measured = np.array([prober.along(embedded[:, j], f"{name} direction {j}") for j in range(basis.shape[1])])
+        row = dict(_EMPTY_ROW, size=tensor_gradient.size, difference=relative_difference(projected, measured),
+                   scale=least_squares_scale(projected, measured))
+        if row["difference"] >= threshold:
+            reference[name] = _per_coordinate(prober, where, params[name], name)
+            row = dict(compare_tensor(gradient[name], reference[name]), localised=True)
+        rows.append(row)
+    return pd.DataFrame(rows, index=pd.Index(list(params), name="parameter")), reference
+
+
+def _per_coordinate(prober: _Prober, where: slice, value: np.ndarray, name: str) -> np.ndarray:
+    unit = np.zeros(prober.flat.size)
+    estimate = np.empty(int(np.size(value)))
+    for i, flat_index in enumerate(range(where.start, where.stop)):
+        unit[flat_index] = 1.0
+        estimate[i] = prober.along(unit, f"{name}[{i}]")
+        unit[flat_index] = 0.0
+    return estimate.reshape(np.shape(value))
+
+
+# --------------------------------------------------------------------------
+# The ``gradcheck-bench directional`` command
+# --------------------------------------------------------------------------
+
+
+def add_directional_arguments(parser: Any) -> None:
+    """Arguments of ``gradcheck-bench directional`` (the point is chosen as in ``check``)."""
+    from .cli import layer_sizes, positive_float
+    from .models import FRAUD_NET_SIZES
+
+    parser.add_argument("--candidate", default="numpy", help="source to test (default: numpy)")
+    parser.add_argument("--directions", type=int, default=DEFAULT_DIRECTIONS,
+                        help=f"number of random directions k (default: {DEFAULT_DIRECTIONS}); 2k+1 forward passes")
+    parser.add_argument("--direction-seed", type=int, default=0, help="seed of the random directions")
+    parser.add_argument("--case", choices=["seed", "random"], default="seed",
+                        help="the exercise's seed case, or a random He-initialised net")
+    parser.add_argument("--sizes", type=layer_sizes, default=FRAUD_NET_SIZES,
+                        help="layer sizes of a random net (default: 4,5,3,1)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of a random case")
+    parser.add_argument("--examples", type=int, default=3, help="examples m of a random case")
+    parser.add_argument("--eps", type=positive_float, default=None, help="step (default: the dtype table's)")
+    parser.add_argument("--threshold", type=positive_float, default=None,
+                        help="pass below this relative difference (default: the dtype table's, 2e-7 in float64)")
+    parser.add_argument("--no-localise", action="store_true", help="on failure, do not localise the culprits")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def run_directional(args: Any) -> int:
+    """Run the directional check and print its result; exit 0 pass, 1 fail."""
+    from .models import random_case, seed_case
+
+    if args.directions < 1:
+        raise InputError(f"--directions must be at least 1, got {args.directions}.")
+    params, X, Y = seed_case() if args.case == "seed" else random_case(args.sizes, args.examples, args.seed)
+    result = check_directional(args.candidate, params, X, Y, directions=args.directions, seed=args.direction_seed,
+                               eps=args.eps, threshold=args.threshold, localise=not args.no_localise)
+    print(result.to_json(indent=2) if args.json else result.summary())
+    return 0 if result.passed else 1

@@ -1,0 +1,477 @@
+"""``gradcheck-bench study``: how to choose the step, and what each check method catches.
+
+Three measurements, written to ``results/study/`` as CSV, Markdown and PNG:
+
+* **step sweep**: the relative difference of each oracle (centered ``fd``,
+  ``richardson``, ``complex-step``) to the hand-written backprop (equal to
+  autograd to ~1e-16) on the fraud net's seed case, for steps 1e-1 .. 1e-13
+  in float64 and float32: truncation error falls with the step, round-off
+  rises, and the V-curves show where the dtype table's defaults sit;
+* **detection**: every bug of :data:`planted_bugs.CATALOGUE` against every
+  check method (full ``fd``, ``complex-step``, ``richardson``, directional with
+  k = 1, 4, 16) on several random nets: detection rate, whether the culprit
+  tensors were named, false failures on the correct gradient, forward passes
+  and time per check;
+* **kinks**: false failures on correct ReLU nets with m = 100 of plain ``fd``
+  at ``jax.test_util.check_grads``' step (1e-4), of ``fd-kink-safe`` at the
+  same step, of the default ``fd``, and of ``check_grads`` itself (if JAX is
+  installed).
+"""
+
+from __future__ import annotations
+
+import io
+import statistics
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from .atomic_files import write_bytes_atomically, write_text_atomically
+from .check import CheckResult, compare_gradients
+from .directional import check_directional
+from .errors import InputError
+from .models import Params, random_case, seed_case
+from .planted_bugs import CATALOGUE
+from .progress import with_progress
+from .sources.complex_step import complex_step
+from .sources.finite_difference import fd
+from .sources.kink_safe_fd import KinkSafeDifference
+from .sources.numpy_backprop import numpy_backprop
+from .sources.richardson import DEFAULT_RICHARDSON_STEP, richardson
+from .steps import TOLERANCES, LowPrecisionWarning
+
+STEP_GRID = np.logspace(-1, -13, 25)
+"""Half-decade steps from 1e-1 down to 1e-13."""
+
+SWEEP_ORACLES: dict[str, Callable[[float], Any]] = {
+    "fd (centered)": lambda h: fd(eps=h),
+    "richardson (3 levels, coarsest step h)": lambda h: richardson(h=h),
+    "complex-step": lambda h: complex_step(h=h),
+}
+
+DETECTION_SIZES = (4, 16, 16, 1)
+DETECTION_EXAMPLES = 20
+KINK_SIZES = (4, 30, 30, 1)
+KINK_EXAMPLES = 100
+JAX_CHECK_GRADS_STEP = 1e-4
+
+
+# --------------------------------------------------------------------------
+# (a) the step sweep
+# --------------------------------------------------------------------------
+
+
+def as_dtype(params: Params, X: np.ndarray, Y: np.ndarray, dtype: Any) -> tuple[Params, np.ndarray, np.ndarray]:
+    return {k: v.astype(dtype) for k, v in params.items()}, X.astype(dtype), Y.astype(dtype)
+
+
+def step_sweep(steps: np.ndarray = STEP_GRID, show: bool | None = None) -> pd.DataFrame:
+    """One row per (oracle, dtype, step): relative difference to float64 backprop at the same point."""
+    rows = []
+    for dtype in (np.float64, np.float32):
+        params, X, Y = as_dtype(*seed_case(), dtype)
+        exact = numpy_backprop(*as_dtype(params, X, Y, np.float64))
+        for oracle, build in with_progress(SWEEP_ORACLES.items(), len(SWEEP_ORACLES), f"step sweep {np.dtype(dtype)}", show):
+            for h in steps:
+                with np.errstate(all="ignore"):
+                    estimate = build(float(h))(params, X, Y)
+                difference = compare_gradients(estimate, exact).difference
+                rows.append({"oracle": oracle, "dtype": np.dtype(dtype).name, "step": float(h), "difference": difference})
+    return pd.DataFrame(rows)
+
+
+def plot_step_sweep(sweep: pd.DataFrame) -> bytes:
+    """The V-curves on one log-log plot, defaults marked; PNG bytes."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(8, 7))
+    colours = dict(zip(SWEEP_ORACLES, ("tab:blue", "tab:green", "tab:red")))
+    floor = 1e-17
+    for (oracle, dtype), group in sweep.groupby(["oracle", "dtype"], sort=False):
+        axes.loglog(group["step"], np.maximum(group["difference"], floor), marker="o", markersize=3,
+                    color=colours[oracle], linestyle="-" if dtype == "float64" else "--", label=f"{oracle}, {dtype}")
+    for dtype, style in (("float64", "-"), ("float32", "--")):
+        step = TOLERANCES[np.dtype(dtype)].fd_step
+        axes.axvline(step, color="black", linestyle=style, linewidth=0.8)
+        axes.annotate(f"fd default {dtype}\n2^{int(np.log2(step))} = {step:.1e}", (step, 1e-16), fontsize=8,
+                      xytext=(4, 0), textcoords="offset points")
+    axes.axvline(DEFAULT_RICHARDSON_STEP, color="tab:green", linestyle=":", linewidth=0.8)
+    axes.annotate("richardson\ndefault 2^-6", (DEFAULT_RICHARDSON_STEP, 1e-14), fontsize=8, color="tab:green",
+                  xytext=(4, 0), textcoords="offset points")
+    axes.axhline(TOLERANCES[np.dtype("float64")].threshold, color="grey", linewidth=0.6)
+    axes.annotate("threshold 2e-7", (1e-13, 2.5e-7), fontsize=8, color="grey")
+    axes.set_xlabel("step h")
+    axes.set_ylabel("relative difference to backprop (= autograd)")
+    axes.set_title("Step-size sweep on the fraud net (seed case): truncation vs round-off")
+    axes.set_ylim(floor / 2, 2)
+    axes.invert_xaxis()
+    axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, handlelength=3.5)
+    axes.grid(True, which="major", linewidth=0.3)
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------
+# (b) detection power
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    passed: bool
+    culprits: tuple[str, ...]
+    forward_passes: int
+    seconds: float
+
+
+def _full(reference_builder: Callable[[], Any], passes: Callable[[int], int]) -> Callable[..., Outcome]:
+    """A per-coordinate method: the reference's whole gradient, compared with the candidate's."""
+
+    def run(candidate: Callable, params: Params, X: np.ndarray, Y: np.ndarray, seed: int) -> Outcome:
+        n = sum(v.size for v in params.values())
+        start = time.perf_counter()
+        reference = reference_builder()(params, X, Y)
+        result: CheckResult = compare_gradients(candidate(params, X, Y), reference)
+        seconds = time.perf_counter() - start
+        counted = getattr(reference, "forward_passes", None)
+        return Outcome(result.passed, tuple(result.culprits), counted or passes(n), seconds)
+
+    return run
+
+
+def _float32_fd(candidate: Callable, params: Params, X: np.ndarray, Y: np.ndarray, seed: int) -> Outcome:
+    """Both gradients in float32, judged by the dtype table's float32 threshold."""
+    point = as_dtype(params, X, Y, np.float32)
+    start = time.perf_counter()
+    result = compare_gradients(candidate(*point), fd()(*point), threshold=TOLERANCES[np.dtype(np.float32)].threshold)
+    seconds = time.perf_counter() - start
+    return Outcome(result.passed, tuple(result.culprits), 2 * sum(v.size for v in params.values()) + 1, seconds)
+
+
+def _directional(k: int) -> Callable[..., Outcome]:
+    def run(candidate: Callable, params: Params, X: np.ndarray, Y: np.ndarray, seed: int) -> Outcome:
+        start = time.perf_counter()
+        counted = check_directional(candidate, params, X, Y, directions=k, seed=seed, count_passes=True)
+        seconds = time.perf_counter() - start
+        result = counted.result
+        return Outcome(result.passed, tuple(result.culprits), counted.forward_passes, seconds)
+    return run
+
+
+METHODS: dict[str, Callable[..., Outcome]] = {
+    "fd": _full(fd, lambda n: 2 * n + 1),
+    "complex-step": _full(complex_step, lambda n: n + 1),
+    "richardson": _full(richardson, lambda n: 6 * n + 1),  # counted: kink retries add passes
+    "directional k=1": _directional(1),
+    "directional k=4": _directional(4),
+    "directional k=16": _directional(16),
+    "fd, float32": _float32_fd,
+}
+"""Check methods of the detection study: name -> run(candidate, params, X, Y, seed)."""
+
+CORRECT = "correct gradient (false failures)"
+
+
+def detection(nets: int = 5, show: bool | None = None) -> pd.DataFrame:
+    """One row per (net, gradient, method): verdict, culprits named, passes, seconds."""
+    candidates: list[tuple[str, Callable, tuple[str, ...]]] = [(CORRECT, numpy_backprop, ())]
+    candidates += [(bug.name, bug, bug.tensors) for bug in CATALOGUE]
+    rows = []
+    jobs = [(seed, c) for seed in range(nets) for c in candidates]
+    for seed, (name, candidate, tensors) in with_progress(jobs, len(jobs), "detection", show):
+        params, X, Y = random_case(DETECTION_SIZES, DETECTION_EXAMPLES, seed)
+        for method, run in METHODS.items():
+            outcome = run(candidate, params, X, Y, seed)
+            named = bool(outcome.culprits) and set(outcome.culprits) <= set(tensors)
+            rows.append({"net_seed": seed, "gradient": name, "method": method, "detected": not outcome.passed,
+                         "named": (not outcome.passed) and named, "culprits": " ".join(outcome.culprits),
+                         "forward_passes": outcome.forward_passes, "seconds": outcome.seconds})
+    return pd.DataFrame(rows)
+
+
+def detection_table(raw: pd.DataFrame) -> pd.DataFrame:
+    """Bugs x methods: 'detected/nets (named)' cells, then passes and time rows."""
+    nets = raw["net_seed"].nunique()
+    methods = list(METHODS)
+    table = {}
+    for gradient, group in raw.groupby("gradient", sort=False):
+        cells = {}
+        for method in methods:
+            rows = group[group["method"] == method]
+            cell = f"{int(rows['detected'].sum())}/{nets}"
+            if gradient != CORRECT:
+                cell += f" ({int(rows['named'].sum())} named)"
+            cells[method] = cell
+        table[gradient] = cells
+    correct = raw[raw["gradient"] == CORRECT]
+    table["forward passes, correct gradient (median)"] = {
+        m: f"{int(correct[correct['method'] == m]['forward_passes'].median())}" for m in methods}
+    buggy = raw[(raw["gradient"] != CORRECT) & raw["detected"]]
+    table["forward passes when it fails, incl. localisation (median)"] = {
+        m: f"{int(buggy[buggy['method'] == m]['forward_passes'].median())}" if (buggy["method"] == m).any() else "-"
+        for m in methods}
+    table["time per check on the correct gradient, ms (median)"] = {
+        m: f"{1000 * statistics.median(correct[correct['method'] == m]['seconds']):.1f}" for m in methods}
+    table["time per check that fails, incl. localisation, ms (median)"] = {
+        m: f"{1000 * statistics.median(buggy[buggy['method'] == m]['seconds']):.1f}" if (buggy["method"] == m).any()
+        else "-" for m in methods}
+    frame = pd.DataFrame(table).T
+    frame.index.name = "gradient"
+    return frame
+
+
+def plot_detection(raw: pd.DataFrame) -> bytes:
+    """Detection rate per bug and method as a heat map; PNG bytes."""
+    plt = _pyplot()
+    rates = raw.pivot_table(index="gradient", columns="method", values="detected", aggfunc="mean", sort=False)
+    rates = rates[list(METHODS)]
+    figure, axes = plt.subplots(figsize=(8, 6))
+    image = axes.imshow(rates.to_numpy(dtype=float), cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
+    axes.set_xticks(range(len(rates.columns)), rates.columns, rotation=30, ha="right", fontsize=8)
+    axes.set_yticks(range(len(rates.index)), rates.index, fontsize=8)
+    for (i, j), value in np.ndenumerate(rates.to_numpy(dtype=float)):
+        axes.text(j, i, f"{value:.0%}", ha="center", va="center", fontsize=7)
+    axes.set_title("Share of checks that fail (first row: should be 0%)", fontsize=10)
+    figure.colorbar(image, ax=axes, fraction=0.03)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------
+# (c) kinks
+# --------------------------------------------------------------------------
+
+
+def jax_check_grads_passes(params: Params, X: np.ndarray, Y: np.ndarray, eps: float) -> bool | None:
+    """Whether ``jax.test_util.check_grads`` (reverse mode, order 1) passes; None without JAX."""
+    try:
+        import jax
+        from jax.test_util import check_grads
+    except ImportError:
+        return None
+    from .flatten import parameter_slices, ravel
+    from .models import mlp_cost
+
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+    flat, _ = ravel(params)
+    slices = parameter_slices(params)
+    Xj, Yj = jnp.asarray(X), jnp.asarray(Y)
+
+    def cost(vector: Any) -> Any:
+        return mlp_cost({k: vector[s].reshape(params[k].shape) for k, s in slices.items()}, Xj, Yj, jnp)
+
+    try:
+        check_grads(cost, (jnp.asarray(flat),), order=1, modes=["rev"], eps=eps)
+    except AssertionError:
+        return False
+    return True
+
+
+def kinks(nets: int = 5, show: bool | None = None) -> pd.DataFrame:
+    """False failures and kink crossings on correct nets KINK_SIZES with m = KINK_EXAMPLES."""
+    rows = []
+    for seed in with_progress(range(nets), nets, "kinks", show):
+        params, X, Y = random_case(KINK_SIZES, KINK_EXAMPLES, seed)
+        exact = numpy_backprop(params, X, Y)
+        for method, source in (("fd, default step", fd()), ("fd, step 1e-4", fd(eps=JAX_CHECK_GRADS_STEP)),
+                               ("fd-kink-safe, step 1e-4", KinkSafeDifference(eps=JAX_CHECK_GRADS_STEP))):
+            gradient = source(params, X, Y)
+            result = compare_gradients(exact, gradient)
+            rows.append({"net_seed": seed, "method": method, "difference": result.difference,
+                         "false_failure": not result.passed, "kink_crossings": len(getattr(gradient, "kinks", ()))})
+        for eps in (JAX_CHECK_GRADS_STEP, 1e-6):
+            passed = jax_check_grads_passes(params, X, Y, eps)
+            if passed is not None:
+                rows.append({"net_seed": seed, "method": f"jax check_grads, eps {eps:g}", "difference": float("nan"),
+                             "false_failure": not passed, "kink_crossings": -1})
+    return pd.DataFrame(rows)
+
+
+def kinks_table(raw: pd.DataFrame) -> pd.DataFrame:
+    grouped = raw.groupby("method", sort=False)
+    return pd.DataFrame({
+        "false failures": grouped["false_failure"].sum().astype(int).astype(str) + f"/{raw['net_seed'].nunique()}",
+        "worst difference": grouped["difference"].max().map(lambda d: "-" if np.isnan(d) else f"{d:.1e}"),
+        "kink crossings stepped around": grouped["kink_crossings"].sum().map(lambda c: "-" if c < 0 else str(c)),
+    })
+
+
+# --------------------------------------------------------------------------
+# (d) optional: no false failures on nets up to ~10,000 parameters
+# --------------------------------------------------------------------------
+
+LARGE_SIZES = ((4, 30, 30, 1), (4, 120, 60, 1), (10, 80, 80, 1))
+
+
+def large_nets(nets: int = 5, show: bool | None = None) -> pd.DataFrame:
+    """Every oracle and directional check on correct nets of LARGE_SIZES with m = 100 (minutes)."""
+    references: dict[str, Callable[[], Any]] = {
+        "fd": fd, "fd, step 1e-4": lambda: fd(eps=JAX_CHECK_GRADS_STEP), "fd-kink-safe": KinkSafeDifference,
+        "fd-kink-safe, step 1e-4": lambda: KinkSafeDifference(eps=JAX_CHECK_GRADS_STEP),
+        "complex-step": complex_step, "richardson": richardson,
+    }
+    rows = []
+    jobs = [(sizes, seed) for sizes in LARGE_SIZES for seed in range(nets)]
+    for sizes, seed in with_progress(jobs, len(jobs), "large nets", show):
+        params, X, Y = random_case(sizes, KINK_EXAMPLES, seed)
+        exact = numpy_backprop(params, X, Y)
+        results = {name: compare_gradients(exact, build()(params, X, Y)) for name, build in references.items()}
+        for k in (1, 4, 16):
+            results[f"directional k={k}"] = check_directional(exact_source(exact), params, X, Y, directions=k, seed=seed)
+        for method, result in results.items():
+            rows.append({"sizes": "-".join(map(str, sizes)), "parameters": sum(v.size for v in params.values()),
+                         "net_seed": seed, "method": method, "difference": result.difference,
+                         "false_failure": not result.passed})
+    return pd.DataFrame(rows)
+
+
+def exact_source(gradient: Params) -> Callable[[Params, Any, Any], Params]:
+    """A source that returns an already computed gradient (so backprop runs once per net)."""
+    return lambda params, X, Y: {name: value.copy() for name, value in gradient.items()}
+
+
+def large_nets_table(raw: pd.DataFrame) -> pd.DataFrame:
+    nets = raw["net_seed"].nunique()
+    cells = {}
+    for (sizes, parameters), group in raw.groupby(["sizes", "parameters"], sort=False):
+        by_method = group.groupby("method", sort=False)
+        cells[f"{sizes} ({parameters})"] = (
+            by_method["false_failure"].sum().astype(int).astype(str) + f"/{nets}, worst "
+            + by_method["difference"].max().map(lambda d: f"{d:.1e}")
+        )
+    frame = pd.DataFrame(cells)
+    frame.index.name = "method"
+    return frame
+
+
+# --------------------------------------------------------------------------
+# Writing it all
+# --------------------------------------------------------------------------
+
+
+def run_study(out: Path, nets: int = 10, show: bool | None = None, large: bool = False) -> list[Path]:
+    """Run the measurements and write CSV, Markdown and PNG files under ``out``.
+
+    ``large=True`` adds the false-failure table on nets up to ~8,000 parameters
+    (several minutes).
+    """
+    if nets < 1:
+        raise InputError(f"--nets must be at least 1, got {nets}.")
+    out.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LowPrecisionWarning)
+        sweep = step_sweep(show=show)
+    raw = detection(nets, show)
+    table = detection_table(raw)
+    kink_raw = kinks(nets, show)
+    written = [
+        write_text_atomically(out / "step_sweep.csv", sweep.to_csv(index=False)),
+        write_bytes_atomically(out / "step_sweep.png", plot_step_sweep(sweep)),
+        write_text_atomically(out / "detection_raw.csv", raw.to_csv(index=False)),
+        write_text_atomically(out / "detection.csv", table.to_csv()),
+        write_bytes_atomically(out / "detection.png", plot_detection(raw)),
+        write_text_atomically(out / "kinks.csv", kink_raw.to_csv(index=False)),
+    ]
+    markdown = study_markdown(sweep, table, kinks_table(kink_raw), nets)
+    if large:
+        large_raw = large_nets(min(nets, 5), show)
+        written.append(write_text_atomically(out / "large_nets.csv", large_raw.to_csv(index=False)))
+        markdown += "\n".join([
+            "", f"## False failures on correct nets up to ~8,000 parameters (m = {KINK_EXAMPLES})", "",
+            "Cells: false failures over the nets, and the worst relative difference to backprop.", "",
+            markdown_table(large_nets_table(large_raw)), "",
+        ])
+    written.append(write_text_atomically(out / "study.md", markdown))
+    return written
+
+
+def best_steps(sweep: pd.DataFrame) -> pd.DataFrame:
+    """The best step and difference per oracle and dtype, next to the default's."""
+    rows = []
+    for (oracle, dtype), group in sweep.groupby(["oracle", "dtype"], sort=False):
+        best = group.loc[group["difference"].idxmin()]
+        rows.append({"oracle": oracle, "dtype": dtype, "best step": f"{best['step']:.0e}",
+                     "best difference": f"{best['difference']:.1e}"})
+    return pd.DataFrame(rows)
+
+
+def markdown_table(frame: pd.DataFrame, index: bool = True) -> str:
+    """A GitHub Markdown table (no tabulate dependency)."""
+    headers = ([frame.index.name or ""] if index else []) + [str(c) for c in frame.columns]
+    body = [([str(i)] if index else []) + [str(v) for v in row] for i, row in zip(frame.index, frame.to_numpy())]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body])
+
+
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the headless Agg backend, or a clear ImportError."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError("the study's plots need matplotlib: pip install matplotlib "
+                          "(or pip install 'gradcheck-bench[study]')") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def study_markdown(sweep: pd.DataFrame, table: pd.DataFrame, kink_table: pd.DataFrame, nets: int) -> str:
+    params, X, Y = seed_case()
+    defaults = {
+        "fd, float64 (2^-17)": compare_gradients(fd()(params, X, Y), numpy_backprop(params, X, Y)).difference,
+        "richardson, float64 (2^-6, 3 levels)": compare_gradients(richardson()(params, X, Y), numpy_backprop(params, X, Y)).difference,
+        "complex-step, float64 (1e-20)": compare_gradients(complex_step()(params, X, Y), numpy_backprop(params, X, Y)).difference,
+    }
+    lines = [
+        "# Gradient-check study (`gradcheck-bench study`)",
+        "",
+        "Reference: the hand-written NumPy backprop, equal to autograd to ~1e-16.",
+        "",
+        "## Step sweep (fraud net, seed case)",
+        "",
+        "![V-curves](step_sweep.png)",
+        "",
+        markdown_table(best_steps(sweep), index=False),
+        "",
+        "At the defaults (float64): " + "; ".join(f"{k}: {v:.1e}" for k, v in defaults.items()) + ".",
+        "",
+        f"## Detection power ({nets} random nets {'-'.join(map(str, DETECTION_SIZES))}, m = {DETECTION_EXAMPLES})",
+        "",
+        "Cells: nets on which the check failed, and on how many of those the culprit tensors it named are "
+        "exactly among the corrupted ones. Threshold 2e-7 (float64) and 5e-2 (the `fd, float32` column, whose gradients are both computed in float32), default steps.",
+        "",
+        markdown_table(table),
+        "",
+        "![detection](detection.png)",
+        "",
+        f"## Kinks ({nets} correct random ReLU nets {'-'.join(map(str, KINK_SIZES))}, m = {KINK_EXAMPLES})",
+        "",
+        markdown_table(kink_table),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def add_study_arguments(parser: Any) -> None:
+    parser.add_argument("--out", type=Path, default=Path("results/study"), help="output folder (default: results/study)")
+    parser.add_argument("--nets", type=int, default=10, help="random nets per measurement (default: 10)")
+    parser.add_argument("--large", action="store_true",
+                        help="also check correct nets up to ~8,000 parameters with every method (several minutes)")
+
+
+def run_study_command(args: Any) -> int:
+    for path in run_study(args.out, args.nets, large=args.large):
+        print(path)
+    return 0

@@ -1,0 +1,75 @@
+"""The planted-bug catalogue and the study command's outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import gradcheck_bench as gb
+from gradcheck_bench.cli import main
+from gradcheck_bench.planted_bugs import CATALOGUE, bug_named
+from gradcheck_bench.study import detection_table, markdown_table, step_sweep
+
+
+@pytest.fixture(scope="module")
+def net():
+    return gb.random_case((4, 8, 8, 1), 10, 0)
+
+
+def test_catalogue_has_at_least_ten_distinct_kinds():
+    assert len({bug.name for bug in CATALOGUE}) >= 10
+
+
+@pytest.mark.parametrize("bug", CATALOGUE, ids=lambda b: b.name)
+def test_each_bug_corrupts_exactly_its_tensors(bug, net):
+    correct = gb.numpy_backprop(*net)
+    buggy = bug(*net)
+    changed = {name for name in correct if not np.array_equal(correct[name], buggy[name])}
+    assert changed == set(bug.tensors)
+
+
+def test_detectable_bugs_are_named_by_complex_step(net):
+    for bug in CATALOGUE:
+        result = gb.check(bug, "complex-step", *net)
+        if bug.name == "1e-8 relative error everywhere":
+            assert result.passed  # the control: below any threshold
+        else:
+            assert not result.passed and set(result.culprits) <= set(bug.tensors), bug.name
+
+
+def test_unknown_bug_name_is_a_clear_error():
+    with pytest.raises(gb.InputError, match="no planted bug"):
+        bug_named("off by one")
+
+
+def test_step_sweep_shows_the_v_curve():
+    sweep = step_sweep(np.array([1e-2, 1e-5, 1e-11]), show=False)
+    fd64 = sweep[(sweep["oracle"] == "fd (centered)") & (sweep["dtype"] == "float64")].set_index("step")["difference"]
+    assert fd64[1e-5] < fd64[1e-2] and fd64[1e-5] < fd64[1e-11]  # truncation left, round-off right
+    cs = sweep[(sweep["oracle"] == "complex-step") & (sweep["dtype"] == "float64")].set_index("step")["difference"]
+    assert cs[1e-11] < 1e-15 < fd64[1e-11]  # no round-off wall for the complex step
+
+
+def test_markdown_table():
+    frame = pd.DataFrame({"a": [1, 2]}, index=pd.Index(["x", "y"], name="row"))
+    assert markdown_table(frame).splitlines() == ["| row | a |", "|---|---|", "| x | 1 |", "| y | 2 |"]
+
+
+def test_study_command_writes_csv_markdown_and_png(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    assert main(["study", "--out", str(tmp_path), "--nets", "1"]) == 0
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"step_sweep.csv", "step_sweep.png", "detection.csv", "detection_raw.csv", "detection.png",
+            "kinks.csv", "study.md"} <= names
+    assert (tmp_path / "step_sweep.png").read_bytes()[:4] == b"\x89PNG"
+    raw = pd.read_csv(tmp_path / "detection_raw.csv")
+    correct = raw[raw["gradient"].str.startswith("correct")]
+    assert not correct["detected"].any()  # no false failures
+    table = detection_table(raw)
+    assert table.loc["seed bugs", "fd"].startswith("1/1")
+    assert "| fd, default step |" in (tmp_path / "study.md").read_text()
+
+
+def test_study_rejects_zero_nets(tmp_path):
+    assert main(["study", "--out", str(tmp_path), "--nets", "0"]) == 2
