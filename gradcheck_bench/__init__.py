@@ -11,6 +11,7 @@ from .models import (
     Model,
     Params,
     exercise_cost,
+    get_model,
     init_params,
     linear1d_case,
     linear1d_cost,
@@ -19,6 +20,7 @@ from .models import (
     seed_case,
 )
 from .sources import GradientSource, SourceSpec, available_sources, register_source, source_specs
+from .sources import build_source
 from .sources.finite_difference import CentralDifference, fd, fd_engines
 from .sources.numpy_backprop import numpy_backprop, seed_buggy_backprop
 
@@ -38,11 +40,13 @@ __all__ = [
     "SourceError",
     "SourceSpec",
     "available_sources",
+    "build_source",
     "check",
     "compare_gradients",
     "exercise_cost",
     "fd",
     "fd_engines",
+    "get_model",
     "init_params",
     "linear1d_case",
     "linear1d_cost",

@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import Any, Callable, Sequence
 
+from .asv_gate import GATE_HELP, add_gate_arguments, run_gate_command
 from .check import DEFAULT_THRESHOLD, check
 from .errors import GradCheckError
 from .models import FRAUD_NET_SIZES, linear1d_case, random_case, seed_case
@@ -86,6 +87,8 @@ def run_check(args: argparse.Namespace) -> int:
 SUBCOMMANDS["check"] = (
     "compare one gradient source against another at one point", add_check_arguments, run_check
 )
+
+SUBCOMMANDS["gate"] = (GATE_HELP, add_gate_arguments, run_gate_command)
 
 
 def build_parser() -> argparse.ArgumentParser:
