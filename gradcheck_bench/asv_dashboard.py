@@ -5,13 +5,18 @@
 anything. This module serves the site on 127.0.0.1, loads the benchmark grid
 and one benchmark's graph page in headless Chromium, saves a screenshot of
 each, and checks the rendered DOM: the grid lists our benchmark modules and
-the graph page drew flot canvases for the benchmark. Use it as
+the graph page drew flot canvases for the benchmark.
 
-    python -m gradcheck_bench.asv_dashboard results/asv-html --out results/dashboard-check
+asv 0.6 links the site's JavaScript libraries from public CDNs; where they
+cannot be reached the page shows nothing but an error. ``localize`` makes the
+site self-contained from the copies in ``benchmarks/dashboard_assets/``::
 
-Exit status: 0 graphs shown, 1 the page rendered without them, 2 no Chromium
-or no published site. ``tests/test_asv_dashboard.py`` runs it where Chromium
-is installed and is skipped elsewhere.
+    python -m gradcheck_bench.asv_dashboard localize results/asv-html
+    python -m gradcheck_bench.asv_dashboard check results/asv-html --out results/dashboard-check
+
+``check`` exits 0 graphs shown, 1 the page rendered without them, 2 no
+Chromium or no published site. ``tests/test_asv_dashboard.py`` runs both where
+Chromium is installed and is skipped elsewhere.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import argparse
 import contextlib
 import functools
 import http.server
+import re
 import shutil
 import subprocess
 import sys
@@ -38,6 +44,26 @@ CHROMIUM_FLAGS = (
 RENDER_BUDGET_MS = 20_000
 """Virtual time Chromium gives the page's scripts to fetch the JSON and draw before it captures."""
 
+DEFAULT_ASSETS = Path("benchmarks/dashboard_assets")
+CDN_ASSETS: dict[str, str] = {
+    "https://code.jquery.com/jquery-3.3.1.min.js": "jquery-3.3.1.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.min.js": "jquery.flot-0.8.3.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.time.min.js": "jquery.flot-0.8.3.time.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.selection.min.js":
+        "jquery.flot-0.8.3.selection.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.categories.min.js":
+        "jquery.flot-0.8.3.categories.min.js",
+    "https://cdn.jsdelivr.net/npm/flot-orderbars@1.0.0/js/jquery.flot.orderBars.js": "jquery.flot.orderBars.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/stupidtable/1.0.1/stupidtable.min.js": "stupidtable.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/blueimp-md5/2.19.0/js/md5.min.js": "md5.js",
+    "https://cdn.jsdelivr.net/npm/bootstrap@3.1.1/dist/js/bootstrap.min.js": "bootstrap-3.1.0.min.js",
+    "https://cdn.jsdelivr.net/npm/bootstrap@3.1.1/dist/css/bootstrap.min.css": "bootstrap-3.1.0.min.css",
+}
+"""asv 0.6.6's CDN links in the published index.html -> the local copy that replaces each."""
+LOCAL_ASSET_DIR = "vendor"
+SCRIPTS_FAILED = "Can not determine continental origin of swallow"
+"""What asv's page says when its JavaScript libraries did not load."""
+
 SUITE_MODULES = ("bench_accuracy", "bench_fd_cost", "bench_gradient")
 DEFAULT_GRAPH = "bench_accuracy.SourceAgreement.track_relative_difference"
 
@@ -52,6 +78,36 @@ class DashboardCheck:
     @property
     def passed(self) -> bool:
         return not self.problems
+
+
+def localize(html_dir: Path, assets_dir: Path = DEFAULT_ASSETS) -> list[str]:
+    """Point the published ``index.html`` at local copies of its CDN assets; returns the URLs replaced.
+
+    Idempotent; rerun it after every ``asv publish`` (which rewrites index.html).
+    """
+    index = html_dir / "index.html"
+    if not index.is_file():
+        raise FileNotFoundError(f"no published asv site in {html_dir}; run `asv publish` first")
+    missing = [name for name in CDN_ASSETS.values() if not (assets_dir / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{assets_dir} lacks {', '.join(missing)}; run from the repository root "
+                                "or pass --assets benchmarks/dashboard_assets")
+    (html_dir / LOCAL_ASSET_DIR).mkdir(exist_ok=True)
+    text, replaced = index.read_text(), []
+    for url, name in CDN_ASSETS.items():
+        if url in text:
+            shutil.copyfile(assets_dir / name, html_dir / LOCAL_ASSET_DIR / name)
+            text = re.sub(r"<(script|link)\b[^>]*" + re.escape(url) + r"[^>]*>",
+                          lambda tag: local_tag(tag.group(0), url, f"{LOCAL_ASSET_DIR}/{name}"), text)
+            replaced.append(url)
+    index.write_text(text)
+    return replaced
+
+
+def local_tag(tag: str, url: str, local: str) -> str:
+    """The tag loading ``local`` instead of ``url``, without the cross-origin integrity attributes."""
+    tag = tag.replace(url, local)
+    return re.sub(r'\s(integrity|crossorigin|referrerpolicy)="[^"]*"', "", tag)
 
 
 def find_chromium() -> str | None:
@@ -96,6 +152,9 @@ def look_at(chromium: str, url: str, screenshot: Path) -> str:
 
 
 def grid_problems(dom: str) -> list[str]:
+    if SCRIPTS_FAILED in dom:
+        return ["the page's JavaScript libraries did not load (asv 0.6 links them from CDNs); "
+                "offline, run `python -m gradcheck_bench.asv_dashboard localize HTML_DIR` after `asv publish`"]
     missing = [module for module in SUITE_MODULES if module not in dom]
     problems = [f"the benchmark grid does not list {', '.join(missing)}"] if missing else []
     if "flot-base" not in dom:
@@ -134,15 +193,25 @@ def check_dashboard(html_dir: Path, out_dir: Path, benchmark: str = DEFAULT_GRAP
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gradcheck_bench.asv_dashboard", description=__doc__.split("\n")[0])
-    parser.add_argument("html_dir", type=Path, help="the published site (asv.conf.json's html_dir)")
-    parser.add_argument("--out", type=Path, default=Path("results/dashboard-check"), help="where screenshots go")
-    parser.add_argument("--benchmark", default=DEFAULT_GRAPH, help="the benchmark whose graph page to load")
+    parser = argparse.ArgumentParser(prog="python -m gradcheck_bench.asv_dashboard",
+                                     description="Make the published asv site self-contained, or check it in Chromium.")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    localize_parser = verbs.add_parser("localize", help="point index.html at local copies of its CDN assets")
+    localize_parser.add_argument("html_dir", type=Path, help="the published site (asv.conf.json's html_dir)")
+    localize_parser.add_argument("--assets", type=Path, default=DEFAULT_ASSETS, help="the local copies")
+    check_parser = verbs.add_parser("check", help="load the site in headless Chromium; require graphs")
+    check_parser.add_argument("html_dir", type=Path, help="the published site (asv.conf.json's html_dir)")
+    check_parser.add_argument("--out", type=Path, default=Path("results/dashboard-check"), help="screenshots")
+    check_parser.add_argument("--benchmark", default=DEFAULT_GRAPH, help="the benchmark whose graph page to load")
     args = parser.parse_args(argv)
     try:
+        if args.verb == "localize":
+            replaced = localize(args.html_dir, args.assets)
+            print(f"{args.html_dir / 'index.html'}: {len(replaced)} CDN links now load from {LOCAL_ASSET_DIR}/")
+            return 0
         result = check_dashboard(args.html_dir, args.out, args.benchmark)
     except (FileNotFoundError, RuntimeError, subprocess.TimeoutExpired) as error:
-        print(f"asv dashboard check: {error}", file=sys.stderr)
+        print(f"asv dashboard: {error}", file=sys.stderr)
         return 2
     for screenshot in result.screenshots:
         print(f"screenshot: {screenshot}")
