@@ -21,7 +21,10 @@ parametrised result format, and applies two rules:
   HEAD (the ``numpy-buggy`` canary gone silent) is flagged too, because a
   check that stops seeing a planted bug is broken, whatever made it pass;
 * **cost** (every other benchmark: times, peak memory, forward-pass counts):
-  HEAD regresses when its value grows past ``factor`` times BASE's.
+  HEAD regresses when its value grows past ``factor`` times BASE's and, where
+  asv kept statistics for both, the two are statistically different by asv's
+  own test (``asv._stats.is_different``, the test ``asv compare`` applies), so
+  one noisy sample on a loaded machine does not fail the gate.
 
 A benchmark that *fails* on HEAD (asv stores ``None``) is always a
 regression; n/a on either side (``NotImplementedError`` in ``setup``, stored
@@ -34,6 +37,7 @@ import argparse
 import itertools
 import math
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -54,10 +58,15 @@ BenchmarkKey = tuple[str, str]
 
 @dataclass(frozen=True)
 class Measurement:
-    """One parametrised benchmark's value at one commit; ``None`` failed, NaN n/a."""
+    """One parametrised benchmark's value at one commit; ``None`` failed, NaN n/a.
+
+    ``stats`` and ``samples`` are what asv kept for timing benchmarks (None otherwise).
+    """
 
     value: float | None
     unit: str
+    stats: dict[str, Any] | None = None
+    samples: list[float] | None = None
 
     @property
     def failed(self) -> bool:
@@ -115,6 +124,8 @@ class GateReport:
     def summary(self, base: str, head: str) -> str:
         lines = [regression.line() for regression in self.regressions]
         verdict = "PASS" if self.passed else f"FAIL ({len(self.regressions)} regression(s))"
+        if self.passed and self.compared == 0:
+            verdict = "NOTHING COMPARED"
         lines.append(f"gate {base[:8]} -> {head[:8]}: {verdict}; {self.compared} benchmark values compared, "
                      f"{self.not_compared} n/a or on one side only")
         return "\n".join(lines)
@@ -146,10 +157,19 @@ def judge(name: str, environment: str, base: Measurement, head: Measurement,
     assert base.value is not None and head.value is not None
     if head.unit == ACCURACY_UNIT:
         return judge_accuracy(base.value, head.value, rules, regression)
-    if head.value > base.value * rules.cost_factor:
+    if head.value > base.value * rules.cost_factor and statistically_different(base, head):
         ratio = head.value / base.value if base.value > 0 else math.inf
         return regression(f"grew x{ratio:.2f}, past the factor {rules.cost_factor:g}")
     return None
+
+
+def statistically_different(base: Measurement, head: Measurement) -> bool:
+    """asv's test of two timings (as in ``asv compare``); True when there is too little data to test."""
+    if not (base.stats and head.stats) or 1 in (base.stats.get("repeat"), head.stats.get("repeat")):
+        return True
+    from asv import _stats
+
+    return bool(_stats.is_different(base.samples, head.samples, base.stats, head.stats))
 
 
 def judge_accuracy(base: float, head: float, rules: GateRules, regression: Any) -> Regression | None:
@@ -260,8 +280,11 @@ def load_measurements(config: Any, machine: str, commit: str) -> dict[BenchmarkK
     for result in iter_results_for_machine_and_hash(config.results_dir, machine, commit):
         for key in result.get_all_result_keys():
             params = result.get_result_params(key)
-            for name, value in unroll(key, params, result.get_result_value(key, params)):
-                measurements[(name, result.env_name)] = Measurement(value, units.get(key, ""))
+            values = unroll(key, params, result.get_result_value(key, params))
+            stats = unroll(key, params, result.get_result_stats(key, params))
+            samples = unroll(key, params, result.get_result_samples(key, params))
+            for (name, value), (_, stat), (_, sample) in zip(values, stats, samples):
+                measurements[(name, result.env_name)] = Measurement(value, units.get(key, ""), stat, sample)
     if not measurements:
         raise InputError(
             f"no asv results for commit {commit[:8]} on machine {machine!r} in {config.results_dir}; run "
@@ -270,10 +293,10 @@ def load_measurements(config: Any, machine: str, commit: str) -> dict[BenchmarkK
     return measurements
 
 
-def unroll(key: str, params: list[list[str]], values: Any) -> Iterator[tuple[str, float | None]]:
+def unroll(key: str, params: list[list[str]], values: Any) -> Iterator[tuple[str, Any]]:
     """``name(p1, p2)`` and its value for each parameter combination (asv's own naming)."""
     if not params:
-        yield key, (values[0] if isinstance(values, list) else values)
+        yield key, (values[0] if isinstance(values, list) and values else None if values == [] else values)
         return
     combinations = list(itertools.product(*params))
     if values is None:
@@ -319,6 +342,10 @@ def run_gate_command(args: argparse.Namespace) -> int:
     report, base_hash, head_hash = run_gate(args.base, args.head, config_path=args.config,
                                             machine=args.machine, rules=rules)
     print(report.summary(base_hash, head_hash))
+    if report.passed and report.compared == 0:
+        print("gradcheck-bench gate: nothing was measured on both commits (all n/a, or different "
+              "benchmarks); that is not a pass", file=sys.stderr)
+        return 2
     return 0 if report.passed else 1
 
 

@@ -88,3 +88,28 @@ def test_gate_outside_a_git_repository_exits_2_saying_so(tmp_path, capsys):
     status = main(["gate", "HEAD", "HEAD", "--config", str(config)])
     assert status == 2
     assert "not a commit" in capsys.readouterr().err
+
+
+def timing(samples):
+    ordered = sorted(samples)
+    stats = {"ci_99_a": ordered[0], "ci_99_b": ordered[-1], "q_25": ordered[1], "q_75": ordered[-2],
+             "repeat": len(samples), "number": 1}
+    return Measurement(float(ordered[len(ordered) // 2]), "seconds", stats, list(samples))
+
+
+def test_a_slower_time_within_noise_is_not_a_regression():
+    base = timing([1.0, 1.0, 2.4, 1.0, 2.6, 1.05, 2.5, 1.0, 2.5, 1.0])
+    head = timing([2.1, 2.2, 2.3, 2.5, 2.2, 2.4, 2.6, 2.3, 2.1, 2.2])
+    assert head.value > 2 * base.value
+    assert judge("t", "env", base, head, RULES) is None
+
+
+def test_a_slower_time_well_outside_the_noise_is_a_regression():
+    base = timing([1.0, 1.01, 1.02, 0.99, 1.0, 1.01, 1.0, 0.98, 1.02, 1.0])
+    head = timing([3.0, 3.01, 3.02, 2.99, 3.0, 3.01, 3.0, 2.98, 3.02, 3.0])
+    assert judge("t", "env", base, head, RULES) is not None
+
+
+def test_nothing_compared_is_reported_as_such():
+    report = compare_measurements({("a", "e"): seconds(math.nan)}, {("a", "e"): seconds(1.0)}, RULES)
+    assert report.compared == 0 and "NOTHING COMPARED" in report.summary("0" * 40, "1" * 40)
