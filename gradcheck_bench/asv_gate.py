@@ -40,7 +40,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .errors import InputError
 
@@ -172,7 +172,9 @@ def statistically_different(base: Measurement, head: Measurement) -> bool:
     return bool(_stats.is_different(base.samples, head.samples, base.stats, head.stats))
 
 
-def judge_accuracy(base: float, head: float, rules: GateRules, regression: Any) -> Regression | None:
+def judge_accuracy(base: float, head: float, rules: GateRules,
+                   regression: Callable[[str], Regression]) -> Regression | None:
+    """The accuracy rules: rising past the threshold, or a failing comparison going silent."""
     threshold = rules.accuracy_threshold
     if head > threshold and head > base * (1 + rules.accuracy_tolerance):
         return regression(f"relative difference rose past the threshold {threshold:g} "
