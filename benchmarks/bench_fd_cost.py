@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gradcheck_bench as gb
 
-from .common import FD_ENGINES, NETWORKS, CountingCost, median_seconds, network_case, require_engine, warm_up
+from .common import FD_ENGINES, NETWORKS, CountingCost, fastest_seconds, network_case, require_engine, warm_up
 
 
 class _FDEngineGrid:
@@ -55,10 +55,9 @@ class FDForwardPasses(_FDEngineGrid):
     track_forward_passes.unit = "forward passes"
 
     def track_seconds_per_forward_pass(self, engine: str, network: str) -> float:
-        """Median time of one gradient divided by the oracle's own count of forward passes."""
+        """Fastest time of one gradient divided by the oracle's own count of forward passes."""
         params, X, Y = self.point
-        repeats = 3 if self.oracle.forward_passes(params) < 5_000 else 1
-        seconds = median_seconds(lambda: self.oracle(params, X, Y), repeats)
+        seconds = fastest_seconds(lambda: self.oracle(params, X, Y))
         return seconds / self.oracle.forward_passes(params)
 
     track_seconds_per_forward_pass.unit = "seconds"
