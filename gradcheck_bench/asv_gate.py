@@ -28,7 +28,8 @@ parametrised result format, and applies two rules:
 
 A benchmark that *fails* on HEAD (asv stores ``None``) is always a
 regression; n/a on either side (``NotImplementedError`` in ``setup``, stored
-as NaN) is never compared.
+as NaN), and a benchmark whose code changed between the runs (asv's version
+hash differs), are never compared.
 """
 
 from __future__ import annotations
@@ -60,13 +61,15 @@ BenchmarkKey = tuple[str, str]
 class Measurement:
     """One parametrised benchmark's value at one commit; ``None`` failed, NaN n/a.
 
-    ``stats`` and ``samples`` are what asv kept for timing benchmarks (None otherwise).
+    ``stats`` and ``samples`` are what asv kept for timing benchmarks (None otherwise);
+    ``version`` is asv's hash of the benchmark's code when it ran.
     """
 
     value: float | None
     unit: str
     stats: dict[str, Any] | None = None
     samples: list[float] | None = None
+    version: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -191,7 +194,7 @@ def compare_measurements(base: dict[BenchmarkKey, Measurement], head: dict[Bench
     base = pair_single_environments(base, head)
     regressions, compared, not_compared = [], 0, 0
     for key in sorted(set(base) | set(head)):
-        if key not in base or key not in head:
+        if key not in base or key not in head or benchmark_changed(base[key], head[key]):
             not_compared += 1
             continue
         found = judge(key[0], key[1], base[key], head[key], rules)
@@ -202,6 +205,11 @@ def compare_measurements(base: dict[BenchmarkKey, Measurement], head: dict[Bench
         else:
             not_compared += 1
     return GateReport(regressions, compared, not_compared)
+
+
+def benchmark_changed(base: Measurement, head: Measurement) -> bool:
+    """The benchmark's own code differs between the runs, so its values measure different things."""
+    return None not in (base.version, head.version) and base.version != head.version
 
 
 def both_measured(base: Measurement, head: Measurement) -> bool:
@@ -286,7 +294,8 @@ def load_measurements(config: Any, machine: str, commit: str) -> dict[BenchmarkK
             stats = unroll(key, params, result.get_result_stats(key, params))
             samples = unroll(key, params, result.get_result_samples(key, params))
             for (name, value), (_, stat), (_, sample) in zip(values, stats, samples):
-                measurements[(name, result.env_name)] = Measurement(value, units.get(key, ""), stat, sample)
+                measurements[(name, result.env_name)] = Measurement(
+                    value, units.get(key, ""), stat, sample, result.benchmark_version.get(key))
     if not measurements:
         raise InputError(
             f"no asv results for commit {commit[:8]} on machine {machine!r} in {config.results_dir}; run "

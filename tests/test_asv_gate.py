@@ -113,3 +113,10 @@ def test_a_slower_time_well_outside_the_noise_is_a_regression():
 def test_nothing_compared_is_reported_as_such():
     report = compare_measurements({("a", "e"): seconds(math.nan)}, {("a", "e"): seconds(1.0)}, RULES)
     assert report.compared == 0 and "NOTHING COMPARED" in report.summary("0" * 40, "1" * 40)
+
+
+def test_a_benchmark_whose_code_changed_is_not_compared():
+    base = {("t", "e"): Measurement(1.0, "seconds", version="old")}
+    head = {("t", "e"): Measurement(9.0, "seconds", version="new")}
+    report = compare_measurements(base, head, RULES)
+    assert report.passed and (report.compared, report.not_compared) == (0, 1)
