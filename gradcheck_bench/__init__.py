@@ -20,6 +20,7 @@ from .models import (
     Model,
     Params,
     exercise_cost,
+    get_model,
     init_params,
     linear1d_case,
     linear1d_cost,
@@ -29,6 +30,7 @@ from .models import (
 )
 from .steps import TOLERANCES, LowPrecisionWarning, default_step, default_threshold
 from .sources import GradientSource, SourceSpec, available_sources, register_source, source_specs
+from .sources import build_source
 from .sources.finite_difference import CentralDifference, fd, fd_engines
 from .sources.numpy_backprop import numpy_backprop, seed_buggy_backprop
 from .sources.complex_step import ComplexStep, complex_step
@@ -64,6 +66,7 @@ __all__ = [
     "assert_gradients_close",
     "TOLERANCES",
     "available_sources",
+    "build_source",
     "check",
     "check_directional",
     "compare_gradients",
@@ -75,6 +78,7 @@ __all__ = [
     "exercise_cost",
     "fd",
     "fd_engines",
+    "get_model",
     "init_params",
     "linear1d_case",
     "linear1d_cost",

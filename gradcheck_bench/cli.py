@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import Any, Callable, Sequence
 
+from .asv_gate import GATE_HELP, add_gate_arguments, run_gate_command
 from .check import DEFAULT_THRESHOLD, check
 from .compare import add_compare_arguments, run_compare
 from .errors import GradCheckError
@@ -111,6 +112,7 @@ SUBCOMMANDS["study"] = (
     add_study_arguments,
     run_study_command,
 )
+SUBCOMMANDS["gate"] = (GATE_HELP, add_gate_arguments, run_gate_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,70 @@
+"""The O(n) forward passes of the finite-difference oracle, per engine, as n grows.
+
+The dashboard should show the check's time and its count of forward passes
+growing linearly in n, the time per forward pass staying flat until the
+network's own forward pass gets dearer, and it should show when that stops.
+"""
+
+from __future__ import annotations
+
+import gradcheck_bench as gb
+
+from .common import FD_ENGINES, NETWORKS, CountingCost, fastest_seconds, network_case, require_engine, warm_up
+
+
+class _FDEngineGrid:
+    """Parameter grid shared by the fd benchmarks: every known engine at every size."""
+
+    params = [FD_ENGINES, list(NETWORKS)]
+    param_names = ["engine", "network"]
+    timeout = 180
+
+    def setup(self, engine: str, network: str) -> None:
+        self.point = network_case(network)
+        require_engine(engine, self.point[0])
+        self.oracle = gb.fd(engine=engine)
+
+
+class FDCheckTime(_FDEngineGrid):
+    """``time_`` of a full check: hand-written backprop against the fd oracle."""
+
+    rounds = 2
+    repeat = (1, 5, 4.0)
+    warmup_time = 0.0
+
+    def time_check(self, engine: str, network: str) -> None:
+        gb.check("numpy", self.oracle, *self.point)
+
+
+class FDForwardPasses(_FDEngineGrid):
+    """How many times the oracle evaluates the cost, and what each pass costs."""
+
+    def setup(self, engine: str, network: str) -> None:
+        super().setup(engine, network)
+        warm_up(self.oracle, *self.point)
+
+    def track_forward_passes(self, engine: str, network: str) -> int:
+        """Cost evaluations counted during one gradient (2n+1 for a plain centered difference)."""
+        counting = CountingCost(gb.mlp_cost)
+        try:
+            gb.fd(counting, engine=engine)(*self.point)
+        except gb.GradCheckError as error:  # an engine that only differentiates the built-in MLP
+            raise NotImplementedError(f"engine {engine!r} does not evaluate a user cost: {error}") from error
+        return counting.calls
+
+    track_forward_passes.unit = "forward passes"
+
+    def track_seconds_per_forward_pass(self, engine: str, network: str) -> float:
+        """Fastest time of one gradient divided by the oracle's own count of forward passes."""
+        params, X, Y = self.point
+        seconds = fastest_seconds(lambda: self.oracle(params, X, Y))
+        return seconds / self.oracle.forward_passes(params)
+
+    track_seconds_per_forward_pass.unit = "seconds"
+
+
+class FDPeakMemory(_FDEngineGrid):
+    """``peakmem_`` of one fd gradient: the oracle's working memory as n grows."""
+
+    def peakmem_fd_gradient(self, engine: str, network: str) -> None:
+        self.oracle(*self.point)

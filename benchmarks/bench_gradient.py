@@ -1,0 +1,26 @@
+"""What one gradient costs, per source, from the fraud net to ~1e5 parameters."""
+
+from __future__ import annotations
+
+from .common import NETWORKS, SOURCES, build_named_source, network_case, require_engine, warm_up
+
+
+class GradientTime:
+    """``time_`` of one gradient of the MLP cost from each source (``fd`` is the registry's oracle)."""
+
+    params = [SOURCES, list(NETWORKS)]
+    param_names = ["source", "network"]
+    rounds = 2
+    repeat = (1, 5, 4.0)
+    warmup_time = 0.1
+    timeout = 120
+
+    def setup(self, source: str, network: str) -> None:
+        self.point = network_case(network)
+        if source == "fd":
+            require_engine("loop", self.point[0])  # the registry's fd uses the loop engine by default
+        self.source = build_named_source(source)
+        warm_up(self.source, *self.point)
+
+    def time_gradient(self, source: str, network: str) -> None:
+        self.source(*self.point)

@@ -1,0 +1,134 @@
+"""Shared pieces of the asv suite: the networks, fixed-seed cached data, skips.
+
+Sizes are chosen per benchmark to keep a full ``asv run`` within about 15
+minutes on a 2-core machine (see the README's "Benchmarks" section):
+
+* ``NETWORKS`` runs from the exercise's fraud net (47 parameters) to about
+  1e5 parameters, by widening the two hidden layers; the input stays the
+  fraud net's 4 features and the output one sigmoid.
+* The ``loop`` finite-difference engine takes 2n+1 forward passes of ~0.5 ms
+  each at 1e5 parameters, about 100 s per gradient, so benchmarks skip it
+  above ``LOOP_ENGINE_MAX_PARAMETERS``; faster engines run at every size.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+import gradcheck_bench as gb
+
+NETWORKS: dict[str, tuple[int, ...]] = {
+    "fraud-47": (4, 5, 3, 1),
+    "mlp-977": (4, 32, 24, 1),
+    "mlp-9681": (4, 100, 90, 1),
+    "mlp-92101": (4, 300, 300, 1),
+}
+"""Label -> layer sizes; the label carries the parameter count so graphs read on their own."""
+
+EXAMPLES = 32
+"""Examples m in every random case: enough that a forward pass is a real matmul."""
+
+SEED = 0
+
+SOURCES = ["numpy", "torch", "jax", "fd"]
+"""Gradient sources timed against each other; absent ones show as n/a."""
+
+FD_ENGINES = ["loop", "numpy", "batched", "structured", "torch", "jax"]
+"""Finite-difference engines the suite knows by name; those not in
+``gb.fd_engines()`` show as n/a, so a new engine appears when it lands."""
+
+LOOP_ENGINE_MAX_PARAMETERS = 20_000
+"""Above this the loop engine costs more than ~2 s per gradient here (1e5 params: ~100 s)."""
+
+ACCURACY_UNIT = "relative difference"
+"""The unit of every accuracy ``track_``: ||g - r|| / (||g|| + ||r||), dimensionless, bigger is worse.
+The regression gate (``gradcheck-bench gate``) recognises accuracy benchmarks by this unit."""
+
+
+@functools.lru_cache(maxsize=None)
+def network_case(label: str) -> tuple[gb.Params, np.ndarray, np.ndarray]:
+    """The fixed-seed point ``(params, X, Y)`` of a network in ``NETWORKS``, built once per process.
+
+    Callers must not modify the arrays (no source or oracle here does).
+    """
+    return gb.random_case(NETWORKS[label], examples=EXAMPLES, seed=SEED)
+
+
+@functools.lru_cache(maxsize=None)
+def accuracy_case(label: str) -> tuple[gb.Params, np.ndarray, np.ndarray]:
+    """``"seed"``: the exercise's seed case; otherwise a network of ``NETWORKS``."""
+    return gb.seed_case() if label == "seed" else network_case(label)
+
+
+def parameter_count(params: gb.Params) -> int:
+    return sum(int(np.size(value)) for value in params.values())
+
+
+def require_api(*names: str) -> None:
+    """Skip (n/a in asv) on an older commit whose public API lacks ``names``.
+
+    asv runs this checkout's suite against every commit of a range, so the
+    suite must tolerate the API as it was when a commit was made.
+    """
+    missing = [name for name in names if not hasattr(gb, name)]
+    if missing:
+        raise NotImplementedError(f"this commit's gradcheck_bench has no {', '.join(missing)}")
+
+
+def require_source(name: str) -> None:
+    """Skip (n/a in asv) when the named gradient source is not usable here."""
+    require_api("available_sources")
+    if name not in gb.available_sources():
+        raise NotImplementedError(f"gradient source {name!r} is not available here")
+
+
+def require_engine(engine: str, params: gb.Params) -> None:
+    """Skip an engine that is not there, or the loop engine where it would blow the budget."""
+    require_api("fd", "fd_engines")
+    if engine not in gb.fd_engines():
+        raise NotImplementedError(f"finite-difference engine {engine!r} is not available here")
+    if engine == "loop" and parameter_count(params) > LOOP_ENGINE_MAX_PARAMETERS:
+        raise NotImplementedError("the loop engine is out of this suite's time budget at this size")
+
+
+def build_named_source(name: str) -> gb.GradientSource:
+    """The registry's source ``name`` for the MLP, with its default options."""
+    require_source(name)
+    require_api("build_source", "get_model")
+    return gb.build_source(name, gb.get_model("mlp"))
+
+
+def warm_up(source: Callable[..., Any], params: gb.Params, X: np.ndarray, Y: np.ndarray) -> None:
+    """One call outside the timing, so jit compilation and first-touch costs are not measured."""
+    source(params, X, Y)
+
+
+class CountingCost:
+    """Wraps a cost ``(params, X, Y) -> float`` and counts how often it is evaluated."""
+
+    def __init__(self, cost: Callable[..., Any]) -> None:
+        self.cost = cost
+        self.calls = 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self.cost(*args, **kwargs)
+
+
+def fastest_seconds(function: Callable[[], Any], budget_seconds: float = 0.5, most: int = 50) -> float:
+    """Fastest wall time of repeated calls (at least 3, up to ``most`` or ``budget_seconds``).
+
+    For ``track_`` benchmarks that report a derived time, where asv keeps no
+    samples: the minimum is the estimate least moved by other processes on a
+    shared machine (a median of 3 varied x3 between identical runs here).
+    """
+    samples: list[float] = []
+    while len(samples) < 3 or (len(samples) < most and sum(samples) < budget_seconds):
+        start = time.perf_counter()
+        function()
+        samples.append(time.perf_counter() - start)
+    return min(samples)
