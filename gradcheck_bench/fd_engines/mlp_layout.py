@@ -14,6 +14,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..models import Params, cross_entropy_from_logits, mlp_cost, mlp_forward, relu, validate_mlp_point
+from ..errors import InputError
 from . import is_float64_point
 
 
@@ -75,8 +76,14 @@ def mlp_point(params: Params, X: np.ndarray, Y: np.ndarray) -> MLPPoint:
 
 
 def handles_mlp(cost: Any, params: Params, X: Any, Y: Any) -> bool:
-    """These engines evaluate exactly :func:`~gradcheck_bench.models.mlp_cost`, in float64."""
-    return cost is mlp_cost and is_float64_point(params, X, Y)
+    """These engines evaluate exactly :func:`~gradcheck_bench.models.mlp_cost`, in float64, at an MLP point."""
+    if cost is not mlp_cost or Y is None or not is_float64_point(params, X, Y):
+        return False
+    try:
+        validate_mlp_point(params, X, Y)
+    except InputError:
+        return False
+    return True
 
 
 def forward_from(point: MLPPoint, layer: int, Z: np.ndarray) -> np.ndarray:
