@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 from .check import DEFAULT_THRESHOLD, check
 from .errors import GradCheckError
 from .models import FRAUD_NET_SIZES, linear1d_case, random_case, seed_case
+from . import peers
 from .sources.finite_difference import DEFAULT_EPS
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -85,6 +86,10 @@ def run_check(args: argparse.Namespace) -> int:
 
 SUBCOMMANDS["check"] = (
     "compare one gradient source against another at one point", add_check_arguments, run_check
+)
+
+SUBCOMMANDS["peers"] = (
+    "time our fd check against torch/jax/scipy checkers and the seed-style loop", peers.add_arguments, peers.run
 )
 
 

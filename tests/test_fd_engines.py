@@ -134,7 +134,8 @@ def test_too_small_a_budget_says_what_to_do() -> None:
 
 def test_auto_picks_the_fastest_engine_that_can_evaluate_the_cost(monkeypatch: pytest.MonkeyPatch) -> None:
     params, X, Y = gb.seed_case()
-    assert fdmod.choose_engine("auto", gb.mlp_cost, params, X, Y).name == "structured"
+    assert fdmod.choose_engine("auto", gb.mlp_cost, params, X, Y).name == "numpy-batched"
+    assert fdmod.choose_engine("auto", gb.mlp_cost, *gb.random_case((4, 30, 15, 1), 100)).name == "structured"
     assert fdmod.choose_engine("auto", gb.exercise_cost, params, X, Y).name == "loop"
     as_float32 = {name: value.astype(np.float32) for name, value in params.items()}
     assert fdmod.choose_engine("auto", gb.mlp_cost, as_float32, X, Y).name == "loop"

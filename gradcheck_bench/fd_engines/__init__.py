@@ -39,7 +39,9 @@ class FDEngine:
     cost at that point (the fast engines know the MLP cost only);
     ``bytes_per_coordinate(params, X)`` is the peak extra memory per coordinate
     of a chunk, from which the driver sizes chunks; ``max_chunk`` caps a chunk
-    so the progress bar still moves (the loop engine needs no memory).
+    so the progress bar still moves (the loop engine needs no memory);
+    ``auto_suits(params, X)``, when given, limits the points for which
+    ``engine="auto"`` picks this engine (e.g. only small nets).
     """
 
     name: str
@@ -49,6 +51,7 @@ class FDEngine:
     bytes_per_coordinate: Callable[[Params, Any], int]
     requires: tuple[str, ...] = ()
     max_chunk: int | None = None
+    auto_suits: Callable[[Params, Any], bool] | None = None
 
     def is_available(self) -> bool:
         """True when every framework in ``requires`` can be imported here."""
@@ -58,6 +61,14 @@ class FDEngine:
 def perturbed_values(values: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(theta_i + step, theta_i - step)``, rounded exactly as the loop engine stores them."""
     return values + steps, values - steps
+
+
+def perturbed_batch(flat: np.ndarray, indices: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """(2k, n): copies of ``flat`` with coordinate ``indices[b]`` moved +step (first k), then -step."""
+    plus, minus = perturbed_values(flat[indices], steps)
+    batch = np.repeat(flat[None], 2 * indices.size, axis=0)
+    batch[np.arange(2 * indices.size), np.tile(indices, 2)] = np.concatenate([plus, minus])
+    return batch
 
 
 def centered(cost_plus: np.ndarray, cost_minus: np.ndarray, steps: np.ndarray) -> np.ndarray:

@@ -13,20 +13,9 @@ from typing import Any
 import numpy as np
 
 from ..models import Params, mlp_cost
-from . import ChunkEvaluator, FDEngine, centered, perturbed_values
-from .mlp_layout import examples, handles_mlp, sizes
-
-FLOAT_BYTES = 8
-WORKING_COPIES = 4
-
-
-def perturbed_batch(flat: np.ndarray, indices: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """(2k, n): the point with coordinate ``indices[b]`` moved +eps (first k) then -eps."""
-    plus, minus = perturbed_values(flat[indices], steps)
-    batch = np.repeat(flat[None], 2 * indices.size, axis=0)
-    batch[np.arange(2 * indices.size), np.tile(indices, 2)] = np.concatenate([plus, minus])
-    return batch
-
+from . import ChunkEvaluator, FDEngine, centered, perturbed_batch
+from .mlp_layout import handles_mlp
+from .numpy_batched import bytes_per_coordinate
 
 def padded(indices: np.ndarray, steps: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Repeat the last coordinate so every chunk has ``size`` entries (one compiled shape)."""
@@ -65,10 +54,6 @@ def prepare(cost: Any, params: Params, X: np.ndarray, Y: np.ndarray) -> ChunkEva
     return evaluate
 
 
-def bytes_per_coordinate(params: Params, X: Any) -> int:
-    """Two passes per coordinate: a whole perturbed parameter vector and its activations."""
-    n = sum(int(np.size(value)) for value in params.values())
-    return 2 * FLOAT_BYTES * (n + WORKING_COPIES * examples(X) * sum(sizes(params, X)[1:]))
 
 
 ENGINE = FDEngine(

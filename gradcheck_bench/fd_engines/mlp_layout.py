@@ -1,7 +1,7 @@
 """What the MLP engines need to know about a point: layers, offsets, the base forward pass.
 
-Shared by the NumPy engines that exploit the network's layout
-(:mod:`.structured`, :mod:`.numpy_batched`). Batched activations use the layout
+Used by the engines that exploit the network's layout (:mod:`.structured`)
+and by every MLP-only engine to decide whether it handles a point. Batched activations use the layout
 ``(units, batch, examples)`` so that a layer is one matrix product
 ``W @ A.reshape(units, batch * examples)``.
 """
@@ -114,3 +114,8 @@ def sizes(params: Params, X: Any) -> list[int]:
 
 def examples(X: Any) -> int:
     return int(np.shape(X)[1]) if np.ndim(X) == 2 else 1
+
+
+def forward_flops(widths: list[int], m: int) -> int:
+    """Floating-point work of one forward pass, counted as its matrix products: 2 m sum(n_l n_{l-1})."""
+    return 2 * m * sum(widths[l] * widths[l - 1] for l in range(1, len(widths)))

@@ -1,11 +1,12 @@
-"""The batched NumPy engine: many perturbed parameter sets through the forward pass at once.
+"""The batched NumPy engine: a chunk of perturbed parameter vectors through the forward pass at once.
 
-A chunk of coordinates of one tensor ``W_l`` (or ``b_l``) becomes a batch of
-2k full copies of that tensor, each with one coordinate moved by +-eps (a
-leading batch axis). The layers before ``l`` do not depend on the tensor and
-are shared by the batch; from layer ``l`` on, every pass is evaluated in full,
-as one matrix product per layer over the whole batch. This is the work of 2n
-complete forward passes from the perturbed layer on: the roofline engine.
+Each coordinate of the chunk contributes two full copies of the flat
+parameter vector (one moved by +eps, one by -eps); the batch is unravelled
+into tensors with a leading batch axis and runs through the MLP's forward pass
+as stacked matrix products. Nothing is shared or skipped: this is 2n complete
+forward passes with the Python overhead paid once per chunk instead of once
+per pass, which makes it the fastest engine for small nets (the seed case
+needs one chunk of 94 passes) and bitwise faithful to the loop's arithmetic.
 """
 
 from __future__ import annotations
@@ -14,64 +15,58 @@ from typing import Any
 
 import numpy as np
 
-from ..models import Params
-from . import ChunkEvaluator, FDEngine, centered, perturbed_values
-from .mlp_layout import MLPPoint, TensorBlock, examples, forward_from, handles_mlp, mlp_point, sizes
+from ..models import Params, cross_entropy_from_logits, relu
+from . import ChunkEvaluator, FDEngine, centered, perturbed_batch
+from .mlp_layout import examples, forward_flops, handles_mlp, sizes
 
+SMALL_WORK_FLOPS = 500_000
+"""Below this many flops for all 2n passes, Python overhead dominates and one batch wins
+(measured against the structured engine: seed case 0.13 vs 0.47 ms; crossover near 4-20-10-1, m=3)."""
 FLOAT_BYTES = 8
 WORKING_COPIES = 4
+"""Arrays of a layer's batched activations alive at once (Z, A, the product, the loss)."""
 
 
 def prepare(cost: Any, params: Params, X: np.ndarray, Y: np.ndarray) -> ChunkEvaluator:
-    point = mlp_point(params, X, Y)
     flat = np.concatenate([np.ravel(value) for value in params.values()])
+    shapes = {name: value.shape for name, value in params.items()}
+    offsets = np.cumsum([0] + [value.size for value in params.values()])
+    L = len(params) // 2
+
+    def batch_costs(batch: np.ndarray) -> np.ndarray:
+        """Costs of the rows of ``batch`` (b, n), each a full parameter vector."""
+        tensors = {name: batch[:, start:stop].reshape((batch.shape[0],) + shapes[name])
+                   for name, start, stop in zip(shapes, offsets[:-1], offsets[1:])}
+        A = X
+        for l in range(1, L + 1):
+            Z = tensors[f"W{l}"] @ A + tensors[f"b{l}"]  # (b, n_l, m)
+            A = relu(Z) if l < L else Z
+        return cross_entropy_from_logits(Z, Y).reshape(batch.shape[0], -1).mean(axis=1)
 
     def evaluate(indices: np.ndarray, steps: np.ndarray) -> np.ndarray:
-        differences = np.empty(indices.size)
-        for block, where in point.chunks_by_tensor(indices):
-            costs = batch_costs(point, block, indices[where], flat, steps[where])
-            differences[where] = centered(costs[: where.size], costs[where.size:], steps[where])
-        return differences
+        costs = batch_costs(perturbed_batch(flat, indices, steps))
+        return centered(costs[: indices.size], costs[indices.size:], steps)
 
     return evaluate
 
 
-def perturbed_tensors(block: TensorBlock, indices: np.ndarray, flat: np.ndarray,
-                      steps: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """The batch (2k, *shape): copies of the tensor with coordinate ``indices[b]`` moved +eps then -eps."""
-    plus, minus = perturbed_values(flat[indices], steps)
-    batch = np.repeat(flat[None, block.start:block.stop], 2 * indices.size, axis=0)
-    members = np.arange(2 * indices.size)
-    batch[members, np.tile(indices - block.start, 2)] = np.concatenate([plus, minus])
-    return batch.reshape((2 * indices.size,) + shape)
-
-
-def batch_costs(point: MLPPoint, block: TensorBlock, indices: np.ndarray, flat: np.ndarray,
-                steps: np.ndarray) -> np.ndarray:
-    """Costs of the 2k perturbed passes (all +eps first, then all -eps)."""
-    l = block.layer
-    shape = point.W[l].shape if block.is_weight else point.b[l].shape
-    tensors = perturbed_tensors(block, indices, flat, steps, shape)
-    batch, m = tensors.shape[0], point.examples
-    if block.is_weight:
-        products = (tensors.reshape(-1, shape[1]) @ point.A[l - 1]).reshape(batch, shape[0], m)
-        Z = products.transpose(1, 0, 2) + point.b[l][:, :, None]
-    else:
-        Z = (point.W[l] @ point.A[l - 1])[:, None, :] + tensors.transpose(1, 0, 2)
-    return forward_from(point, l, Z)
-
-
 def bytes_per_coordinate(params: Params, X: Any) -> int:
-    """Two passes per coordinate: a copy of the largest tensor and the activations from layer 1 on."""
-    widths = sizes(params, X)
-    largest = max(int(np.size(value)) for value in params.values())
-    return 2 * FLOAT_BYTES * (largest + WORKING_COPIES * examples(X) * sum(widths[1:]))
+    """Two passes per coordinate: a whole perturbed parameter vector and its activations."""
+    n = sum(int(np.size(value)) for value in params.values())
+    return 2 * FLOAT_BYTES * (n + WORKING_COPIES * examples(X) * sum(sizes(params, X)[1:]))
+
+
+def small_work(params: Params, X: Any) -> bool:
+    """Whether all 2n passes are so cheap that the per-chunk Python overhead is what matters."""
+    n = sum(int(np.size(value)) for value in params.values())
+    return 2 * n * forward_flops(sizes(params, X), examples(X)) <= SMALL_WORK_FLOPS
 
 
 ENGINE = FDEngine(
     name="numpy-batched",
-    description="NumPy, a batch of perturbed parameter sets per matrix product (MLP cost)",
+    description="NumPy, a batch of whole perturbed parameter vectors per forward pass (MLP cost)",
     prepare=prepare,
     handles=handles_mlp,
     bytes_per_coordinate=bytes_per_coordinate,
+    auto_suits=small_work,
 )

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from ..models import Params, mlp_cost
-from . import ChunkEvaluator, FDEngine, centered
-from .jax_vmap import bytes_per_coordinate, perturbed_batch
+from . import ChunkEvaluator, FDEngine, centered, perturbed_batch
+from .numpy_batched import bytes_per_coordinate
 from .mlp_layout import handles_mlp
 
 

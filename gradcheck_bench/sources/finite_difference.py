@@ -87,8 +87,9 @@ ENGINES: dict[str, FDEngine] = {
 }
 """Every engine this package knows, usable here or not (see :func:`fd_engines`)."""
 
-AUTO_PREFERENCE = ("structured", "numpy-batched", "loop")
-"""What ``engine="auto"`` tries, fastest first (measured: ``gradcheck-bench peers``)."""
+AUTO_PREFERENCE = ("numpy-batched", "structured", "loop")
+"""What ``engine="auto"`` tries, in order: the first that handles the cost and suits the point
+(numpy-batched only for small nets; measured with ``gradcheck-bench peers --growth``)."""
 
 
 def fd_engines() -> list[str]:
@@ -99,7 +100,9 @@ def fd_engines() -> list[str]:
 def choose_engine(name: str, cost: Cost, params: Params, X: Any, Y: Any) -> FDEngine:
     """The engine to run: ``auto`` is the fastest that handles this cost; a named one must."""
     if name == "auto":
-        return next(ENGINES[n] for n in AUTO_PREFERENCE if ENGINES[n].handles(cost, params, X, Y))
+        return next(engine for engine in (ENGINES[n] for n in AUTO_PREFERENCE)
+                    if engine.handles(cost, params, X, Y)
+                    and (engine.auto_suits is None or engine.auto_suits(params, X)))
     engine = ENGINES[name]
     if not engine.handles(cost, params, X, Y):
         raise InputError(
