@@ -136,20 +136,22 @@ def central_differences(
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     progress: bool | None = None,
 ) -> np.ndarray:
-    """The flat centered-difference gradient, chunk by chunk with a progress bar.
+    """The flat centered-difference gradient, chunk by chunk with a progress bar (when there are several).
 
     Ctrl-C stops it cleanly: the bar is closed, ``params`` was never touched
     (engines work on copies) and the KeyboardInterrupt propagates.
     """
-    flat, _ = ravel(params)
-    steps = step_vector(eps, flat.size)
+    n = sum(int(np.size(value)) for value in params.values())
+    steps = step_vector(eps, n)
     chosen = choose_engine(engine, cost, params, X, Y)
     evaluate = chosen.prepare(cost, params, X, Y)
-    size = chunk_size(chosen, params, X, flat.size, memory_budget)
-    gradient = np.empty(flat.size)
-    with progress_bar(total=flat.size, description=f"fd[{chosen.name}]", show=progress, unit="coord") as bar:
-        for start in range(0, flat.size, size):
-            indices = np.arange(start, min(start + size, flat.size))
+    size = chunk_size(chosen, params, X, n, memory_budget)
+    if size >= n:  # one chunk: nothing for a bar to show
+        return evaluate(np.arange(n), steps)
+    gradient = np.empty(n)
+    with progress_bar(total=n, description=f"fd[{chosen.name}]", show=progress, unit="coord") as bar:
+        for start in range(0, n, size):
+            indices = np.arange(start, min(start + size, n))
             gradient[indices] = evaluate(indices, steps[indices])
             bar.update(indices.size)
     return gradient
