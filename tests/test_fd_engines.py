@@ -204,3 +204,9 @@ def test_ctrl_c_closes_the_bar_and_leaves_the_point_alone(monkeypatch: pytest.Mo
     assert len(bars) == 1 and bars[0].disable  # tqdm marks a closed bar disabled
     assert 0 < bars[0].n < sum(v.size for v in params.values())
     assert all(np.array_equal(params[name], before[name]) for name in params)
+
+
+def test_check_accepts_a_step_per_parameter() -> None:
+    params, X, Y = gb.seed_case()
+    assert gb.check("numpy", "fd", params, X, Y, eps=np.full(47, 1e-6)).passed
+    assert not gb.check("numpy-buggy", "fd", params, X, Y, eps=np.geomspace(1e-7, 1e-4, 47)).passed

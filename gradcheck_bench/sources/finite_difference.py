@@ -159,7 +159,10 @@ def central_differences(
 
 def step_vector(eps: float | np.ndarray, n: int) -> np.ndarray:
     """``eps`` as a float64 vector of n positive finite steps (a float is used for every coordinate)."""
-    steps = np.asarray(eps, dtype=np.float64) if not isinstance(eps, (str, bytes)) else None
+    try:
+        steps = np.asarray(eps, dtype=np.float64)
+    except (TypeError, ValueError):
+        steps = None
     if steps is None or steps.ndim not in (0, 1) or (steps.ndim == 1 and steps.shape != (n,)):
         raise InputError(
             f"eps must be a positive float or an array of shape ({n},), one step per parameter; "
@@ -175,8 +178,10 @@ def validate_step(eps: Any) -> None:
     if isinstance(eps, np.ndarray) and eps.ndim == 1:
         step_vector(eps, eps.size)
         return
-    if not (isinstance(eps, (int, float)) and not isinstance(eps, bool) and np.isfinite(eps) and eps > 0):
-        raise InputError(f"eps must be a positive finite step, got {eps!r}; try 1e-6.")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating)) or not (np.isfinite(eps) and eps > 0):
+        raise InputError(
+            f"eps must be a positive finite step or an array of shape (n,), got {eps!r:.80}; try 1e-6."
+        )
 
 
 @dataclass(frozen=True)
