@@ -74,10 +74,14 @@ def costs_after_row(point: MLPPoint, l: int, rows: np.ndarray, perturbed_row: np
     return forward_from(point, l + 1, next_Z)
 
 
-def bytes_per_coordinate(params: Params, X: Any) -> int:
-    """Two passes per coordinate, each holding a few copies of the activations after layer 1."""
-    widths = sizes(params, X)
-    return 2 * FLOAT_BYTES * examples(X) * (WORKING_COPIES * (sum(widths[2:]) + 1) + 2)
+def bytes_per_coordinate(params: Params, X: Any) -> np.ndarray:
+    """Per coordinate: two passes, each holding a few copies of the activations after its layer."""
+    widths, m = sizes(params, X), examples(X)
+    per_tensor = []
+    for name, value in params.items():
+        downstream = sum(widths[int(name[1:]) + 1:])
+        per_tensor.append(np.full(value.size, 2 * FLOAT_BYTES * m * (WORKING_COPIES * (downstream + 1) + 2)))
+    return np.concatenate(per_tensor)
 
 
 ENGINE = FDEngine(

@@ -112,18 +112,23 @@ def choose_engine(name: str, cost: Cost, params: Params, X: Any, Y: Any) -> FDEn
     return engine
 
 
-def chunk_size(engine: FDEngine, params: Params, X: Any, n: int, memory_budget: int) -> int:
-    """Coordinates per chunk so that the engine's extra memory stays under the budget."""
-    per_coordinate = engine.bytes_per_coordinate(params, X)
-    size = n if per_coordinate == 0 else memory_budget // per_coordinate
-    if engine.max_chunk is not None:
-        size = min(size, engine.max_chunk)
-    if size < 1:
+def chunk_ranges(engine: FDEngine, params: Params, X: Any, n: int, memory_budget: int) -> list[tuple[int, int]]:
+    """Consecutive ``(start, stop)`` coordinate ranges whose extra memory each fits the budget."""
+    need = np.broadcast_to(np.asarray(engine.bytes_per_coordinate(params, X), dtype=np.int64), (n,))
+    if n and need.max() > memory_budget:
         raise InputError(
             f"memory_budget={memory_budget} bytes is too small for one coordinate of the "
-            f"{engine.name!r} engine ({per_coordinate} bytes); raise it or use engine='loop'."
+            f"{engine.name!r} engine ({int(need.max())} bytes); raise it or use engine='loop'."
         )
-    return min(size, max(n, 1))
+    cumulative = np.concatenate([[0], np.cumsum(need)])
+    longest = engine.max_chunk or max(n, 1)
+    ranges, start = [], 0
+    while start < n:
+        fits = int(np.searchsorted(cumulative, cumulative[start] + memory_budget, side="right")) - 1
+        stop = min(max(fits, start + 1), start + longest, n)
+        ranges.append((start, stop))
+        start = stop
+    return ranges
 
 
 def central_differences(
@@ -145,15 +150,14 @@ def central_differences(
     steps = step_vector(eps, n)
     chosen = choose_engine(engine, cost, params, X, Y)
     evaluate = chosen.prepare(cost, params, X, Y)
-    size = chunk_size(chosen, params, X, n, memory_budget)
-    if size >= n:  # one chunk: nothing for a bar to show
+    ranges = chunk_ranges(chosen, params, X, n, memory_budget)
+    if len(ranges) == 1:  # one chunk: nothing for a bar to show
         return evaluate(np.arange(n), steps)
     gradient = np.empty(n)
     with progress_bar(total=n, description=f"fd[{chosen.name}]", show=progress, unit="coord") as bar:
-        for start in range(0, n, size):
-            indices = np.arange(start, min(start + size, n))
-            gradient[indices] = evaluate(indices, steps[indices])
-            bar.update(indices.size)
+        for start, stop in ranges:
+            gradient[start:stop] = evaluate(np.arange(start, stop), steps[start:stop])
+            bar.update(stop - start)
     return gradient
 
 
