@@ -212,3 +212,14 @@ def test_check_accepts_a_step_per_parameter() -> None:
     params, X, Y = gb.seed_case()
     assert gb.check("numpy", "fd", params, X, Y, eps=np.full(47, 1e-6)).passed
     assert not gb.check("numpy-buggy", "fd", params, X, Y, eps=np.geomspace(1e-7, 1e-4, 47)).passed
+
+
+def test_chunks_stay_cache_sized_for_an_engine_that_asks_for_it() -> None:
+    params, X, Y = gb.random_case((4, 120, 60, 1), 100, seed=0)
+    engine = fdmod.ENGINES["structured"]
+    need = engine.bytes_per_coordinate(params, X)
+    ranges = fdmod.chunk_ranges(engine, params, X, need.size, fdmod.DEFAULT_MEMORY_BUDGET)
+    assert [r[0] for r in ranges[1:]] == [r[1] for r in ranges[:-1]] and ranges[-1][1] == need.size
+    for start, stop in ranges:
+        assert stop - start == 1 or need[start:stop].sum() <= engine.fast_chunk_bytes
+    assert need.sum() > fdmod.DEFAULT_MEMORY_BUDGET / 100  # the budget alone would allow far larger chunks

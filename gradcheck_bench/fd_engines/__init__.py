@@ -41,7 +41,9 @@ class FDEngine:
     of a chunk (one number, or one per coordinate when it differs by tensor),
     from which the driver sizes chunks; ``max_chunk`` caps a chunk
     so the progress bar still moves (the loop engine needs no memory);
-    ``auto_suits(params, X)``, when given, limits the points for which
+    ``fast_chunk_bytes``, when given, is the working set at which the engine
+    runs fastest (a cache-sized chunk beats a budget-sized one for
+    memory-bound engines); ``auto_suits(params, X)``, when given, limits the points for which
     ``engine="auto"`` picks this engine (e.g. only small nets).
     """
 
@@ -52,6 +54,7 @@ class FDEngine:
     bytes_per_coordinate: Callable[[Params, Any], int | np.ndarray]
     requires: tuple[str, ...] = ()
     max_chunk: int | None = None
+    fast_chunk_bytes: int | None = None
     auto_suits: Callable[[Params, Any], bool] | None = None
 
     def is_available(self) -> bool:

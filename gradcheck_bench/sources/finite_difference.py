@@ -113,18 +113,23 @@ def choose_engine(name: str, cost: Cost, params: Params, X: Any, Y: Any) -> FDEn
 
 
 def chunk_ranges(engine: FDEngine, params: Params, X: Any, n: int, memory_budget: int) -> list[tuple[int, int]]:
-    """Consecutive ``(start, stop)`` coordinate ranges whose extra memory each fits the budget."""
+    """Consecutive ``(start, stop)`` coordinate ranges whose extra memory each fits the budget.
+
+    A chunk is filled up to the budget, or up to the engine's ``fast_chunk_bytes``
+    when that is smaller (a coordinate that alone exceeds it gets a chunk of its own).
+    """
     need = np.broadcast_to(np.asarray(engine.bytes_per_coordinate(params, X), dtype=np.int64), (n,))
     if n and need.max() > memory_budget:
         raise InputError(
             f"memory_budget={memory_budget} bytes is too small for one coordinate of the "
             f"{engine.name!r} engine ({int(need.max())} bytes); raise it or use engine='loop'."
         )
+    target = min(memory_budget, engine.fast_chunk_bytes or memory_budget)
     cumulative = np.concatenate([[0], np.cumsum(need)])
     longest = engine.max_chunk or max(n, 1)
     ranges, start = [], 0
     while start < n:
-        fits = int(np.searchsorted(cumulative, cumulative[start] + memory_budget, side="right")) - 1
+        fits = int(np.searchsorted(cumulative, cumulative[start] + target, side="right")) - 1
         stop = min(max(fits, start + 1), start + longest, n)
         ranges.append((start, stop))
         start = stop
