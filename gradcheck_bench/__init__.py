@@ -31,7 +31,8 @@ from .models import (
 from .steps import TOLERANCES, LowPrecisionWarning, default_step, default_threshold
 from .sources import GradientSource, SourceSpec, available_sources, register_source, source_specs
 from .sources import build_source
-from .sources.finite_difference import CentralDifference, fd, fd_engines
+from .fd_engines import FDEngine
+from .sources.finite_difference import CentralDifference, central_differences, fd, fd_engines
 from .sources.numpy_backprop import numpy_backprop, seed_buggy_backprop
 from .sources.complex_step import ComplexStep, complex_step
 from .directional import check_directional
@@ -49,6 +50,7 @@ __all__ = [
     "CheckResult",
     "DropoutNet",
     "ComplexStep",
+    "FDEngine",
     "GradCheckError",
     "GradientSource",
     "InputError",
@@ -67,6 +69,7 @@ __all__ = [
     "TOLERANCES",
     "available_sources",
     "build_source",
+    "central_differences",
     "check",
     "check_directional",
     "compare_gradients",

@@ -210,7 +210,7 @@ def check(
     resolved_model = get_model(model or "mlp")
     if names or model is not None:
         resolved_model.validate_point(params, X, Y)
-        require_finite_cost(resolved_model.cost, params, X, Y)
+        require_finite_cost(resolved_model.cost, params, X, Y, deterministic=False)
         if resolved_model.name == "mlp":
             warn_if_output_saturates(params, X, Y)
     unknown = unused_options(names, options)

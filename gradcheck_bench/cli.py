@@ -16,6 +16,7 @@ from .compare import add_compare_arguments, run_compare
 from .errors import GradCheckError
 from .interruption import Terminated, stoppable
 from .models import FRAUD_NET_SIZES, linear1d_case, random_case, seed_case
+from . import peers
 from .sources.finite_difference import DEFAULT_EPS
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -113,6 +114,10 @@ SUBCOMMANDS["study"] = (
     run_study_command,
 )
 SUBCOMMANDS["gate"] = (GATE_HELP, add_gate_arguments, run_gate_command)
+
+SUBCOMMANDS["peers"] = (
+    "time our fd check against torch/jax/scipy checkers and the seed-style loop", peers.add_arguments, peers.run
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -121,17 +121,18 @@ def scalar_cost(value: Any) -> float:
 
 
 def require_finite_cost(
-    cost: Callable[[Params, Any, Any], Any], params: Params, X: Any, Y: Any
+    cost: Callable[[Params, Any, Any], Any], params: Params, X: Any, Y: Any, *, deterministic: bool = True
 ) -> float:
-    """Evaluate the cost twice at the point: it must be a finite, deterministic scalar.
+    """Evaluate the cost at the point: it must be a finite scalar, and (twice) deterministic.
 
     A cost that changes between two calls at the same point (fresh dropout
     masks, an unseeded sampler) turns finite differences into noise of size
     ``change / eps``; that is reported as such instead of as a gradient bug.
+    The oracles, which rely on it, ask for ``deterministic=True`` (two passes).
     """
     with np.errstate(over="ignore", invalid="ignore"):
         first = scalar_cost(cost(params, X, Y))
-        second = scalar_cost(cost(params, X, Y))
+        second = scalar_cost(cost(params, X, Y)) if deterministic else first
     if not np.isfinite(first):
         raise NonFiniteLossError(
             f"the cost is {first} at this point{_nonfinite_examples(cost, params, X, Y)}; gradients "

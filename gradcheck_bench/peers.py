@@ -1,0 +1,368 @@
+"""How our finite-difference check compares with the checkers people use instead.
+
+``gradcheck-bench peers`` times, in one process, on the same function (the
+MLP cost) and the same point: our full check and each of our engines,
+``torch.autograd.gradcheck`` (slow and fast mode, float64),
+``jax.test_util.check_grads`` (order 1, reverse mode), ``scipy.optimize.check_grad``
+and the seed-style loop (the exercise's ``gradient_check_n``). Each row gives
+the median time of repeats, the forward passes (calls of the cost) and the
+verdict; every gradient checked is correct, so a "fail" is a wrong verdict
+and is flagged. On the 4-120-60-1 case it also measures the float64
+matrix-multiply rate and the roofline of 2n forward passes.
+
+Optional frameworks are imported only inside their contestant; a missing one
+gives a row marked unavailable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from .atomic_files import write_text_atomically
+from .check import DEFAULT_THRESHOLD, check, relative_difference
+from .errors import InputError
+from .fd_engines.mlp_layout import forward_flops
+from .flatten import ravel
+from .models import Params, exercise_cost, mlp_cost, random_case, seed_case
+from .sources.finite_difference import fd, fd_engines, forward_passes
+from .sources.numpy_backprop import numpy_backprop
+
+RESULTS = Path("results") / "peers"
+SEED_EXERCISE_EPS = 1e-7
+"""The exercise's step, used by the seed-style loop as the exercise wrote it."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """A point to check at, by name."""
+
+    name: str
+    params: Params
+    X: np.ndarray
+    Y: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return sum(value.size for value in self.params.values())
+
+    @property
+    def m(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def sizes(self) -> list[int]:
+        return [self.X.shape[0]] + [self.params[f"W{l}"].shape[0] for l in range(1, len(self.params) // 2 + 1)]
+
+
+def cases() -> dict[str, Case]:
+    """The seed case (n=47, m=3) and a 4-120-60-1 net with m=100 (n=7,921)."""
+    return {"seed": Case("seed", *seed_case()), "4-120-60-1": Case("4-120-60-1", *random_case((4, 120, 60, 1), 100, seed=0))}
+
+
+class CountingCost:
+    """Wraps a cost and counts its calls: the forward passes a checker spends."""
+
+    def __init__(self, cost: Callable[..., Any]) -> None:
+        self.cost, self.calls = cost, 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self.cost(*args, **kwargs)
+
+
+Contestant = Callable[[Case], Callable[[], tuple[bool, int]]]
+"""``contestant(case)`` sets up (imports, tensors) and returns ``run() -> (passed, forward passes)``."""
+
+
+def our_full_check(case: Case) -> Callable[[], tuple[bool, int]]:
+    """The default full check: NumPy backprop against the fd oracle (engine auto)."""
+    # check() evaluates the cost once at the point (finite? saturated?) before the oracle runs.
+    return lambda: (check("numpy", "fd", case.params, case.X, case.Y).passed, forward_passes(case.params) + 1)
+
+
+def our_engine(engine: str) -> Contestant:
+    """The fd gradient alone with one engine; the verdict compares it with the backprop."""
+    def setup(case: Case) -> Callable[[], tuple[bool, int]]:
+        source, backprop = fd(engine=engine), numpy_backprop(case.params, case.X, case.Y)
+
+        def run() -> tuple[bool, int]:
+            gradient = source(case.params, case.X, case.Y)
+            flat = [np.concatenate([np.ravel(g[name]) for name in case.params]) for g in (gradient, backprop)]
+            return relative_difference(*flat) < DEFAULT_THRESHOLD, forward_passes(case.params)
+        return run
+    return setup
+
+
+def seed_style_loop(case: Case) -> Callable[[], tuple[bool, int]]:
+    """The exercise's ``gradient_check_n``: per coordinate, copy the vector and rebuild a dict."""
+    names = list(case.params)
+    shapes = {name: case.params[name].shape for name in names}
+
+    def vector_to_dictionary(theta: np.ndarray) -> Params:
+        parameters, start = {}, 0
+        for name in names:
+            size = int(np.prod(shapes[name]))
+            parameters[name] = theta[start:start + size].reshape(shapes[name])
+            start += size
+        return parameters
+
+    def run() -> tuple[bool, int]:
+        gradients = numpy_backprop(case.params, case.X, case.Y)
+        parameters_values = np.concatenate([case.params[n].reshape(-1, 1) for n in names])
+        grad = np.concatenate([gradients[n].reshape(-1, 1) for n in names])
+        gradapprox = np.zeros_like(grad)
+        for i in range(parameters_values.shape[0]):
+            thetaplus = np.copy(parameters_values)
+            thetaplus[i][0] += SEED_EXERCISE_EPS
+            J_plus = exercise_cost(vector_to_dictionary(thetaplus), case.X, case.Y)
+            thetaminus = np.copy(parameters_values)
+            thetaminus[i][0] -= SEED_EXERCISE_EPS
+            J_minus = exercise_cost(vector_to_dictionary(thetaminus), case.X, case.Y)
+            gradapprox[i] = (J_plus - J_minus) / (2 * SEED_EXERCISE_EPS)
+        difference = np.linalg.norm(grad - gradapprox) / (np.linalg.norm(grad) + np.linalg.norm(gradapprox))
+        return bool(difference < DEFAULT_THRESHOLD), 2 * grad.size
+    return run
+
+
+def torch_gradcheck(fast_mode: bool) -> Contestant:
+    """``torch.autograd.gradcheck`` on the same MLP cost written with ``xp=torch``, float64."""
+    def setup(case: Case) -> Callable[[], tuple[bool, int]]:
+        import torch
+
+        names = list(case.params)
+        X, Y = torch.from_numpy(case.X), torch.from_numpy(case.Y)
+        inputs = tuple(torch.tensor(case.params[name], requires_grad=True) for name in names)
+        cost = CountingCost(lambda *tensors: mlp_cost(dict(zip(names, tensors)), X, Y, xp=torch))
+
+        def run() -> tuple[bool, int]:
+            cost.calls = 0
+            passed = torch.autograd.gradcheck(cost, inputs, fast_mode=fast_mode, raise_exception=False)
+            return bool(passed), cost.calls
+        return run
+    return setup
+
+
+def jax_check_grads(case: Case) -> Callable[[], tuple[bool, int]]:
+    """``jax.test_util.check_grads(order=1, modes=("rev",))`` in float64 (random directions)."""
+    import jax
+    import jax.numpy as jnp
+    from jax.test_util import check_grads
+
+    with jax.enable_x64(True):
+        X, Y = jnp.asarray(case.X), jnp.asarray(case.Y)
+        point = ({name: jnp.asarray(value) for name, value in case.params.items()},)
+    cost = CountingCost(lambda params: mlp_cost(params, X, Y, xp=jnp))
+
+    def run() -> tuple[bool, int]:
+        cost.calls = 0
+        with jax.enable_x64(True):
+            try:
+                check_grads(cost, point, order=1, modes=("rev",))
+            except AssertionError:
+                return False, cost.calls
+        return True, cost.calls
+    return run
+
+
+def scipy_check_grad(case: Case) -> Callable[[], tuple[bool, int]]:
+    """``scipy.optimize.check_grad`` (forward differences) with our backprop as the gradient.
+
+    It returns an absolute error; the verdict applies the exercise's threshold to
+    it relative to the gradient's norm.
+    """
+    from scipy.optimize import check_grad
+
+    flat, unravel = ravel(case.params)
+    cost = CountingCost(lambda vector: float(mlp_cost(unravel(vector), case.X, case.Y)))
+
+    def gradient(vector: np.ndarray) -> np.ndarray:
+        return ravel(numpy_backprop(unravel(vector), case.X, case.Y))[0]
+
+    def run() -> tuple[bool, int]:
+        cost.calls = 0
+        error = check_grad(cost, gradient, flat.copy())
+        return bool(error / np.linalg.norm(gradient(flat)) < DEFAULT_THRESHOLD), cost.calls
+    return run
+
+
+def contestants() -> dict[str, tuple[Contestant, str]]:
+    """name -> (contestant, what it checks)."""
+    table: dict[str, tuple[Contestant, str]] = {
+        "gradcheck-bench check (default)": (our_full_check, "numpy backprop vs fd[auto], full check"),
+    }
+    for engine in fd_engines():
+        table[f"gradcheck-bench fd[{engine}]"] = (our_engine(engine), "fd gradient only")
+    table.update({
+        "seed-style loop": (seed_style_loop, "exercise gradient_check_n, eps=1e-7"),
+        "torch gradcheck (slow)": (torch_gradcheck(False), "torch autograd vs its fd"),
+        "torch gradcheck (fast)": (torch_gradcheck(True), "torch autograd, random projection"),
+        "jax check_grads (rev)": (jax_check_grads, "jax vjp vs fd, random direction"),
+        "scipy check_grad": (scipy_check_grad, "numpy backprop vs forward differences"),
+    })
+    return table
+
+
+def median_time(run: Callable[[], Any], repeats: int, budget_s: float) -> tuple[float, int, Any]:
+    """Median wall time of up to ``repeats`` runs after a warm-up (imports, caches, JIT).
+
+    Repeating stops once ``budget_s`` is spent (after at least 3 runs); a
+    checker whose warm-up alone exceeds the budget is timed by that one run.
+    Returns ``(median seconds, runs timed, last result)``.
+    """
+    start = time.perf_counter()
+    result = run()
+    warm_up = time.perf_counter() - start
+    if warm_up > budget_s:
+        return warm_up, 1, result
+    times: list[float] = []
+    while len(times) < repeats and (len(times) < 3 or sum(times) < budget_s):
+        start = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), len(times), result
+
+
+def time_contestants(case: Case, repeats: int, budget_s: float, skip_slow: set[str] = frozenset()) -> pd.DataFrame:
+    """One row per contestant on ``case``: median time, forward passes, verdict."""
+    rows = []
+    for name, (contestant, what) in contestants().items():
+        row: dict[str, Any] = {"case": case.name, "n": case.n, "m": case.m, "checker": name, "checks": what}
+        if name in skip_slow:
+            rows.append({**row, "status": "skipped (too slow at this n)"})
+            continue
+        try:
+            seconds, runs, (passed, passes) = median_time(contestant(case), repeats, budget_s)
+        except ImportError as missing:
+            rows.append({**row, "status": f"unavailable ({missing})"})
+            continue
+        rows.append({**row, "status": "ok", "median_s": seconds, "runs": runs, "forward_passes": passes,
+                     "verdict": "pass" if passed else "FAIL", "wrong_verdict": not passed})
+    return pd.DataFrame(rows)
+
+
+def matmul_rate(size: int = 1024, repeats: int = 7) -> float:
+    """This machine's float64 matrix-multiply rate in FLOP/s (median of square products)."""
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((size, size)), rng.standard_normal((size, size))
+    seconds, _, _ = median_time(lambda: A @ B, repeats, budget_s=5.0)
+    return 2 * size**3 / seconds
+
+
+def roofline_rows(case: Case, table: pd.DataFrame, rate: float) -> pd.DataFrame:
+    """Roofline time of 2n forward passes at ``rate``, and each fd engine's time over it."""
+    roofline_s = 2 * case.n * forward_flops(case.sizes, case.m) / rate
+    engines = table[table["checker"].str.startswith("gradcheck-bench fd[") & (table["status"] == "ok")]
+    return pd.DataFrame({
+        "case": case.name, "checker": engines["checker"], "median_s": engines["median_s"],
+        "matmul_gflops": rate / 1e9, "roofline_s": roofline_s,
+        "time_over_roofline": engines["median_s"] / roofline_s,
+    })
+
+
+PEERS = ("torch gradcheck (slow)", "torch gradcheck (fast)", "jax check_grads (rev)", "scipy check_grad",
+         "seed-style loop")
+
+
+def ratio_lines(table: pd.DataFrame) -> list[str]:
+    """The issue's targets as measured ratios: each peer's time over our default full check,
+    and over our fastest fd gradient alone (the check adds validation and the per-tensor table)."""
+    lines = []
+    for case, rows in table.groupby("case", sort=False):
+        times = rows.set_index("checker")["median_s"].dropna()
+        engines = times[times.index.str.startswith("gradcheck-bench fd[")]
+        ours = {"our default full check": times.get("gradcheck-bench check (default)")}
+        if len(engines):
+            ours[f"our fastest fd gradient alone ({engines.idxmin()})"] = engines.min()
+        for label, mine in ours.items():
+            for peer in (p for p in PEERS if p in times and mine is not None):
+                lines.append(f"{case}: {peer} takes {times[peer] / mine:.3g}x the time of {label} "
+                             f"({times[peer]:.3g} s vs {mine:.3g} s)")
+    return lines
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub Markdown table (no extra dependency)."""
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return "" if np.isnan(value) else f"{value:.4g}"
+        return str(value)
+    header = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body]) + "\n"
+
+
+def write_results(out: Path, table: pd.DataFrame, roofline: pd.DataFrame, notes: list[str]) -> list[Path]:
+    """CSV and Markdown of the comparison and the roofline, each written atomically."""
+    written = [
+        write_text_atomically(out / "peers.csv", table.to_csv(index=False)),
+        write_text_atomically(out / "roofline.csv", roofline.to_csv(index=False)),
+    ]
+    text = "# Peer comparison\n\n" + markdown_table(table) + "\n# Roofline\n\n" + markdown_table(roofline)
+    text += "\n" + "".join(f"- {line}\n" for line in notes)
+    written.append(write_text_atomically(out / "peers.md", text))
+    return written
+
+
+def run_peers(repeats: int = 15, budget_s: float = 20.0, out: Path = RESULTS) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Time every contestant on both cases, measure the roofline, write ``results/peers/``."""
+    tables, rooflines = [], []
+    for case in cases().values():
+        tables.append(time_contestants(case, repeats, budget_s))
+        if case.name != "seed":
+            rooflines.append(roofline_rows(case, tables[-1], matmul_rate()))
+    table, roofline = pd.concat(tables, ignore_index=True), pd.concat(rooflines, ignore_index=True)
+    notes = ratio_lines(table) + [
+        f"{row.case}: {row.checker} takes {row.time_over_roofline:.2f}x the roofline "
+        f"({row.median_s:.3g} s vs {row.roofline_s:.3g} s at {row.matmul_gflops:.1f} GFLOP/s)"
+        for row in roofline.itertuples()
+    ]
+    write_results(out, table, roofline, notes)
+    return table, roofline, notes
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repeats", type=int, default=15, help="timed runs per checker (median; default 15)")
+    parser.add_argument("--budget-s", type=float, default=20.0,
+                        help="stop repeating a checker after this many seconds (at least 3 runs; default 20)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the tables go (default results/peers)")
+    parser.add_argument("--growth", action="store_true",
+                        help="instead: time per forward pass for n = 47..1e5, results/fd_growth.{csv,png}")
+    parser.add_argument("--scale", action="store_true",
+                        help="instead: one fd gradient of a 1e6-parameter net, time and peak memory")
+
+
+def run(args: argparse.Namespace) -> int:
+    """The ``peers`` subcommand: print the table and the measured ratios; exit 0."""
+    from . import fd_growth
+
+    if args.repeats < 1:
+        raise InputError(f"--repeats must be at least 1, got {args.repeats}.")
+    if args.growth or args.scale:
+        out = args.out.parent if args.out == RESULTS else args.out
+        table = fd_growth.run_growth(out) if args.growth else fd_growth.run_scale(out)
+        print(table.to_string(index=False))
+        return 0
+    table, roofline, notes = run_peers(args.repeats, args.budget_s, args.out)
+    columns = ["case", "checker", "median_s", "forward_passes", "verdict", "status"]
+    print(table[[c for c in columns if c in table]].to_string(index=False))
+    print("\n".join(["", *notes, f"(tables in {args.out})"]))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gradcheck_bench.peers", description=__doc__.split("\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,238 @@
+"""Every finite-difference engine against the loop reference; memory budget, auto choice, Ctrl-C."""
+
+from __future__ import annotations
+
+import importlib.util
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import gradcheck_bench as gb
+from gradcheck_bench.check import relative_difference
+from gradcheck_bench.errors import InputError
+from gradcheck_bench.sources import finite_difference as fdmod
+from gradcheck_bench.sources.finite_difference import central_differences, loop_engine
+
+FAST_ENGINES = [name for name in fdmod.ENGINES if name != "loop"]
+
+
+def usable(engine: str) -> str:
+    """Skip (never fail) a test of an engine whose framework is not installed."""
+    for module in fdmod.ENGINES[engine].requires:
+        pytest.importorskip(module)
+    return engine
+CASES = {
+    "seed": gb.seed_case,
+    "fraud-random": lambda: gb.random_case((4, 5, 3, 1), 3, seed=1),
+    "deep": lambda: gb.random_case((4, 12, 9, 6, 1), 30, seed=2),
+    "shallow": lambda: gb.random_case((6, 1), 25, seed=3),
+    "wide": lambda: gb.random_case((3, 40, 1), 10, seed=4),
+}
+COMPARISON_EPS = 1e-2
+"""A step at which the loop's own float64 rounding (~ulp(J) / eps) is far below 1e-12.
+
+At the default 1e-5 the loop itself carries ~1e-11 of rounding noise
+(measured against a long-double loop), so no two orderings of the same
+arithmetic can agree to 1e-12 there; that case is tested against the rounding
+bound below instead."""
+
+
+def rounding_bound(cost_value: float, eps: float) -> float:
+    """Per-coordinate disagreement two float64 evaluations of one difference quotient may show."""
+    return 256 * np.finfo(np.float64).eps * max(abs(cost_value), 1.0) / eps
+
+
+@pytest.mark.parametrize("engine", FAST_ENGINES)
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_engine_agrees_with_loop_to_1e_12(engine: str, case: str) -> None:
+    usable(engine)
+    params, X, Y = CASES[case]()
+    reference = loop_engine(gb.mlp_cost, params, X, Y, COMPARISON_EPS)
+    result = central_differences(gb.mlp_cost, params, X, Y, COMPARISON_EPS, engine)
+    assert relative_difference(result, reference) <= 1e-12
+
+
+@pytest.mark.parametrize("engine", FAST_ENGINES)
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_engine_agrees_with_loop_at_default_eps_to_rounding(engine: str, case: str) -> None:
+    usable(engine)
+    params, X, Y = CASES[case]()
+    reference = loop_engine(gb.mlp_cost, params, X, Y, fdmod.DEFAULT_EPS)
+    result = central_differences(gb.mlp_cost, params, X, Y, fdmod.DEFAULT_EPS, engine)
+    bound = rounding_bound(float(gb.mlp_cost(params, X, Y)), fdmod.DEFAULT_EPS)
+    assert np.max(np.abs(result - reference)) <= bound
+    assert relative_difference(result, reference) <= 1e-9
+
+
+@pytest.mark.parametrize("engine", list(fdmod.ENGINES))
+def test_per_coordinate_steps_match_the_loop(engine: str) -> None:
+    usable(engine)
+    params, X, Y = gb.random_case((4, 6, 3, 1), 8, seed=5)
+    steps = np.geomspace(1e-3, 3e-2, 24 + 6 + 18 + 3 + 3 + 1)
+    reference = loop_engine(gb.mlp_cost, params, X, Y, steps)
+    assert relative_difference(central_differences(gb.mlp_cost, params, X, Y, steps, engine), reference) <= 1e-12
+    uniform = loop_engine(gb.mlp_cost, params, X, Y, 1e-3)
+    assert np.array_equal(loop_engine(gb.mlp_cost, params, X, Y, np.full(steps.size, 1e-3)), uniform)
+
+
+def test_a_step_per_coordinate_changes_the_result_where_it_should() -> None:
+    params, X, Y = gb.seed_case()
+    steps = np.full(47, 1e-5)
+    steps[0] = 0.5  # a huge step on W1[0, 0] only
+    gradient = central_differences(gb.mlp_cost, params, X, Y, steps, "structured")
+    default = central_differences(gb.mlp_cost, params, X, Y, 1e-5, "structured")
+    assert gradient[0] != pytest.approx(default[0], rel=1e-6)
+    np.testing.assert_array_equal(gradient[1:], default[1:])
+
+
+@pytest.mark.parametrize("eps", [np.full(46, 1e-5), np.full((47, 1), 1e-5), -1e-5, np.r_[np.full(46, 1e-5), 0.0]])
+def test_bad_steps_are_refused(eps: object) -> None:
+    with pytest.raises(InputError, match="eps must"):
+        gb.check("numpy", gb.fd(eps=eps), *gb.seed_case())
+
+
+@pytest.mark.parametrize("engine", FAST_ENGINES + ["loop"])
+def test_a_small_budget_chunks_without_changing_the_result(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    usable(engine)
+    params, X, Y = gb.random_case((4, 10, 6, 1), 12, seed=6)
+    whole = central_differences(gb.mlp_cost, params, X, Y, 1e-3, engine)
+    n = whole.size
+    chosen = fdmod.ENGINES[engine]
+    need = np.broadcast_to(chosen.bytes_per_coordinate(params, X), (n,))
+    chunks: list[np.ndarray] = []
+    original_prepare = chosen.prepare
+
+    def spying_prepare(*args):
+        evaluate = original_prepare(*args)
+        return lambda indices, steps: (chunks.append(indices), evaluate(indices, steps))[1]
+
+    monkeypatch.setitem(fdmod.ENGINES, engine, fdmod.FDEngine(**{**chosen.__dict__, "prepare": spying_prepare}))
+    budget = 7 * max(int(need.max()), 1)
+    chunked = central_differences(gb.mlp_cost, params, X, Y, 1e-3, engine, memory_budget=budget)
+    assert np.array_equal(np.concatenate(chunks), np.arange(n))
+    if engine == "loop":
+        assert len(chunks) == 1  # the loop needs no memory: one chunk of up to 256 coordinates
+    else:
+        assert len(chunks) >= n // 7 // 2 and all(need[chunk].sum() <= budget for chunk in chunks)
+        assert max(chunk.size for chunk in chunks) >= 7
+    assert relative_difference(chunked, whole) <= 1e-15
+
+
+@pytest.mark.parametrize("engine", ["structured", "numpy-batched"])
+def test_peak_memory_stays_under_the_budget(engine: str) -> None:
+    params, X, Y = gb.random_case((4, 60, 50, 1), 64, seed=7)
+    n = sum(v.size for v in params.values())
+    budget = 2**20
+    activation_bytes = 8 * X.shape[1] * (4 + 60 + 50 + 1)
+    fixed = 4 * 8 * n + 4 * activation_bytes  # flat copies, gradient, base forward pass (Z and A)
+    assert fixed < budget // 2
+    tracemalloc.start()
+    try:
+        central_differences(gb.mlp_cost, params, X, Y, 1e-5, engine, memory_budget=budget)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    whole = np.broadcast_to(fdmod.ENGINES[engine].bytes_per_coordinate(params, X), (n,)).sum()
+    assert whole > 4 * budget  # unchunked, the run would need several budgets
+    assert peak <= budget + fixed
+
+
+def test_too_small_a_budget_says_what_to_do() -> None:
+    with pytest.raises(InputError, match="memory_budget=16 bytes is too small"):
+        gb.check("numpy", "fd", *gb.seed_case(), engine="structured", memory_budget=16)
+    with pytest.raises(InputError, match="memory_budget must be a positive number of bytes"):
+        gb.fd(memory_budget=0)
+
+
+def test_auto_picks_the_fastest_engine_that_can_evaluate_the_cost(monkeypatch: pytest.MonkeyPatch) -> None:
+    params, X, Y = gb.seed_case()
+    assert fdmod.choose_engine("auto", gb.mlp_cost, params, X, Y).name == "numpy-batched"
+    assert fdmod.choose_engine("auto", gb.mlp_cost, *gb.random_case((4, 30, 15, 1), 100)).name == "structured"
+    assert fdmod.choose_engine("auto", gb.exercise_cost, params, X, Y).name == "loop"
+    as_float32 = {name: value.astype(np.float32) for name, value in params.items()}
+    assert fdmod.choose_engine("auto", gb.mlp_cost, as_float32, X, Y).name == "loop"
+    assert fdmod.choose_engine("auto", gb.mlp_cost, *gb.linear1d_case()).name == "loop"
+
+
+def test_a_fast_engine_refuses_a_cost_it_cannot_evaluate() -> None:
+    with pytest.raises(InputError, match="evaluates only the MLP cost"):
+        gb.check("numpy", gb.fd(gb.exercise_cost, engine="structured"), *gb.seed_case())
+
+
+def test_float32_points_are_checked_by_the_loop_under_auto() -> None:
+    params, X, Y = gb.random_case((4, 5, 3, 1), 20, seed=8)
+    params32 = {name: value.astype(np.float32) for name, value in params.items()}
+    result = gb.fd(eps=1e-2)(params32, X.astype(np.float32), Y.astype(np.float32))
+    reference = gb.fd(eps=1e-2, engine="loop")(params32, X.astype(np.float32), Y.astype(np.float32))
+    assert all(np.array_equal(result[name], reference[name]) for name in params)
+
+
+def test_check_routes_engine_and_budget_options() -> None:
+    for engine in gb.fd_engines():
+        assert gb.check("numpy", "fd", *gb.seed_case(), engine=engine, memory_budget=2**16).passed
+    assert not gb.check("numpy-buggy", "fd", *gb.seed_case(), engine="structured").passed
+
+
+def test_unknown_engine_names_the_choices() -> None:
+    with pytest.raises(InputError, match="unknown finite-difference engine 'fast'; choose auto or one of loop"):
+        gb.fd(engine="fast")
+
+
+def test_engines_list_only_what_is_usable(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("torch", "jax") else real_find_spec(name, *a))
+    usable_here = gb.fd_engines()
+    assert {"loop", "structured", "numpy-batched"} <= set(usable_here)
+    assert "torch" not in usable_here and "jax" not in usable_here
+    with pytest.raises(ImportError, match="pip install torch"):
+        gb.fd(engine="torch")
+
+
+class InterruptAfter:
+    """A cost that behaves like the MLP's until its k-th call, then acts as if Ctrl-C was pressed."""
+
+    def __init__(self, calls: int) -> None:
+        self.calls_left = calls
+
+    def __call__(self, params, X, Y):
+        self.calls_left -= 1
+        if self.calls_left < 0:
+            raise KeyboardInterrupt
+        return gb.mlp_cost(params, X, Y)
+
+
+def test_ctrl_c_closes_the_bar_and_leaves_the_point_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    params, X, Y = gb.random_case((4, 100, 1), 5, seed=9)
+    before = {name: value.copy() for name, value in params.items()}
+    bars = []
+
+    def recording_bar(*args, **kwargs):
+        bars.append(fdmod.progress_bar.__wrapped__(*args, **{**kwargs, "show": True}))
+        return bars[-1]
+
+    recording_bar.__wrapped__ = fdmod.progress_bar  # type: ignore[attr-defined]
+    monkeypatch.setattr(fdmod, "progress_bar", recording_bar)
+    with pytest.raises(KeyboardInterrupt):
+        gb.fd(InterruptAfter(1 + 2 * 300), engine="loop", progress=True)(params, X, Y)
+    assert len(bars) == 1 and bars[0].disable  # tqdm marks a closed bar disabled
+    assert 0 < bars[0].n < sum(v.size for v in params.values())
+    assert all(np.array_equal(params[name], before[name]) for name in params)
+
+
+def test_check_accepts_a_step_per_parameter() -> None:
+    params, X, Y = gb.seed_case()
+    assert gb.check("numpy", "fd", params, X, Y, eps=np.full(47, 1e-6)).passed
+    assert not gb.check("numpy-buggy", "fd", params, X, Y, eps=np.geomspace(1e-7, 1e-4, 47)).passed
+
+
+def test_chunks_stay_cache_sized_for_an_engine_that_asks_for_it() -> None:
+    params, X, Y = gb.random_case((4, 120, 60, 1), 100, seed=0)
+    engine = fdmod.ENGINES["structured"]
+    need = engine.bytes_per_coordinate(params, X)
+    ranges = fdmod.chunk_ranges(engine, params, X, need.size, fdmod.DEFAULT_MEMORY_BUDGET)
+    assert [r[0] for r in ranges[1:]] == [r[1] for r in ranges[:-1]] and ranges[-1][1] == need.size
+    for start, stop in ranges:
+        assert stop - start == 1 or need[start:stop].sum() <= engine.fast_chunk_bytes
+    assert need.sum() > fdmod.DEFAULT_MEMORY_BUDGET / 100  # the budget alone would allow far larger chunks
