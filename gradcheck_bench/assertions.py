@@ -19,17 +19,7 @@ from .models import Model, Params
 def failure_message(result: CheckResult) -> str:
     """The verdict line, the culprits, then the per-parameter table sorted worst first."""
     headline = result.summary().split("\n\n", 1)[0]
-    worst_first = result.per_parameter.sort_values("difference", ascending=False, kind="stable")
-    ordered = CheckResult(
-        candidate=result.candidate,
-        reference=result.reference,
-        difference=result.difference,
-        threshold=result.threshold,
-        per_parameter=worst_first,
-        candidate_gradient=result.candidate_gradient,
-        reference_gradient=result.reference_gradient,
-    )
-    return f"{headline}\n\nPer-parameter breakdown, worst first:\n{ordered.table()}"
+    return f"{headline}\n\nPer-parameter breakdown, worst first:\n{result.table(worst_first=True)}"
 
 
 def assert_gradients_close(

@@ -10,10 +10,10 @@ the candidate is off, so the seed's planted bugs read as ``W2 x2.000`` and
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Union
 
 import numpy as np
@@ -78,32 +78,56 @@ def compare_tensor(candidate: np.ndarray, reference: np.ndarray) -> dict[str, An
 
 @dataclass(frozen=True)
 class CheckResult:
-    """The outcome of one check: overall difference, verdict and per-tensor breakdown."""
+    """The outcome of one check: overall difference, verdict and per-tensor breakdown.
+
+    ``rows`` holds one dict per tensor (see :func:`compare_tensor`) and
+    ``per_parameter`` the same as a pandas DataFrame. Both are computed from
+    the two gradients on first use, so a check whose verdict is all that is
+    read pays nothing for them; a check that builds its breakdown another way
+    (the directional check) passes it as ``breakdown``.
+    """
 
     candidate: str
     reference: str
     difference: float
     threshold: float
-    per_parameter: pd.DataFrame = field(repr=False)
     candidate_gradient: Params = field(repr=False)
     reference_gradient: Params = field(repr=False)
     notes: tuple[str, ...] = ()
     """What a source or the check did that a reader should know (e.g. kinks stepped around)."""
+    breakdown: dict[str, dict[str, Any]] | None = field(default=None, repr=False)
+
+    @cached_property
+    def rows(self) -> dict[str, dict[str, Any]]:
+        """Per tensor: size, difference, scale, max_abs_error, worst_index, candidate/reference value."""
+        if self.breakdown is not None:
+            return self.breakdown
+        return {
+            name: compare_tensor(self.candidate_gradient[name], self.reference_gradient[name])
+            for name in self.reference_gradient
+        }
 
     @property
     def passed(self) -> bool:
         """The exercise's verdict: the difference is below the threshold."""
         return self.difference < self.threshold
 
+    @cached_property
+    def per_parameter(self) -> pd.DataFrame:
+        """One row per tensor: size, difference, scale, max_abs_error, worst_index, both values."""
+        return pd.DataFrame.from_dict(self.rows, orient="index").rename_axis("parameter")
+
     @property
     def culprits(self) -> list[str]:
         """Tensors whose own difference is at or above the threshold, worst first."""
-        table = self.per_parameter.sort_values("difference", ascending=False)
-        return [name for name, row in table.iterrows() if row["difference"] >= self.threshold]
+        worst_first = sorted(self.rows, key=lambda name: -self.rows[name]["difference"])
+        return [name for name in worst_first if self.rows[name]["difference"] >= self.threshold]
 
-    def table(self) -> str:
-        """The per-parameter table as aligned text, in parameter order."""
+    def table(self, worst_first: bool = False) -> str:
+        """The per-parameter table as aligned text, in parameter order or worst first."""
         shown = self.per_parameter.copy()
+        if worst_first:
+            shown = shown.sort_values("difference", ascending=False, kind="stable")
         shown["scale"] = [_format_scale(s) for s in shown["scale"]]
         shown["worst_index"] = [list(i) for i in shown["worst_index"]]
         shown["verdict"] = ["MISMATCH" if name in self.culprits else "ok" for name in shown.index]
@@ -120,7 +144,7 @@ class CheckResult:
         if self.culprits:
             lines.append("Mismatched tensors, worst first:")
             for name in self.culprits:
-                row = self.per_parameter.loc[name]
+                row = self.rows[name]
                 lines.append(
                     f"  {name} {_format_scale(row['scale'])}  difference {row['difference']:.3e}, "
                     f"largest error {row['max_abs_error']:.3e} at {list(row['worst_index'])} "
@@ -135,9 +159,7 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (no NumPy or pandas types)."""
-        rows = {}
-        for name, row in self.per_parameter.iterrows():
-            rows[name] = {key: _plain(value) for key, value in row.items()}
+        rows = {name: {key: _plain(value) for key, value in row.items()} for name, row in self.rows.items()}
         return {
             "candidate": self.candidate,
             "reference": self.reference,
@@ -163,8 +185,6 @@ def compare_gradients(
 ) -> CheckResult:
     """Compare two gradients that are already computed (same names and shapes)."""
     names = list(reference)
-    rows = [compare_tensor(candidate[name], reference[name]) for name in names]
-    table = pd.DataFrame(rows, index=pd.Index(names, name="parameter"))
     flat_candidate = np.concatenate([np.ravel(candidate[n]) for n in names])
     flat_reference = np.concatenate([np.ravel(reference[n]) for n in names])
     return CheckResult(
@@ -172,7 +192,6 @@ def compare_gradients(
         reference=reference_name,
         difference=relative_difference(flat_candidate, flat_reference),
         threshold=threshold,
-        per_parameter=table,
         candidate_gradient=candidate,
         reference_gradient=reference,
     )
@@ -225,7 +244,8 @@ def check(
         function = build_source(source, resolved_model, **options) if isinstance(source, str) else source
         if not callable(function):
             raise InputError(f"a gradient source must be a name or a callable, got {source!r}.")
-        output = function(copy.deepcopy(params), X.copy(), None if Y is None else Y.copy())
+        private = {name: value.copy() for name, value in params.items()}
+        output = function(private, X.copy(), None if Y is None else Y.copy())
         notes += [f"{source_label(source)}: {note}" for note in getattr(output, "notes", ())]
         gradients.append(validate_gradient(output, params, source_label(source)))
     result = compare_gradients(

@@ -149,7 +149,7 @@ def check_directional(
         reference=f"directional(k={basis.shape[1]})",
         difference=difference,
         threshold=threshold,
-        per_parameter=table.drop(columns="localised"),
+        breakdown=table.drop(columns="localised").to_dict(orient="index"),
         candidate_gradient=gradient,
         reference_gradient=reference,
         notes=tuple(notes),

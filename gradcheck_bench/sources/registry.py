@@ -14,6 +14,7 @@ factory.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -49,12 +50,18 @@ class SourceSpec:
     models: tuple[str, ...] = ("mlp",)
     install_hint: str = ""
 
-    def option_names(self) -> set[str]:
-        parameters = inspect.signature(self.factory).parameters
-        return {name for name in parameters if name != "model"}
+    def option_names(self) -> frozenset[str]:
+        """The keyword options the factory accepts (everything but ``model``)."""
+        return _option_names(self.factory)
 
     def is_available(self) -> bool:
         return all(importlib.util.find_spec(module) is not None for module in self.requires)
+
+
+@functools.lru_cache(maxsize=None)
+def _option_names(factory: Callable[..., GradientSource]) -> frozenset[str]:
+    """Read once per factory: ``inspect.signature`` costs more than a small check."""
+    return frozenset(name for name in inspect.signature(factory).parameters if name != "model")
 
 
 @dataclass
