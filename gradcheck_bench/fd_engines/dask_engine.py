@@ -1,0 +1,242 @@
+"""The Dask engine: the chunks of the finite differences spread over a Dask cluster.
+
+The 2n forward passes of a centered-difference gradient are independent, so
+they shard without any coordination: the point ``(params, X, Y)`` is
+scattered to every worker once, each task is a slice of perturbation indices
+(with their steps), and each worker evaluates its slice with the fastest
+*local* engine for that cost and point (the same choice as ``engine="auto"``,
+made on the worker), one memory-budgeted chunk at a time. The differences
+come back as tasks complete (they feed the progress bar) and are placed by
+index, so the gradient is the local engine's, bit for bit, whichever worker
+computed which slice.
+
+Where it runs: with no ``scheduler``/``client``, a ``LocalCluster`` of worker
+processes on the loopback interface (one single-threaded worker per core) is
+started for the call and shut down afterwards; with ``scheduler="tcp://HOST:PORT"``
+or a ``distributed.Client`` that cluster is used and left running (its workers
+must be able to import ``gradcheck_bench``).
+
+Faults: a worker that dies mid-run loses only its running task; the
+scheduler reruns it on another worker (Dask retries tasks of lost workers, up
+to ``distributed.scheduler.allowed-failures`` times) and the scattered point
+survives on the other workers (it is broadcast to all of them). A scheduler
+that cannot be reached raises :class:`SchedulerUnreachableError` after
+``CONNECT_TIMEOUT_S`` seconds instead of hanging.
+
+``dask`` and ``distributed`` are imported only inside the functions that use
+them; without them the engine is listed as unavailable.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from ..errors import GradCheckError, InputError
+from ..models import Params, mlp_cost
+from . import Chunk, ChunkEvaluator, Cost, FDEngine
+
+CONNECT_TIMEOUT_S = 10.0
+"""Seconds to wait for a scheduler (and for its first worker) before giving up with an error."""
+
+TASKS_PER_THREAD = 4
+"""Tasks per worker thread by default: enough to balance uneven workers and move the bar,
+few enough that the per-task overhead (a few ms) stays small next to the work."""
+
+LOOPBACK = "127.0.0.1"
+
+
+class SchedulerUnreachableError(GradCheckError):
+    """The Dask cluster named by ``scheduler=`` could not be reached, or has no workers."""
+
+
+def local_engine(cost: Cost, params: Params, X: Any, Y: Any) -> FDEngine:
+    """The engine a worker runs on its slice: the fastest local one for this cost (``engine='auto'``)."""
+    from ..sources.finite_difference import choose_engine  # the driver imports this module
+
+    return choose_engine("auto", cost, params, X, Y)
+
+
+def prepare(cost: Cost, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
+    """A chunk evaluated as a worker evaluates it: with the fastest local engine."""
+    return local_engine(cost, params, X, Y).prepare(cost, params, X, Y)
+
+
+def bytes_per_coordinate(params: Params, X: Any) -> int:
+    """Memory per coordinate of the local engine the workers run for the MLP cost at this point.
+
+    The labels do not change an engine's memory, so zeros of the output's
+    shape stand in for them; a point that is not an MLP's goes to the loop
+    engine, which needs none.
+    """
+    try:
+        outputs = np.shape(params[f"W{len(params) // 2}"])[0]
+        labels = np.zeros((outputs, np.shape(X)[1]))
+    except (KeyError, IndexError, TypeError):
+        return 0
+    return local_engine(mlp_cost, params, X, labels).bytes_per_coordinate(params, X)
+
+
+def evaluate_slice(cost: Cost, point: tuple[Params, Any, Any], indices: np.ndarray, steps: np.ndarray,
+                   chunk: int) -> np.ndarray:
+    """One task, on a worker: the differences of ``indices``, ``chunk`` coordinates at a time."""
+    params, X, Y = point
+    evaluate = prepare(cost, params, X, Y)
+    return np.concatenate([evaluate(indices[start:start + chunk], steps[start:start + chunk])
+                           for start in range(0, indices.size, chunk)])
+
+
+def map_chunks(cost: Cost, params: Params, X: Any, Y: Any, chunks: Iterable[Chunk], *,
+               scheduler: str | None = None, client: Any = None,
+               task_size: int | None = None) -> Iterator[Chunk]:
+    """Every chunk's ``(indices, differences)`` from the cluster, in the order tasks complete.
+
+    The driver's chunks (sized by its memory budget) stay the unit of work on
+    a worker; consecutive ones are regrouped into tasks of ``task_size``
+    coordinates (default: about ``TASKS_PER_THREAD`` tasks per worker thread).
+    """
+    validate_options(scheduler, client, task_size)
+    chunk_list = list(chunks)
+    if not chunk_list:
+        return
+    indices = np.concatenate([chunk_indices for chunk_indices, _ in chunk_list])
+    steps = np.concatenate([chunk_steps for _, chunk_steps in chunk_list])
+    chunk = max(chunk_indices.size for chunk_indices, _ in chunk_list)
+    del chunk_list
+    with connected_client(scheduler, client) as active:
+        yield from run_tasks(active, cost, (params, X, Y), indices, steps, chunk, task_size)
+
+
+def run_tasks(client: Any, cost: Cost, point: tuple[Params, Any, Any], indices: np.ndarray,
+              steps: np.ndarray, chunk: int, task_size: int | None) -> Iterator[Chunk]:
+    """Scatter the point once, submit every slice, yield each slice's differences as it completes."""
+    from distributed import as_completed
+
+    size = task_size or default_task_size(indices.size, worker_threads(client))
+    [scattered] = client.scatter([point], broadcast=True, hash=False)
+    slices = {}
+    futures = []
+    for start in range(0, indices.size, size):
+        where = slice(start, min(start + size, indices.size))
+        future = client.submit(evaluate_slice, cost, scattered, indices[where], steps[where], chunk,
+                               pure=False, key=f"fd-slice-{start}-{os.urandom(6).hex()}")
+        slices[future.key] = where
+        futures.append(future)
+    try:
+        for future, differences in as_completed(futures, with_results=True, loop=client.loop):
+            yield indices[slices[future.key]], differences
+    finally:
+        client.cancel(futures + [scattered])  # Ctrl-C or an error: nothing is left running
+
+
+def default_task_size(n: int, threads: int) -> int:
+    """Coordinates per task so that each worker thread gets about ``TASKS_PER_THREAD`` tasks."""
+    return max(1, math.ceil(n / (TASKS_PER_THREAD * max(threads, 1))))
+
+
+def worker_threads(client: Any) -> int:
+    """Threads across the cluster's workers right now."""
+    return sum(client.nthreads().values())
+
+
+def validate_options(scheduler: Any, client: Any, task_size: Any) -> None:
+    """Refuse a malformed option before any cluster is started or contacted."""
+    if scheduler is not None and client is not None:
+        raise InputError("give the Dask engine scheduler= or client=, not both.")
+    if scheduler is not None and not (isinstance(scheduler, str) and scheduler.strip()):
+        raise InputError(f"scheduler must be an address such as 'tcp://10.0.0.5:8786', got {scheduler!r}.")
+    if client is not None:
+        from distributed import Client
+
+        if not isinstance(client, Client):
+            raise InputError(f"client must be a distributed.Client, got {type(client).__name__}.")
+    if task_size is not None and not (isinstance(task_size, int) and not isinstance(task_size, bool)
+                                      and task_size > 0):
+        raise InputError(f"task_size must be a positive number of coordinates, got {task_size!r}.")
+
+
+@contextmanager
+def connected_client(scheduler: str | None, client: Any) -> Iterator[Any]:
+    """The client to run on: the one given, one connected to ``scheduler``, or a local cluster's."""
+    if client is not None:
+        yield client  # the caller's: left open
+    elif scheduler is not None:
+        with remote_client(scheduler) as remote:
+            yield remote
+    else:
+        with local_cluster_client() as local:
+            yield local
+
+
+@contextmanager
+def remote_client(scheduler: str) -> Iterator[Any]:
+    """A client of the cluster at ``scheduler``; closing it leaves the cluster running."""
+    from distributed import Client
+
+    try:
+        remote = Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as error:
+        raise SchedulerUnreachableError(
+            f"could not reach the Dask scheduler at {scheduler} within {CONNECT_TIMEOUT_S:g} s ({error}); "
+            "check the address and that `dask scheduler` is running there, or leave out --scheduler "
+            "to run on a local cluster."
+        ) from error
+    try:
+        wait_for_a_worker(remote, scheduler)
+        yield remote
+    finally:
+        remote.close()
+
+
+def wait_for_a_worker(client: Any, scheduler: str) -> None:
+    """Tasks on a cluster without workers would wait forever: give up after the timeout instead."""
+    try:
+        client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError) as error:
+        raise SchedulerUnreachableError(
+            f"the Dask scheduler at {scheduler} has no workers after {CONNECT_TIMEOUT_S:g} s; "
+            "start some with `dask worker " + scheduler + "`."
+        ) from error
+
+
+def local_cores() -> int:
+    """Cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+@contextmanager
+def local_cluster_client(workers: int | None = None) -> Iterator[Any]:
+    """A ``LocalCluster`` of single-threaded worker processes on loopback, shut down on exit.
+
+    Worker processes (not threads) so that NumPy's Python-level overhead runs
+    in parallel; one thread each because Dask's nanny pins each worker's BLAS
+    to one thread, so one worker per core fills the machine.
+    """
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=workers or local_cores(), threads_per_worker=1, processes=True,
+                           host=LOOPBACK, dashboard_address=None)
+    try:
+        with Client(cluster, set_as_default=False) as local:
+            yield local
+    finally:
+        cluster.close()
+
+
+ENGINE = FDEngine(
+    name="dask",
+    description="Dask distributed: slices of coordinates on a cluster's workers, each running the "
+                "fastest local engine (a local cluster unless scheduler=/client= is given)",
+    prepare=prepare,
+    handles=lambda cost, params, X, Y: True,
+    bytes_per_coordinate=bytes_per_coordinate,
+    requires=("dask", "distributed"),
+    map_chunks=map_chunks,
+    options=("scheduler", "client", "task_size"),
+)
