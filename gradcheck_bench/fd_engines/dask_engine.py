@@ -220,13 +220,22 @@ def local_cluster_client(workers: int | None = None) -> Iterator[Any]:
     """
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=workers or local_cores(), threads_per_worker=1, processes=True,
-                           host=LOOPBACK, dashboard_address=None)
+    cluster = LocalCluster(**local_cluster_options(workers or local_cores()))
     try:
         with Client(cluster, set_as_default=False) as local:
             yield local
     finally:
         cluster.close()
+
+
+def local_cluster_options(workers: int) -> dict[str, Any]:
+    """``LocalCluster`` settings: worker processes, one thread each, everything on loopback.
+
+    No dashboard; the scheduler's small HTTP server (metrics) still runs, on a
+    free loopback port rather than the default 8787 that another cluster may hold.
+    """
+    return {"n_workers": workers, "threads_per_worker": 1, "processes": True, "host": LOOPBACK,
+            "dashboard_address": None, "scheduler_kwargs": {"dashboard_address": f"{LOOPBACK}:0"}}
 
 
 ENGINE = FDEngine(
