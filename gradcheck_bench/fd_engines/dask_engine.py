@@ -2,8 +2,8 @@
 
 The 2n forward passes of a centered-difference gradient are independent, so
 they shard without any coordination: the point ``(params, X, Y)`` is
-scattered to every worker once, each task is a slice of perturbation indices
-(with their steps), and each worker evaluates its slice with the fastest
+scattered to every worker once, each task is a strided slice of the
+perturbation indices (with their steps), and each worker evaluates its slice with the fastest
 *local* engine for that cost and point (the same choice as ``engine="auto"``,
 made on the worker), one memory-budgeted chunk at a time. The differences
 come back as tasks complete (they feed the progress bar) and are placed by
@@ -95,9 +95,14 @@ def map_chunks(cost: Cost, params: Params, X: Any, Y: Any, chunks: Iterable[Chun
                task_size: int | None = None) -> Iterator[Chunk]:
     """Every chunk's ``(indices, differences)`` from the cluster, in the order tasks complete.
 
-    The driver's chunks (sized by its memory budget) stay the unit of work on
-    a worker; consecutive ones are regrouped into tasks of ``task_size``
-    coordinates (default: about ``TASKS_PER_THREAD`` tasks per worker thread).
+    The driver's chunk size (from its memory budget) stays the unit of work
+    on a worker; the coordinates are dealt into tasks of about ``task_size``
+    (default: about ``TASKS_PER_THREAD`` tasks per worker thread). A task
+    takes every T-th coordinate rather than a contiguous run, because the
+    cost of a coordinate depends on its layer (a first-layer perturbation
+    reruns the whole net, a last-layer one only the logits): contiguous runs
+    left one worker with all of the first layer (measured: one task of eight
+    took 1.7 s, the others 0.2-0.4 s, on a 4-420-210-1 net).
     """
     validate_options(scheduler, client, task_size)
     chunk_list = list(chunks)
@@ -117,13 +122,15 @@ def run_tasks(client: Any, cost: Cost, point: tuple[Params, Any, Any], indices: 
     from distributed import as_completed
 
     size = task_size or default_task_size(indices.size, worker_threads(client))
+    tasks = math.ceil(indices.size / size)
     [scattered] = client.scatter([point], broadcast=True, hash=False)
+    run = os.urandom(6).hex()
     slices = {}
     futures = []
-    for start in range(0, indices.size, size):
-        where = slice(start, min(start + size, indices.size))
+    for number in range(tasks):
+        where = slice(number, None, tasks)  # strided: every task gets the same mix of layers
         future = client.submit(evaluate_slice, cost, scattered, indices[where], steps[where], chunk,
-                               pure=False, key=f"fd-slice-{start}-{os.urandom(6).hex()}")
+                               pure=False, key=f"fd-slice-{number}-of-{tasks}-{run}")
         slices[future.key] = where
         futures.append(future)
     try:
