@@ -184,6 +184,11 @@ def test_stopping_early_cancels_the_remaining_tasks(client) -> None:
     assert client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) == 0
 
 
+def test_workers_on_one_machine_share_its_memory_budget(client) -> None:
+    assert dask_engine.chunk_per_thread(client, 200) == 100  # 2 single-threaded workers on 127.0.0.1
+    assert dask_engine.chunk_per_thread(client, 1) == 1
+
+
 def test_options_are_checked_before_anything_runs(client) -> None:
     with pytest.raises(InputError, match=r"scheduler is not an option of the 'structured' .* pass engine='dask'"):
         gb.fd(engine="structured", scheduler="tcp://127.0.0.1:8786")

@@ -5,7 +5,8 @@ they shard without any coordination: the point ``(params, X, Y)`` is
 scattered to every worker once, each task is a strided slice of the
 perturbation indices (with their steps), and each worker evaluates its slice with the fastest
 *local* engine for that cost and point (the same choice as ``engine="auto"``,
-made on the worker), one memory-budgeted chunk at a time. The differences
+made on the worker), one memory-budgeted chunk at a time (the budget is
+shared by the worker threads of one machine). The differences
 come back as tasks complete (they feed the progress bar) and are placed by
 index, so the gradient is the local engine's, bit for bit, whichever worker
 computed which slice.
@@ -123,6 +124,7 @@ def run_tasks(client: Any, cost: Cost, point: tuple[Params, Any, Any], indices: 
 
     size = task_size or default_task_size(indices.size, worker_threads(client))
     tasks = math.ceil(indices.size / size)
+    chunk = chunk_per_thread(client, chunk)
     [scattered] = client.scatter([point], broadcast=True, hash=False)
     run = os.urandom(6).hex()
     slices = {}
@@ -143,6 +145,21 @@ def run_tasks(client: Any, cost: Cost, point: tuple[Params, Any, Any], indices: 
 def default_task_size(n: int, threads: int) -> int:
     """Coordinates per task so that each worker thread gets about ``TASKS_PER_THREAD`` tasks."""
     return max(1, math.ceil(n / (TASKS_PER_THREAD * max(threads, 1))))
+
+
+def chunk_per_thread(client: Any, chunk: int) -> int:
+    """The memory budget holds per machine: the driver's chunk shared by the worker threads of a host.
+
+    Each worker thread holds one chunk's memory at a time, so with t threads
+    on the busiest host each gets ``chunk // t`` coordinates (at least one).
+    """
+    from distributed.comm import get_address_host
+
+    threads_per_host: dict[str, int] = {}
+    for address, threads in client.nthreads().items():
+        host = get_address_host(address)
+        threads_per_host[host] = threads_per_host.get(host, 0) + threads
+    return max(1, chunk // max(threads_per_host.values(), default=1))
 
 
 def worker_threads(client: Any) -> int:
