@@ -20,6 +20,7 @@ per task (differences). Tables go to ``results/dask/`` (CSV + Markdown).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import pickle
 import statistics
@@ -47,6 +48,12 @@ NUMPY_BATCHED_LIMIT = 10_000
 structured (over 60 s at n = 90,721 against about 5 s) and is not timed."""
 
 WORKERS = 2
+MODEL_WORKERS = (2, 8, 32, 128, 512)
+"""Worker threads W = k machines x c cores in the paper cost model."""
+ASSUMED_BANDWIDTH = 1.25e9
+"""Bytes per second of one link in the cost model (10 Gb/s Ethernet): an assumption, not measured."""
+ASSUMED_SECONDS_PER_TASK = 1e-3
+"""Scheduler cost per task in the model (Dask's order of magnitude): an assumption, not measured."""
 RESULTS = Path("results") / "dask"
 
 
@@ -158,7 +165,8 @@ def run_benchmark(repeats: int) -> tuple[pd.DataFrame, dict[str, Any]]:
 
 COLUMNS = """Columns: `best_local_s` the faster single-process engine (`best_local_engine`);
 `dask_s` engine="dask" on the running cluster; `dask_speedup` = best_local_s / dask_s;
-`worker_engine` what each worker ran; `chunk` coordinates per engine call on a worker (memory budget);
+`worker_engine` what each worker ran; `chunk` the driver's chunk from the 256 MiB budget (each of a
+machine's t worker threads evaluates chunk // t coordinates per engine call);
 `*_task_compute_s` from Dask's task stream (last repeat); `compute_s_per_coordinate` = sum of task
 compute / n; `overhead_s` (median) = wall time minus the busiest worker's compute (scatter,
 scheduling, waiting for the slower worker, result transfer); `point_bytes` pickled (params, X, Y),
@@ -168,14 +176,43 @@ float64 rounding noise (the <= 1e-12 agreement is tested at eps = 1e-2).
 """
 
 
+def scaling_model(table: pd.DataFrame) -> pd.DataFrame:
+    """On paper: the fd gradient on W single-threaded workers, from this run's measured numbers.
+
+    ``T(W) = F + P log2(W) / B + (TASKS_PER_THREAD W - tasks) d + 1.25 n t_c / W``, where
+    F is the measured overhead of a call (at the measured task count), P the point's bytes
+    (replicated peer to peer, so log2 W rounds), B and d the assumed bandwidth and per-task
+    scheduler cost, t_c the measured compute seconds per coordinate on one worker thread,
+    and 1.25 the worst tail of strided tasks (one task of 1 / (4 W) of the work). Task
+    inputs and results add 24 bytes per coordinate in all, whatever W.
+    """
+    fixed = float(table["overhead_s"].iloc[0])  # the smallest net: a call that is all overhead
+    rows = []
+    for row in table.itertuples(index=False):
+        work = row.compute_s_per_coordinate * row.n
+        for workers in MODEL_WORKERS:
+            scatter = row.point_bytes * math.log2(workers) / ASSUMED_BANDWIDTH
+            scheduling = max(dask_engine.TASKS_PER_THREAD * workers - row.tasks, 0) * ASSUMED_SECONDS_PER_TASK
+            compute = 1.25 * work / workers
+            total = fixed + scatter + scheduling + compute + 24 * row.n / ASSUMED_BANDWIDTH
+            rows.append({"n": row.n, "workers": workers, "compute_s": compute, "scatter_s": scatter,
+                         "scheduling_s": scheduling, "fixed_s": fixed, "total_s": total,
+                         "speedup_vs_best_local": row.best_local_s / total})
+    return pd.DataFrame(rows)
+
+
 def write_results(out: Path, table: pd.DataFrame, extra: dict[str, Any], command: str) -> list[Path]:
     setup = pd.DataFrame([extra])
+    model = scaling_model(table)
     text = (f"# Dask engine vs the best single-process engine\n\nCommand: `{command}`\n\n"
             "Times are medians of the repeats, measured interleaved in one process on this machine "
             "while other agents were loading it.\n\n" + markdown_table(table) + "\n" + COLUMNS +
-            "\n# Cluster set-up (timed apart from the runs)\n\n" + markdown_table(setup))
+            "\n# Cluster set-up (timed apart from the runs)\n\n" + markdown_table(setup) +
+            "\n# Cost model on W worker threads (on paper, from the numbers above)\n\n" +
+            (scaling_model.__doc__ or "").split("\n\n")[1].replace("    ", "") + "\n\n" + markdown_table(model))
     return [write_text_atomically(out / "dask_vs_local.csv", table.to_csv(index=False)),
             write_text_atomically(out / "cluster.csv", setup.to_csv(index=False)),
+            write_text_atomically(out / "scaling_model.csv", model.to_csv(index=False)),
             write_text_atomically(out / "dask_vs_local.md", text)]
 
 

@@ -24,6 +24,14 @@ survives on the other workers (it is broadcast to all of them). A scheduler
 that cannot be reached raises :class:`SchedulerUnreachableError` after
 ``CONNECT_TIMEOUT_S`` seconds instead of hanging.
 
+Never chosen by ``engine="auto"``: on the 2-core machine it was measured on
+(``python -m gradcheck_bench.dask_bench``, results/dask/), no net from n = 47
+to 90,721 ran reliably faster on a running 2-worker cluster than the best
+single-process engine (0.003x at n = 47, ~0.6-1.1x from 8e3 to 9e4, with
+about 50-65 ms of overhead per call), and starting and stopping the embedded
+cluster adds another 1.2-2.5 s + 0.7 s. Distribution pays off only with more
+cores than one machine has; name ``engine="dask"`` (with ``scheduler=``) then.
+
 ``dask`` and ``distributed`` are imported only inside the functions that use
 them; without them the engine is listed as unavailable.
 """
