@@ -27,7 +27,7 @@ that cannot be reached raises :class:`SchedulerUnreachableError` after
 Never chosen by ``engine="auto"``: on the 2-core machine it was measured on
 (``python -m gradcheck_bench.dask_bench``, results/dask/), no net from n = 47
 to 90,721 ran reliably faster on a running 2-worker cluster than the best
-single-process engine (0.003x at n = 47, ~0.6-1.1x from 8e3 to 9e4, with
+single-process engine (0.003-0.006x at n = 47, 0.57-1.25x from 8e3 to 9e4 over five runs, with
 about 50-65 ms of overhead per call), and starting and stopping the embedded
 cluster adds another 1.2-2.5 s + 0.7 s. Distribution pays off only with more
 cores than one machine has; name ``engine="dask"`` (with ``scheduler=``) then.
