@@ -19,7 +19,8 @@ from .models import (
     seed_case,
 )
 from .sources import GradientSource, SourceSpec, available_sources, register_source, source_specs
-from .sources.finite_difference import CentralDifference, fd, fd_engines
+from .fd_engines import FDEngine
+from .sources.finite_difference import CentralDifference, central_differences, fd, fd_engines
 from .sources.numpy_backprop import numpy_backprop, seed_buggy_backprop
 
 __version__ = "0.1.0"
@@ -29,6 +30,7 @@ __all__ = [
     "FRAUD_NET_SIZES",
     "CentralDifference",
     "CheckResult",
+    "FDEngine",
     "GradCheckError",
     "GradientSource",
     "InputError",
@@ -38,6 +40,7 @@ __all__ = [
     "SourceError",
     "SourceSpec",
     "available_sources",
+    "central_differences",
     "check",
     "compare_gradients",
     "exercise_cost",

@@ -36,7 +36,7 @@ from .check import relative_difference
 from .fd_engines import dask_engine
 from .models import mlp_cost, random_case, seed_case
 from .peers import markdown_table
-from .sources.finite_difference import central_differences, chunk_size, choose_engine, DEFAULT_MEMORY_BUDGET
+from .sources.finite_difference import central_differences, chunk_ranges, choose_engine, DEFAULT_MEMORY_BUDGET
 
 NETS = [((4, 5, 3, 1), 3), ((4, 30, 15, 1), 100), ((4, 120, 60, 1), 100), ((4, 220, 110, 1), 100),
         ((4, 420, 210, 1), 100)]
@@ -125,7 +125,8 @@ def measure_net(client: Any, sizes: tuple[int, ...], m: int, repeats: int) -> di
         "sizes": "-".join(map(str, sizes)), "n": n, "m": m,
         "best_local_engine": best, "best_local_s": best_s, "dask_s": dask_s,
         "dask_speedup": best_s / dask_s, "worker_engine": worker_engine, "tasks": tasks,
-        "chunk": chunk_size(choose_engine("dask", mlp_cost, params, X, Y), params, X, n, DEFAULT_MEMORY_BUDGET),
+        "driver_chunks": len(chunk_ranges(choose_engine("dask", mlp_cost, params, X, Y), params, X, n,
+                                          DEFAULT_MEMORY_BUDGET)),
         "median_task_compute_s": statistics.median(computes),
         "sum_task_compute_s": sum(computes),
         "compute_s_per_coordinate": sum(computes) / n,
@@ -165,8 +166,8 @@ def run_benchmark(repeats: int) -> tuple[pd.DataFrame, dict[str, Any]]:
 
 COLUMNS = """Columns: `best_local_s` the faster single-process engine (`best_local_engine`);
 `dask_s` engine="dask" on the running cluster; `dask_speedup` = best_local_s / dask_s;
-`worker_engine` what each worker ran; `chunk` the driver's chunk from the 256 MiB budget (each of a
-machine's t worker threads evaluates chunk // t coordinates per engine call);
+`worker_engine` what each worker ran; `driver_chunks` chunks from the 256 MiB budget (each cut in
+one piece per worker thread of a machine, and again to the local engine's fastest working set);
 `*_task_compute_s` from Dask's task stream (last repeat); `compute_s_per_coordinate` = sum of task
 compute / n; `overhead_s` (median) = wall time minus the busiest worker's compute (scatter,
 scheduling, waiting for the slower worker, result transfer); `point_bytes` pickled (params, X, Y),
@@ -183,7 +184,7 @@ def scaling_model(table: pd.DataFrame) -> pd.DataFrame:
     F is the measured overhead of a call (at the measured task count), P the point's bytes
     (replicated peer to peer, so log2 W rounds), B and d the assumed bandwidth and per-task
     scheduler cost, t_c the measured compute seconds per coordinate on one worker thread,
-    and 1.25 the worst tail of strided tasks (one task of 1 / (4 W) of the work). Task
+    and 1.25 the worst tail of round-robin tasks (one task of 1 / (4 W) of the work). Task
     inputs and results add 24 bytes per coordinate in all, whatever W.
     """
     fixed = float(table["overhead_s"].iloc[0])  # the smallest net: a call that is all overhead

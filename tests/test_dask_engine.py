@@ -25,7 +25,7 @@ from gradcheck_bench.cli import main  # noqa: E402
 from gradcheck_bench.errors import GradCheckError, InputError  # noqa: E402
 from gradcheck_bench.fd_engines import dask_engine  # noqa: E402
 from gradcheck_bench.sources import finite_difference as fdmod  # noqa: E402
-from gradcheck_bench.sources.finite_difference import central_differences, chunks_of, loop_engine  # noqa: E402
+from gradcheck_bench.sources.finite_difference import central_differences, chunks_in, loop_engine  # noqa: E402
 
 COMPARISON_EPS = 1e-2
 """As in test_fd_engines.py: at this step the loop's own float64 rounding (~ulp(J)/eps) is far
@@ -144,7 +144,7 @@ def test_a_worker_killed_mid_run_does_not_change_the_answer(client) -> None:
     n = sum(value.size for value in params.values())
     reference = loop_engine(gb.mlp_cost, params, X, Y, COMPARISON_EPS)
     steps = np.full(n, COMPARISON_EPS)
-    results = dask_engine.map_chunks(gb.mlp_cost, params, X, Y, chunks_of(steps, 16),
+    results = dask_engine.map_chunks(gb.mlp_cost, params, X, Y, chunks_in([(start, min(start + 16, n)) for start in range(0, n, 16)], steps),
                                      client=client, task_size=16)
     gradient = np.full(n, np.nan)
     indices, differences = next(results)  # tasks are in flight now
@@ -174,8 +174,9 @@ def wait_for_processing(client, timeout: float = 10.0) -> dict:
 
 def test_stopping_early_cancels_the_remaining_tasks(client) -> None:
     params, X, Y = gb.random_case((4, 30, 20, 1), 20, seed=12)
-    steps = np.full(sum(value.size for value in params.values()), 1e-3)
-    results = dask_engine.map_chunks(gb.mlp_cost, params, X, Y, chunks_of(steps, 8), client=client, task_size=8)
+    n = sum(value.size for value in params.values())
+    steps = np.full(n, 1e-3)
+    results = dask_engine.map_chunks(gb.mlp_cost, params, X, Y, chunks_in([(0, n)], steps), client=client, task_size=8)
     next(results)
     results.close()  # what Ctrl-C in the driver does (contextlib.closing)
     deadline = time.monotonic() + 10
@@ -185,8 +186,12 @@ def test_stopping_early_cancels_the_remaining_tasks(client) -> None:
 
 
 def test_workers_on_one_machine_share_its_memory_budget(client) -> None:
-    assert dask_engine.chunk_per_thread(client, 200) == 100  # 2 single-threaded workers on 127.0.0.1
-    assert dask_engine.chunk_per_thread(client, 1) == 1
+    assert dask_engine.threads_per_host(client) == 2  # 2 single-threaded workers on 127.0.0.1
+    chunk = (np.arange(10, 211), np.full(201, 1e-3))
+    pieces = dask_engine.cut([chunk], 2)
+    assert [indices.size for indices, _ in pieces] == [101, 100]
+    np.testing.assert_array_equal(np.concatenate([indices for indices, _ in pieces]), chunk[0])
+    assert len(dask_engine.cut([(np.arange(1), np.ones(1))], 4)) == 1  # no empty pieces
 
 
 def test_options_are_checked_before_anything_runs(client) -> None:

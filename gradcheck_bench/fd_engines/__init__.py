@@ -44,9 +44,12 @@ class FDEngine:
     ``handles(cost, params, X, Y)`` says whether this engine can evaluate that
     cost at that point (the fast engines know the MLP cost only);
     ``bytes_per_coordinate(params, X)`` is the peak extra memory per coordinate
-    of a chunk, from which the driver sizes chunks; ``max_chunk`` caps a chunk
+    of a chunk (one number, or one per coordinate when it differs by tensor),
+    from which the driver sizes chunks; ``max_chunk`` caps a chunk
     so the progress bar still moves (the loop engine needs no memory);
-    ``auto_suits(params, X)``, when given, limits the points for which
+    ``fast_chunk_bytes``, when given, is the working set at which the engine
+    runs fastest (a cache-sized chunk beats a budget-sized one for
+    memory-bound engines); ``auto_suits(params, X)``, when given, limits the points for which
     ``engine="auto"`` picks this engine (e.g. only small nets).
 
     ``map_chunks``, when given, replaces the driver's one-chunk-after-another
@@ -60,9 +63,10 @@ class FDEngine:
     description: str
     prepare: Callable[[Cost, Params, Any, Any], ChunkEvaluator]
     handles: Callable[[Cost, Params, Any, Any], bool]
-    bytes_per_coordinate: Callable[[Params, Any], int]
+    bytes_per_coordinate: Callable[[Params, Any], int | np.ndarray]
     requires: tuple[str, ...] = ()
     max_chunk: int | None = None
+    fast_chunk_bytes: int | None = None
     auto_suits: Callable[[Params, Any], bool] | None = None
     map_chunks: ChunkMapper | None = None
     options: tuple[str, ...] = ()

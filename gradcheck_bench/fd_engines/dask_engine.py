@@ -2,10 +2,10 @@
 
 The 2n forward passes of a centered-difference gradient are independent, so
 they shard without any coordination: the point ``(params, X, Y)`` is
-scattered to every worker once, each task is a strided slice of the
-perturbation indices (with their steps), and each worker evaluates its slice with the fastest
+scattered to every worker once, each task is a set of pieces of the
+perturbation indices (with their steps) dealt from across the whole net, and each worker evaluates its slice with the fastest
 *local* engine for that cost and point (the same choice as ``engine="auto"``,
-made on the worker), one memory-budgeted chunk at a time (the budget is
+made on the worker), one memory-budgeted piece at a time (the budget is
 shared by the worker threads of one machine). The differences
 come back as tasks complete (they feed the progress bar) and are placed by
 index, so the gradient is the local engine's, bit for bit, whichever worker
@@ -56,6 +56,9 @@ TASKS_PER_THREAD = 4
 """Tasks per worker thread by default: enough to balance uneven workers and move the bar,
 few enough that the per-task overhead (a few ms) stays small next to the work."""
 
+PIECES_PER_TASK = 4
+"""Pieces (engine calls) per task at least, dealt from across the net so tasks cost the same."""
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -90,62 +93,73 @@ def bytes_per_coordinate(params: Params, X: Any) -> int:
     return local_engine(mlp_cost, params, X, labels).bytes_per_coordinate(params, X)
 
 
-def evaluate_slice(cost: Cost, point: tuple[Params, Any, Any], indices: np.ndarray, steps: np.ndarray,
-                   chunk: int) -> np.ndarray:
-    """One task, on a worker: the differences of ``indices``, ``chunk`` coordinates at a time."""
+def evaluate_pieces(cost: Cost, point: tuple[Params, Any, Any], pieces: list[Chunk]) -> np.ndarray:
+    """One task, on a worker: the differences of its pieces, one engine call per piece, in order."""
     params, X, Y = point
     evaluate = prepare(cost, params, X, Y)
-    return np.concatenate([evaluate(indices[start:start + chunk], steps[start:start + chunk])
-                           for start in range(0, indices.size, chunk)])
+    return np.concatenate([evaluate(indices, steps) for indices, steps in pieces])
 
 
 def map_chunks(cost: Cost, params: Params, X: Any, Y: Any, chunks: Iterable[Chunk], *,
                scheduler: str | None = None, client: Any = None,
                task_size: int | None = None) -> Iterator[Chunk]:
-    """Every chunk's ``(indices, differences)`` from the cluster, in the order tasks complete.
+    """Every task's ``(indices, differences)`` from the cluster, in the order tasks complete.
 
-    The driver's chunk size (from its memory budget) stays the unit of work
-    on a worker; the coordinates are dealt into tasks of about ``task_size``
-    (default: about ``TASKS_PER_THREAD`` tasks per worker thread). A task
-    takes every T-th coordinate rather than a contiguous run, because the
-    cost of a coordinate depends on its layer (a first-layer perturbation
-    reruns the whole net, a last-layer one only the logits): contiguous runs
-    left one worker with all of the first layer (measured: one task of eight
-    took 1.7 s, the others 0.2-0.4 s, on a 4-420-210-1 net).
+    The driver's chunks fit its memory budget; each is cut into one piece per
+    worker thread of the busiest machine (the budget holds per machine), and
+    pieces larger than the local engine's fastest working set are cut again.
+    Pieces are dealt round-robin into tasks of about ``task_size``
+    coordinates (default: about ``TASKS_PER_THREAD`` tasks per worker
+    thread), cutting further until each task gets ``PIECES_PER_TASK`` pieces:
+    the cost of a coordinate depends on its layer (a first-layer perturbation
+    reruns the whole net, a last-layer one only the logits), and contiguous
+    tasks left one worker with all of the first layer (measured: one task of
+    eight took 1.7 s, the others 0.2-0.4 s, on a 4-420-210-1 net).
     """
     validate_options(scheduler, client, task_size)
     chunk_list = list(chunks)
     if not chunk_list:
         return
-    indices = np.concatenate([chunk_indices for chunk_indices, _ in chunk_list])
-    steps = np.concatenate([chunk_steps for _, chunk_steps in chunk_list])
-    chunk = max(chunk_indices.size for chunk_indices, _ in chunk_list)
-    del chunk_list
+    n = sum(indices.size for indices, _ in chunk_list)
+    local = local_engine(cost, params, X, Y)
     with connected_client(scheduler, client) as active:
-        yield from run_tasks(active, cost, (params, X, Y), indices, steps, chunk, task_size)
+        tasks = math.ceil(n / (task_size or default_task_size(n, worker_threads(active))))
+        pieces = cut(chunk_list, threads_per_host(active))
+        if local.fast_chunk_bytes:
+            need = np.broadcast_to(np.asarray(local.bytes_per_coordinate(params, X)), (n,))
+            pieces = [piece for chunk in pieces for piece in
+                      cut([chunk], math.ceil(int(need[chunk[0]].sum()) / local.fast_chunk_bytes))]
+        while len(pieces) < PIECES_PER_TASK * tasks and any(indices.size > 1 for indices, _ in pieces):
+            pieces = cut(pieces, 2)
+        yield from run_tasks(active, cost, (params, X, Y), pieces, min(tasks, len(pieces)))
 
 
-def run_tasks(client: Any, cost: Cost, point: tuple[Params, Any, Any], indices: np.ndarray,
-              steps: np.ndarray, chunk: int, task_size: int | None) -> Iterator[Chunk]:
-    """Scatter the point once, submit every slice, yield each slice's differences as it completes."""
+def cut(chunks: list[Chunk], parts: int) -> list[Chunk]:
+    """Each chunk cut into ``parts`` consecutive pieces of near-equal size (no empty ones)."""
+    return [(indices, steps) for chunk_indices, chunk_steps in chunks
+            for indices, steps in zip(np.array_split(chunk_indices, max(parts, 1)),
+                                      np.array_split(chunk_steps, max(parts, 1)))
+            if indices.size]
+
+
+def run_tasks(client: Any, cost: Cost, point: tuple[Params, Any, Any], pieces: list[Chunk],
+              tasks: int) -> Iterator[Chunk]:
+    """Scatter the point once, submit the tasks, yield each task's differences as it completes."""
     from distributed import as_completed
 
-    size = task_size or default_task_size(indices.size, worker_threads(client))
-    tasks = math.ceil(indices.size / size)
-    chunk = chunk_per_thread(client, chunk)
     [scattered] = client.scatter([point], broadcast=True, hash=False)
     run = os.urandom(6).hex()
-    slices = {}
+    task_indices = {}
     futures = []
     for number in range(tasks):
-        where = slice(number, None, tasks)  # strided: every task gets the same mix of layers
-        future = client.submit(evaluate_slice, cost, scattered, indices[where], steps[where], chunk,
-                               pure=False, key=f"fd-slice-{number}-of-{tasks}-{run}")
-        slices[future.key] = where
+        dealt = pieces[number::tasks]  # round-robin: every task gets pieces from every layer
+        future = client.submit(evaluate_pieces, cost, scattered, dealt, pure=False,
+                               key=f"fd-slice-{number}-of-{tasks}-{run}")
+        task_indices[future.key] = np.concatenate([indices for indices, _ in dealt])
         futures.append(future)
     try:
         for future, differences in as_completed(futures, with_results=True, loop=client.loop):
-            yield indices[slices[future.key]], differences
+            yield task_indices.pop(future.key), differences
     finally:
         client.cancel(futures + [scattered])  # Ctrl-C or an error: nothing is left running
 
@@ -155,19 +169,15 @@ def default_task_size(n: int, threads: int) -> int:
     return max(1, math.ceil(n / (TASKS_PER_THREAD * max(threads, 1))))
 
 
-def chunk_per_thread(client: Any, chunk: int) -> int:
-    """The memory budget holds per machine: the driver's chunk shared by the worker threads of a host.
-
-    Each worker thread holds one chunk's memory at a time, so with t threads
-    on the busiest host each gets ``chunk // t`` coordinates (at least one).
-    """
+def threads_per_host(client: Any) -> int:
+    """Worker threads on the busiest machine: they share its memory budget."""
     from distributed.comm import get_address_host
 
-    threads_per_host: dict[str, int] = {}
+    per_host: dict[str, int] = {}
     for address, threads in client.nthreads().items():
         host = get_address_host(address)
-        threads_per_host[host] = threads_per_host.get(host, 0) + threads
-    return max(1, chunk // max(threads_per_host.values(), default=1))
+        per_host[host] = per_host.get(host, 0) + threads
+    return max(per_host.values(), default=1)
 
 
 def worker_threads(client: Any) -> int:

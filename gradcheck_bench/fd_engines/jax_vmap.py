@@ -2,13 +2,15 @@
 
 The MLP cost is the package's own ``mlp_cost`` evaluated with ``xp=jax.numpy``
 in float64 (inside ``jax.enable_x64``, so the caller's JAX settings are left
-alone). Every chunk has the same shape (the last one is padded) so XLA
-compiles once per run. JAX is imported only when the engine is used.
+alone). Every chunk has the same shape (the last one is padded) and the
+compiled function is kept per parameter layout, so XLA compiles once per
+layout and chunk shape. JAX is imported only when the engine is used.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Callable
 
 import numpy as np
 
@@ -23,23 +25,30 @@ def padded(indices: np.ndarray, steps: np.ndarray, size: int) -> tuple[np.ndarra
     return np.pad(indices, (0, missing), mode="edge"), np.pad(steps, (0, missing), mode="edge")
 
 
+@functools.lru_cache(maxsize=16)
+def batched_cost_for(layout: tuple[tuple[str, tuple[int, ...]], ...]) -> Callable[..., Any]:
+    """``jit(vmap(cost))`` for one parameter layout, built once per process (XLA caches by shape)."""
+    import jax
+    import jax.numpy as jnp
+
+    offsets = np.cumsum([0] + [int(np.prod(shape)) for _, shape in layout])
+
+    def cost_of_vector(vector: Any, X: Any, Y: Any) -> Any:
+        params = {name: vector[start:stop].reshape(shape)
+                  for (name, shape), start, stop in zip(layout, offsets[:-1], offsets[1:])}
+        return mlp_cost(params, X, Y, xp=jnp)
+
+    return jax.jit(jax.vmap(cost_of_vector, in_axes=(0, None, None)))
+
+
 def prepare(cost: Any, params: Params, X: np.ndarray, Y: np.ndarray) -> ChunkEvaluator:
     import jax
     import jax.numpy as jnp
 
-    from ..flatten import ravel
-
-    flat, unravel = ravel(params)
+    flat = np.concatenate([np.ravel(value) for value in params.values()])
+    batched_cost = batched_cost_for(tuple((name, value.shape) for name, value in params.items()))
     with jax.enable_x64(True):
         X_device, Y_device = jnp.asarray(X), jnp.asarray(Y)
-        batched_cost = jax.jit(jax.vmap(lambda vector: mlp_cost(unravel_jax(vector), X_device, Y_device, xp=jnp)))
-    shapes = {name: value.shape for name, value in params.items()}
-    offsets = np.cumsum([0] + [value.size for value in params.values()])
-
-    def unravel_jax(vector: Any) -> Params:
-        return {name: vector[start:stop].reshape(shapes[name])
-                for name, start, stop in zip(shapes, offsets[:-1], offsets[1:])}
-
     chunk = {"size": 0}
 
     def evaluate(indices: np.ndarray, steps: np.ndarray) -> np.ndarray:
@@ -47,13 +56,12 @@ def prepare(cost: Any, params: Params, X: np.ndarray, Y: np.ndarray) -> ChunkEva
         chunk["size"] = max(chunk["size"], k)
         full_indices, full_steps = padded(indices, steps, chunk["size"])
         with jax.enable_x64(True):
-            costs = np.asarray(batched_cost(jnp.asarray(perturbed_batch(flat, full_indices, full_steps))))
+            batch = jnp.asarray(perturbed_batch(flat, full_indices, full_steps))
+            costs = np.asarray(batched_cost(batch, X_device, Y_device))
         size = full_indices.size
         return centered(costs[:size], costs[size:], full_steps)[:k]
 
     return evaluate
-
-
 
 
 ENGINE = FDEngine(

@@ -27,6 +27,9 @@ from .mlp_layout import MLPPoint, costs_from_logits, examples, forward_from, han
 FLOAT_BYTES = 8
 WORKING_COPIES = 4
 """Arrays of a layer's batched activations alive at once (Z, A, the product, the loss)."""
+CACHE_SIZED_CHUNK = 2 * 2**20
+"""Its passes are memory-bound: chunks of ~2 MiB ran 2-4x faster per coordinate than
+budget-sized ones (1e6-parameter net: 2.1 vs 8.0 ms per first-layer coordinate)."""
 
 
 def prepare(cost: Any, params: Params, X: np.ndarray, Y: np.ndarray) -> ChunkEvaluator:
@@ -74,10 +77,14 @@ def costs_after_row(point: MLPPoint, l: int, rows: np.ndarray, perturbed_row: np
     return forward_from(point, l + 1, next_Z)
 
 
-def bytes_per_coordinate(params: Params, X: Any) -> int:
-    """Two passes per coordinate, each holding a few copies of the activations after layer 1."""
-    widths = sizes(params, X)
-    return 2 * FLOAT_BYTES * examples(X) * (WORKING_COPIES * (sum(widths[2:]) + 1) + 2)
+def bytes_per_coordinate(params: Params, X: Any) -> np.ndarray:
+    """Per coordinate: two passes, each holding a few copies of the activations after its layer."""
+    widths, m = sizes(params, X), examples(X)
+    per_tensor = []
+    for name, value in params.items():
+        downstream = sum(widths[int(name[1:]) + 1:])
+        per_tensor.append(np.full(value.size, 2 * FLOAT_BYTES * m * (WORKING_COPIES * (downstream + 1) + 2)))
+    return np.concatenate(per_tensor)
 
 
 ENGINE = FDEngine(
@@ -86,4 +93,5 @@ ENGINE = FDEngine(
     prepare=prepare,
     handles=handles_mlp,
     bytes_per_coordinate=bytes_per_coordinate,
+    fast_chunk_bytes=CACHE_SIZED_CHUNK,
 )

@@ -115,18 +115,28 @@ def choose_engine(name: str, cost: Cost, params: Params, X: Any, Y: Any) -> FDEn
     return engine
 
 
-def chunk_size(engine: FDEngine, params: Params, X: Any, n: int, memory_budget: int) -> int:
-    """Coordinates per chunk so that the engine's extra memory stays under the budget."""
-    per_coordinate = engine.bytes_per_coordinate(params, X)
-    size = n if per_coordinate == 0 else memory_budget // per_coordinate
-    if engine.max_chunk is not None:
-        size = min(size, engine.max_chunk)
-    if size < 1:
+def chunk_ranges(engine: FDEngine, params: Params, X: Any, n: int, memory_budget: int) -> list[tuple[int, int]]:
+    """Consecutive ``(start, stop)`` coordinate ranges whose extra memory each fits the budget.
+
+    A chunk is filled up to the budget, or up to the engine's ``fast_chunk_bytes``
+    when that is smaller (a coordinate that alone exceeds it gets a chunk of its own).
+    """
+    need = np.broadcast_to(np.asarray(engine.bytes_per_coordinate(params, X), dtype=np.int64), (n,))
+    if n and need.max() > memory_budget:
         raise InputError(
             f"memory_budget={memory_budget} bytes is too small for one coordinate of the "
-            f"{engine.name!r} engine ({per_coordinate} bytes); raise it or use engine='loop'."
+            f"{engine.name!r} engine ({int(need.max())} bytes); raise it or use engine='loop'."
         )
-    return min(size, max(n, 1))
+    target = min(memory_budget, engine.fast_chunk_bytes or memory_budget)
+    cumulative = np.concatenate([[0], np.cumsum(need)])
+    longest = engine.max_chunk or max(n, 1)
+    ranges, start = [], 0
+    while start < n:
+        fits = int(np.searchsorted(cumulative, cumulative[start] + target, side="right")) - 1
+        stop = min(max(fits, start + 1), start + longest, n)
+        ranges.append((start, stop))
+        start = stop
+    return ranges
 
 
 def central_differences(
@@ -140,7 +150,7 @@ def central_differences(
     progress: bool | None = None,
     engine_options: Mapping[str, Any] | None = None,
 ) -> np.ndarray:
-    """The flat centered-difference gradient, chunk by chunk with a progress bar.
+    """The flat centered-difference gradient, chunk by chunk with a progress bar (when there are several).
 
     The bar advances as chunks complete, in whatever order the engine
     finishes them (a distributed engine keeps all chunks in flight);
@@ -149,13 +159,15 @@ def central_differences(
     cancelled, ``params`` was never touched (engines work on copies) and the
     KeyboardInterrupt propagates.
     """
-    flat, _ = ravel(params)
-    steps = step_vector(eps, flat.size)
+    n = sum(int(np.size(value)) for value in params.values())
+    steps = step_vector(eps, n)
     chosen = choose_engine(engine, cost, params, X, Y)
-    size = chunk_size(chosen, params, X, flat.size, memory_budget)
-    chunks = chosen.evaluate_chunks(cost, params, X, Y, chunks_of(steps, size), **(engine_options or {}))
-    gradient = np.empty(flat.size)
-    with progress_bar(total=flat.size, description=f"fd[{chosen.name}]", show=progress, unit="coord") as bar, \
+    ranges = chunk_ranges(chosen, params, X, n, memory_budget)
+    if len(ranges) == 1 and chosen.map_chunks is None:  # one chunk here: nothing for a bar to show
+        return chosen.prepare(cost, params, X, Y)(np.arange(n), steps)
+    chunks = chosen.evaluate_chunks(cost, params, X, Y, chunks_in(ranges, steps), **(engine_options or {}))
+    gradient = np.empty(n)
+    with progress_bar(total=n, description=f"fd[{chosen.name}]", show=progress, unit="coord") as bar, \
             closing(chunks):
         for indices, differences in chunks:
             gradient[indices] = differences
@@ -163,16 +175,18 @@ def central_differences(
     return gradient
 
 
-def chunks_of(steps: np.ndarray, size: int) -> Iterator[Chunk]:
-    """Consecutive chunks ``(indices, steps[indices])`` of at most ``size`` coordinates, made on demand."""
-    for start in range(0, steps.size, size):
-        indices = np.arange(start, min(start + size, steps.size))
-        yield indices, steps[indices]
+def chunks_in(ranges: list[tuple[int, int]], steps: np.ndarray) -> Iterator[Chunk]:
+    """The chunks ``(indices, steps[indices])`` of coordinate ranges, made on demand."""
+    for start, stop in ranges:
+        yield np.arange(start, stop), steps[start:stop]
 
 
 def step_vector(eps: float | np.ndarray, n: int) -> np.ndarray:
     """``eps`` as a float64 vector of n positive finite steps (a float is used for every coordinate)."""
-    steps = np.asarray(eps, dtype=np.float64) if not isinstance(eps, (str, bytes)) else None
+    try:
+        steps = np.asarray(eps, dtype=np.float64)
+    except (TypeError, ValueError):
+        steps = None
     if steps is None or steps.ndim not in (0, 1) or (steps.ndim == 1 and steps.shape != (n,)):
         raise InputError(
             f"eps must be a positive float or an array of shape ({n},), one step per parameter; "
@@ -188,8 +202,10 @@ def validate_step(eps: Any) -> None:
     if isinstance(eps, np.ndarray) and eps.ndim == 1:
         step_vector(eps, eps.size)
         return
-    if not (isinstance(eps, (int, float)) and not isinstance(eps, bool) and np.isfinite(eps) and eps > 0):
-        raise InputError(f"eps must be a positive finite step, got {eps!r}; try 1e-6.")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating)) or not (np.isfinite(eps) and eps > 0):
+        raise InputError(
+            f"eps must be a positive finite step or an array of shape (n,), got {eps!r:.80}; try 1e-6."
+        )
 
 
 @dataclass(frozen=True)
