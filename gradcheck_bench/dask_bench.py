@@ -146,9 +146,9 @@ def embedded_run(sizes: tuple[int, ...], m: int) -> dict[str, Any]:
 
 
 def run_benchmark(repeats: int) -> tuple[pd.DataFrame, dict[str, Any]]:
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    startup_s, cluster = timed(lambda: LocalCluster(**dask_engine.local_cluster_options(WORKERS)))
+    startup_s, cluster = timed(lambda: dask_engine.start_local_cluster(WORKERS))
     client = Client(cluster, set_as_default=False)
     try:
         client.wait_for_workers(WORKERS)

@@ -42,9 +42,9 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def cluster():
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    local = LocalCluster(**dask_engine.local_cluster_options(workers=2))
+    local = dask_engine.start_local_cluster(workers=2)
     client = Client(local, set_as_default=False)
     yield local, client
     client.close()
