@@ -166,8 +166,8 @@ def run_benchmark(repeats: int) -> tuple[pd.DataFrame, dict[str, Any]]:
 
 COLUMNS = """Columns: `best_local_s` the faster single-process engine (`best_local_engine`);
 `dask_s` engine="dask" on the running cluster; `dask_speedup` = best_local_s / dask_s;
-`worker_engine` what each worker ran; `driver_chunks` chunks from the 256 MiB budget (each cut in
-one piece per worker thread of a machine, and again to the local engine's fastest working set);
+`worker_engine` what each worker ran; `driver_chunks` chunks from the 256 MiB budget (the workers
+re-cut them as the local engine chunks, under the budget shared by a machine's worker threads);
 `*_task_compute_s` from Dask's task stream (last repeat); `compute_s_per_coordinate` = sum of task
 compute / n; `overhead_s` (median) = wall time minus the busiest worker's compute (scatter,
 scheduling, waiting for the slower worker, result transfer); `point_bytes` pickled (params, X, Y),
@@ -184,7 +184,7 @@ def scaling_model(table: pd.DataFrame) -> pd.DataFrame:
     F is the measured overhead of a call (at the measured task count), P the point's bytes
     (replicated peer to peer, so log2 W rounds), B and d the assumed bandwidth and per-task
     scheduler cost, t_c the measured compute seconds per coordinate on one worker thread,
-    and 1.25 the worst tail of round-robin tasks (one task of 1 / (4 W) of the work). Task
+    and 1.25 the worst tail of the tasks (one task of 1 / (4 W) of the work). Task
     inputs and results add 24 bytes per coordinate in all, whatever W.
     """
     fixed = float(table["overhead_s"].iloc[0])  # the smallest net: a call that is all overhead

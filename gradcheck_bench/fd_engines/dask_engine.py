@@ -2,14 +2,14 @@
 
 The 2n forward passes of a centered-difference gradient are independent, so
 they shard without any coordination: the point ``(params, X, Y)`` is
-scattered to every worker once, each task is a set of pieces of the
-perturbation indices (with their steps) dealt from across the whole net, and each worker evaluates its slice with the fastest
-*local* engine for that cost and point (the same choice as ``engine="auto"``,
-made on the worker), one memory-budgeted piece at a time (the budget is
-shared by the worker threads of one machine). The differences
-come back as tasks complete (they feed the progress bar) and are placed by
-index, so the gradient is the local engine's, bit for bit, whichever worker
-computed which slice.
+scattered to every worker once, each task is a run of pieces of the
+perturbation indices (with their steps), and each worker evaluates its
+pieces with the fastest *local* engine for that cost and point (the same
+choice as ``engine="auto"``, made on the worker), one memory-budgeted piece
+at a time (the budget is shared by the worker threads of one machine). The
+differences come back as tasks complete (they feed the progress bar) and
+are placed by index, so the gradient is the local engine's whichever worker
+computed which task.
 
 Where it runs: with no ``scheduler``/``client``, a ``LocalCluster`` of worker
 processes on the loopback interface (one single-threaded worker per core) is
@@ -57,7 +57,7 @@ TASKS_PER_THREAD = 4
 few enough that the per-task overhead (a few ms) stays small next to the work."""
 
 PIECES_PER_TASK = 4
-"""Pieces (engine calls) per task at least, dealt from across the net so tasks cost the same."""
+"""Pieces (engine calls) per task at least, so that tasks of equal piece counts cost about the same."""
 
 LOOPBACK = "127.0.0.1"
 
@@ -108,13 +108,15 @@ def map_chunks(cost: Cost, params: Params, X: Any, Y: Any, chunks: Iterable[Chun
     The coordinates are cut into pieces as the local engine would chunk them
     in one process (up to its fastest working set), under the memory budget
     shared by the worker threads of the busiest machine (it holds per
-    machine). Pieces are dealt round-robin into tasks of about ``task_size``
-    coordinates (default: about ``TASKS_PER_THREAD`` tasks per worker
-    thread), cutting further until each task gets ``PIECES_PER_TASK`` pieces:
-    the cost of a coordinate depends on its layer (a first-layer perturbation
-    reruns the whole net, a last-layer one only the logits), and contiguous
-    tasks left one worker with all of the first layer (measured: one task of
-    eight took 1.7 s, the others 0.2-0.4 s, on a 4-420-210-1 net).
+    machine). A task is a run of consecutive pieces, the same number of
+    pieces per task (about ``TASKS_PER_THREAD`` tasks per worker thread, or
+    ``task_size`` coordinates each; pieces are halved until every task gets
+    ``PIECES_PER_TASK``). Pieces, not coordinates, are counted because a
+    coordinate's cost depends on its layer (a first-layer perturbation reruns
+    the whole net, a last-layer one only the logits) and a piece's memory
+    follows that cost: tasks of equal coordinate counts left one worker with
+    all of the first layer (measured: one task of eight took 1.7 s, the
+    others 0.2-0.4 s, on a 4-420-210-1 net).
     """
     validate_options(scheduler, client, task_size)
     chunk_list = list(chunks)
