@@ -25,12 +25,12 @@ that cannot be reached raises :class:`SchedulerUnreachableError` after
 ``CONNECT_TIMEOUT_S`` seconds instead of hanging.
 
 Never chosen by ``engine="auto"``: on the 2-core machine it was measured on
-(``python -m gradcheck_bench.dask_bench``, results/dask/), no net from n = 47
-to 90,721 ran reliably faster on a running 2-worker cluster than the best
-single-process engine (0.003-0.006x at n = 47, 0.57-1.25x from 8e3 to 9e4 over five runs, with
-about 50-65 ms of overhead per call), and starting and stopping the embedded
-cluster adds another 1.2-2.5 s + 0.7 s. Distribution pays off only with more
-cores than one machine has; name ``engine="dask"`` (with ``scheduler=``) then.
+(``python -m gradcheck_bench.dask_bench``, results/dask/), a running 2-worker
+cluster against the best single-process engine gave 0.006x at n = 47,
+0.46-0.54x at 7,921 and 0.81-1.27x at 90,721 (about 40 ms of overhead per
+call), and starting and stopping the embedded cluster adds another
+0.6-1.2 s + 0.2-0.4 s. Distribution pays off only with more cores than one
+machine has; name ``engine="dask"`` (with ``scheduler=``) then.
 
 ``dask`` and ``distributed`` are imported only inside the functions that use
 them; without them the engine is listed as unavailable.
@@ -38,6 +38,7 @@ them; without them the engine is listed as unavailable.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from contextlib import contextmanager
@@ -319,6 +320,7 @@ def local_cluster_options(workers: int) -> dict[str, Any]:
     free loopback port rather than the default 8787 that another cluster may hold.
     """
     return {"n_workers": workers, "threads_per_worker": 1, "processes": True, "host": LOOPBACK,
+            "silence_logs": logging.CRITICAL,  # a worker's heartbeat racing the shut-down logs an ERROR
             "dashboard_address": None, "scheduler_kwargs": {"dashboard_address": f"{LOOPBACK}:0"}}
 
 
