@@ -165,7 +165,9 @@ def central_differences(
     ranges = chunk_ranges(chosen, params, X, n, memory_budget)
     if len(ranges) == 1 and chosen.map_chunks is None:  # one chunk here: nothing for a bar to show
         return chosen.prepare(cost, params, X, Y)(np.arange(n), steps)
-    options = {**(engine_options or {}), **({"memory_budget": memory_budget} if "memory_budget" in chosen.options else {})}
+    options = dict(engine_options or {})
+    if "memory_budget" in chosen.options:  # an engine that re-chunks (dask) honours the same budget
+        options["memory_budget"] = memory_budget
     chunks = chosen.evaluate_chunks(cost, params, X, Y, chunks_in(ranges, steps), **options)
     gradient = np.empty(n)
     with progress_bar(total=n, description=f"fd[{chosen.name}]", show=progress, unit="coord") as bar, \
