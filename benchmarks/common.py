@@ -37,9 +37,10 @@ SEED = 0
 SOURCES = ["numpy", "torch", "jax", "fd"]
 """Gradient sources timed against each other; absent ones show as n/a."""
 
-FD_ENGINES = ["loop", "numpy", "batched", "structured", "torch", "jax"]
+FD_ENGINES = ["loop", "numpy-batched", "structured", "torch", "jax"]
 """Finite-difference engines the suite knows by name; those not in
-``gb.fd_engines()`` show as n/a, so a new engine appears when it lands."""
+``gb.fd_engines()`` show as n/a. The dask engine is left out: each call would
+start a cluster (``python -m gradcheck_bench.dask_bench`` measures it)."""
 
 LOOP_ENGINE_MAX_PARAMETERS = 20_000
 """Above this the loop engine costs more than ~2 s per gradient here (1e5 params: ~100 s)."""

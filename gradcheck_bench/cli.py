@@ -17,7 +17,7 @@ from .errors import GradCheckError
 from .interruption import Terminated, stoppable
 from .models import FRAUD_NET_SIZES, linear1d_case, random_case, seed_case
 from . import peers
-from .sources.finite_difference import DEFAULT_EPS
+from .sources.finite_difference import DEFAULT_EPS, ENGINES
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -65,6 +65,10 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--theta", type=float, default=4.0, help="theta of the 1-D model")
     parser.add_argument("--eps", type=positive_float, default=None,
                         help=f"finite-difference step (default: {DEFAULT_EPS:g})")
+    parser.add_argument("--engine", choices=["auto", *ENGINES], default=None,
+                        help="finite-difference engine of the fd source (default: auto)")
+    parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                        help="Dask scheduler for --engine dask (default: a local cluster, shut down after)")
     parser.add_argument("--threshold", type=positive_float, default=DEFAULT_THRESHOLD,
                         help=f"pass below this relative difference (default: {DEFAULT_THRESHOLD:g})")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -80,7 +84,8 @@ def point_from_arguments(args: argparse.Namespace) -> tuple[Any, Any, Any]:
 
 def run_check(args: argparse.Namespace) -> int:
     params, X, Y = point_from_arguments(args)
-    options = {} if args.eps is None else {"eps": args.eps}
+    given = {"eps": args.eps, "engine": args.engine, "scheduler": args.scheduler}
+    options = {name: value for name, value in given.items() if value is not None}
     result = check(args.candidate, args.reference, params, X, Y,
                    threshold=args.threshold, model=args.model, **options)
     print(result.to_json(indent=2) if args.json else result.summary())

@@ -14,7 +14,9 @@ from gradcheck_bench.errors import InputError
 from gradcheck_bench.sources import finite_difference as fdmod
 from gradcheck_bench.sources.finite_difference import central_differences, loop_engine
 
-FAST_ENGINES = [name for name in fdmod.ENGINES if name != "loop"]
+LOCAL_ENGINES = [name for name in fdmod.ENGINES if name != "dask"]
+"""The in-process engines; dask (same contract, one shared cluster) is tested in test_dask_engine.py."""
+FAST_ENGINES = [name for name in LOCAL_ENGINES if name != "loop"]
 
 
 def usable(engine: str) -> str:
@@ -65,7 +67,7 @@ def test_engine_agrees_with_loop_at_default_eps_to_rounding(engine: str, case: s
     assert relative_difference(result, reference) <= 1e-9
 
 
-@pytest.mark.parametrize("engine", list(fdmod.ENGINES))
+@pytest.mark.parametrize("engine", LOCAL_ENGINES)
 def test_per_coordinate_steps_match_the_loop(engine: str) -> None:
     usable(engine)
     params, X, Y = gb.random_case((4, 6, 3, 1), 8, seed=5)
@@ -169,7 +171,7 @@ def test_float32_points_are_checked_by_the_loop_under_auto() -> None:
 
 
 def test_check_routes_engine_and_budget_options() -> None:
-    for engine in gb.fd_engines():
+    for engine in (name for name in gb.fd_engines() if name in LOCAL_ENGINES):
         assert gb.check("numpy", "fd", *gb.seed_case(), engine=engine, memory_budget=2**16).passed
     assert not gb.check("numpy-buggy", "fd", *gb.seed_case(), engine="structured").passed
 

@@ -9,7 +9,9 @@ An engine evaluates centered differences for a *chunk of coordinates*:
 with ``theta`` the flat parameter vector (:func:`gradcheck_bench.flatten.ravel`
 order). The driver in :mod:`gradcheck_bench.sources.finite_difference` walks
 the chunks (progress bar, chunk size from a memory budget). A distributed
-engine is one more :class:`FDEngine` whose evaluator sends chunks to workers.
+engine is one more :class:`FDEngine` with a ``map_chunks`` that puts all
+chunks in flight at once and hands back each one's differences as it
+completes (:mod:`.dask_engine`).
 
 Engines only ever evaluate the forward cost, never a derivative formula.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -27,6 +29,10 @@ from ..models import Params
 Cost = Callable[[Params, Any, Any], Any]
 ChunkEvaluator = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """``(indices: int array (k,), steps: float array (k,)) -> differences (k,)``."""
+Chunk = tuple[np.ndarray, np.ndarray]
+"""``(indices, steps)``: the coordinates of one chunk and their steps."""
+ChunkMapper = Callable[..., Iterator[Chunk]]
+"""``(cost, params, X, Y, chunks, **options) -> iterator of (indices, differences)``, any order."""
 
 FLOAT64 = np.dtype(np.float64)
 
@@ -45,6 +51,12 @@ class FDEngine:
     runs fastest (a cache-sized chunk beats a budget-sized one for
     memory-bound engines); ``auto_suits(params, X)``, when given, limits the points for which
     ``engine="auto"`` picks this engine (e.g. only small nets).
+
+    ``map_chunks``, when given, replaces the driver's one-chunk-after-another
+    loop: it receives every chunk and yields ``(indices, differences)`` as
+    each completes, in any order (a distributed engine keeps them all in
+    flight); ``options`` names the keyword options it accepts (e.g. a
+    scheduler address), which the driver passes through to it.
     """
 
     name: str
@@ -56,10 +68,30 @@ class FDEngine:
     max_chunk: int | None = None
     fast_chunk_bytes: int | None = None
     auto_suits: Callable[[Params, Any], bool] | None = None
+    map_chunks: ChunkMapper | None = None
+    options: tuple[str, ...] = ()
 
     def is_available(self) -> bool:
         """True when every framework in ``requires`` can be imported here."""
         return all(importlib.util.find_spec(module) is not None for module in self.requires)
+
+    def evaluate_chunks(self, cost: Cost, params: Params, X: Any, Y: Any, chunks: Iterable[Chunk],
+                        **options: Any) -> Iterator[Chunk]:
+        """``(indices, differences)`` of every chunk, in completion order.
+
+        By default the evaluator from ``prepare`` runs the chunks one after
+        another (lazily, so only one chunk's memory is alive); an engine with
+        ``map_chunks`` schedules them its own way.
+        """
+        if self.map_chunks is not None:
+            return self.map_chunks(cost, params, X, Y, chunks, **options)
+        return evaluate_in_order(self.prepare(cost, params, X, Y), chunks)
+
+
+def evaluate_in_order(evaluate: ChunkEvaluator, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+    """The sequential schedule: one chunk after another, each as soon as it is asked for."""
+    for indices, steps in chunks:
+        yield indices, evaluate(indices, steps)
 
 
 def perturbed_values(values: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -16,13 +16,15 @@ at a time, any cost) is the reference; every other engine must agree with it.
 
 from __future__ import annotations
 
+from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
 from ..errors import InputError
 from ..fd_engines import ChunkEvaluator, FDEngine, jax_vmap, numpy_batched, structured, torch_vmap
+from ..fd_engines import Chunk, dask_engine
 from ..flatten import ravel
 from ..models import Model, Params, mlp_cost
 from ..progress import progress_bar
@@ -85,7 +87,8 @@ LOOP = FDEngine(
 
 ENGINES: dict[str, FDEngine] = {
     engine.name: engine
-    for engine in (LOOP, structured.ENGINE, numpy_batched.ENGINE, jax_vmap.ENGINE, torch_vmap.ENGINE)
+    for engine in (LOOP, structured.ENGINE, numpy_batched.ENGINE, jax_vmap.ENGINE, torch_vmap.ENGINE,
+                   dask_engine.ENGINE)
 }
 """Every engine this package knows, usable here or not (see :func:`fd_engines`)."""
 
@@ -147,25 +150,40 @@ def central_differences(
     engine: str = "auto",
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     progress: bool | None = None,
+    engine_options: Mapping[str, Any] | None = None,
 ) -> np.ndarray:
     """The flat centered-difference gradient, chunk by chunk with a progress bar (when there are several).
 
-    Ctrl-C stops it cleanly: the bar is closed, ``params`` was never touched
-    (engines work on copies) and the KeyboardInterrupt propagates.
+    The bar advances as chunks complete, in whatever order the engine
+    finishes them (a distributed engine keeps all chunks in flight);
+    ``engine_options`` go to the engine (e.g. ``{"scheduler": ...}`` for dask).
+    Ctrl-C stops it cleanly: the bar is closed, the engine's work is
+    cancelled, ``params`` was never touched (engines work on copies) and the
+    KeyboardInterrupt propagates.
     """
     n = sum(int(np.size(value)) for value in params.values())
     steps = step_vector(eps, n)
     chosen = choose_engine(engine, cost, params, X, Y)
-    evaluate = chosen.prepare(cost, params, X, Y)
     ranges = chunk_ranges(chosen, params, X, n, memory_budget)
-    if len(ranges) == 1:  # one chunk: nothing for a bar to show
-        return evaluate(np.arange(n), steps)
+    if len(ranges) == 1 and chosen.map_chunks is None:  # one chunk here: nothing for a bar to show
+        return chosen.prepare(cost, params, X, Y)(np.arange(n), steps)
+    options = dict(engine_options or {})
+    if "memory_budget" in chosen.options:  # an engine that re-chunks (dask) honours the same budget
+        options["memory_budget"] = memory_budget
+    chunks = chosen.evaluate_chunks(cost, params, X, Y, chunks_in(ranges, steps), **options)
     gradient = np.empty(n)
-    with progress_bar(total=n, description=f"fd[{chosen.name}]", show=progress, unit="coord") as bar:
-        for start, stop in ranges:
-            gradient[start:stop] = evaluate(np.arange(start, stop), steps[start:stop])
-            bar.update(stop - start)
+    with progress_bar(total=n, description=f"fd[{chosen.name}]", show=progress, unit="coord") as bar, \
+            closing(chunks):
+        for indices, differences in chunks:
+            gradient[indices] = differences
+            bar.update(indices.size)
     return gradient
+
+
+def chunks_in(ranges: list[tuple[int, int]], steps: np.ndarray) -> Iterator[Chunk]:
+    """The chunks ``(indices, steps[indices])`` of coordinate ranges, made on demand."""
+    for start, stop in ranges:
+        yield np.arange(start, stop), steps[start:stop]
 
 
 def step_vector(eps: float | np.ndarray, n: int) -> np.ndarray:
@@ -205,6 +223,8 @@ class CentralDifference:
     memory_budget: int = DEFAULT_MEMORY_BUDGET
     progress: bool | None = field(default=None, compare=False)
     name: str = "fd"
+    scheduler: str | None = None
+    client: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not callable(self.cost):
@@ -217,10 +237,12 @@ class CentralDifference:
                 f"choose auto or one of {', '.join(ENGINES)}."
             )
         if self.engine != "auto" and not ENGINES[self.engine].is_available():
-            missing = ", ".join(ENGINES[self.engine].requires)
+            missing = ENGINES[self.engine].requires
             raise ImportError(
-                f"the {self.engine!r} finite-difference engine needs {missing}: pip install {missing}"
+                f"the {self.engine!r} finite-difference engine needs {', '.join(missing)}: "
+                f"pip install {' '.join(missing)}"
             )
+        validate_engine_options(self.engine, self.engine_options)
         if not (isinstance(self.memory_budget, int) and self.memory_budget > 0):
             raise InputError(
                 f"memory_budget must be a positive number of bytes, got {self.memory_budget!r}; "
@@ -232,12 +254,31 @@ class CentralDifference:
         _, unravel = ravel(params)
         eps = default_step(params) if self.eps is None else self.eps
         gradient = central_differences(self.cost, params, X, Y, eps, self.engine,
-                                       self.memory_budget, self.progress)
+                                       self.memory_budget, self.progress, self.engine_options)
         return {name: value.copy() for name, value in unravel(gradient).items()}
+
+    @property
+    def engine_options(self) -> dict[str, Any]:
+        """The options given for the engine (where it runs), without the ones left unset."""
+        return {name: value for name, value in (("scheduler", self.scheduler), ("client", self.client))
+                if value is not None}
 
     def forward_passes(self, params: Params) -> int:
         """2n passes for the differences, plus two to check the cost is finite and deterministic."""
         return forward_passes(params)
+
+
+def validate_engine_options(engine: str, options: Mapping[str, Any]) -> None:
+    """Options such as ``scheduler=`` only mean something to an engine that declares them."""
+    accepted = ENGINES[engine].options if engine in ENGINES else ()
+    stray = sorted(set(options) - set(accepted))
+    if stray:
+        takers = sorted(name for name, spec in ENGINES.items() if set(stray) <= set(spec.options))
+        hint = f"pass engine={takers[0]!r} (--engine {takers[0]}) with it" if takers else "leave it out"
+        raise InputError(
+            f"{', '.join(stray)} {'is' if len(stray) == 1 else 'are'} not an option of the "
+            f"{engine!r} finite-difference engine; {hint}."
+        )
 
 
 def forward_passes(params: Params) -> int:
@@ -252,6 +293,8 @@ def fd(
     engine: str = "auto",
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     progress: bool | None = None,
+    scheduler: str | None = None,
+    client: Any = None,
 ) -> CentralDifference:
     """The finite-difference oracle for ``cost`` (the MLP cost if none is given).
 
@@ -259,15 +302,20 @@ def fd(
     :func:`fd_engines`; ``eps`` a float, one step per parameter (shape (n,)),
     or None for the dtype's default step (:data:`gradcheck_bench.steps.TOLERANCES`);
     ``memory_budget`` the engine's peak extra bytes; ``progress`` shows the bar
-    (None: only on a terminal).
+    (None: only on a terminal). With ``engine="dask"``, ``scheduler``
+    (``"tcp://HOST:PORT"``) or ``client`` (a ``distributed.Client``) is the
+    cluster to run on; with neither, a local cluster is started and stopped.
     """
     return CentralDifference(cost=mlp_cost if cost is None else cost, eps=eps, engine=engine,
-                             memory_budget=memory_budget, progress=progress)
+                             memory_budget=memory_budget, progress=progress, scheduler=scheduler,
+                             client=client)
 
 
 def _fd_for_model(model: Model, eps: float | np.ndarray | None = None, engine: str = "auto",
-                  memory_budget: int = DEFAULT_MEMORY_BUDGET) -> CentralDifference:
-    return CentralDifference(cost=model.cost, eps=eps, engine=engine, memory_budget=memory_budget)
+                  memory_budget: int = DEFAULT_MEMORY_BUDGET, scheduler: str | None = None,
+                  client: Any = None) -> CentralDifference:
+    return CentralDifference(cost=model.cost, eps=eps, engine=engine, memory_budget=memory_budget,
+                             scheduler=scheduler, client=client)
 
 
 SOURCES = [
