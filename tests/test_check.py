@@ -131,3 +131,21 @@ def test_loop_oracle_forward_pass_count_is_the_real_count():
     oracle = gb.fd(counted_cost, engine="loop")
     oracle(params, X, Y)
     assert len(calls) == oracle.forward_passes(params) == 2 * 47 + 2
+
+
+def test_a_kink_straddled_by_the_step_is_stepped_around_not_reported_as_a_bug():
+    # Found by hypothesis: Z3[6] = 4.5e-6 sits inside the default step (7.6e-6), so the
+    # centered difference of b3[6, 0] mixes two slopes and a correct gradient looked wrong.
+    params, X, Y = gb.random_case((1, 7, 7, 7, 1), 1, 7)
+    plain = gb.fd()(params, X, Y)
+    raw = gb.compare_gradients(gb.numpy_backprop(params, X, Y), plain)
+    assert not raw.passed and raw.culprits == ["b3"]
+    result = gb.check("numpy", "fd", params, X, Y)
+    assert result.passed
+    assert any("b3[6, 0]: kink at example(s) 0; one-sided" in note for note in result.notes)
+
+
+def test_the_second_look_does_not_hide_real_bugs_next_to_a_kink():
+    params, X, Y = gb.random_case((1, 7, 7, 7, 1), 1, 7)
+    result = gb.check("numpy-buggy", "fd", params, X, Y)
+    assert not result.passed and set(result.culprits) == {"W2", "b1"}

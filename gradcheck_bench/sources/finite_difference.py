@@ -267,6 +267,23 @@ class CentralDifference:
         """2n passes for the differences, plus two to check the cost is finite and deterministic."""
         return forward_passes(params)
 
+    def recheck(self, params: Params, X: Any, Y: Any, names: list[str]) -> Params | None:
+        """A second look at tensors a check found wrong: step around ReLU kinks there.
+
+        Only the MLP cost has known kinks. A coordinate whose step straddles one
+        gets a one-sided (or smaller-step) difference, recorded in the notes;
+        every other coordinate keeps exactly its centered value. None: nothing
+        to re-examine for this cost.
+        """
+        if self.cost is not mlp_cost or Y is None:
+            return None
+        from .kink_safe_fd import kink_safe_tensors  # the kink machinery needs the MLP
+
+        eps = default_step(params) if self.eps is None else self.eps
+        if np.ndim(eps) != 0:
+            return None  # per-coordinate steps: left as given
+        return kink_safe_tensors(params, X, Y, float(eps), names)
+
 
 def validate_engine_options(engine: str, options: Mapping[str, Any]) -> None:
     """Options such as ``scheduler=`` only mean something to an engine that declares them."""

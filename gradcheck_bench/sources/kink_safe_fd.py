@@ -44,19 +44,33 @@ class KinkSafeDifference:
     def __call__(self, params: Params, X: np.ndarray, Y: np.ndarray) -> GradientWithNotes:
         require_finite_cost(mlp_cost, params, X, Y)
         h = default_step(params) if self.eps is None else float(self.eps)
-        flat, unravel = ravel(params)
-        differences = KinkAwareDifference(lambda p: mlp_cost_and_pattern(p, X, Y), flat, unravel(flat))
-        gradient = np.empty(flat.size, dtype=np.float64)
-        crossings: list[KinkCrossing] = []
-        unit = np.zeros_like(flat)
-        for i in range(flat.size):
-            unit[i] = 1.0
-            gradient[i], crossing = differences.along(unit, h, coordinate_name(params, i))
-            unit[i] = 0.0
-            if crossing is not None:
-                crossings.append(crossing)
-        result = {name: value.astype(params[name].dtype) for name, value in unravel(gradient).items()}
-        return GradientWithNotes(result, summarize_crossings(crossings), tuple(crossings), differences.passes + 1)
+        return kink_safe_tensors(params, X, Y, h, list(params), extra_passes=1)
+
+
+def kink_safe_tensors(
+    params: Params, X: np.ndarray, Y: np.ndarray, h: float, names: list[str], extra_passes: int = 0
+) -> GradientWithNotes:
+    """Kink-aware centered differences of the MLP cost for the tensors ``names`` only.
+
+    Coordinates whose step stays on one side of every kink get exactly the
+    plain centered difference; the others are stepped around and recorded.
+    """
+    flat, unravel = ravel(params)
+    differences = KinkAwareDifference(lambda p: mlp_cost_and_pattern(p, X, Y), flat, unravel(flat))
+    gradient = np.zeros(flat.size, dtype=np.float64)
+    crossings: list[KinkCrossing] = []
+    unit = np.zeros_like(flat)
+    slices = parameter_slices(params)
+    for i in (i for name in names for i in range(slices[name].start, slices[name].stop)):
+        unit[i] = 1.0
+        gradient[i], crossing = differences.along(unit, h, coordinate_name(params, i))
+        unit[i] = 0.0
+        if crossing is not None:
+            crossings.append(crossing)
+    values = unravel(gradient)
+    result = {name: values[name].astype(params[name].dtype) for name in names}
+    return GradientWithNotes(result, summarize_crossings(crossings), tuple(crossings),
+                             differences.passes + extra_passes)
 
 
 def _kink_safe_for_model(model: Model, eps: float | None = None) -> KinkSafeDifference:
