@@ -7,6 +7,7 @@ or bad input (with a one-line message, never a traceback).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any, Callable, Sequence
 
@@ -147,6 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (GradCheckError, ImportError, MemoryError) as error:
         print(f"gradcheck-bench: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # the reader went away (``| head``): stop quietly, as a SIGPIPE would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 128 + 13
     except KeyboardInterrupt as interruption:
         terminated = isinstance(interruption, Terminated)
         print(f"gradcheck-bench: {'terminated (SIGTERM)' if terminated else 'interrupted'}; "

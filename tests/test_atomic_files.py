@@ -20,3 +20,12 @@ def test_a_crash_mid_write_leaves_the_previous_file_and_no_debris(tmp_path):
             raise RuntimeError("killed mid-write")
     assert target.read_text() == '{"complete": true}'
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_written_files_are_readable_by_others_as_the_umask_allows(tmp_path):
+    import os
+
+    target = write_text_atomically(tmp_path / "r.csv", "x\n")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (target.stat().st_mode & 0o777) == (0o666 & ~mask)
