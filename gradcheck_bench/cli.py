@@ -52,20 +52,25 @@ def positive_float(text: str) -> float:
     return value
 
 
-def add_check_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--candidate", default="numpy", help="source to test (default: numpy)")
-    parser.add_argument("--reference", default="fd", help="source to trust (default: fd)")
-    parser.add_argument("--model", choices=["mlp", "linear1d"], default="mlp")
+def add_point_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where an MLP check happens: ``--case``, ``--sizes``, ``--seed``, ``--examples``."""
     parser.add_argument("--case", choices=["seed", "random"], default="seed",
                         help="the exercise's seed case, or a random He-initialised net")
     parser.add_argument("--sizes", type=layer_sizes, default=FRAUD_NET_SIZES,
                         help="layer sizes of a random net (default: 4,5,3,1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of a random case")
     parser.add_argument("--examples", type=int, default=3, help="examples m of a random case")
+
+
+def add_check_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--candidate", default="numpy", help="source to test (default: numpy)")
+    parser.add_argument("--reference", default="fd", help="source to trust (default: fd)")
+    parser.add_argument("--model", choices=["mlp", "linear1d"], default="mlp")
+    add_point_arguments(parser)
     parser.add_argument("--x", type=float, default=2.0, help="input x of the 1-D model")
     parser.add_argument("--theta", type=float, default=4.0, help="theta of the 1-D model")
     parser.add_argument("--eps", type=positive_float, default=None,
-                        help=f"finite-difference step (default: {DEFAULT_EPS:g})")
+                        help=f"finite-difference step (default: by dtype, {DEFAULT_EPS:g} in float64)")
     parser.add_argument("--engine", choices=["auto", *ENGINES], default=None,
                         help="finite-difference engine of the fd source (default: auto)")
     parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
@@ -76,7 +81,8 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def point_from_arguments(args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    if args.model == "linear1d":
+    """The point that ``add_point_arguments`` (and ``--model``) describe."""
+    if getattr(args, "model", "mlp") == "linear1d":
         return linear1d_case(args.x, args.theta)
     if args.case == "seed":
         return seed_case()

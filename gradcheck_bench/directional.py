@@ -222,19 +222,13 @@ def _per_coordinate(prober: _Prober, where: slice, value: np.ndarray, name: str)
 
 def add_directional_arguments(parser: Any) -> None:
     """Arguments of ``gradcheck-bench directional`` (the point is chosen as in ``check``)."""
-    from .cli import layer_sizes, positive_float
-    from .models import FRAUD_NET_SIZES
+    from .cli import add_point_arguments, positive_float
 
     parser.add_argument("--candidate", default="numpy", help="source to test (default: numpy)")
     parser.add_argument("--directions", type=int, default=DEFAULT_DIRECTIONS,
                         help=f"number of random directions k (default: {DEFAULT_DIRECTIONS}); 2k+1 forward passes")
     parser.add_argument("--direction-seed", type=int, default=0, help="seed of the random directions")
-    parser.add_argument("--case", choices=["seed", "random"], default="seed",
-                        help="the exercise's seed case, or a random He-initialised net")
-    parser.add_argument("--sizes", type=layer_sizes, default=FRAUD_NET_SIZES,
-                        help="layer sizes of a random net (default: 4,5,3,1)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of a random case")
-    parser.add_argument("--examples", type=int, default=3, help="examples m of a random case")
+    add_point_arguments(parser)
     parser.add_argument("--eps", type=positive_float, default=None, help="step (default: the dtype table's)")
     parser.add_argument("--threshold", type=positive_float, default=None,
                         help="pass below this relative difference (default: the dtype table's, 2e-7 in float64)")
@@ -244,11 +238,11 @@ def add_directional_arguments(parser: Any) -> None:
 
 def run_directional(args: Any) -> int:
     """Run the directional check and print its result; exit 0 pass, 1 fail."""
-    from .models import random_case, seed_case
+    from .cli import point_from_arguments
 
     if args.directions < 1:
         raise InputError(f"--directions must be at least 1, got {args.directions}.")
-    params, X, Y = seed_case() if args.case == "seed" else random_case(args.sizes, args.examples, args.seed)
+    params, X, Y = point_from_arguments(args)
     result = check_directional(args.candidate, params, X, Y, directions=args.directions, seed=args.direction_seed,
                                eps=args.eps, threshold=args.threshold, localise=not args.no_localise)
     print(result.to_json(indent=2) if args.json else result.summary())
