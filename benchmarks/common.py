@@ -6,7 +6,7 @@ minutes on a 2-core machine (see the README's "Benchmarks" section):
 * ``NETWORKS`` runs from the exercise's fraud net (47 parameters) to about
   1e5 parameters, by widening the two hidden layers; the input stays the
   fraud net's 4 features and the output one sigmoid.
-* The engines that run full forward passes (``loop`` takes 2n+1 passes of ~0.5 ms
+* The engines that run full forward passes (``loop`` takes 2n+2 passes of ~0.5 ms
   each at 1e5 parameters, about 100 s per gradient) are skipped
   above ``FULL_PASS_ENGINE_MAX_PARAMETERS``; ``structured`` runs at every size.
 """

@@ -3,7 +3,7 @@
 The same estimate as ``fd`` wherever a step stays on one side of every kink;
 where it would straddle one, the one-sided or smaller-step difference of
 :mod:`gradcheck_bench.kinks`, recorded and reported in the check's summary
-(which parameters, which examples, what was done). Costs 2n + 1 forward passes
+(which parameters, which examples, what was done). Costs 2n + 2 forward passes
 plus a few for each straddling coordinate.
 """
 
@@ -44,7 +44,7 @@ class KinkSafeDifference:
     def __call__(self, params: Params, X: np.ndarray, Y: np.ndarray) -> GradientWithNotes:
         require_finite_cost(mlp_cost, params, X, Y)
         h = default_step(params) if self.eps is None else float(self.eps)
-        return kink_safe_tensors(params, X, Y, h, list(params), extra_passes=1)
+        return kink_safe_tensors(params, X, Y, h, list(params), extra_passes=2)  # finite + deterministic
 
 
 def kink_safe_tensors(
