@@ -159,8 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + 13
     except KeyboardInterrupt as interruption:
         terminated = isinstance(interruption, Terminated)
+        where = str(interruption) if str(interruption) not in ("", "terminated by SIGTERM") else ""
         print(f"gradcheck-bench: {'terminated (SIGTERM)' if terminated else 'interrupted'}; "
-              "files written before this point are intact.", file=sys.stderr)
+              f"{where or 'files written before this point are intact.'}", file=sys.stderr)
         return 143 if terminated else 130
 
 

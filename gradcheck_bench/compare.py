@@ -30,6 +30,7 @@ import pandas as pd
 from .check import DEFAULT_THRESHOLD, compare_gradients
 from .errors import InputError
 from .models import FRAUD_NET_SIZES, Params, get_model, linear1d_case, mlp_forward, random_case, seed_case
+from .interruption import saying_where
 from .progress import progress_bar
 from .report import environment_header, write_report
 from .sources.registry import SourceSpec, build_source, get_spec, source_specs
@@ -252,8 +253,16 @@ def compare_sources(
     measurements: dict[tuple[str, str], Measurement] = {}
     margins = {case.name: case.relu_margin() for case in selected_cases}
     source_settings: dict[str, dict[str, Any]] = {}
-    with progress_bar(total=len(plan), description="compare", show=show_progress) as bar:
+    reached = {"case": "", "source": ""}
+
+    def where() -> str:
+        return (f"compare stopped at case {reached['case']!r}, source {reached['source']!r} "
+                f"({len(measurements)} of {len(plan)} measurements done); no report file was written, "
+                "so the previous ones are intact.")
+
+    with saying_where(where), progress_bar(total=len(plan), description="compare", show=show_progress) as bar:
         for case, name in plan:
+            reached.update(case=case.name, source=name)
             bar.set_postfix_str(f"{case.name}: {name}")
             source = build_source(name, get_model(case.model), **options)
             if _settings_of(source):

@@ -13,7 +13,7 @@ import signal
 import threading
 from contextlib import contextmanager
 from types import FrameType
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .errors import GradCheckError
 
@@ -61,3 +61,14 @@ def stoppable(timeout: float | None = None) -> Iterator[None]:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous_alarm)
         signal.signal(signal.SIGTERM, previous_term)
+
+
+@contextmanager
+def saying_where(describe: Callable[[], str]) -> Iterator[None]:
+    """Re-raise a stop (Ctrl-C, SIGTERM, time limit) with ``describe()``: how far the run got."""
+    try:
+        yield
+    except TimeLimitExceeded as stop:
+        raise TimeLimitExceeded(f"{stop} {describe()}") from None
+    except KeyboardInterrupt as stop:
+        raise type(stop)(describe()) from None

@@ -37,6 +37,7 @@ from .directional import check_directional
 from .errors import InputError
 from .models import Params, random_case, seed_case
 from .planted_bugs import CATALOGUE
+from .interruption import saying_where
 from .progress import with_progress
 from .sources.complex_step import complex_step
 from .sources.finite_difference import fd
@@ -369,12 +370,21 @@ def run_study(out: Path, nets: int = 10, show: bool | None = None, large: bool =
     if nets < 1:
         raise InputError(f"--nets must be at least 1, got {nets}.")
     out.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LowPrecisionWarning)
-        sweep = step_sweep(show=show)
-    raw = detection(nets, show)
-    table = detection_table(raw)
-    kink_raw = kinks(nets, show)
+    stage = ["the step sweep"]
+
+    def where() -> str:
+        return (f"study stopped during {stage[0]}; every file in {out} is whole "
+                "(each is written in one step), but the ones of this run may not all be there.")
+
+    with saying_where(where):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LowPrecisionWarning)
+            sweep = step_sweep(show=show)
+        stage[0] = "the detection table"
+        raw = detection(nets, show)
+        table = detection_table(raw)
+        stage[0] = "the kink table"
+        kink_raw = kinks(nets, show)
     written = [
         write_text_atomically(out / "step_sweep.csv", sweep.to_csv(index=False)),
         write_bytes_atomically(out / "step_sweep.png", plot_step_sweep(sweep)),
@@ -385,7 +395,9 @@ def run_study(out: Path, nets: int = 10, show: bool | None = None, large: bool =
     ]
     markdown = study_markdown(sweep, table, kinks_table(kink_raw), nets)
     if large:
-        large_raw = large_nets(min(nets, 5), show)
+        stage[0] = "the large-net table"
+        with saying_where(where):
+            large_raw = large_nets(min(nets, 5), show)
         written.append(write_text_atomically(out / "large_nets.csv", large_raw.to_csv(index=False)))
         markdown += "\n".join([
             "", f"## False failures on correct nets up to ~8,000 parameters (m = {KINK_EXAMPLES})", "",

@@ -170,3 +170,23 @@ def test_the_committed_results_are_a_real_run():
     assert len(csv) == len(data["rows"]) > 0
     buggy = csv[csv["candidate"] == "numpy-buggy"]
     assert (buggy["verdict"] == "FAIL").all() and set(buggy["reference"]) >= {"fd"}
+
+
+def test_an_interrupted_compare_says_where_it_stopped_and_leaves_the_files(tmp_path, monkeypatch, capsys):
+    import gradcheck_bench.compare as compare_module
+
+    assert main(["compare", "--cases", "seed", "--candidates", "numpy", "--references", "fd",
+                 "--repeats", "1", "--output", str(tmp_path)]) == 0
+    before = {path.name: path.read_text() for path in tmp_path.iterdir()}
+    capsys.readouterr()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compare_module, "measure", interrupted)
+    status = main(["compare", "--cases", "seed", "--candidates", "numpy", "--references", "fd",
+                   "--repeats", "1", "--output", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert status == 130
+    assert "compare stopped at case 'seed', source 'numpy' (0 of 2 measurements done)" in err
+    assert {path.name: path.read_text() for path in tmp_path.iterdir()} == before

@@ -73,3 +73,17 @@ def test_study_command_writes_csv_markdown_and_png(tmp_path, capsys):
 
 def test_study_rejects_zero_nets(tmp_path):
     assert main(["study", "--out", str(tmp_path), "--nets", "0"]) == 2
+
+
+def test_an_interrupted_study_says_where_it_stopped(tmp_path, monkeypatch):
+    import pytest
+
+    import gradcheck_bench.study as study_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(study_module, "detection", interrupted)
+    with pytest.raises(KeyboardInterrupt, match="study stopped during the detection table"):
+        study_module.run_study(tmp_path, nets=1, show=False)
+    assert not any(tmp_path.iterdir())
