@@ -25,6 +25,7 @@ from .steps import default_threshold, warn_if_low_precision
 from .sources.registry import build_source, source_label, unused_options
 from .validation import (
     require_finite_cost,
+    validate_threshold,
     validate_data,
     validate_gradient,
     validate_params,
@@ -222,8 +223,7 @@ def check(
     params = validate_params(params)
     warn_if_low_precision(params)
     threshold = default_threshold(params) if threshold is None else threshold
-    if not (isinstance(threshold, (int, float)) and np.isfinite(threshold) and threshold > 0):
-        raise InputError(f"threshold must be a positive number, got {threshold!r}; the exercise uses 2e-7.")
+    validate_threshold(threshold)
     validate_data(X, Y)
     names = [s for s in (candidate, reference) if isinstance(s, str)]
     resolved_model = get_model(model or "mlp")

@@ -34,7 +34,7 @@ from .interruption import saying_where
 from .progress import progress_bar
 from .report import environment_header, write_report
 from .sources.registry import SourceSpec, build_source, get_spec, source_specs
-from .validation import validate_gradient
+from .validation import validate_gradient, validate_threshold
 
 DEFAULT_OUTPUT = Path("results") / "compare"
 CANDIDATE_KINDS = ("hand-written", "planted-bug", "autograd")
@@ -242,8 +242,7 @@ def compare_sources(
     """
     if not (isinstance(repeats, int) and repeats >= 1):
         raise InputError(f"repeats must be a positive integer, got {repeats!r}.")
-    if not (isinstance(threshold, (int, float)) and np.isfinite(threshold) and threshold > 0):
-        raise InputError(f"threshold must be a positive number, got {threshold!r}; the exercise uses 2e-7.")
+    validate_threshold(threshold)
     selected_cases = select_cases(cases)
     choice = choose_sources(candidates, references)
     options = {

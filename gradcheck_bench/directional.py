@@ -43,7 +43,14 @@ from .kinks import (
 from .models import Model, Params, get_model, mlp_cost
 from .sources.registry import build_source, source_label
 from .steps import default_step, default_threshold, warn_if_low_precision
-from .validation import require_finite_cost, validate_data, validate_gradient, validate_params
+from .validation import (
+    is_positive_number,
+    require_finite_cost,
+    validate_data,
+    validate_gradient,
+    validate_params,
+    validate_threshold,
+)
 
 DEFAULT_DIRECTIONS = 4
 
@@ -117,9 +124,8 @@ def check_directional(
         raise InputError(f"directions must be a positive integer, got {directions!r}; try 4.")
     warn_if_low_precision(params)
     threshold = default_threshold(params) if threshold is None else threshold
-    if not (isinstance(threshold, (int, float)) and np.isfinite(threshold) and threshold > 0):
-        raise InputError(f"threshold must be a positive number, got {threshold!r}; the exercise uses 2e-7.")
-    if eps is not None and not (isinstance(eps, (int, float)) and np.isfinite(eps) and eps > 0):
+    validate_threshold(threshold)
+    if eps is not None and not is_positive_number(eps):
         raise InputError(f"eps must be a positive finite step, got {eps!r}; leave it out for the dtype table's.")
     resolved_model = get_model(model or "mlp")
     cost = resolved_model.cost if cost is None else cost

@@ -21,6 +21,18 @@ def _first_nonfinite(array: np.ndarray) -> tuple[int, ...]:
     return tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
 
 
+def is_positive_number(value: Any) -> bool:
+    """A real, finite, strictly positive number (a step, a threshold); bools are not numbers here."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value)) and value > 0
+
+
+def validate_threshold(threshold: Any) -> float:
+    """The verdict's threshold must be a positive number."""
+    if not is_positive_number(threshold):
+        raise InputError(f"threshold must be a positive number, got {threshold!r}; the exercise uses 2e-7.")
+    return float(threshold)
+
+
 def require_float_array(value: Any, name: str) -> np.ndarray:
     """``value`` must be a real floating-point NumPy array with only finite entries."""
     if not isinstance(value, np.ndarray):

@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import InputError, SourceError
 from ..flatten import ravel
 from ..models import Model, Params, mlp_cost
-from ..validation import require_finite_cost
+from ..validation import is_positive_number, require_finite_cost
 from .registry import SourceSpec
 
 Cost = Callable[[Params, Any, Any], Any]
@@ -56,7 +56,7 @@ class ComplexStep:
     def __post_init__(self) -> None:
         if not callable(self.cost):
             raise InputError(f"complex_step() needs a callable cost (params, X, Y) -> number, got {self.cost!r}.")
-        if not (isinstance(self.h, (int, float)) and np.isfinite(self.h) and self.h > 0):
+        if not is_positive_number(self.h):
             raise InputError(f"the complex step h must be a positive finite number, got {self.h!r}; try 1e-20.")
 
     def __call__(self, params: Params, X: Any, Y: Any) -> Params:

@@ -17,7 +17,7 @@ from ..flatten import parameter_slices, ravel
 from ..kinks import GradientWithNotes, KinkAwareDifference, KinkCrossing, mlp_cost_and_pattern, summarize_crossings
 from ..models import Model, Params, mlp_cost
 from ..steps import default_step
-from ..validation import require_finite_cost
+from ..validation import is_positive_number, require_finite_cost
 from .registry import SourceSpec
 
 
@@ -38,7 +38,7 @@ class KinkSafeDifference:
     name: str = "fd-kink-safe"
 
     def __post_init__(self) -> None:
-        if self.eps is not None and not (isinstance(self.eps, (int, float)) and np.isfinite(self.eps) and self.eps > 0):
+        if self.eps is not None and not is_positive_number(self.eps):
             raise InputError(f"eps must be a positive finite step, got {self.eps!r}; try 1e-5.")
 
     def __call__(self, params: Params, X: np.ndarray, Y: np.ndarray) -> GradientWithNotes:

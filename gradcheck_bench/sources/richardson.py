@@ -34,7 +34,7 @@ from ..kinks import (
     mlp_cost_and_pattern,
     summarize_crossings,
 )
-from ..validation import require_finite_cost
+from ..validation import is_positive_number, require_finite_cost
 from .kink_safe_fd import coordinate_name
 from .registry import SourceSpec
 
@@ -66,7 +66,7 @@ class RichardsonDifference:
     def __post_init__(self) -> None:
         if not callable(self.cost):
             raise InputError(f"richardson() needs a callable cost (params, X, Y) -> float, got {self.cost!r}.")
-        if not (isinstance(self.h, (int, float)) and np.isfinite(self.h) and self.h > 0):
+        if not is_positive_number(self.h):
             raise InputError(f"the Richardson step h must be a positive finite number, got {self.h!r}; try 2**-6.")
         if not (isinstance(self.levels, int) and 1 <= self.levels <= 8):
             raise InputError(f"levels must be an integer from 1 to 8, got {self.levels!r}; try 3.")
