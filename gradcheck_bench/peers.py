@@ -152,18 +152,19 @@ def torch_gradcheck(fast_mode: bool) -> Contestant:
 
 def jax_check_grads(case: Case) -> Callable[[], tuple[bool, int]]:
     """``jax.test_util.check_grads(order=1, modes=("rev",))`` in float64 (random directions)."""
-    import jax
     import jax.numpy as jnp
     from jax.test_util import check_grads
 
-    with jax.enable_x64(True):
+    from .sources.jax_autograd import x64_scope
+
+    with x64_scope():
         X, Y = jnp.asarray(case.X), jnp.asarray(case.Y)
         point = ({name: jnp.asarray(value) for name, value in case.params.items()},)
     cost = CountingCost(lambda params: mlp_cost(params, X, Y, xp=jnp))
 
     def run() -> tuple[bool, int]:
         cost.calls = 0
-        with jax.enable_x64(True):
+        with x64_scope():
             try:
                 check_grads(cost, point, order=1, modes=("rev",))
             except AssertionError:

@@ -256,26 +256,22 @@ def plot_detection(raw: pd.DataFrame) -> bytes:
 def jax_check_grads_passes(params: Params, X: np.ndarray, Y: np.ndarray, eps: float) -> bool | None:
     """Whether ``jax.test_util.check_grads`` (reverse mode, order 1) passes; None without JAX."""
     try:
-        import jax
+        import jax.numpy as jnp
         from jax.test_util import check_grads
     except ImportError:
         return None
-    from .flatten import parameter_slices, ravel
+    from .flatten import ravel
     from .models import mlp_cost
+    from .sources.jax_autograd import x64_scope
 
-    jax.config.update("jax_enable_x64", True)
-    jnp = jax.numpy
-    flat, _ = ravel(params)
-    slices = parameter_slices(params)
-    Xj, Yj = jnp.asarray(X), jnp.asarray(Y)
-
-    def cost(vector: Any) -> Any:
-        return mlp_cost({k: vector[s].reshape(params[k].shape) for k, s in slices.items()}, Xj, Yj, jnp)
-
-    try:
-        check_grads(cost, (jnp.asarray(flat),), order=1, modes=["rev"], eps=eps)
-    except AssertionError:
-        return False
+    flat, unravel = ravel(params)
+    with x64_scope():  # float64 for this call only; the process's JAX settings stay as they were
+        Xj, Yj = jnp.asarray(X), jnp.asarray(Y)
+        try:
+            check_grads(lambda vector: mlp_cost(unravel(vector), Xj, Yj, jnp), (jnp.asarray(flat),),
+                        order=1, modes=["rev"], eps=eps)
+        except AssertionError:
+            return False
     return True
 
 

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..flatten import ravel
 from ..models import Params, mlp_cost
 from . import ChunkEvaluator, FDEngine, centered, perturbed_batch
 from .mlp_layout import handles_mlp
@@ -42,12 +43,13 @@ def batched_cost_for(layout: tuple[tuple[str, tuple[int, ...]], ...]) -> Callabl
 
 
 def prepare(cost: Any, params: Params, X: np.ndarray, Y: np.ndarray) -> ChunkEvaluator:
-    import jax
     import jax.numpy as jnp
 
-    flat = np.concatenate([np.ravel(value) for value in params.values()])
+    from ..sources.jax_autograd import x64_scope
+
+    flat, _ = ravel(params)
     batched_cost = batched_cost_for(tuple((name, value.shape) for name, value in params.items()))
-    with jax.enable_x64(True):
+    with x64_scope():
         X_device, Y_device = jnp.asarray(X), jnp.asarray(Y)
     chunk = {"size": 0}
 
@@ -55,7 +57,7 @@ def prepare(cost: Any, params: Params, X: np.ndarray, Y: np.ndarray) -> ChunkEva
         k = indices.size
         chunk["size"] = max(chunk["size"], k)
         full_indices, full_steps = padded(indices, steps, chunk["size"])
-        with jax.enable_x64(True):
+        with x64_scope():
             batch = jnp.asarray(perturbed_batch(flat, full_indices, full_steps))
             costs = np.asarray(batched_cost(batch, X_device, Y_device))
         size = full_indices.size

@@ -26,8 +26,7 @@ def numpy_backprop(params: Params, X: np.ndarray, Y: np.ndarray, masks: Any = No
     """
     L = layer_count(params)
     m = X.shape[1]
-    forward = mlp_forward(params, X, np, masks)
-    Z, A = forward.Z, forward.A
+    A = mlp_forward(params, X, np, masks).A  # the reverse pass needs the activations only
     grads: Params = {}
 
     # forward: J = mean(-Y log A[L] - (1 - Y) log(1 - A[L])),  A[L] = sigmoid(Z[L])
