@@ -1,11 +1,15 @@
 """gradcheck-bench: proof that a gradient is right, and numbers on what the proof costs.
 
-The public API lives here; everything else is an implementation module.
+The public API lives here, re-exported from the modules that define it. Importing the
+package loads neither pandas nor any framework nor any tool; they load where they are used.
 """
 
 from .assertions import assert_gradients_close
-from .check import DEFAULT_THRESHOLD, CheckResult, check, compare_gradients, relative_difference
-from .compare import ComparisonReport, compare_sources, default_cases
+from .check import DEFAULT_THRESHOLD, RESOLUTION_FACTOR, CheckResult, check, compare_gradients, gradient
+from .check import relative_difference
+from .counting import CountingCost, count_forward_passes
+from .directional import check_directional
+from .dropout import DropoutNet
 from .errors import (
     GradCheckError,
     InputError,
@@ -14,85 +18,85 @@ from .errors import (
     SaturationWarning,
     SourceError,
 )
-from .flatten import ravel
-from .models import (
+from .fd_engines import FDEngine, fd_engines
+from .gradient import Gradient
+from .kinks import KinkCrossing
+from .models import Model, Params, PlantedBug, get_model, model_names
+from .models.linear1d import linear1d_case, linear1d_cost
+from .models.mlp import (
     FRAUD_NET_SIZES,
-    Model,
-    Params,
     exercise_cost,
-    get_model,
     init_params,
-    linear1d_case,
-    linear1d_cost,
     mlp_cost,
+    numpy_backprop,
     random_case,
+    seed_buggy_backprop,
     seed_case,
 )
-from .steps import TOLERANCES, LowPrecisionWarning, default_step, default_threshold
-from .sources import GradientSource, SourceSpec, available_sources, register_source, source_specs
-from .sources import build_source
-from .fd_engines import FDEngine
-from .sources.finite_difference import CentralDifference, central_differences, fd, fd_engines
-from .sources.numpy_backprop import numpy_backprop, seed_buggy_backprop
+from .ravel import ravel
+from .sources import GradientSource, SourceSpec, available_sources, build_source, register_source, source_specs
 from .sources.complex_step import ComplexStep, complex_step
-from .directional import check_directional
-from .dropout import DropoutNet
-from .kinks import KinkCrossing
+from .sources.finite_difference import CentralDifference, LowPrecisionCostWarning, fd
 from .sources.kink_safe_fd import KinkSafeDifference
 from .sources.richardson import RichardsonDifference, richardson
+from .steps import TOLERANCES, LowPrecisionWarning, default_steps, default_threshold
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_THRESHOLD",
     "FRAUD_NET_SIZES",
+    "RESOLUTION_FACTOR",
+    "TOLERANCES",
     "CentralDifference",
     "CheckResult",
-    "DropoutNet",
     "ComplexStep",
+    "CountingCost",
+    "DropoutNet",
     "FDEngine",
     "GradCheckError",
+    "Gradient",
     "GradientSource",
     "InputError",
     "KinkCrossing",
     "KinkSafeDifference",
+    "LowPrecisionCostWarning",
     "LowPrecisionWarning",
     "Model",
     "NonFiniteLossError",
     "NondeterministicCostError",
     "Params",
+    "PlantedBug",
+    "RichardsonDifference",
     "SaturationWarning",
     "SourceError",
     "SourceSpec",
-    "ComparisonReport",
     "assert_gradients_close",
-    "TOLERANCES",
     "available_sources",
     "build_source",
-    "central_differences",
     "check",
     "check_directional",
     "compare_gradients",
-    "compare_sources",
-    "default_cases",
     "complex_step",
-    "default_step",
+    "count_forward_passes",
+    "default_steps",
     "default_threshold",
     "exercise_cost",
     "fd",
     "fd_engines",
     "get_model",
+    "gradient",
     "init_params",
     "linear1d_case",
     "linear1d_cost",
     "mlp_cost",
+    "model_names",
     "numpy_backprop",
     "random_case",
     "ravel",
     "register_source",
     "relative_difference",
     "richardson",
-    "RichardsonDifference",
     "seed_buggy_backprop",
     "seed_case",
     "source_specs",

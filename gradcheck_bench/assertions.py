@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .check import DEFAULT_THRESHOLD, CheckResult, SourceLike, check
+from .check import CheckResult, SourceLike, check
 from .models import Model, Params
 
 
@@ -29,7 +29,7 @@ def assert_gradients_close(
     X: Any,
     Y: Any = None,
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
     model: str | Model | None = None,
     **options: Any,
 ) -> CheckResult:
@@ -41,8 +41,12 @@ def assert_gradients_close(
     is below ``threshold``; raises ``AssertionError`` with the per-parameter
     table, worst tensor first, when it is not. Bad input still raises the
     usual :class:`~gradcheck_bench.errors.GradCheckError`, so a broken test is
-    never mistaken for a wrong gradient.
+    never mistaken for a wrong gradient. The verdict follows the same rule as
+    ``check`` (``threshold=None``: the dtype table's, raised below float64 to
+    what the oracle resolves), and this function's own frame is hidden from
+    pytest's traceback, as in ``numpy.testing``.
     """
+    __tracebackhide__ = True
     result = check(candidate, reference, params, X, Y, threshold=threshold, model=model, **options)
     if not result.passed:
         raise AssertionError(failure_message(result))

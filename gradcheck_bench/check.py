@@ -6,36 +6,44 @@ difference over all parameters, the verdict, and a per-tensor breakdown that
 names the element with the largest error and the factor (``scale``) by which
 the candidate is off, so the seed's planted bugs read as ``W2 x2.000`` and
 ``b1 x4.000``.
+
+A source that knows its own error (the finite-difference oracles) makes the
+verdict honest about it: the result's ``resolution`` is the relative
+difference the sources' error bars alone could produce, a tensor is named as
+a culprit only where its mismatch exceeds ``RESOLUTION_FACTOR`` times that,
+and below float64 (where round-off is large) the pass threshold itself rises
+to it. In float64 the exercise's verdict, difference below 2e-7, stays.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Union
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Union
 
 import numpy as np
-import pandas as pd
 
 from .errors import InputError
+from .gradient import Gradient, error_of, notes_of
 from .models import Model, Params, get_model
-from .steps import default_threshold, warn_if_low_precision
 from .sources.registry import build_source, source_label, unused_options
-from .validation import (
-    require_finite_cost,
-    validate_threshold,
-    validate_data,
-    validate_gradient,
-    validate_params,
-    warn_if_output_saturates,
-)
+from .steps import TOLERANCES, point_dtype, warn_if_low_precision
+from .validation import validate_gradient, validate_params, validate_threshold
 
-DEFAULT_THRESHOLD = 2e-7
+if TYPE_CHECKING:
+    import pandas as pd
+
+DEFAULT_THRESHOLD = TOLERANCES[np.dtype(np.float64)].threshold
 """The exercise's verdict: below 2e-7 the gradient is declared correct."""
 
-SourceLike = Union[str, Callable[[Params, Any, Any], Params]]
+RESOLUTION_FACTOR = 10.0
+"""A mismatch counts as seen only where it exceeds this many times what the sources can resolve."""
+
+SourceLike = Union[str, Callable[[Params, Any, Any], Params], Mapping[str, np.ndarray]]
+"""A registry name, a callable ``(params, X, Y) -> {name: array}``, or a gradient already computed."""
 
 
 def relative_difference(candidate: np.ndarray, reference: np.ndarray) -> float:
@@ -51,6 +59,19 @@ def relative_difference(candidate: np.ndarray, reference: np.ndarray) -> float:
     return float(np.linalg.norm(candidate - reference) / denominator)
 
 
+def relative_resolution(error: np.ndarray, candidate: np.ndarray, reference: np.ndarray) -> float:
+    """``||e|| / (||g|| + ||r||)``: the relative difference the error bars ``e`` alone could produce."""
+    error = np.ravel(error).astype(np.float64)
+    scale = max(np.max(np.abs(candidate), initial=0.0), np.max(np.abs(reference), initial=0.0),
+                np.max(error, initial=0.0))
+    if scale == 0:
+        return 0.0
+    denominator = np.linalg.norm(np.ravel(candidate) / scale) + np.linalg.norm(np.ravel(reference) / scale)
+    if denominator == 0:
+        return float("inf")
+    return float(np.linalg.norm(error / scale) / denominator)
+
+
 def least_squares_scale(candidate: np.ndarray, reference: np.ndarray) -> float:
     """The factor s minimising ``||candidate - s * reference||``; NaN when reference is zero."""
     candidate = np.ravel(candidate).astype(np.float64)
@@ -62,18 +83,19 @@ def least_squares_scale(candidate: np.ndarray, reference: np.ndarray) -> float:
     return float(candidate @ reference) / float(reference @ reference)
 
 
-def compare_tensor(candidate: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
-    """One row of the per-parameter table."""
-    error = np.abs(candidate.astype(np.float64) - reference.astype(np.float64))
-    worst = np.unravel_index(int(np.argmax(error)), error.shape) if error.size else ()
+def compare_tensor(candidate: np.ndarray, reference: np.ndarray, error: np.ndarray | None = None) -> dict[str, Any]:
+    """One row of the per-parameter table (``resolution`` NaN where no source gave error bars)."""
+    difference = np.abs(candidate.astype(np.float64) - reference.astype(np.float64))
+    worst = np.unravel_index(int(np.argmax(difference)), difference.shape) if difference.size else ()
     return {
         "size": int(candidate.size),
         "difference": relative_difference(candidate, reference),
+        "resolution": float("nan") if error is None else relative_resolution(error, candidate, reference),
         "scale": least_squares_scale(candidate, reference),
-        "max_abs_error": float(error[worst]) if error.size else 0.0,
+        "max_abs_error": float(difference[worst]) if difference.size else 0.0,
         "worst_index": tuple(int(i) for i in worst),
-        "candidate_value": float(candidate[worst]) if error.size else float("nan"),
-        "reference_value": float(reference[worst]) if error.size else float("nan"),
+        "candidate_value": float(candidate[worst]) if difference.size else float("nan"),
+        "reference_value": float(reference[worst]) if difference.size else float("nan"),
     }
 
 
@@ -85,7 +107,8 @@ class CheckResult:
     ``per_parameter`` the same as a pandas DataFrame. Both are computed from
     the two gradients on first use, so a check whose verdict is all that is
     read pays nothing for them; a check that builds its breakdown another way
-    (the directional check) passes it as ``breakdown``.
+    (the directional check) passes it as ``breakdown``. ``error`` holds the
+    sources' combined error bars per tensor, where they gave any.
     """
 
     candidate: str
@@ -97,32 +120,49 @@ class CheckResult:
     notes: tuple[str, ...] = ()
     """What a source or the check did that a reader should know (e.g. kinks stepped around)."""
     breakdown: dict[str, dict[str, Any]] | None = field(default=None, repr=False)
+    error: Params | None = field(default=None, repr=False)
+    resolution: float | None = None
+    """The relative difference the sources' own error bars could produce (None: no error bars)."""
 
     @cached_property
     def rows(self) -> dict[str, dict[str, Any]]:
-        """Per tensor: size, difference, scale, max_abs_error, worst_index, candidate/reference value."""
+        """Per tensor: size, difference, resolution, scale, max_abs_error, worst_index, both values."""
         if self.breakdown is not None:
             return self.breakdown
+        errors = self.error or {}
         return {
-            name: compare_tensor(self.candidate_gradient[name], self.reference_gradient[name])
+            name: compare_tensor(self.candidate_gradient[name], self.reference_gradient[name], errors.get(name))
             for name in self.reference_gradient
         }
 
     @property
     def passed(self) -> bool:
-        """The exercise's verdict: the difference is below the threshold."""
+        """The verdict: the difference is below the threshold."""
         return self.difference < self.threshold
 
     @cached_property
-    def per_parameter(self) -> pd.DataFrame:
-        """One row per tensor: size, difference, scale, max_abs_error, worst_index, both values."""
+    def per_parameter(self) -> "pd.DataFrame":
+        """One row per tensor: size, difference, resolution, scale, max_abs_error, worst_index, both values."""
+        import pandas as pd
+
         return pd.DataFrame.from_dict(self.rows, orient="index").rename_axis("parameter")
 
     @property
     def culprits(self) -> list[str]:
-        """Tensors whose own difference is at or above the threshold, worst first."""
+        """Tensors whose own difference reaches the threshold and exceeds what the oracle resolves there.
+
+        Worst first. A tensor whose mismatch is within ``RESOLUTION_FACTOR``
+        times the sources' error bars is not named: that is the oracle's noise.
+        """
+        if self.passed:
+            return []
         worst_first = sorted(self.rows, key=lambda name: -self.rows[name]["difference"])
-        return [name for name in worst_first if self.rows[name]["difference"] >= self.threshold]
+        return [name for name in worst_first if self._seen(self.rows[name])]
+
+    def _seen(self, row: dict[str, Any]) -> bool:
+        resolution = row.get("resolution", float("nan"))
+        resolved = not np.isfinite(resolution) or row["difference"] > RESOLUTION_FACTOR * resolution
+        return row["difference"] >= self.threshold and resolved
 
     def table(self, worst_first: bool = False) -> str:
         """The per-parameter table as aligned text, in parameter order or worst first."""
@@ -132,16 +172,22 @@ class CheckResult:
         shown["scale"] = [_format_scale(s) for s in shown["scale"]]
         shown["worst_index"] = [list(i) for i in shown["worst_index"]]
         shown["verdict"] = ["MISMATCH" if name in self.culprits else "ok" for name in shown.index]
-        formats = {c: "{:.3e}".format for c in ("difference", "max_abs_error", "candidate_value", "reference_value")}
-        return shown.to_string(formatters=formats)
+        if "resolution" in shown and shown["resolution"].isna().all():
+            shown = shown.drop(columns="resolution")
+        numbers = ("difference", "resolution", "max_abs_error", "candidate_value", "reference_value")
+        return shown.to_string(formatters={c: "{:.3e}".format for c in numbers if c in shown})
+
+    def headline(self) -> str:
+        """The verdict in one line, with what the oracle resolves when it knows."""
+        line = (f"{'PASS' if self.passed else 'FAIL'}  {self.candidate} vs {self.reference}: relative difference "
+                f"{self.difference:.3e} (threshold {self.threshold:.1e})")
+        if self.resolution is not None:
+            line += f"; the oracle resolves {self.resolution:.1e} here"
+        return line
 
     def summary(self) -> str:
         """A readable verdict that names the worst tensors, then the table."""
-        verdict = "PASS" if self.passed else "FAIL"
-        lines = [
-            f"{verdict}  {self.candidate} vs {self.reference}: relative difference "
-            f"{self.difference:.3e} (threshold {self.threshold:.1e})"
-        ]
+        lines = [self.headline()]
         if self.culprits:
             lines.append("Mismatched tensors, worst first:")
             for name in self.culprits:
@@ -151,6 +197,10 @@ class CheckResult:
                     f"largest error {row['max_abs_error']:.3e} at {list(row['worst_index'])} "
                     f"(candidate {row['candidate_value']:.6g}, reference {row['reference_value']:.6g})"
                 )
+        elif not self.passed and any(r["difference"] >= self.threshold for r in self.rows.values()):
+            lines.append(f"No tensor's mismatch exceeds {RESOLUTION_FACTOR:g}x what the sources can resolve there: "
+                         "the difference is within the oracle's own error, so nothing is named. Use a more "
+                         "accurate oracle (richardson, complex-step) to decide.")
         elif not self.passed:
             lines.append("No single tensor reaches the threshold; the error is spread over all of them.")
         return "\n".join(lines + list(self.notes) + ["", self.table()])
@@ -166,6 +216,7 @@ class CheckResult:
             "reference": self.reference,
             "difference": self.difference,
             "threshold": self.threshold,
+            "resolution": self.resolution,
             "passed": self.passed,
             "culprits": self.culprits,
             "notes": list(self.notes),
@@ -176,25 +227,54 @@ class CheckResult:
         return json.dumps(self.to_dict(), **kwargs)
 
 
+def combined_error(*errors: Params | None) -> Params | None:
+    """The sum of the sources' error bars, per tensor (None when no source gave any)."""
+    given = [error for error in errors if error is not None]
+    if not given:
+        return None
+    names = set().union(*given)
+    return {name: sum(np.abs(np.asarray(e[name], dtype=np.float64)) for e in given if name in e) for name in names}
+
+
 def compare_gradients(
     candidate: Params,
     reference: Params,
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
     candidate_name: str = "candidate",
     reference_name: str = "reference",
+    precision: np.dtype | str = np.float64,
 ) -> CheckResult:
-    """Compare two gradients that are already computed (same names and shapes)."""
+    """Compare two gradients that are already computed (same names and shapes).
+
+    Error bars that either gradient carries (a :class:`~gradcheck_bench.gradient.Gradient`
+    from an oracle) set the result's ``resolution``; below float64
+    ``precision``, the default threshold rises to ``RESOLUTION_FACTOR`` times it.
+    """
     names = list(reference)
-    flat_candidate = np.concatenate([np.ravel(candidate[n]) for n in names])
-    flat_reference = np.concatenate([np.ravel(reference[n]) for n in names])
+    error = combined_error(error_of(candidate), error_of(reference))
+    values_c = {name: np.asarray(candidate[name]) for name in names}
+    values_r = {name: np.asarray(reference[name]) for name in names}
+    flat_c = np.concatenate([np.ravel(values_c[n]) for n in names])
+    flat_r = np.concatenate([np.ravel(values_r[n]) for n in names])
+    resolution = None
+    if error is not None and all(n in error for n in names):
+        resolution = relative_resolution(np.concatenate([np.ravel(error[n]) for n in names]), flat_c, flat_r)
+    tolerance = TOLERANCES[np.dtype(precision)]
+    if threshold is None:
+        threshold = tolerance.threshold
+        if tolerance.dtype != np.dtype(np.float64) and resolution is not None:
+            threshold = max(threshold, RESOLUTION_FACTOR * resolution)
     return CheckResult(
         candidate=candidate_name,
         reference=reference_name,
-        difference=relative_difference(flat_candidate, flat_reference),
-        threshold=threshold,
-        candidate_gradient=candidate,
-        reference_gradient=reference,
+        difference=relative_difference(flat_c, flat_r),
+        threshold=float(threshold),
+        candidate_gradient=values_c,
+        reference_gradient=values_r,
+        error=error,
+        resolution=resolution,
+        notes=notes_of(candidate) + notes_of(reference),
     )
 
 
@@ -202,7 +282,7 @@ def check(
     candidate: SourceLike,
     reference: SourceLike,
     params: Params,
-    X: Any,
+    X: Any = None,
     Y: Any = None,
     *,
     threshold: float | None = None,
@@ -211,82 +291,120 @@ def check(
 ) -> CheckResult:
     """Check ``candidate``'s gradient against ``reference``'s at ``(params, X, Y)``.
 
-    Each source is a registry name (``"numpy"``, ``"numpy-buggy"``, ``"fd"``, ...)
-    or a callable ``(params, X, Y) -> {name: ndarray}``. Named sources are built
-    for ``model`` (default ``"mlp"``) with the ``options`` they accept, e.g.
-    ``eps=1e-7`` for ``fd``; an option no named source accepts is an error.
-    The caller's arrays are never modified: each source gets its own copy.
-    ``threshold=None`` takes the dtype table's (2e-7 in float64; float32
-    parameters get a :class:`~gradcheck_bench.steps.LowPrecisionWarning` and
-    the float32 threshold).
+    Each source is a registry name (``"numpy"``, ``"numpy-buggy"``, ``"fd"``, ...),
+    a callable ``(params, X, Y) -> {name: ndarray}``, or a gradient already
+    computed (a dict, e.g. from :func:`gradient`, so one oracle run serves many
+    checks). Named sources are built for ``model`` (default ``"mlp"``) with
+    the ``options`` they accept, e.g. ``eps=1e-7`` for ``fd``; an option no
+    named source accepts is an error. X and Y are whatever the model's cost
+    takes (arrays of any dtype, dicts, tuples, None); only a model that
+    declares a point check validates them. The caller's arrays are never
+    modified: each source gets its own copy. ``threshold=None`` takes the
+    dtype table's (2e-7 in float64; below float64 it rises to what the oracle
+    resolves at the point, with a warning).
     """
     params = validate_params(params)
+    precision = point_dtype(params)
     warn_if_low_precision(params)
-    threshold = default_threshold(params) if threshold is None else threshold
-    validate_threshold(threshold)
-    validate_data(X, Y)
+    if threshold is not None:
+        validate_threshold(threshold)
     names = [s for s in (candidate, reference) if isinstance(s, str)]
-    resolved_model = get_model(model or "mlp")
-    if names or model is not None:
-        resolved_model.validate_point(params, X, Y)
-        require_finite_cost(resolved_model.cost, params, X, Y, deterministic=False)
-        if resolved_model.name == "mlp":
-            warn_if_output_saturates(params, X, Y)
+    resolved_model = get_model(model or "mlp") if names or model is not None else None
+    if resolved_model is not None:
+        resolved_model.check_point(params, X, Y)
     unknown = unused_options(names, options)
     if unknown:
         raise InputError(
             f"option(s) {', '.join(unknown)} are not accepted by "
-            f"{' or '.join(names) if names else 'sources given as callables'}; "
+            f"{' or '.join(names) if names else 'sources given as callables or gradients'}; "
             "configure a callable source yourself, e.g. fd(cost, eps=1e-6)."
         )
-    functions, gradients, notes = [], [], []
-    for source in (candidate, reference):
-        function = build_source(source, resolved_model, **options) if isinstance(source, str) else source
-        if not callable(function):
-            raise InputError(f"a gradient source must be a name or a callable, got {source!r}.")
-        private = {name: value.copy() for name, value in params.items()}
-        output = function(private, X.copy(), None if Y is None else Y.copy())
-        notes += [f"{source_label(source)}: {note}" for note in getattr(output, "notes", ())]
-        gradients.append(validate_gradient(output, params, source_label(source)))
-        functions.append(function)
+    functions = [resolve_source(source, resolved_model, options) for source in (candidate, reference)]
+    outputs = [run_source(function, source, params, X, Y) for function, source in zip(functions, (candidate, reference))]
     labels = (source_label(candidate), source_label(reference))
-    result = compare_gradients(gradients[0], gradients[1], threshold=float(threshold),
-                               candidate_name=labels[0], reference_name=labels[1])
-    if not result.passed and result.culprits:
-        result, notes = _second_look(result, functions, labels, params, X, Y, notes)
-    return dataclasses.replace(result, notes=tuple(notes))
+    precision = lowest_precision(precision, *outputs)
+    result = judged(outputs, labels, threshold, precision)
+    if not result.passed and any(row["difference"] >= result.threshold for row in result.rows.values()):
+        result = _second_look(result, outputs, functions, labels, params, X, Y, threshold, precision)
+    return result
 
 
-def _second_look(
-    result: CheckResult, functions: list[Any], labels: tuple[str, str], params: Params, X: Any, Y: Any,
-    notes: list[str],
-) -> tuple[CheckResult, list[str]]:
-    """A failing check asks each source that can to re-examine the culprit tensors.
+def resolve_source(source: SourceLike, model: Model | None, options: dict[str, Any]) -> Any:
+    """A callable for a name or a callable; a precomputed gradient stays as it is."""
+    if isinstance(source, str):
+        assert model is not None
+        return build_source(source, model, **options)
+    if isinstance(source, Mapping) or callable(source):
+        return source
+    raise InputError(f"a gradient source must be a name, a callable or a dict of arrays, got {source!r:.80}.")
 
-    The finite-difference oracle steps around ReLU kinks there: a step that
-    straddles one measures a one-sided slope and makes a correct gradient look
-    wrong. Only coordinates that straddle change; the verdict is then taken
-    again on the re-examined gradients, and the notes say what was done.
+
+def run_source(function: Any, source: SourceLike, params: Params, X: Any, Y: Any) -> Any:
+    """The source's output at a private copy of the point (a precomputed gradient is just checked)."""
+    output = function if isinstance(function, Mapping) else function(
+        {name: value.copy() for name, value in params.items()}, private_copy(X), private_copy(Y))
+    gradient = validate_gradient(output, params, source_label(source))
+    if isinstance(output, Gradient):
+        return dataclasses.replace(output, values=gradient)
+    return gradient
+
+
+def private_copy(data: Any) -> Any:
+    """A copy a source may modify freely: arrays copied, containers deep-copied, None and scalars as they are."""
+    if data is None or isinstance(data, (int, float, str)):
+        return data
+    if isinstance(data, np.ndarray):
+        return data.copy()
+    return copy.deepcopy(data)
+
+
+def lowest_precision(precision: np.dtype, *outputs: Any) -> np.dtype:
+    """The parameters' precision, lowered to any lower precision a source found the cost to carry."""
+    found = [o.precision for o in outputs if isinstance(o, Gradient) and o.precision is not None]
+    return min([np.dtype(precision), *found], key=lambda d: np.finfo(d).bits)
+
+
+def judged(outputs: list[Any], labels: tuple[str, str], threshold: float | None, precision: np.dtype) -> CheckResult:
+    """Compare two source outputs and carry their notes, each labelled with its source."""
+    result = compare_gradients(outputs[0], outputs[1], threshold=threshold, candidate_name=labels[0],
+                               reference_name=labels[1], precision=precision)
+    notes = tuple(f"{label}: {note}" for output, label in zip(outputs, labels) for note in notes_of(output))
+    return dataclasses.replace(result, notes=notes)
+
+
+def _second_look(result: CheckResult, outputs: list[Any], functions: list[Any], labels: tuple[str, str],
+                 params: Params, X: Any, Y: Any, threshold: float | None, precision: np.dtype) -> CheckResult:
+    """A failing check asks each source that can to re-examine the tensors it is about to name.
+
+    The finite-difference oracle estimates its truncation error there with a
+    second step, and steps around kinks the model declares (a step that
+    straddles one measures a one-sided slope and makes a correct gradient
+    look wrong). The verdict is then taken again, and the notes say what was done.
     """
-    gradients = [dict(result.candidate_gradient), dict(result.reference_gradient)]
-    changed = False
-    for gradient, function, label in zip(gradients, functions, labels):
+    suspects = [name for name, row in result.rows.items() if row["difference"] >= result.threshold]
+    refined = list(outputs)
+    extra: list[str] = []
+    for k, (function, label) in enumerate(zip(functions, labels)):
         recheck = getattr(function, "recheck", None)
         if recheck is None:
             continue
-        private = {name: value.copy() for name, value in params.items()}
-        refined = recheck(private, X.copy(), None if Y is None else Y.copy(), result.culprits)
-        if refined is None or not getattr(refined, "kinks", ()):
-            continue
-        gradient.update(refined)
-        notes = notes + [f"{label} (second look at {', '.join(result.culprits)}): {note}"
-                         for note in getattr(refined, "notes", ())]
-        changed = True
-    if not changed:
-        return result, notes
-    again = compare_gradients(gradients[0], gradients[1], threshold=result.threshold,
-                              candidate_name=labels[0], reference_name=labels[1])
-    return again, notes
+        looked = recheck({name: value.copy() for name, value in params.items()}, private_copy(X), private_copy(Y),
+                         suspects)
+        refined[k] = merged(outputs[k], looked)
+        extra += [f"{label} (second look at {', '.join(suspects)}): {note}" for note in looked.notes]
+    if all(new is old for new, old in zip(refined, outputs)):
+        return result
+    again = judged(refined, labels, threshold, precision)
+    return dataclasses.replace(again, notes=again.notes + tuple(extra))
+
+
+def merged(original: Any, looked: Gradient) -> Gradient:
+    """The original output with the re-examined tensors (values and error bars) replaced."""
+    values = {**dict(original.values if isinstance(original, Gradient) else original), **looked.values}
+    error = error_of(original)
+    error = None if error is None and looked.error is None else {**(error or {}), **(looked.error or {})}
+    return Gradient(values=values, notes=notes_of(original), kinks=tuple(looked.kinks), error=error,
+                    precision=looked.precision)
 
 
 def _format_scale(scale: float) -> str:
@@ -301,3 +419,22 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (np.floating, float)):
         return float(value) if np.isfinite(value) else None
     return value
+
+
+
+def gradient(source: SourceLike, params: Params, X: Any = None, Y: Any = None, *,
+             model: str | Model | None = None, **options: Any) -> Params:
+    """One source's gradient at the point, validated: compute a reference once, check many candidates.
+
+    ``ref = gradient("fd", params, X, Y, model="gmm")`` then ``check(c, ref, ...)``
+    for each candidate ``c``; an oracle's result keeps its error bars and notes.
+    """
+    params = validate_params(params)
+    resolved_model = get_model(model or "mlp") if isinstance(source, str) or model is not None else None
+    if resolved_model is not None:
+        resolved_model.check_point(params, X, Y)
+    names = [source] if isinstance(source, str) else []
+    unknown = unused_options(names, options)
+    if unknown:
+        raise InputError(f"option(s) {', '.join(unknown)} are not accepted by {source_label(source)}.")
+    return run_source(resolve_source(source, resolved_model, options), source, params, X, Y)

@@ -1,24 +1,22 @@
-"""The ``gradcheck-bench`` command.
+"""The ``gradcheck-bench`` command: the only place that builds argument parsers.
 
 Exit status works like a test: 0 the check passed, 1 it failed, 2 bad usage
-or bad input (with a one-line message, never a traceback).
+or bad input (with a one-line message, never a traceback). Each subcommand
+is a function that adds its arguments and one that runs it; the tools in
+:mod:`gradcheck_bench.tools` are imported only by the command that runs them.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .asv_gate import GATE_HELP, add_gate_arguments, run_gate_command
-from .check import DEFAULT_THRESHOLD, check
-from .compare import add_compare_arguments, run_compare
-from .errors import GradCheckError
-from .interruption import Terminated, stoppable
-from .models import FRAUD_NET_SIZES, linear1d_case, random_case, seed_case
-from . import peers
-from .sources.finite_difference import DEFAULT_EPS, ENGINES
+from .errors import GradCheckError, InputError
+from .models import Model, get_model, model_names
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -32,6 +30,19 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def subcommand(name: str, help_text: str, add_arguments: Callable[[argparse.ArgumentParser], None]) -> Callable:
+    """Register ``run`` as the subcommand ``name``."""
+    def register(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        SUBCOMMANDS[name] = (help_text, add_arguments, run)
+        return run
+    return register
+
+
+# --------------------------------------------------------------------------
+# Argument types
+# --------------------------------------------------------------------------
 
 
 def layer_sizes(text: str) -> tuple[int, ...]:
@@ -52,84 +63,379 @@ def positive_float(text: str) -> float:
     return value
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def names(text: str) -> list[str]:
+    """Parse ``a,b,c`` (at least one name)."""
+    parsed = [part.strip() for part in text.split(",") if part.strip()]
+    if not parsed:
+        raise argparse.ArgumentTypeError(f"expected names separated by commas, got {text!r}")
+    return parsed
+
+
+def load_model(reference: str) -> Model:
+    """A model by name, or ``package.module:attribute`` naming a :class:`Model` in an importable module."""
+    if ":" not in reference:
+        return get_model(reference)
+    module_name, _, attribute = reference.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise InputError(f"cannot import {module_name!r} for --model {reference} ({error}); put its folder on "
+                         "PYTHONPATH or install the package that holds it.") from None
+    model = getattr(module, attribute, None)
+    if not isinstance(model, Model):
+        raise InputError(f"--model {reference}: {module_name}.{attribute} is "
+                         f"{'missing' if model is None else type(model).__name__}, not a gradcheck_bench.Model.")
+    return model
+
+
+def model_argument(text: str) -> Model:
+    try:
+        return load_model(text)
+    except InputError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+# --------------------------------------------------------------------------
+# Where a check happens: --model, --case, and the flags of one case
+# --------------------------------------------------------------------------
+
+
 def add_point_arguments(parser: argparse.ArgumentParser) -> None:
-    """Where an MLP check happens: ``--case``, ``--sizes``, ``--seed``, ``--examples``."""
-    parser.add_argument("--case", choices=["seed", "random"], default="seed",
-                        help="the exercise's seed case, or a random He-initialised net")
-    parser.add_argument("--sizes", type=layer_sizes, default=FRAUD_NET_SIZES,
-                        help="layer sizes of a random net (default: 4,5,3,1)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of a random case")
-    parser.add_argument("--examples", type=int, default=3, help="examples m of a random case")
+    """``--model``, ``--case`` and the flags that build a random MLP or the 1-D model's point."""
+    parser.add_argument("--model", type=model_argument, default=None, metavar="NAME|MODULE:ATTR",
+                        help=f"a model ({', '.join(model_names())}) or module:attribute naming your own "
+                             "gradcheck_bench.Model (default: mlp)")
+    parser.add_argument("--case", default=None,
+                        help="one of the model's cases (default: its first; the MLP's are seed, ... and random)")
+    parser.add_argument("--sizes", type=layer_sizes, default=None, help="layer sizes of a random MLP; implies --case random")
+    parser.add_argument("--seed", type=int, default=None, help="seed of a random MLP; implies --case random")
+    parser.add_argument("--examples", type=positive_int, default=None,
+                        help="examples m of a random MLP; implies --case random")
+    parser.add_argument("--x", type=float, default=None, help="input x of the 1-D model; implies --model linear1d")
+    parser.add_argument("--theta", type=float, default=None, help="theta of the 1-D model; implies --model linear1d")
+
+
+def point_from_arguments(args: argparse.Namespace) -> tuple[Model, Any]:
+    """The model and the point that ``add_point_arguments`` describe; flags never silently ignored."""
+    random_flags = [f"--{n}" for n in ("sizes", "seed", "examples") if getattr(args, n) is not None]
+    linear_flags = [f"--{n}" for n in ("x", "theta") if getattr(args, n) is not None]
+    model = args.model
+    if linear_flags:
+        model = model or get_model("linear1d")
+        if model.name != "linear1d" or random_flags or args.case not in (None, "linear1d"):
+            raise InputError(f"{' and '.join(linear_flags)} set the 1-D model's point; they cannot go with "
+                             f"{'--model ' + model.name if model.name != 'linear1d' else ' '.join(random_flags) or '--case ' + str(args.case)}.")
+        from .models.linear1d import linear1d_case
+
+        return model, linear1d_case(2.0 if args.x is None else args.x, 4.0 if args.theta is None else args.theta)
+    model = model or get_model("mlp")
+    if random_flags:
+        if model.name != "mlp" or args.case not in (None, "random"):
+            raise InputError(f"{' and '.join(random_flags)} build a random MLP (--case random); they cannot go with "
+                             f"{'--model ' + model.name if model.name != 'mlp' else '--case ' + str(args.case)}.")
+        from .models.mlp import FRAUD_NET_SIZES, random_case
+
+        return model, random_case(args.sizes or FRAUD_NET_SIZES, args.examples or 3, args.seed or 0)
+    if args.case == "random" and model.name == "mlp":
+        from .models.mlp import random_case
+
+        return model, random_case()
+    return model, named_case(model, args.case)
+
+
+def named_case(model: Model, case: str | None) -> Any:
+    """The point of one of the model's cases (the first when ``case`` is None)."""
+    if not model.cases:
+        raise InputError(f"model {model.name!r} declares no cases; give it some: Model(..., cases={{'small': make_point}}).")
+    if case is None:
+        return next(iter(model.cases.values()))()
+    if case not in model.cases:
+        raise InputError(f"model {model.name!r} has no case {case!r}; choose from {', '.join(model.cases)}.")
+    return model.cases[case]()
+
+
+# --------------------------------------------------------------------------
+# check
+# --------------------------------------------------------------------------
 
 
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
+    from .fd_engines import engines
+
     parser.add_argument("--candidate", default="numpy", help="source to test (default: numpy)")
     parser.add_argument("--reference", default="fd", help="source to trust (default: fd)")
-    parser.add_argument("--model", choices=["mlp", "linear1d"], default="mlp")
     add_point_arguments(parser)
-    parser.add_argument("--x", type=float, default=2.0, help="input x of the 1-D model")
-    parser.add_argument("--theta", type=float, default=4.0, help="theta of the 1-D model")
     parser.add_argument("--eps", type=positive_float, default=None,
-                        help=f"finite-difference step (default: by dtype, {DEFAULT_EPS:g} in float64)")
-    parser.add_argument("--engine", choices=["auto", *ENGINES], default=None,
+                        help="finite-difference step (default: relative to each parameter, 2^-17 |theta| in float64)")
+    parser.add_argument("--engine", choices=["auto", *engines()], default=None,
                         help="finite-difference engine of the fd source (default: auto)")
     parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
-                        help="Dask scheduler for --engine dask (default: a local cluster, shut down after)")
-    parser.add_argument("--threshold", type=positive_float, default=DEFAULT_THRESHOLD,
-                        help=f"pass below this relative difference (default: {DEFAULT_THRESHOLD:g})")
+                        help="Dask scheduler; implies --engine dask (default: a local cluster, shut down after)")
+    parser.add_argument("--threshold", type=positive_float, default=None,
+                        help="pass below this relative difference (default: the dtype table's, 2e-7 in float64)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def point_from_arguments(args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    """The point that ``add_point_arguments`` (and ``--model``) describe."""
-    if getattr(args, "model", "mlp") == "linear1d":
-        return linear1d_case(args.x, args.theta)
-    if args.case == "seed":
-        return seed_case()
-    return random_case(args.sizes, args.examples, args.seed)
+def fd_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``eps``, ``engine`` and the engine's own options, as given (an ignored one is an error)."""
+    engine = args.engine
+    if args.scheduler is not None:
+        if engine not in (None, "dask"):
+            raise InputError(f"--scheduler is an option of the dask engine, not of --engine {engine}; "
+                             "drop one of them.")
+        engine = "dask"
+    options: dict[str, Any] = {}
+    if args.eps is not None:
+        options["eps"] = args.eps
+    if engine is not None:
+        options["engine"] = engine
+    if args.scheduler is not None:
+        options["engine_options"] = {"scheduler": args.scheduler}
+    return options
 
 
+@subcommand("check", "compare one gradient source against another at one point", add_check_arguments)
 def run_check(args: argparse.Namespace) -> int:
-    params, X, Y = point_from_arguments(args)
-    given = {"eps": args.eps, "engine": args.engine, "scheduler": args.scheduler}
-    options = {name: value for name, value in given.items() if value is not None}
-    result = check(args.candidate, args.reference, params, X, Y,
-                   threshold=args.threshold, model=args.model, **options)
+    from .check import check
+
+    model, (params, X, Y) = point_from_arguments(args)
+    result = check(args.candidate, args.reference, params, X, Y, threshold=args.threshold, model=model,
+                   **fd_options(args))
     print(result.to_json(indent=2) if args.json else result.summary())
     return EXIT_PASS if result.passed else EXIT_FAIL
 
 
-SUBCOMMANDS["check"] = (
-    "compare one gradient source against another at one point", add_check_arguments, run_check
-)
+# --------------------------------------------------------------------------
+# directional
+# --------------------------------------------------------------------------
 
-SUBCOMMANDS["compare"] = (
-    "every candidate against every reference on many cases: the comparison report",
-    add_compare_arguments,
-    run_compare,
-)
 
-from .directional import add_directional_arguments, run_directional  # noqa: E402  (after the helpers it uses)
+def add_directional_arguments(parser: argparse.ArgumentParser) -> None:
+    from .directional import DEFAULT_DIRECTIONS
 
-SUBCOMMANDS["directional"] = (
-    "check a gradient along k random directions (2k+1 forward passes), localising a failure",
-    add_directional_arguments,
-    run_directional,
-)
+    parser.add_argument("--candidate", default="numpy", help="source to test (default: numpy)")
+    parser.add_argument("--directions", type=positive_int, default=DEFAULT_DIRECTIONS,
+                        help=f"number of random directions k (default: {DEFAULT_DIRECTIONS}); about 2k forward passes")
+    parser.add_argument("--direction-seed", type=int, default=0, help="seed of the random directions")
+    add_point_arguments(parser)
+    parser.add_argument("--eps", type=positive_float, default=None, help="step (default: the dtype table's)")
+    parser.add_argument("--threshold", type=positive_float, default=None,
+                        help="pass below this relative difference (default: the dtype table's, 2e-7 in float64)")
+    parser.add_argument("--no-localise", action="store_true", help="on failure, do not localise the culprits")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
-from .study import add_study_arguments, run_study_command  # noqa: E402
 
-SUBCOMMANDS["study"] = (
-    "measure oracle accuracy against the step and the detection power of each check method "
-    "(writes results/study/)",
-    add_study_arguments,
-    run_study_command,
-)
-SUBCOMMANDS["gate"] = (GATE_HELP, add_gate_arguments, run_gate_command)
+@subcommand("directional", "check a gradient along k random directions (about 2k forward passes), localising a "
+            "failure", add_directional_arguments)
+def run_directional(args: argparse.Namespace) -> int:
+    from .directional import check_directional
 
-SUBCOMMANDS["peers"] = (
-    "time our fd check against torch/jax/scipy checkers and the seed-style loop", peers.add_arguments, peers.run
-)
+    model, (params, X, Y) = point_from_arguments(args)
+    result = check_directional(args.candidate, params, X, Y, directions=args.directions, seed=args.direction_seed,
+                               eps=args.eps, threshold=args.threshold, model=model, localise=not args.no_localise)
+    print(result.to_json(indent=2) if args.json else result.summary())
+    return EXIT_PASS if result.passed else EXIT_FAIL
+
+
+# --------------------------------------------------------------------------
+# compare (the main job)
+# --------------------------------------------------------------------------
+
+
+COMPARE_OUTPUT = Path("results") / "compare"
+
+
+def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cases", type=names, default=None, help="comma-separated cases (default: every case of "
+                        "every model)")
+    parser.add_argument("--model", type=model_argument, action="append", default=None, metavar="NAME|MODULE:ATTR",
+                        help="compare only this model's cases (repeatable); MODULE:ATTR names your own Model, whose "
+                             "cases= give the points")
+    parser.add_argument("--candidates", type=names, default=None,
+                        help="comma-separated sources to test (default: every installed hand-written, planted-bug "
+                             "and autograd source)")
+    parser.add_argument("--references", type=names, default=None,
+                        help="comma-separated sources to trust (default: every installed oracle and autograd source)")
+    parser.add_argument("--output", type=Path, default=COMPARE_OUTPUT, help=f"folder for the results (default: "
+                        f"{COMPARE_OUTPUT})")
+    parser.add_argument("--repeats", type=positive_int, default=5, help="timed warm calls per source and case "
+                        "(default: 5)")
+    parser.add_argument("--threshold", type=positive_float, default=None,
+                        help="pass below this relative difference (default: the dtype table's, 2e-7 in float64)")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 when any verdict is not the expected one (planted bugs fail, the rest pass)")
+    parser.add_argument("--device", default=None, help="device for the torch and jax sources, e.g. cpu or cuda")
+    parser.add_argument("--eps", type=positive_float, default=None, help="step of the finite-difference oracles "
+                        "(default: relative to each parameter)")
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="intra-op threads torch uses during each gradient (default: torch's own)")
+
+
+@subcommand("compare", "every candidate against every reference on every case: the comparison report",
+            add_compare_arguments)
+def run_compare(args: argparse.Namespace) -> int:
+    """Print the table and write the files; exit 0, or with ``--strict`` 1 on an unexpected verdict."""
+    from .tools.compare import compare_sources
+
+    report = compare_sources(args.cases, args.candidates, args.references, threshold=args.threshold,
+                             repeats=args.repeats, device=args.device, threads=args.threads, eps=args.eps,
+                             models=args.model)
+    print(report.text())
+    paths = report.write(args.output)
+    print("wrote " + ", ".join(str(path) for path in paths.values()))
+    return EXIT_FAIL if args.strict and not report.unexpected.empty else EXIT_PASS
+
+
+# --------------------------------------------------------------------------
+# The measurement tools
+# --------------------------------------------------------------------------
+
+
+def add_study_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=Path("results/study"), help="output folder (default: results/study)")
+    parser.add_argument("--nets", type=positive_int, default=10, help="random nets per measurement (default: 10)")
+    parser.add_argument("--large", action="store_true",
+                        help="also check correct nets up to ~8,000 parameters with every method (several minutes)")
+
+
+@subcommand("study", "measure oracle accuracy against the step and the detection power of each check method "
+            "(writes results/study/)", add_study_arguments)
+def run_study(args: argparse.Namespace) -> int:
+    from .tools.study import run_study as study
+
+    for path in study(args.out, args.nets, large=args.large):
+        print(path)
+    return EXIT_PASS
+
+
+def add_peers_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repeats", type=positive_int, default=15, help="timed runs per checker (median; default 15)")
+    parser.add_argument("--budget-s", type=positive_float, default=20.0,
+                        help="stop repeating a checker after this many seconds (at least 3 runs; default 20)")
+    parser.add_argument("--out", type=Path, default=Path("results/peers"), help="output folder (default: results/peers)")
+
+
+@subcommand("peers", "time our check against torch/jax/scipy checkers and the seed-style loop (writes results/peers/)",
+            add_peers_arguments)
+def run_peers(args: argparse.Namespace) -> int:
+    from .tools.peers import run_peers as peers
+
+    table, _, notes = peers(args.out, args.repeats, args.budget_s)
+    columns = ["case", "checker", "median_s", "forward_passes", "verdict", "status"]
+    print(table[[c for c in columns if c in table]].to_string(index=False))
+    print("\n".join(["", *notes, f"(tables in {args.out})"]))
+    return EXIT_PASS
+
+
+def add_growth_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repeats", type=positive_int, default=5, help="timed runs per engine and net (median; default 5)")
+    parser.add_argument("--scale", action="store_true",
+                        help="instead: one fd gradient of a 1e6-parameter net, its time and peak memory (results/scale/)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: results/growth or results/scale)")
+
+
+@subcommand("growth", "time per forward pass of the fd engines as n grows (writes results/growth/)",
+            add_growth_arguments)
+def run_growth(args: argparse.Namespace) -> int:
+    from .tools import growth
+
+    if args.scale:
+        table = growth.run_scale(args.out or Path("results/scale"))
+    else:
+        table = growth.run_growth(args.out or growth.RESULTS, args.repeats)
+    print(table.to_string(index=False))
+    return EXIT_PASS
+
+
+def add_dask_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repeats", type=positive_int, default=3, help="timed runs per engine and net (median)")
+    parser.add_argument("--out", type=Path, default=Path("results/dask"), help="output folder (default: results/dask)")
+
+
+@subcommand("dask-bench", "does the Dask engine pay off here? the fd gradient on a local cluster vs in one process "
+            "(writes results/dask/)", add_dask_arguments)
+def run_dask_bench(args: argparse.Namespace) -> int:
+    from .tools.dask_bench import run_dask_bench as dask_bench
+
+    table, extra = dask_bench(args.out, args.repeats)
+    print(table[["n", "best_local_engine", "best_local_s", "dask_s", "dask_speedup", "tasks", "overhead_s"]]
+          .to_string(index=False))
+    return EXIT_PASS
+
+
+# --------------------------------------------------------------------------
+# asv: the regression gate and the dashboard check
+# --------------------------------------------------------------------------
+
+
+def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
+    from .tools.gate import DEFAULT_ACCURACY_THRESHOLD, DEFAULT_ACCURACY_TOLERANCE, DEFAULT_COST_FACTOR
+
+    parser.add_argument("base", help="the commit to compare against (branch, tag or hash), e.g. main")
+    parser.add_argument("head", help="the commit under test, e.g. HEAD")
+    parser.add_argument("--config", type=Path, default=Path("asv.conf.json"), help="asv configuration "
+                        "(default: ./asv.conf.json)")
+    parser.add_argument("--machine", default=None, help="asv machine name (default: the only one with results)")
+    parser.add_argument("--accuracy-threshold", type=positive_float, default=DEFAULT_ACCURACY_THRESHOLD,
+                        help=f"an accuracy value above this may regress (default: {DEFAULT_ACCURACY_THRESHOLD:g})")
+    parser.add_argument("--accuracy-tolerance", type=float, default=DEFAULT_ACCURACY_TOLERANCE,
+                        help="relative rise of an accuracy value tolerated above the threshold "
+                             f"(default: {DEFAULT_ACCURACY_TOLERANCE:g})")
+    parser.add_argument("--factor", type=positive_float, default=DEFAULT_COST_FACTOR,
+                        help=f"a time, memory or count may grow by this factor (default: {DEFAULT_COST_FACTOR:g})")
+
+
+@subcommand("gate", "compare two commits' asv results; exit 1 naming each benchmark that regressed",
+            add_gate_arguments)
+def run_gate(args: argparse.Namespace) -> int:
+    from .tools.gate import GateRules, run_gate as gate
+
+    rules = GateRules(args.accuracy_threshold, args.accuracy_tolerance, args.factor)
+    report, base_hash, head_hash = gate(args.base, args.head, config_path=args.config, machine=args.machine,
+                                        rules=rules)
+    print(report.summary(base_hash, head_hash))
+    if report.passed and report.compared == 0:
+        print("gradcheck-bench gate: nothing was measured on both commits (all n/a, or different "
+              "benchmarks); that is not a pass", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_PASS if report.passed else EXIT_FAIL
+
+
+def add_dashboard_arguments(parser: argparse.ArgumentParser) -> None:
+    from .tools.dashboard import DEFAULT_GRAPH
+
+    verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+    localize = verbs.add_parser("localize", help="point the published index.html at local copies of its CDN assets")
+    localize.add_argument("html_dir", type=Path, help="the published site (asv.conf.json's html_dir)")
+    check = verbs.add_parser("check", help="load the site in headless Chromium; require graphs")
+    check.add_argument("html_dir", type=Path, help="the published site (asv.conf.json's html_dir)")
+    check.add_argument("--out", type=Path, default=Path("results/dashboard-check"), help="where the screenshots go")
+    check.add_argument("--benchmark", default=DEFAULT_GRAPH, help="the benchmark whose graph page to load")
+
+
+@subcommand("dashboard", "make the published asv dashboard self-contained, or check it in headless Chromium",
+            add_dashboard_arguments)
+def run_dashboard(args: argparse.Namespace) -> int:
+    from .tools import dashboard
+
+    if args.verb == "localize":
+        return dashboard.run_localize(args.html_dir)
+    return dashboard.run_check(args.html_dir, args.out, args.benchmark)
+
+
+# --------------------------------------------------------------------------
+# The command
+# --------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,6 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .tools.interruption import Terminated, stoppable
+
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -27,30 +27,17 @@ import dataclasses
 from typing import Any, Callable
 
 import numpy as np
-import pandas as pd
 
-from .check import CheckResult, SourceLike, compare_tensor, least_squares_scale, relative_difference
+from .check import CheckResult, SourceLike, compare_tensor, least_squares_scale, relative_difference, resolve_source
+from .check import run_source
+from .counting import counted, count_forward_passes
 from .errors import InputError
-from .flatten import parameter_slices, ravel
-from .kinks import (
-    Evaluation,
-    KinkAwareDifference,
-    KinkCrossing,
-    cost_without_pattern,
-    mlp_cost_and_pattern,
-    summarize_crossings,
-)
-from .models import Model, Params, get_model, mlp_cost
-from .sources.registry import build_source, source_label
+from .kinks import KinkAwareDifference, KinkCrossing, evaluator, summarize_crossings
+from .models import Model, Params, cost_model, get_model
+from .ravel import parameter_slices, ravel
+from .sources.registry import source_label
 from .steps import default_step, default_threshold, warn_if_low_precision
-from .validation import (
-    is_positive_number,
-    require_finite_cost,
-    validate_data,
-    validate_gradient,
-    validate_params,
-    validate_threshold,
-)
+from .validation import is_positive_number, require_finite_cost, validate_params, validate_threshold
 
 DEFAULT_DIRECTIONS = 4
 
@@ -62,24 +49,13 @@ def random_directions(size: int, count: int, seed: int) -> np.ndarray:
     return q * np.sign(np.diag(r))  # a unique, uniformly distributed basis
 
 
-def directional_forward_passes(params: Params, directions: int) -> int:
-    """Passes of the global probe: one at theta, two per direction (kinks may add a few)."""
-    n = sum(int(np.size(v)) for v in params.values())
-    return 2 * min(directions, n) + 1
-
-
 class _Prober:
-    """Differences of the cost along flat vectors, kink-aware for the MLP."""
+    """Differences of the cost along flat vectors, kink-aware where the model declares its kinks."""
 
-    def __init__(self, cost: Callable[[Params, Any, Any], Any], params: Params, X: Any, Y: Any, h: float):
+    def __init__(self, model: Model, params: Params, X: Any, Y: Any, h: float):
         self.flat, unravel = ravel(params)
-        self.point = unravel(self.flat)
         self.h = h
-        if cost is mlp_cost:
-            evaluate: Callable[[Params], Evaluation] = lambda p: mlp_cost_and_pattern(p, X, Y)  # noqa: E731
-        else:
-            evaluate = cost_without_pattern(cost, X, Y)
-        self.differences = KinkAwareDifference(evaluate, self.flat, self.point)
+        self.differences = KinkAwareDifference(evaluator(model, X, Y), self.flat, unravel)
         self.crossings: list[KinkCrossing] = []
 
     def along(self, direction: np.ndarray, where: str) -> float:
@@ -87,10 +63,6 @@ class _Prober:
         if crossing is not None:
             self.crossings.append(crossing)
         return value
-
-    @property
-    def passes(self) -> int:
-        return self.differences.passes
 
 
 def check_directional(
@@ -107,7 +79,7 @@ def check_directional(
     cost: Callable[[Params, Any, Any], Any] | None = None,
     localise: bool = True,
     count_passes: bool = False,
-) -> CheckResult | DirectionalResult:
+) -> CheckResult | "DirectionalResult":
     """Check ``candidate`` along ``directions`` random directions; localise the bug if it fails.
 
     ``cost`` defaults to ``model``'s (the MLP's). ``eps`` and ``threshold``
@@ -119,22 +91,32 @@ def check_directional(
     adds the number of forward passes used.
     """
     params = validate_params(params)
-    validate_data(X, Y)
-    if not (isinstance(directions, int) and directions >= 1):
+    if not (isinstance(directions, int) and not isinstance(directions, bool) and directions >= 1):
         raise InputError(f"directions must be a positive integer, got {directions!r}; try 4.")
     warn_if_low_precision(params)
     threshold = default_threshold(params) if threshold is None else threshold
     validate_threshold(threshold)
     if eps is not None and not is_positive_number(eps):
         raise InputError(f"eps must be a positive finite step, got {eps!r}; leave it out for the dtype table's.")
-    resolved_model = get_model(model or "mlp")
-    cost = resolved_model.cost if cost is None else cost
-    if cost is resolved_model.cost:
-        resolved_model.validate_point(params, X, Y)
-    require_finite_cost(cost, params, X, Y)
-    gradient = _candidate_gradient(candidate, resolved_model, params, X, Y)
-    h = default_step(params) if eps is None else float(eps)
-    prober = _Prober(cost, copy.deepcopy(params), X, Y, h)
+    resolved_model = get_model(model or "mlp") if cost is None else cost_model(cost)
+    resolved_model.check_point(params, X, Y)
+    with count_forward_passes() as counter:
+        require_finite_cost(counted(resolved_model.cost), params, X, Y)
+        gradient = run_source(resolve_source(candidate, resolved_model, {}), candidate, params, X, Y)
+        gradient = {name: np.asarray(gradient[name]) for name in params}
+        h = default_step(params) if eps is None else float(eps)
+        prober = _Prober(resolved_model, copy.deepcopy(params), X, Y, h)
+        result = _probe_and_localise(prober, candidate, gradient, params, directions, seed, threshold, localise)
+    notes = result.notes + (f"{counter.passes} forward passes, counted (a full per-coordinate check needs "
+                            f"2n + 2 = {2 * prober.flat.size + 2})",)
+    result = dataclasses.replace(result, notes=notes)
+    return DirectionalResult(result, counter.passes) if count_passes else result
+
+
+def _probe_and_localise(prober: "_Prober", candidate: SourceLike, gradient: Params, params: Params,
+                        directions: int, seed: int, threshold: float, localise: bool) -> CheckResult:
+    """The global probe along random directions; on failure, the per-tensor localisation."""
+    h = prober.h
     flat_gradient, _ = ravel(gradient)
     basis = random_directions(flat_gradient.size, min(directions, flat_gradient.size), seed)
     projected = basis.T @ flat_gradient.astype(np.float64)
@@ -144,23 +126,20 @@ def check_directional(
     if difference >= threshold and localise:
         table, reference = _localise(prober, gradient, params, directions, seed, threshold)
         notes.append("the directional check failed: localised by per-tensor probes, then per-coordinate "
-                     f"differences on {', '.join(n for n in table.index if table.loc[n, 'localised']) or 'no tensor'}")
+                     f"differences on {', '.join(n for n, row in table.items() if row['localised']) or 'no tensor'}")
     else:
         table, reference = _unlocalised_table(params), {}
-    notes.append(f"{prober.passes} forward passes (a full per-coordinate check needs "
-                 f"{2 * flat_gradient.size + 1})")
     notes += summarize_crossings(prober.crossings)
-    result = CheckResult(
+    return CheckResult(
         candidate=source_label(candidate),
         reference=f"directional(k={basis.shape[1]})",
         difference=difference,
         threshold=threshold,
-        breakdown=table.drop(columns="localised").to_dict(orient="index"),
+        breakdown={name: {k: v for k, v in row.items() if k != "localised"} for name, row in table.items()},
         candidate_gradient=gradient,
         reference_gradient=reference,
         notes=tuple(notes),
     )
-    return DirectionalResult(result, prober.passes) if count_passes else result
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,30 +150,22 @@ class DirectionalResult:
     forward_passes: int
 
 
-def _candidate_gradient(candidate: SourceLike, model: Model, params: Params, X: Any, Y: Any) -> Params:
-    function = build_source(candidate, model) if isinstance(candidate, str) else candidate
-    if not callable(function):
-        raise InputError(f"a gradient source must be a name or a callable, got {candidate!r}.")
-    output = function(copy.deepcopy(params), X.copy(), None if Y is None else Y.copy())
-    return validate_gradient(output, params, source_label(candidate))
-
-
-def _unlocalised_table(params: Params) -> pd.DataFrame:
-    rows = [dict(_EMPTY_ROW, size=int(np.size(value))) for value in params.values()]
-    return pd.DataFrame(rows, index=pd.Index(list(params), name="parameter"))
+def _unlocalised_table(params: Params) -> dict[str, dict[str, Any]]:
+    return {name: dict(_EMPTY_ROW, size=int(np.size(value))) for name, value in params.items()}
 
 
 _EMPTY_ROW: dict[str, Any] = {
-    "size": 0, "difference": float("nan"), "scale": float("nan"), "max_abs_error": float("nan"),
+    "size": 0, "difference": float("nan"), "resolution": float("nan"), "scale": float("nan"),
+    "max_abs_error": float("nan"),
     "worst_index": (), "candidate_value": float("nan"), "reference_value": float("nan"), "localised": False,
 }
 
 
 def _localise(
     prober: _Prober, gradient: Params, params: Params, directions: int, seed: int, threshold: float
-) -> tuple[pd.DataFrame, Params]:
+) -> tuple[dict[str, dict[str, Any]], Params]:
     """Per-tensor probes; per-coordinate differences on the tensors whose probes fail."""
-    rows, reference = [], {}
+    rows, reference = {}, {}
     for offset, (name, where) in enumerate(parameter_slices(params).items()):
         tensor_gradient = np.ravel(gradient[name]).astype(np.float64)
         basis = random_directions(tensor_gradient.size, min(directions, tensor_gradient.size), seed + 1 + offset)
@@ -207,8 +178,8 @@ def _localise(
         if row["difference"] >= threshold:
             reference[name] = _per_coordinate(prober, where, params[name], name)
             row = dict(compare_tensor(gradient[name], reference[name]), localised=True)
-        rows.append(row)
-    return pd.DataFrame(rows, index=pd.Index(list(params), name="parameter")), reference
+        rows[name] = row
+    return rows, reference
 
 
 def _per_coordinate(prober: _Prober, where: slice, value: np.ndarray, name: str) -> np.ndarray:
@@ -219,37 +190,3 @@ def _per_coordinate(prober: _Prober, where: slice, value: np.ndarray, name: str)
         estimate[i] = prober.along(unit, f"{name}[{i}]")
         unit[flat_index] = 0.0
     return estimate.reshape(np.shape(value))
-
-
-# --------------------------------------------------------------------------
-# The ``gradcheck-bench directional`` command
-# --------------------------------------------------------------------------
-
-
-def add_directional_arguments(parser: Any) -> None:
-    """Arguments of ``gradcheck-bench directional`` (the point is chosen as in ``check``)."""
-    from .cli import add_point_arguments, positive_float
-
-    parser.add_argument("--candidate", default="numpy", help="source to test (default: numpy)")
-    parser.add_argument("--directions", type=int, default=DEFAULT_DIRECTIONS,
-                        help=f"number of random directions k (default: {DEFAULT_DIRECTIONS}); 2k+1 forward passes")
-    parser.add_argument("--direction-seed", type=int, default=0, help="seed of the random directions")
-    add_point_arguments(parser)
-    parser.add_argument("--eps", type=positive_float, default=None, help="step (default: the dtype table's)")
-    parser.add_argument("--threshold", type=positive_float, default=None,
-                        help="pass below this relative difference (default: the dtype table's, 2e-7 in float64)")
-    parser.add_argument("--no-localise", action="store_true", help="on failure, do not localise the culprits")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-
-
-def run_directional(args: Any) -> int:
-    """Run the directional check and print its result; exit 0 pass, 1 fail."""
-    from .cli import point_from_arguments
-
-    if args.directions < 1:
-        raise InputError(f"--directions must be at least 1, got {args.directions}.")
-    params, X, Y = point_from_arguments(args)
-    result = check_directional(args.candidate, params, X, Y, directions=args.directions, seed=args.direction_seed,
-                               eps=args.eps, threshold=args.threshold, localise=not args.no_localise)
-    print(result.to_json(indent=2) if args.json else result.summary())
-    return 0 if result.passed else 1

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
-from .models import Params, layer_count, mlp_cost
-from .sources.numpy_backprop import numpy_backprop
+from .models import Params
+from .models.mlp import layer_count, mlp_cost, numpy_backprop
 
 
 def dropout_masks(params: Params, examples: int, keep_prob: float, rng: np.random.Generator) -> list[np.ndarray]:

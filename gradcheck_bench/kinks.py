@@ -29,60 +29,56 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .models import Params, cross_entropy_from_logits, mlp_forward
+from .counting import counted, record_passes
+from .models import Model, Params
+from .validation import scalar_cost
 
 Evaluation = tuple[float, np.ndarray]
-"""A cost value and the activation pattern (bool, hidden units x examples) where it was taken."""
+"""A cost value and the activation pattern (bool, e.g. hidden units x examples) where it was taken."""
 
 MAX_SHRINKS = 4
 SHRINK_FACTOR = 8.0
+ONE_SIDED_NOISE = 4.0
+"""The one-sided stencil (-3 J0 + 4 J(h) - J(2h)) / 2h carries (3 + 4 + 1) / 2 = 4 times the
+round-off of a centered difference at the same step."""
 
 
-def cost_without_pattern(cost: Callable[[Params, Any, Any], Any], X: Any, Y: Any) -> Callable[[Params], Evaluation]:
-    """An ``evaluate`` for a cost with no known kinks (every pattern is empty, so nothing crosses)."""
-    from .validation import scalar_cost
+def evaluator(model: Model, X: Any, Y: Any) -> Callable[[Params], Evaluation]:
+    """``point -> (cost, pattern)`` for the model: its declared kink pattern, or an empty one.
 
+    With an empty pattern nothing ever counts as crossing a kink, so the
+    kink-aware differences are the plain ones.
+    """
+    if model.kink_pattern is not None:
+        kink_pattern = model.kink_pattern
+
+        def with_pattern(point: Params) -> Evaluation:
+            record_passes(1)
+            return kink_pattern(point, X, Y)
+
+        return with_pattern
+    cost = counted(model.cost)
     return lambda point: (scalar_cost(cost(point, X, Y)), np.zeros((0, 0), dtype=bool))
-
-
-def mlp_cost_and_pattern(params: Params, X: np.ndarray, Y: np.ndarray) -> Evaluation:
-    """The MLP cost (bit-identical to ``mlp_cost``) and the signs of all hidden pre-activations."""
-    forward = mlp_forward(params, X, np)
-    cost = float(cross_entropy_from_logits(forward.logits, Y, np).mean())
-    hidden = forward.Z[1:-1]
-    if not hidden:
-        return cost, np.zeros((0, X.shape[1]), dtype=bool)
-    return cost, np.concatenate([Z > 0 for Z in hidden], axis=0)
 
 
 @dataclass(frozen=True)
 class KinkCrossing:
-    """One finite difference whose step straddled a ReLU kink, and how it was resolved."""
+    """One finite difference whose step straddled a kink, and how it was resolved."""
 
     where: str  # "W1[3, 2]" for a coordinate, "direction 5" for a directional probe
-    examples: tuple[int, ...]  # columns of X whose activation pattern changed
+    examples: tuple[int, ...]  # columns of the pattern (examples of X) that changed
     action: str  # "one-sided", "smaller step" or "unresolved"
     step: float  # the step finally used
+    tensor: str | None = None  # for a coordinate: its tensor and index there
+    index: tuple[int, ...] | None = None
 
     def describe(self) -> str:
         shown = ", ".join(str(e) for e in self.examples[:5]) + (", ..." if len(self.examples) > 5 else "")
         return f"{self.where}: kink at example(s) {shown}; {self.action} (step {self.step:.2g})"
 
-
-class GradientWithNotes(dict):
-    """A gradient dict that also carries notes (and kink crossings) for the check's summary."""
-
-    def __init__(
-        self,
-        gradient: Params,
-        notes: tuple[str, ...] = (),
-        kinks: tuple[KinkCrossing, ...] = (),
-        forward_passes: int | None = None,
-    ):
-        super().__init__(gradient)
-        self.notes = notes
-        self.kinks = kinks
-        self.forward_passes = forward_passes
+    def noise_factor(self) -> float:
+        """Round-off of the difference taken, in units of a centered difference's at ``step``."""
+        return ONE_SIDED_NOISE if self.action == "one-sided" else 1.0
 
 
 class KinkAwareDifference:
@@ -92,19 +88,19 @@ class KinkAwareDifference:
     ``point`` a dict of views into it, so writing ``flat`` moves the point.
     """
 
-    def __init__(self, evaluate: Callable[[Params], Evaluation], flat: np.ndarray, point: Params):
+    def __init__(self, evaluate: Callable[[Params], Evaluation], flat: np.ndarray, unravel: Callable[[Any], Params]):
         self.evaluate = evaluate
         self.flat = flat
         self.origin = flat.copy()
-        self.point = point
-        self.cost0, self.pattern0 = evaluate(point)
+        self.unravel = unravel
+        self.cost0, self.pattern0 = evaluate(unravel(flat))
         self.passes = 1
 
     def _at(self, displacement: np.ndarray) -> Evaluation:
         self.flat[:] = self.origin + displacement
         try:
             self.passes += 1
-            return self.evaluate(self.point)
+            return self.evaluate(self.unravel(self.flat))
         finally:
             self.flat[:] = self.origin
 
@@ -116,7 +112,8 @@ class KinkAwareDifference:
         (plus, p_plus), (minus, p_minus) = self._at(h * direction), self._at(-h * direction)
         return (plus - minus) / (2.0 * h), self._changed_examples(p_plus) | self._changed_examples(p_minus)
 
-    def along(self, direction: np.ndarray, h: float, where: str) -> tuple[float, KinkCrossing | None]:
+    def along(self, direction: np.ndarray, h: float, where: str, tensor: str | None = None,
+              index: tuple[int, ...] | None = None) -> tuple[float, KinkCrossing | None]:
         """The derivative along ``direction`` (a flat vector), and the kink crossing if one was met."""
         examples: set[int] = set()
         for shrink in range(MAX_SHRINKS + 1):
@@ -124,7 +121,7 @@ class KinkAwareDifference:
             crossed_plus, crossed_minus = self._changed_examples(p_plus), self._changed_examples(p_minus)
             centered = (plus - minus) / (2.0 * h)
             if not crossed_plus and not crossed_minus:
-                return centered, None if shrink == 0 else KinkCrossing(where, tuple(sorted(examples)), "smaller step", h)
+                return centered, None if shrink == 0 else KinkCrossing(where, tuple(sorted(examples)), "smaller step", h, tensor, index)
             examples |= crossed_plus | crossed_minus
             for side, one_step, crossed in ((1.0, plus, crossed_plus), (-1.0, minus, crossed_minus)):
                 if crossed:
@@ -132,10 +129,10 @@ class KinkAwareDifference:
                 two_steps, p_two = self._at(2.0 * side * h * direction)
                 if not self._changed_examples(p_two):
                     value = side * (-3.0 * self.cost0 + 4.0 * one_step - two_steps) / (2.0 * h)
-                    return value, KinkCrossing(where, tuple(sorted(examples)), "one-sided", h)
+                    return value, KinkCrossing(where, tuple(sorted(examples)), "one-sided", h, tensor, index)
             if shrink < MAX_SHRINKS:
                 h /= SHRINK_FACTOR
-        return centered, KinkCrossing(where, tuple(sorted(examples)), "unresolved", h)
+        return centered, KinkCrossing(where, tuple(sorted(examples)), "unresolved", h, tensor, index)
 
 
 def summarize_crossings(crossings: list[KinkCrossing], limit: int = 5) -> tuple[str, ...]:

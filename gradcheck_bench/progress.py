@@ -10,8 +10,6 @@ from __future__ import annotations
 import sys
 from typing import Any, Iterable, Iterator, TypeVar
 
-from tqdm.auto import tqdm
-
 T = TypeVar("T")
 
 
@@ -22,8 +20,10 @@ def stderr_is_terminal() -> bool:
         return False
 
 
-def progress_bar(total: int | None = None, description: str = "", show: bool | None = None, **options: Any) -> tqdm:
-    """A tqdm bar on stderr; ``show=None`` means: only when stderr is a terminal."""
+def progress_bar(total: int | None = None, description: str = "", show: bool | None = None, **options: Any) -> Any:
+    """A tqdm bar on stderr; ``show=None`` means: only when stderr is a terminal (tqdm loads on first use)."""
+    from tqdm.auto import tqdm
+
     return tqdm(
         total=total,
         desc=description,

@@ -1,16 +1,20 @@
 """Steps and tolerances by floating-point type: the one table the oracles and the verdict read.
 
-Centered differences lose ``eps_mach * |J| / h`` to round-off and gain
+Centered differences lose about ``eps_mach * |J| / h`` to round-off and gain
 ``h^2 |J'''| / 6`` of truncation error; the two balance near
-``h ~ eps_mach ** (1/3)``. The table keeps that step, rounded to a power of
-two (so ``theta +- h`` is exact for most theta), and the threshold below which
-a check passes. Measured with ``gradcheck-bench study`` (results/study/): in
-float64 the default step gives 1e-11 on the seed case and at most 7e-10 on
-random ReLU nets up to 4-30-30-1 with m = 100, so the exercise's 2e-7 keeps
-a margin of ~300; in float32 plain differences reach 1e-5 on the seed case
-but ~1e-2 on wide nets with m = 100 (round-off of a mean over many examples,
-and kinks crossed by the larger step), so float32 gets its own, looser
-threshold and a warning that small bugs cannot be seen at that precision.
+``h ~ eps_mach ** (1/3)`` *relative to the scale on which J varies*. The
+parameters' own magnitude is the best cheap guess of that scale, so the
+default step of coordinate ``i`` is
+
+    h_i = base * 2 ** floor(log2(max(|theta_i|, floor_T)))
+
+with ``base`` from the table below (2^-17 in float64, near the cube root of
+2.2e-16) and ``floor_T`` the root-mean-square of the tensor ``T`` that
+``theta_i`` belongs to (of all parameters when that tensor is all zeros, 1
+when everything is), so a coordinate at or near zero steps on its tensor's
+scale. Rounding to a power of two keeps ``theta_i +- h_i`` exact in binary
+floating point. ``gradcheck-bench study`` (results/study/) measures the step
+against the error.
 """
 
 from __future__ import annotations
@@ -24,31 +28,46 @@ import numpy as np
 from .errors import InputError
 
 
+CONDITION = 10.0
+"""How many machine epsilons of |J| a computed cost is taken to be off by (its round-off)."""
+
 class LowPrecisionWarning(UserWarning):
-    """A check runs below float64, so it uses a looser tolerance and can miss small bugs."""
+    """A check runs below float64, so it judges against a coarser precision and can miss small bugs."""
 
 
 @dataclass(frozen=True)
 class DtypeTolerance:
-    """What a check needs to know about one floating-point type."""
+    """What a check needs to know about one floating-point type.
+
+    ``fd_step`` is the relative step ``base``; ``richardson_step`` the
+    coarsest relative step of the Richardson sequence; ``threshold`` the
+    verdict's relative difference below which a check passes, before the
+    oracle's own resolution is taken into account (see :mod:`.check`).
+    """
 
     dtype: np.dtype
     fd_step: float
+    richardson_step: float
     threshold: float
     note: str
+
+    @property
+    def eps(self) -> float:
+        """Machine epsilon of the type."""
+        return float(np.finfo(self.dtype).eps)
 
 
 TOLERANCES: dict[np.dtype, DtypeTolerance] = {
     np.dtype(np.float64): DtypeTolerance(
-        np.dtype(np.float64), 2.0**-17, 2e-7,
+        np.dtype(np.float64), 2.0**-17, 2.0**-6, 2e-7,
         "cube root of 2.2e-16 is 6.1e-6; threshold as in the exercise",
     ),
     np.dtype(np.float32): DtypeTolerance(
-        np.dtype(np.float32), 2.0**-8, 5e-2,
-        "cube root of 1.2e-7 is 4.9e-3; fd reaches only ~1e-2 on wide nets in float32",
+        np.dtype(np.float32), 2.0**-8, 2.0**-3, 1e-4,
+        "cube root of 1.2e-7 is 4.9e-3; raised to what the oracle can resolve at the point",
     ),
 }
-"""dtype -> default finite-difference step and pass threshold."""
+"""dtype -> default relative steps and pass threshold."""
 
 
 def point_dtype(params: dict[str, Any]) -> np.dtype:
@@ -56,16 +75,12 @@ def point_dtype(params: dict[str, Any]) -> np.dtype:
     dtypes = {np.dtype(getattr(value, "dtype", np.float64)) for value in params.values()}
     for dtype in (np.dtype(np.float32), np.dtype(np.float64)):
         if dtype in dtypes:
-            lowest = dtype
-            break
-    else:
-        lowest = next(iter(dtypes), np.dtype(np.float64))
-    if lowest not in TOLERANCES:
-        raise InputError(
-            f"no step or tolerance is known for dtype {lowest}; use float64 (or float32): "
-            "params = {k: v.astype(np.float64) for k, v in params.items()}."
-        )
-    return lowest
+            return dtype
+    lowest = next(iter(dtypes), np.dtype(np.float64))
+    raise InputError(
+        f"no step or tolerance is known for dtype {lowest}; use float64 (or float32): "
+        "params = {k: v.astype(np.float64) for k, v in params.items()}."
+    )
 
 
 def tolerance_for(params: dict[str, Any]) -> DtypeTolerance:
@@ -73,14 +88,43 @@ def tolerance_for(params: dict[str, Any]) -> DtypeTolerance:
     return TOLERANCES[point_dtype(params)]
 
 
-def default_step(params: dict[str, Any]) -> float:
-    """The automatic finite-difference step for these parameters' dtype."""
-    return tolerance_for(params).fd_step
-
-
 def default_threshold(params: dict[str, Any]) -> float:
     """The pass threshold for these parameters' dtype."""
     return tolerance_for(params).threshold
+
+
+def relative_steps(params: dict[str, Any], base: float) -> np.ndarray:
+    """Per coordinate (ravel order), ``base`` times a power of two at the coordinate's scale.
+
+    The scale is ``max(|theta_i|, rms of its tensor)``; a tensor of zeros
+    takes the rms of all parameters, and all zeros take 1.
+    """
+    values = [np.abs(np.ravel(np.asarray(value, dtype=np.float64))) for value in params.values()]
+    everything = np.concatenate(values) if values else np.zeros(0)
+    overall = root_mean_square(everything) or 1.0
+    scales = [np.maximum(tensor, root_mean_square(tensor) or overall) for tensor in values]
+    scale = np.concatenate(scales) if scales else np.zeros(0)
+    return base * np.exp2(np.floor(np.log2(scale)))
+
+
+def root_mean_square(values: np.ndarray) -> float:
+    """sqrt(mean(values^2)), computed without overflow; 0 for an empty or all-zero array."""
+    largest = float(np.max(values, initial=0.0))
+    if largest == 0 or not np.isfinite(largest):
+        return 0.0
+    return largest * float(np.sqrt(np.mean((values / largest) ** 2)))
+
+
+def default_steps(params: dict[str, Any]) -> np.ndarray:
+    """The finite-difference oracle's default step of every coordinate."""
+    return relative_steps(params, tolerance_for(params).fd_step)
+
+
+def default_step(params: dict[str, Any]) -> float:
+    """One step for a probe along a direction mixing all coordinates: ``base`` at the parameters' scale."""
+    values = np.concatenate([np.abs(np.ravel(np.asarray(v, dtype=np.float64))) for v in params.values()])
+    scale = root_mean_square(values) or 1.0
+    return tolerance_for(params).fd_step * float(np.exp2(np.floor(np.log2(scale))))
 
 
 def warn_if_low_precision(params: dict[str, Any]) -> None:
@@ -88,10 +132,27 @@ def warn_if_low_precision(params: dict[str, Any]) -> None:
     tolerance = tolerance_for(params)
     if tolerance.dtype != np.dtype(np.float64):
         warnings.warn(
-            f"checking gradients in {tolerance.dtype}: using step {tolerance.fd_step:g} and "
-            f"threshold {tolerance.threshold:g} from the dtype table; bugs smaller than that "
-            "cannot be told from round-off. Check in float64 (or with the complex-step oracle) "
+            f"checking gradients in {tolerance.dtype}: steps of {tolerance.fd_step:g} relative to each "
+            "parameter, and a verdict against what the oracle can resolve at that precision; bugs smaller "
+            "than that cannot be told from round-off. Check in float64 (or with the complex-step oracle) "
             "to see small errors.",
             LowPrecisionWarning,
             stacklevel=3,
         )
+
+
+def rounding_error(cost: float, precision: np.dtype, steps: np.ndarray) -> np.ndarray:
+    """``CONDITION * eps * |J| / h``: what the cost's own round-off does to a difference over ``2h``."""
+    return CONDITION * float(np.finfo(precision).eps) * max(abs(cost), np.finfo(np.float64).tiny) / steps
+
+
+def step_vector(eps: float | np.ndarray | None, params: dict[str, Any], precision: np.dtype) -> np.ndarray:
+    """The step of every coordinate: ``eps`` as given (a float, or one per parameter), else the default rule."""
+    n = sum(int(np.size(value)) for value in params.values())
+    if eps is None:
+        return relative_steps(params, TOLERANCES[precision].fd_step)
+    steps = np.asarray(eps, dtype=np.float64)
+    if steps.ndim == 1 and steps.shape != (n,):
+        raise InputError(f"eps must be a positive float or an array of shape ({n},), one step per parameter; "
+                         f"got an array of shape {steps.shape}.")
+    return np.broadcast_to(steps, (n,)).copy()

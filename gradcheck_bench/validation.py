@@ -7,14 +7,15 @@ do. None of them modifies its arguments.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
-from .errors import InputError, NondeterministicCostError, NonFiniteLossError, SaturationWarning, SourceError
-from .models import Params, mlp_cost, mlp_example_losses, mlp_forward
+from .counting import counted
+from .errors import InputError, NondeterministicCostError, NonFiniteLossError, SourceError
+from .models import Params
 
 
 def _first_nonfinite(array: np.ndarray) -> tuple[int, ...]:
@@ -54,17 +55,27 @@ def require_float_array(value: Any, name: str) -> np.ndarray:
 
 
 def validate_params(params: Any) -> Params:
-    """``params`` must be a non-empty mapping of names to finite float arrays."""
+    """``params`` must be a non-empty mapping of names to finite float arrays.
+
+    A NumPy floating scalar (``np.float64(2.0)``) is taken as the 0-d array it
+    stands for. Returns a new dict; the arrays are the caller's.
+    """
     if not isinstance(params, Mapping) or not params:
         raise InputError(
             "params must be a non-empty dict of name -> float array, "
             f"got {type(params).__name__}."
         )
+    checked: Params = {}
     for name, value in params.items():
         if not isinstance(name, str):
             raise InputError(f"parameter names must be strings, got {name!r}.")
-        require_float_array(value, f"params[{name!r}]")
-    return dict(params)
+        checked[name] = require_float_array(as_array(value), f"params[{name!r}]")
+    return checked
+
+
+def as_array(value: Any) -> Any:
+    """A NumPy scalar as its 0-d array; anything else unchanged."""
+    return np.asarray(value) if isinstance(value, np.generic) else value
 
 
 def validate_data(X: Any, Y: Any) -> None:
@@ -90,7 +101,7 @@ def validate_gradient(gradient: Any, params: Params, source: str) -> Params:
             f"it must return exactly {list(params)}."
         )
     for name in params:
-        value = gradient[name]
+        value = as_array(gradient[name])
         if not isinstance(value, np.ndarray):
             raise SourceError(
                 f"gradient source {source!r} returned {type(value).__module__}."
@@ -114,26 +125,48 @@ def validate_gradient(gradient: Any, params: Params, source: str) -> Params:
                 f"gradient source {source!r} returned a non-finite value in {name!r} at "
                 f"index {index} ({value[tuple(index)]}); the source is broken at this point."
             )
-    return {name: gradient[name] for name in params}
+    return {name: as_array(gradient[name]) for name in params}
 
 
 def scalar_cost(value: Any) -> float:
     """The float of a cost's value; a non-scalar cost is an error, not a silent sum."""
-    if np.size(value) != 1 or np.ndim(value) > 2:
+    return float(cost_array(value).reshape(()))
+
+
+def cost_array(value: Any) -> np.ndarray:
+    """A cost's value as a NumPy array of one real number, keeping its dtype (torch and jax included)."""
+    if hasattr(value, "detach"):  # a torch tensor, possibly with requires_grad
+        value = value.detach().cpu().numpy()
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        array = None
+    if array is None or array.dtype == object or not np.issubdtype(array.dtype, np.number):
+        raise InputError(f"the cost must return a real number, got {type(value).__name__} {value!r:.80}.")
+    if array.size != 1 or array.ndim > 2:
         raise InputError(
-            f"the cost must return a scalar, got an array of shape {np.shape(value)}; "
+            f"the cost must return a scalar, got an array of shape {tuple(array.shape)}; "
             "reduce it (e.g. with .mean()) inside the cost function."
         )
-    try:
-        return float(np.asarray(value).reshape(()))
-    except (TypeError, ValueError):
-        raise InputError(
-            f"the cost must return a real number, got {type(value).__name__} {value!r}."
-        ) from None
+    if np.iscomplexobj(array):
+        raise InputError(f"the cost must return a real number, got the complex {array.reshape(())!r}.")
+    return array
+
+
+FLOAT32_PROBE = 2.0**-35
+"""Relative size of the probe step: far below float32's resolution (2^-24), far above float64's (2^-53)."""
+
+
+@dataclass(frozen=True)
+class CostAtPoint:
+    """The cost at the point, and the precision its values carry (float64, or float32 when it has less)."""
+
+    value: float
+    precision: np.dtype
 
 
 def require_finite_cost(
-    cost: Callable[[Params, Any, Any], Any], params: Params, X: Any, Y: Any, *, deterministic: bool = True
+    cost: Callable[..., Any], params: Params, X: Any, Y: Any, *, deterministic: bool = True
 ) -> float:
     """Evaluate the cost at the point: it must be a finite scalar, and (twice) deterministic.
 
@@ -142,51 +175,56 @@ def require_finite_cost(
     ``change / eps``; that is reported as such instead of as a gradient bug.
     The oracles, which rely on it, ask for ``deterministic=True`` (two passes).
     """
+    return cost_at_point(cost, params, X, Y, deterministic=deterministic, probe=False).value
+
+
+def cost_at_point(
+    cost: Callable[..., Any], params: Params, X: Any, Y: Any, *, deterministic: bool = True, probe: bool = True
+) -> CostAtPoint:
+    """The cost at the point, checked finite and (with ``deterministic``) repeatable, and its precision.
+
+    With ``probe`` and float64 parameters, one more pass tells a cost that
+    only carries float32 precision: its value is float32 (the returned dtype
+    says so, or it is a float32 number given back as a Python float) and it
+    does not move when every parameter moves by far less than float32 can
+    resolve.
+    """
+    evaluate = counted(cost)
     with np.errstate(over="ignore", invalid="ignore"):
-        first = scalar_cost(cost(params, X, Y))
-        second = scalar_cost(cost(params, X, Y)) if deterministic else first
-    if not np.isfinite(first):
+        first = cost_array(evaluate(params, X, Y))
+        value = float(first.reshape(()))
+        second = scalar_cost(evaluate(params, X, Y)) if deterministic else value
+    if not np.isfinite(value):
         raise NonFiniteLossError(
-            f"the cost is {first} at this point{_nonfinite_examples(cost, params, X, Y)}; gradients "
-            "are only checked where the cost is finite: scale the parameters or inputs down, "
-            "or pick another point."
+            f"the cost is {value} at this point; gradients are only checked where the cost is finite: "
+            "scale the parameters or inputs down, or pick another point."
         )
-    if abs(first - second) > 64 * np.finfo(np.float64).eps * max(abs(first), abs(second)):
+    if abs(value - second) > 64 * np.finfo(np.float64).eps * max(abs(value), abs(second)):
         raise NondeterministicCostError(
-            f"the cost is not deterministic: two evaluations at the same point gave {first!r} "
+            f"the cost is not deterministic: two evaluations at the same point gave {value!r} "
             f"and {second!r}. Finite differences of it would be noise of size |change|/eps, not "
             "a gradient; fix its randomness (seed it, hold dropout masks fixed) and check again."
         )
-    return first
+    precision = np.dtype(np.float64) if first.dtype != np.float32 else np.dtype(np.float32)
+    if probe and precision == np.float64 and _params_float64(params) and _float32_number(value):
+        if _float32_number(value_after_probe := _probe(evaluate, params, X, Y)) and value_after_probe == value:
+            precision = np.dtype(np.float32)
+    return CostAtPoint(value, precision)
 
 
-def _nonfinite_examples(cost: Callable[[Params, Any, Any], Any], params: Params, X: Any, Y: Any) -> str:
-    """For the MLP cost, which examples' losses are non-finite (else nothing to add)."""
-    if cost is not mlp_cost:
-        return ""
+def _params_float64(params: Params) -> bool:
+    return all(np.asarray(value).dtype == np.float64 for value in params.values())
+
+
+def _float32_number(value: float) -> bool:
+    """A nonzero number that float32 represents exactly (a float64 cost's value almost never is)."""
+    return value != 0 and float(np.float32(value)) == value
+
+
+def _probe(evaluate: Callable[..., Any], params: Params, X: Any, Y: Any) -> float:
+    """The cost after moving every parameter by about 2^-35 of its size (fixed random signs)."""
+    rng = np.random.default_rng(0)
+    moved = {name: value + FLOAT32_PROBE * np.maximum(np.abs(value), 1e-30) * rng.choice([-1.0, 1.0], np.shape(value))
+             for name, value in params.items()}
     with np.errstate(over="ignore", invalid="ignore"):
-        losses = np.ravel(mlp_example_losses(params, X, Y))
-    bad = [int(i) for i in np.flatnonzero(~np.isfinite(losses))]
-    return f" (the loss of example(s) {bad} is non-finite: the activations overflow there)"
-
-
-def warn_if_output_saturates(params: Params, X: np.ndarray, Y: np.ndarray) -> None:
-    """Warn where the sigmoid output rounds to the wrong label's 0 or 1.
-
-    There ``log(A)`` or ``log(1 - A)`` of the textbook formula would be
-    ``-inf``. The harness's cost (``softplus(Z) - Y*Z``) stays finite and
-    exact, but a reader comparing with the textbook formula should know.
-    """
-    logits = mlp_forward(params, X).logits
-    limit = -np.log(np.finfo(logits.dtype).eps)  # beyond this, sigmoid rounds to 0 or 1
-    wrong_side = ((logits > limit) & (Y == 0)) | ((logits < -limit) & (Y == 1))
-    if wrong_side.any():
-        examples = [int(i) for i in np.flatnonzero(wrong_side.any(axis=0))]
-        warnings.warn(
-            f"the output sigmoid saturates against the label on example(s) {examples[:10]} "
-            f"(|Z| > {limit:.1f}): the textbook log(A), log(1 - A) would be -inf there. "
-            "This harness uses the stable form softplus(Z) - Y*Z, so the cost and the check "
-            "stay finite and exact; scale the weights down if this point is not intended.",
-            SaturationWarning,
-            stacklevel=3,
-        )
+        return scalar_cost(evaluate(moved, X, Y))

@@ -1,73 +1,85 @@
 """Engines of the finite-difference oracle, and the one seam they share.
 
-An engine evaluates centered differences for a *chunk of coordinates*:
-``engine.prepare(cost, params, X, Y)`` returns a :data:`ChunkEvaluator`
-``(indices, steps) -> differences`` where ``differences[k]`` is
+An engine evaluates the cost at perturbed points for a *chunk of
+coordinates*: ``engine.prepare(model, params, X, Y)`` returns a
+:data:`ChunkEvaluator` ``(indices, steps) -> costs`` where ``costs`` has shape
+``(2, k)``: ``costs[0, j] = J(theta + steps[j] e_i)`` and
+``costs[1, j] = J(theta - steps[j] e_i)`` for ``i = indices[j]``, with
+``theta`` the flat parameter vector (:func:`gradcheck_bench.ravel.ravel`
+order). The driver in :mod:`gradcheck_bench.sources.finite_difference` turns
+them into differences and error estimates, walking the chunks with a
+progress bar and sizing them to a memory budget.
 
-    (J(theta + steps[k] e_i) - J(theta - steps[k] e_i)) / (2 steps[k]),  i = indices[k],
-
-with ``theta`` the flat parameter vector (:func:`gradcheck_bench.flatten.ravel`
-order). The driver in :mod:`gradcheck_bench.sources.finite_difference` walks
-the chunks (progress bar, chunk size from a memory budget). A distributed
-engine is one more :class:`FDEngine` with a ``map_chunks`` that puts all
-chunks in flight at once and hands back each one's differences as it
-completes (:mod:`.dask_engine`).
+Each module of this package declares ``ENGINE = FDEngine(...)`` and is found
+by :func:`engines`, so a new engine is one new file. An engine says which
+costs it can evaluate (``handles``, from what the model declares) and where
+``engine="auto"`` should try it (``auto_rank``, lower first). A distributed
+engine adds ``map_chunks``, which keeps every chunk in flight and hands back
+each one's costs as it completes.
 
 Engines only ever evaluate the forward cost, never a derivative formula.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import pkgutil
+import tracemalloc
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from ..models import Params
+from ..counting import record_passes
+from ..errors import InputError
+from ..models import Model, Params
 
-Cost = Callable[[Params, Any, Any], Any]
 ChunkEvaluator = Callable[[np.ndarray, np.ndarray], np.ndarray]
-"""``(indices: int array (k,), steps: float array (k,)) -> differences (k,)``."""
+"""``(indices: int array (k,), steps: float array (k,)) -> costs (2, k)`` at ``theta +- step``."""
 Chunk = tuple[np.ndarray, np.ndarray]
 """``(indices, steps)``: the coordinates of one chunk and their steps."""
 ChunkMapper = Callable[..., Iterator[Chunk]]
-"""``(cost, params, X, Y, chunks, **options) -> iterator of (indices, differences)``, any order."""
+"""``(model, params, X, Y, chunks, **options) -> iterator of (indices, costs)``, any order."""
 
 FLOAT64 = np.dtype(np.float64)
+DEFAULT_MEMORY_BUDGET = 256 * 2**20
+"""Peak extra bytes an engine may hold at once (256 MiB); chunks are sized from it."""
+
+
+class EngineUnsuitable(Exception):
+    """An engine found, once running, that it cannot evaluate this cost (``auto`` moves on)."""
 
 
 @dataclass(frozen=True)
 class FDEngine:
     """One way of evaluating the 2n forward passes of the centered differences.
 
-    ``handles(cost, params, X, Y)`` says whether this engine can evaluate that
-    cost at that point (the fast engines know the MLP cost only);
-    ``bytes_per_coordinate(params, X)`` is the peak extra memory per coordinate
-    of a chunk (one number, or one per coordinate when it differs by tensor),
-    from which the driver sizes chunks; ``max_chunk`` caps a chunk
-    so the progress bar still moves (the loop engine needs no memory);
-    ``fast_chunk_bytes``, when given, is the working set at which the engine
-    runs fastest (a cache-sized chunk beats a budget-sized one for
-    memory-bound engines); ``auto_suits(params, X)``, when given, limits the points for which
-    ``engine="auto"`` picks this engine (e.g. only small nets).
+    ``handles(model, params, X, Y)`` says whether this engine can evaluate the
+    model's cost at that point, from what the model declares;
+    ``bytes_per_coordinate(model, params, X, Y)`` is the peak extra memory per
+    coordinate of a chunk (one number, or one per coordinate), from which the
+    driver sizes chunks; ``max_chunk`` caps a chunk so the progress bar still
+    moves; ``fast_chunk_bytes``, when given, is the working set at which the
+    engine runs fastest; ``auto_rank`` orders the engines ``engine="auto"``
+    tries (lower first; None: only when named), and ``auto_suits(model,
+    params, X, Y)``, when given, limits the points for which auto picks it.
 
     ``map_chunks``, when given, replaces the driver's one-chunk-after-another
-    loop: it receives every chunk and yields ``(indices, differences)`` as
-    each completes, in any order (a distributed engine keeps them all in
-    flight); ``options`` names the keyword options it accepts (e.g. a
-    scheduler address), which the driver passes through to it.
+    loop (a distributed engine keeps them all in flight); ``options`` names
+    the keyword options it accepts, passed as ``fd(engine_options={...})``.
     """
 
     name: str
     description: str
-    prepare: Callable[[Cost, Params, Any, Any], ChunkEvaluator]
-    handles: Callable[[Cost, Params, Any, Any], bool]
-    bytes_per_coordinate: Callable[[Params, Any], int | np.ndarray]
+    prepare: Callable[[Model, Params, Any, Any], ChunkEvaluator]
+    handles: Callable[[Model, Params, Any, Any], bool]
+    bytes_per_coordinate: Callable[[Model, Params, Any, Any], int | np.ndarray]
     requires: tuple[str, ...] = ()
     max_chunk: int | None = None
     fast_chunk_bytes: int | None = None
-    auto_suits: Callable[[Params, Any], bool] | None = None
+    auto_rank: int | None = None
+    auto_suits: Callable[[Model, Params, Any, Any], bool] | None = None
     map_chunks: ChunkMapper | None = None
     options: tuple[str, ...] = ()
 
@@ -75,17 +87,68 @@ class FDEngine:
         """True when every framework in ``requires`` can be imported here."""
         return all(importlib.util.find_spec(module) is not None for module in self.requires)
 
-    def evaluate_chunks(self, cost: Cost, params: Params, X: Any, Y: Any, chunks: Iterable[Chunk],
+    def evaluate_chunks(self, model: Model, params: Params, X: Any, Y: Any, chunks: Iterable[Chunk],
                         **options: Any) -> Iterator[Chunk]:
-        """``(indices, differences)`` of every chunk, in completion order.
+        """``(indices, costs)`` of every chunk, in completion order.
 
         By default the evaluator from ``prepare`` runs the chunks one after
         another (lazily, so only one chunk's memory is alive); an engine with
         ``map_chunks`` schedules them its own way.
         """
         if self.map_chunks is not None:
-            return self.map_chunks(cost, params, X, Y, chunks, **options)
-        return evaluate_in_order(self.prepare(cost, params, X, Y), chunks)
+            return self.map_chunks(model, params, X, Y, chunks, **options)
+        return evaluate_in_order(self.prepare(model, params, X, Y), chunks)
+
+
+_ENGINES: dict[str, FDEngine] = {}
+
+
+def engines() -> dict[str, FDEngine]:
+    """Every engine this package declares, usable here or not, by name."""
+    if not _ENGINES:
+        for module_info in pkgutil.iter_modules(__path__):
+            engine = getattr(importlib.import_module(f"{__name__}.{module_info.name}"), "ENGINE", None)
+            if isinstance(engine, FDEngine):
+                _ENGINES[engine.name] = engine
+    return _ENGINES
+
+
+def fd_engines() -> list[str]:
+    """Names of the finite-difference engines usable here (``engine=`` of :func:`~gradcheck_bench.fd`)."""
+    return [name for name, engine in engines().items() if engine.is_available()]
+
+
+def get_engine(name: str) -> FDEngine:
+    """The engine called ``name``; an unknown or uninstalled one is a clear error."""
+    known = engines()
+    if name not in known:
+        raise InputError(f"unknown finite-difference engine {name!r}; choose auto or one of {', '.join(known)}.")
+    engine = known[name]
+    if not engine.is_available():
+        raise ImportError(f"the {name!r} finite-difference engine needs {', '.join(engine.requires)}: "
+                          f"pip install {' '.join(engine.requires)}")
+    return engine
+
+
+def auto_order(model: Model, params: Params, X: Any, Y: Any) -> list[FDEngine]:
+    """The engines ``engine="auto"`` may use for this point, best first (the last always handles it)."""
+    ranked = sorted((e for e in engines().values() if e.auto_rank is not None and e.is_available()),
+                    key=lambda e: e.auto_rank)
+    return [e for e in ranked if e.handles(model, params, X, Y)
+            and (e.auto_suits is None or e.auto_suits(model, params, X, Y))]
+
+
+def choose_engine(name: str, model: Model, params: Params, X: Any, Y: Any) -> FDEngine:
+    """The engine to run: ``auto`` is the best that handles this cost; a named one must handle it."""
+    if name == "auto":
+        return auto_order(model, params, X, Y)[0]
+    engine = get_engine(name)
+    if not engine.handles(model, params, X, Y):
+        raise InputError(
+            f"the {name!r} finite-difference engine cannot evaluate model {model.name!r} at this point "
+            f"({engine.description}); use engine='auto' or 'loop'."
+        )
+    return engine
 
 
 def evaluate_in_order(evaluate: ChunkEvaluator, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
@@ -94,25 +157,59 @@ def evaluate_in_order(evaluate: ChunkEvaluator, chunks: Iterable[Chunk]) -> Iter
         yield indices, evaluate(indices, steps)
 
 
-def perturbed_values(values: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(theta_i + step, theta_i - step)``, rounded exactly as the loop engine stores them."""
-    return values + steps, values - steps
-
-
 def perturbed_batch(flat: np.ndarray, indices: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """(2k, n): copies of ``flat`` with coordinate ``indices[b]`` moved +step (first k), then -step."""
-    plus, minus = perturbed_values(flat[indices], steps)
+    """(2k, n): copies of ``flat`` with coordinate ``indices[j]`` moved +step (first k), then -step."""
     batch = np.repeat(flat[None], 2 * indices.size, axis=0)
-    batch[np.arange(2 * indices.size), np.tile(indices, 2)] = np.concatenate([plus, minus])
+    values = flat[indices]
+    batch[np.arange(2 * indices.size), np.tile(indices, 2)] = np.concatenate([values + steps, values - steps])
     return batch
 
 
-def centered(cost_plus: np.ndarray, cost_minus: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """The centered difference, divided by the nominal ``2 * step`` as the loop does."""
-    return (cost_plus - cost_minus) / (2 * steps)
+def by_tensor(blocks: list[tuple[str, slice]], indices: np.ndarray) -> Iterator[tuple[tuple[str, slice], np.ndarray]]:
+    """Split flat indices into ``(tensor block, positions into indices)``, one tensor at a time."""
+    owner = np.searchsorted([where.stop for _, where in blocks], indices, side="right")
+    for number in np.unique(owner):
+        yield blocks[number], np.flatnonzero(owner == number)
 
 
-def is_float64_point(params: Params, X: Any, Y: Any) -> bool:
-    """The fast engines compute in float64 only; other dtypes go to the loop engine."""
-    arrays = list(params.values()) + [X] + ([] if Y is None else [Y])
-    return all(isinstance(a, np.ndarray) and a.dtype == FLOAT64 for a in arrays)
+def costs_of_batch(costs: Any, batch: np.ndarray) -> np.ndarray:
+    """The ``(2, k)`` costs of a batch from :func:`perturbed_batch`, counted as ``len(batch)`` passes."""
+    record_passes(batch.shape[0])
+    costs = np.asarray(costs, dtype=np.float64).reshape(batch.shape[0])
+    return costs.reshape(2, -1)
+
+
+def float64_params(params: Params) -> bool:
+    """The fast engines compute in float64: other parameter dtypes go to the loop engine."""
+    return all(isinstance(value, np.ndarray) and value.dtype == FLOAT64 for value in params.values())
+
+
+_PASS_BYTES: dict[Any, int] = {}
+
+
+def pass_bytes(key: Any, run_one_pass: Callable[[], Any]) -> int:
+    """Peak memory (traced by ``tracemalloc``) that ``run_one_pass()`` adds, measured once per ``key``.
+
+    The engines size their chunks from it: what one forward pass of this
+    cost holds at its peak, for a layout of parameters and data. The pass is
+    a real one and is counted as such.
+    """
+    if key not in _PASS_BYTES:
+        already = tracemalloc.is_tracing()
+        if not already:
+            tracemalloc.start()
+        try:
+            tracemalloc.reset_peak()
+            start = tracemalloc.get_traced_memory()[0]
+            run_one_pass()
+            _PASS_BYTES[key] = max(tracemalloc.get_traced_memory()[1] - start, 0)
+        finally:
+            if not already:
+                tracemalloc.stop()
+    return _PASS_BYTES[key]
+
+
+def layout_of(params: Params, X: Any, Y: Any) -> tuple[Any, ...]:
+    """What a pass's memory depends on: the parameters' names and shapes, and the data arrays' shapes."""
+    return (tuple((name, np.shape(value)) for name, value in params.items()),
+            tuple(np.shape(value) for value in (X, Y) if isinstance(value, np.ndarray)))

@@ -46,9 +46,10 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from ..counting import record_passes
 from ..errors import GradCheckError, InputError
-from ..models import Params, mlp_cost
-from . import Chunk, ChunkEvaluator, Cost, FDEngine
+from ..models import Model, Params
+from . import DEFAULT_MEMORY_BUDGET, Chunk, ChunkEvaluator, FDEngine, choose_engine
 
 CONNECT_TIMEOUT_S = 10.0
 """Seconds to wait for a scheduler (and for its first worker) before giving up with an error."""
@@ -67,44 +68,32 @@ class SchedulerUnreachableError(GradCheckError):
     """The Dask cluster named by ``scheduler=`` could not be reached, or has no workers."""
 
 
-def local_engine(cost: Cost, params: Params, X: Any, Y: Any) -> FDEngine:
+def local_engine(model: Model, params: Params, X: Any, Y: Any) -> FDEngine:
     """The engine a worker runs on its slice: the fastest local one for this cost (``engine='auto'``)."""
-    from ..sources.finite_difference import choose_engine  # the driver imports this module
-
-    return choose_engine("auto", cost, params, X, Y)
+    return choose_engine("auto", model, params, X, Y)
 
 
-def prepare(cost: Cost, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
+def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
     """A chunk evaluated as a worker evaluates it: with the fastest local engine."""
-    return local_engine(cost, params, X, Y).prepare(cost, params, X, Y)
+    return local_engine(model, params, X, Y).prepare(model, params, X, Y)
 
 
-def bytes_per_coordinate(params: Params, X: Any) -> int:
-    """Memory per coordinate of the local engine the workers run for the MLP cost at this point.
-
-    The labels do not change an engine's memory, so zeros of the output's
-    shape stand in for them; a point that is not an MLP's goes to the loop
-    engine, which needs none.
-    """
-    try:
-        outputs = np.shape(params[f"W{len(params) // 2}"])[0]
-        labels = np.zeros((outputs, np.shape(X)[1]))
-    except (KeyError, IndexError, TypeError):
-        return 0
-    return local_engine(mlp_cost, params, X, labels).bytes_per_coordinate(params, X)
+def bytes_per_coordinate(model: Model, params: Params, X: Any, Y: Any) -> int | np.ndarray:
+    """Memory per coordinate of the local engine the workers run at this point."""
+    return local_engine(model, params, X, Y).bytes_per_coordinate(model, params, X, Y)
 
 
-def evaluate_pieces(cost: Cost, point: tuple[Params, Any, Any], pieces: list[Chunk]) -> np.ndarray:
-    """One task, on a worker: the differences of its pieces, one engine call per piece, in order."""
+def evaluate_pieces(model: Model, point: tuple[Params, Any, Any], pieces: list[Chunk]) -> np.ndarray:
+    """One task, on a worker: the costs ``(2, k)`` of its pieces, one engine call per piece, in order."""
     params, X, Y = point
-    evaluate = prepare(cost, params, X, Y)
-    return np.concatenate([evaluate(indices, steps) for indices, steps in pieces])
+    evaluate = prepare(model, params, X, Y)
+    return np.concatenate([evaluate(indices, steps) for indices, steps in pieces], axis=1)
 
 
-def map_chunks(cost: Cost, params: Params, X: Any, Y: Any, chunks: Iterable[Chunk], *,
+def map_chunks(model: Model, params: Params, X: Any, Y: Any, chunks: Iterable[Chunk], *,
                scheduler: str | None = None, client: Any = None,
                task_size: int | None = None, memory_budget: int | None = None) -> Iterator[Chunk]:
-    """Every task's ``(indices, differences)`` from the cluster, in the order tasks complete.
+    """Every task's ``(indices, costs)`` from the cluster, in the order tasks complete.
 
     The coordinates are cut into pieces as the local engine would chunk them
     in one process (up to its fastest working set), under the memory budget
@@ -126,23 +115,17 @@ def map_chunks(cost: Cost, params: Params, X: Any, Y: Any, chunks: Iterable[Chun
     indices = np.concatenate([chunk_indices for chunk_indices, _ in chunk_list])
     steps = np.concatenate([chunk_steps for _, chunk_steps in chunk_list])
     del chunk_list
-    local = local_engine(cost, params, X, Y)
+    local = local_engine(model, params, X, Y)
     n = sum(int(np.size(value)) for value in params.values())
-    need = np.broadcast_to(np.asarray(local.bytes_per_coordinate(params, X), dtype=np.int64), (n,))[indices]
+    need = np.broadcast_to(np.asarray(local.bytes_per_coordinate(model, params, X, Y), dtype=np.int64), (n,))[indices]
     with connected_client(scheduler, client) as active:
         tasks = math.ceil(indices.size / (task_size or default_task_size(indices.size, worker_threads(active))))
-        share = (memory_budget or default_memory_budget()) // threads_per_host(active)
+        share = (memory_budget or DEFAULT_MEMORY_BUDGET) // threads_per_host(active)
         target = min(share, local.fast_chunk_bytes or share)
         pieces = pieces_by_memory(indices, steps, need, target, local.max_chunk)
         while len(pieces) < PIECES_PER_TASK * tasks and any(piece.size > 1 for piece, _ in pieces):
             pieces = cut(pieces, 2)
-        yield from run_tasks(active, cost, (params, X, Y), pieces, min(tasks, len(pieces)))
-
-
-def default_memory_budget() -> int:
-    from ..sources.finite_difference import DEFAULT_MEMORY_BUDGET
-
-    return DEFAULT_MEMORY_BUDGET
+        yield from run_tasks(active, model, (params, X, Y), pieces, min(tasks, len(pieces)))
 
 
 def pieces_by_memory(indices: np.ndarray, steps: np.ndarray, need: np.ndarray, target: int,
@@ -167,9 +150,13 @@ def cut(chunks: list[Chunk], parts: int) -> list[Chunk]:
             if indices.size]
 
 
-def run_tasks(client: Any, cost: Cost, point: tuple[Params, Any, Any], pieces: list[Chunk],
+def run_tasks(client: Any, model: Model, point: tuple[Params, Any, Any], pieces: list[Chunk],
               tasks: int) -> Iterator[Chunk]:
-    """Scatter the point once, submit the tasks, yield each task's differences as it completes."""
+    """Scatter the point once, submit the tasks, yield each task's costs as it completes.
+
+    Passes evaluated on the workers are counted there, not in this process:
+    the count is recorded here from the costs that come back (two per coordinate).
+    """
     from distributed import as_completed
 
     [scattered] = client.scatter([point], broadcast=True, hash=False)
@@ -179,13 +166,14 @@ def run_tasks(client: Any, cost: Cost, point: tuple[Params, Any, Any], pieces: l
     bounds = np.linspace(0, len(pieces), tasks + 1).round().astype(int)
     for number in range(tasks):
         dealt = pieces[bounds[number]:bounds[number + 1]]  # equal counts of equal-memory (~equal-work) pieces
-        future = client.submit(evaluate_pieces, cost, scattered, dealt, pure=False,
+        future = client.submit(evaluate_pieces, model, scattered, dealt, pure=False,
                                key=f"fd-slice-{number}-of-{tasks}-{run}")
         task_indices[future.key] = np.concatenate([indices for indices, _ in dealt])
         futures.append(future)
     try:
-        for future, differences in as_completed(futures, with_results=True, loop=client.loop):
-            yield task_indices.pop(future.key), differences
+        for future, costs in as_completed(futures, with_results=True, loop=client.loop):
+            record_passes(costs.size)
+            yield task_indices.pop(future.key), costs
     finally:
         client.cancel(futures + [scattered])  # Ctrl-C or an error: nothing is left running
 
@@ -329,7 +317,7 @@ ENGINE = FDEngine(
     description="Dask distributed: slices of coordinates on a cluster's workers, each running the "
                 "fastest local engine (a local cluster unless scheduler=/client= is given)",
     prepare=prepare,
-    handles=lambda cost, params, X, Y: True,
+    handles=lambda model, params, X, Y: True,
     bytes_per_coordinate=bytes_per_coordinate,
     requires=("dask", "distributed"),
     map_chunks=map_chunks,

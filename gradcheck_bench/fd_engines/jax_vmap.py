@@ -1,10 +1,13 @@
-"""The JAX engine: ``jit(vmap(cost))`` over a chunk of perturbed flat parameter vectors.
+"""The JAX engine: ``jit(vmap(cost))`` of the model's own cost over a chunk of perturbed vectors.
 
-The MLP cost is the package's own ``mlp_cost`` evaluated with ``xp=jax.numpy``
-in float64 (inside ``jax.enable_x64``, so the caller's JAX settings are left
-alone). Every chunk has the same shape (the last one is padded) and the
-compiled function is kept per parameter layout, so XLA compiles once per
-layout and chunk shape. JAX is imported only when the engine is used.
+For any model whose cost is written against ``xp``: the cost is called with
+``xp=jax.numpy`` in float64 (inside JAX's scoped x64 context, so the caller's
+JAX settings are left alone). Every chunk has the same shape (the last one is
+padded) and the compiled function is kept per cost and parameter layout, so
+XLA compiles once per layout and chunk shape. Compiling unrolls the cost's
+Python loops, which for a long recurrence can take longer than the loop
+engine's whole run: ``engine="auto"`` therefore never picks this engine; name
+it. JAX is imported only when the engine is used.
 """
 
 from __future__ import annotations
@@ -14,11 +17,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..flatten import ravel
-from ..models import Params, mlp_cost
-from . import ChunkEvaluator, FDEngine, centered, perturbed_batch
-from .mlp_layout import handles_mlp
-from .numpy_batched import bytes_per_coordinate
+from ..models import Model, Params
+from ..ravel import ravel
+from . import ChunkEvaluator, EngineUnsuitable, FDEngine, costs_of_batch, perturbed_batch
+from .torch_vmap import bytes_per_coordinate, handles, require_agreement
+
 
 def padded(indices: np.ndarray, steps: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Repeat the last coordinate so every chunk has ``size`` entries (one compiled shape)."""
@@ -27,50 +30,56 @@ def padded(indices: np.ndarray, steps: np.ndarray, size: int) -> tuple[np.ndarra
 
 
 @functools.lru_cache(maxsize=16)
-def batched_cost_for(layout: tuple[tuple[str, tuple[int, ...]], ...]) -> Callable[..., Any]:
-    """``jit(vmap(cost))`` for one parameter layout, built once per process (XLA caches by shape)."""
+def batched_cost_for(cost: Callable[..., Any], layout: tuple[tuple[str, tuple[int, ...], str], ...]) -> Callable[..., Any]:
+    """``jit(vmap(cost))`` for one cost and parameter layout, built once per process (XLA caches by shape)."""
     import jax
     import jax.numpy as jnp
 
-    offsets = np.cumsum([0] + [int(np.prod(shape)) for _, shape in layout])
+    offsets = np.cumsum([0] + [int(np.prod(shape)) for _, shape, _ in layout])
 
     def cost_of_vector(vector: Any, X: Any, Y: Any) -> Any:
         params = {name: vector[start:stop].reshape(shape)
-                  for (name, shape), start, stop in zip(layout, offsets[:-1], offsets[1:])}
-        return mlp_cost(params, X, Y, xp=jnp)
+                  for (name, shape, _), start, stop in zip(layout, offsets[:-1], offsets[1:])}
+        return jnp.reshape(cost(params, X, Y, xp=jnp), ())
 
     return jax.jit(jax.vmap(cost_of_vector, in_axes=(0, None, None)))
 
 
-def prepare(cost: Any, params: Params, X: np.ndarray, Y: np.ndarray) -> ChunkEvaluator:
-    import jax.numpy as jnp
+def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
+    import jax
 
-    from ..sources.jax_autograd import x64_scope
+    from ..sources.jax_autograd import to_jax, x64_scope
 
     flat, _ = ravel(params)
-    batched_cost = batched_cost_for(tuple((name, value.shape) for name, value in params.items()))
+    batched_cost = batched_cost_for(model.cost, tuple((name, np.shape(v), str(v.dtype)) for name, v in params.items()))
     with x64_scope():
-        X_device, Y_device = jnp.asarray(X), jnp.asarray(Y)
+        X_device, Y_device = to_jax(X), to_jax(Y)
     chunk = {"size": 0}
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        try:
+            with x64_scope():
+                return np.asarray(jax.block_until_ready(batched_cost(batch, X_device, Y_device)))
+        except Exception as error:  # the user's cost does not trace under jit(vmap)
+            raise EngineUnsuitable(f"its cost does not run under jax.jit(jax.vmap) ({type(error).__name__}: "
+                                   f"{str(error)[:200]})") from error
+
+    require_agreement(float(run(flat[None].copy())[0]), model, params, X, Y, "jax.numpy")
 
     def evaluate(indices: np.ndarray, steps: np.ndarray) -> np.ndarray:
         k = indices.size
         chunk["size"] = max(chunk["size"], k)
-        full_indices, full_steps = padded(indices, steps, chunk["size"])
-        with x64_scope():
-            batch = jnp.asarray(perturbed_batch(flat, full_indices, full_steps))
-            costs = np.asarray(batched_cost(batch, X_device, Y_device))
-        size = full_indices.size
-        return centered(costs[:size], costs[size:], full_steps)[:k]
+        batch = perturbed_batch(flat, *padded(indices, steps, chunk["size"]))
+        return costs_of_batch(run(batch), batch)[:, :k]
 
     return evaluate
 
 
 ENGINE = FDEngine(
     name="jax",
-    description="JAX jit(vmap) over perturbed parameter vectors (MLP cost)",
+    description="JAX jit(vmap) of the model's cost over perturbed parameter vectors (costs written against xp)",
     prepare=prepare,
-    handles=handles_mlp,
+    handles=handles,
     bytes_per_coordinate=bytes_per_coordinate,
     requires=("jax",),
 )

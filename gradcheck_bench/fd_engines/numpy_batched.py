@@ -1,12 +1,12 @@
 """The batched NumPy engine: a chunk of perturbed parameter vectors through the forward pass at once.
 
-Each coordinate of the chunk contributes two full copies of the flat
-parameter vector (one moved by +eps, one by -eps); the batch is unravelled
-into tensors with a leading batch axis and runs through the MLP's forward pass
-as stacked matrix products. Nothing is shared or skipped: this is 2n complete
-forward passes with the Python overhead paid once per chunk instead of once
-per pass, which makes it the fastest engine for small nets (the seed case
-needs one chunk of 94 passes) and bitwise faithful to the loop's arithmetic.
+For models that declare a batched NumPy cost (``Model.batched_cost``: every
+parameter with a leading batch axis, one cost per member; the MLP's is its
+own forward pass, broadcast). Each coordinate of a chunk contributes two full
+copies of the flat parameter vector, one moved by +step and one by -step.
+Nothing is shared or skipped: 2n complete forward passes with the Python
+overhead paid once per chunk instead of once per pass, which makes it the
+fastest engine for small models (the seed case is one chunk of 94 passes).
 """
 
 from __future__ import annotations
@@ -15,58 +15,60 @@ from typing import Any
 
 import numpy as np
 
-from ..models import Params, cross_entropy_from_logits, relu
-from . import ChunkEvaluator, FDEngine, centered, perturbed_batch
-from .mlp_layout import examples, forward_flops, handles_mlp, sizes
+from ..models import Model, Params
+from ..ravel import parameter_count, parameter_slices, ravel
+from ..counting import counted
+from . import ChunkEvaluator, FDEngine, costs_of_batch, float64_params, layout_of, pass_bytes, perturbed_batch
 
-SMALL_WORK_FLOPS = 500_000
-"""Below this many flops for all 2n passes, Python overhead dominates and one batch wins
-(measured against the structured engine: seed case 0.13 vs 0.47 ms; crossover near 4-20-10-1, m=3)."""
+SMALL_WORK_BYTES = 4 * 2**20
+"""``auto`` picks this engine while one chunk holding all 2n passes needs at most this much
+memory: then the Python overhead per chunk, not the arithmetic, is what costs."""
 FLOAT_BYTES = 8
-WORKING_COPIES = 4
-"""Arrays of a layer's batched activations alive at once (Z, A, the product, the loss)."""
 
 
-def prepare(cost: Any, params: Params, X: np.ndarray, Y: np.ndarray) -> ChunkEvaluator:
-    flat = np.concatenate([np.ravel(value) for value in params.values()])
-    shapes = {name: value.shape for name, value in params.items()}
-    offsets = np.cumsum([0] + [value.size for value in params.values()])
-    L = len(params) // 2
-
-    def batch_costs(batch: np.ndarray) -> np.ndarray:
-        """Costs of the rows of ``batch`` (b, n), each a full parameter vector."""
-        tensors = {name: batch[:, start:stop].reshape((batch.shape[0],) + shapes[name])
-                   for name, start, stop in zip(shapes, offsets[:-1], offsets[1:])}
-        A = X
-        for l in range(1, L + 1):
-            Z = tensors[f"W{l}"] @ A + tensors[f"b{l}"]  # (b, n_l, m)
-            A = relu(Z) if l < L else Z
-        return cross_entropy_from_logits(Z, Y).reshape(batch.shape[0], -1).mean(axis=1)
+def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
+    flat, _ = ravel(params)
+    slices, shapes = parameter_slices(params), {name: np.shape(value) for name, value in params.items()}
+    batched_cost = model.batched_cost
+    assert batched_cost is not None  # handles() says so
 
     def evaluate(indices: np.ndarray, steps: np.ndarray) -> np.ndarray:
-        costs = batch_costs(perturbed_batch(flat, indices, steps))
-        return centered(costs[: indices.size], costs[indices.size:], steps)
+        batch = perturbed_batch(flat, indices, steps)
+        rows = {name: batch[:, where].reshape((batch.shape[0],) + shapes[name]) for name, where in slices.items()}
+        return costs_of_batch(batched_cost(rows, X, Y), batch)
 
     return evaluate
 
 
-def bytes_per_coordinate(params: Params, X: Any) -> int:
-    """Two passes per coordinate: a whole perturbed parameter vector and its activations."""
-    n = sum(int(np.size(value)) for value in params.values())
-    return 2 * FLOAT_BYTES * (n + WORKING_COPIES * examples(X) * sum(sizes(params, X)[1:]))
+def bytes_per_coordinate(model: Model, params: Params, X: Any, Y: Any) -> int:
+    """Two passes per coordinate: a whole perturbed parameter vector each, and one pass's working set."""
+    return 2 * (FLOAT_BYTES * parameter_count(params) + one_pass_bytes(model, params, X, Y))
 
 
-def small_work(params: Params, X: Any) -> bool:
-    """Whether all 2n passes are so cheap that the per-chunk Python overhead is what matters."""
-    n = sum(int(np.size(value)) for value in params.values())
-    return 2 * n * forward_flops(sizes(params, X), examples(X)) <= SMALL_WORK_FLOPS
+def one_pass_bytes(model: Model, params: Params, X: Any, Y: Any) -> int:
+    """Peak memory of the batched cost on a batch of one point."""
+    assert model.batched_cost is not None
+    batched_cost = counted(model.batched_cost)
+    return pass_bytes((batched_cost.function, *layout_of(params, X, Y)),
+                      lambda: batched_cost({name: value[None] for name, value in params.items()}, X, Y))
+
+
+def handles(model: Model, params: Params, X: Any, Y: Any) -> bool:
+    """Models with a batched NumPy cost, at a float64 point."""
+    return model.batched_cost is not None and float64_params(params)
+
+
+def small_work(model: Model, params: Params, X: Any, Y: Any) -> bool:
+    """Whether one chunk of all 2n passes fits in a few MiB, so overhead is what matters."""
+    return parameter_count(params) * bytes_per_coordinate(model, params, X, Y) <= SMALL_WORK_BYTES
 
 
 ENGINE = FDEngine(
     name="numpy-batched",
-    description="NumPy, a batch of whole perturbed parameter vectors per forward pass (MLP cost)",
+    description="NumPy, a batch of whole perturbed parameter vectors per call (models with a batched cost)",
     prepare=prepare,
-    handles=handles_mlp,
+    handles=handles,
     bytes_per_coordinate=bytes_per_coordinate,
+    auto_rank=10,
     auto_suits=small_work,
 )

@@ -1,8 +1,22 @@
-"""The PyTorch engine: ``torch.func.vmap(cost)`` over a chunk of perturbed flat parameter vectors.
+"""The PyTorch engine: ``torch.func.vmap`` of the model's own cost over a chunk of perturbed vectors.
 
-The MLP cost is the package's own ``mlp_cost`` evaluated with ``xp=torch`` in
-float64 on the CPU, under ``torch.no_grad`` (only forward passes). PyTorch is
-imported only when the engine is used.
+For any model whose cost is written against ``xp``: the cost is called with
+``xp=torch`` on float64 tensors, on the CPU, under ``torch.no_grad`` (only
+forward passes), and vmapped over the rows of a ``(2k, n)`` batch of
+perturbed flat parameter vectors. Data (X, Y) is converted leaf by leaf:
+float arrays become float64 tensors, integer arrays keep their dtype (token
+ids index as they did), anything else is passed as it is.
+
+The batch is built per tensor: for the coordinates of one tensor, the cost
+is vmapped over perturbed copies of that tensor alone while every other
+tensor is shared, so a chunk holds ``2k`` copies of one tensor, not of the
+whole parameter vector, and layers before the perturbed one run unbatched.
+
+A cost that cannot be vmapped (``.item()``, Python branches on values) raises
+inside the first chunk; the engine checks its cost at the unperturbed point
+against the NumPy cost, so a cost that silently differs under torch is caught
+too. Either way it says :class:`EngineUnsuitable` and ``engine="auto"`` moves
+on to the loop engine. PyTorch is imported only when the engine is used.
 """
 
 from __future__ import annotations
@@ -11,41 +25,111 @@ from typing import Any
 
 import numpy as np
 
-from ..models import Params, mlp_cost
-from . import ChunkEvaluator, FDEngine, centered, perturbed_batch
-from .numpy_batched import bytes_per_coordinate
-from .mlp_layout import handles_mlp
+from ..counting import counted, record_passes
+from ..models import Model, Params
+from ..ravel import parameter_slices
+from ..validation import scalar_cost
+from . import (ChunkEvaluator, EngineUnsuitable, FDEngine, by_tensor, costs_of_batch, float64_params, layout_of,
+               pass_bytes, perturbed_batch)
+
+FAST_CHUNK_BYTES = 16 * 2**20
+"""Chunks of about this working set ran fastest (``gradcheck-bench peers --growth`` measures the engines)."""
+AGREEMENT = 1e-9
+"""Relative agreement the vmapped cost must reach with the NumPy cost at the unperturbed point."""
+FLOAT_BYTES = 8
 
 
-def prepare(cost: Any, params: Params, X: np.ndarray, Y: np.ndarray) -> ChunkEvaluator:
+def to_torch(value: Any) -> Any:
+    """NumPy leaves as tensors (floats as float64, integers as they are); containers walked; others kept."""
+    import torch
+
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value.astype(np.float64) if np.issubdtype(value.dtype, np.floating) else value)
+    if isinstance(value, dict):
+        return {key: to_torch(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_torch(item) for item in value)
+    return value
+
+
+def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
+    """vmap over perturbed copies of one tensor at a time; the other tensors stay shared, unbatched."""
     import torch
     from torch.func import vmap
 
-    shapes = {name: value.shape for name, value in params.items()}
-    offsets = np.cumsum([0] + [value.size for value in params.values()])
-    flat = np.concatenate([np.ravel(value) for value in params.values()])
-    X_tensor, Y_tensor = torch.from_numpy(X), torch.from_numpy(Y)
+    X_torch, Y_torch = to_torch(X), to_torch(Y)
+    tensors = {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in params.items()}
+    blocks = list(parameter_slices(params).items())
 
-    def cost_of_vector(vector: Any) -> Any:
-        unravelled = {name: vector[start:stop].reshape(shapes[name])
-                      for name, start, stop in zip(shapes, offsets[:-1], offsets[1:])}
-        return mlp_cost(unravelled, X_tensor, Y_tensor, xp=torch)
+    def batched_for(name: str) -> Any:
+        def cost_of_tensor(tensor: Any) -> Any:
+            return model.cost({**tensors, name: tensor}, X_torch, Y_torch, xp=torch).reshape(())
+        return vmap(cost_of_tensor)
 
-    batched_cost = vmap(cost_of_vector)
+    batched = {name: batched_for(name) for name in params}
+
+    def run(name: str, batch: np.ndarray) -> np.ndarray:
+        try:
+            with torch.no_grad():
+                return batched[name](torch.from_numpy(batch)).numpy()
+        except Exception as error:  # any failure of the user's cost under vmap: not this engine's cost
+            raise EngineUnsuitable(f"its cost does not run under torch.func.vmap ({type(error).__name__}: "
+                                   f"{str(error)[:200]})") from error
+
+    first = blocks[0][0]
+    require_agreement(float(run(first, params[first][None].copy())[0]), model, params, X, Y, "torch")
 
     def evaluate(indices: np.ndarray, steps: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            costs = batched_cost(torch.from_numpy(perturbed_batch(flat, indices, steps))).numpy()
-        return centered(costs[: indices.size], costs[indices.size:], steps)
+        costs = np.empty((2, indices.size))
+        for (name, where), positions in by_tensor(blocks, indices):
+            batch = perturbed_copies(params[name], indices[positions] - where.start, steps[positions])
+            costs[:, positions] = costs_of_batch(run(name, batch), batch)
+        return costs
 
     return evaluate
 
 
+def perturbed_copies(tensor: np.ndarray, local: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """(2k, *shape): copies of ``tensor`` with element ``local[j]`` (row-major) moved +step (first k), then -step."""
+    flat = np.ravel(tensor)
+    batch = perturbed_batch(flat, local, steps)
+    return batch.reshape((batch.shape[0],) + np.shape(tensor))
+
+
+def require_agreement(engine_cost: float, model: Model, params: Params, X: Any, Y: Any, backend: str) -> None:
+    """The engine's cost at the point must be the NumPy cost's, or the engine does not evaluate this cost."""
+    record_passes(1)
+    numpy_cost = scalar_cost(counted(model.cost)(params, X, Y))
+    if abs(engine_cost - numpy_cost) > AGREEMENT * max(abs(numpy_cost), 1e-300):
+        raise EngineUnsuitable(f"its cost under xp={backend} gives {engine_cost!r} at the point, NumPy gives "
+                               f"{numpy_cost!r}: the cost is not written against xp throughout")
+
+
+def bytes_per_coordinate(model: Model, params: Params, X: Any, Y: Any) -> np.ndarray:
+    """Two passes per coordinate: a perturbed copy of its tensor each, and a working set like the NumPy pass's."""
+    working_set = numpy_pass_bytes(model, params, X, Y)
+    return np.concatenate([np.full(value.size, 2 * (FLOAT_BYTES * value.size + working_set))
+                           for value in params.values()])
+
+
+def numpy_pass_bytes(model: Model, params: Params, X: Any, Y: Any) -> int:
+    """Peak memory of one NumPy pass of the model's cost (the vmapped pass holds about as much per member)."""
+    cost = counted(model.cost)
+    return pass_bytes((cost.function, *layout_of(params, X, Y)), lambda: cost(params, X, Y))
+
+
+def handles(model: Model, params: Params, X: Any, Y: Any) -> bool:
+    """Costs written against ``xp``, at a float64 point."""
+    return model.takes_xp and float64_params(params)
+
+
 ENGINE = FDEngine(
     name="torch",
-    description="PyTorch torch.func.vmap over perturbed parameter vectors (MLP cost)",
+    description="PyTorch torch.func.vmap of the model's cost over perturbed parameter vectors (costs written against xp)",
     prepare=prepare,
-    handles=handles_mlp,
+    handles=handles,
     bytes_per_coordinate=bytes_per_coordinate,
     requires=("torch",),
+    fast_chunk_bytes=FAST_CHUNK_BYTES,
+    auto_rank=30,
 )

@@ -1,129 +1,75 @@
-"""The finite-difference oracle: a gradient from forward passes only.
+"""The finite-difference oracle: a gradient from forward passes only, with its own error bars.
 
-``fd(cost)`` is a gradient source for any cost ``(params, X, Y) -> float``; by
-default the MLP's. The gradient is the centered difference per coordinate,
+``fd(cost)`` is a gradient source for any cost ``(params, X, Y) -> float`` (or
+any :class:`~gradcheck_bench.models.Model`; by default the MLP). The gradient
+is the centered difference per coordinate,
 
-    g[i] = (J(theta + eps_i e_i) - J(theta - eps_i e_i)) / (2 eps_i),
+    g[i] = (J(theta + h_i e_i) - J(theta - h_i e_i)) / (2 h_i),
 
-2n forward passes for n parameters. How those passes are evaluated is the job
-of an *engine* (:class:`~gradcheck_bench.fd_engines.FDEngine`): it turns a
-chunk of coordinate indices into their differences. The driver here walks the
-chunks with a progress bar, sizing them so that the engine's extra memory
-stays under ``memory_budget``. ``loop`` (the exercise's method, one coordinate
-at a time, any cost) is the reference; every other engine must agree with it.
-``engine="auto"`` picks the fastest engine that can evaluate the cost.
+2n forward passes for n parameters, with ``h_i`` relative to ``|theta_i|``
+(:mod:`gradcheck_bench.steps`). How those passes are evaluated is the job of
+an *engine* (:mod:`gradcheck_bench.fd_engines`); ``engine="auto"`` takes the
+best one that can evaluate the cost, and moves on to the next when one finds
+it cannot (a cost that does not run under ``vmap``).
+
+Every value comes with an estimate of its own error (``Gradient.error``):
+
+* rounding: the cost carries about ``CONDITION * eps * |J|`` of noise, so a
+  difference over ``2 h`` carries ``CONDITION * eps * |J| / h``;
+* truncation (``error="full"``): the same difference at ``h / 2``; the
+  centered difference's error is ``c h^2``, so ``|D(h) - D(h/2)| * 4/3``
+  estimates it (and is large wherever a step crossed a kink).
+
+``error="auto"`` (the default) adds the truncation estimate when the check
+runs below float64, where it decides the verdict; in float64 a failing check
+asks for it on the tensors it is about to name (:meth:`CentralDifference.recheck`).
 """
 
 from __future__ import annotations
 
+import warnings
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
+from ..counting import counted
 from ..errors import InputError
-from ..fd_engines import ChunkEvaluator, FDEngine, jax_vmap, numpy_batched, structured, torch_vmap
-from ..fd_engines import Chunk, dask_engine
-from ..flatten import ravel
-from ..models import Model, Params, mlp_cost
+from ..fd_engines import (
+    DEFAULT_MEMORY_BUDGET,
+    Chunk,
+    EngineUnsuitable,
+    FDEngine,
+    auto_order,
+    choose_engine,
+    engines,
+    get_engine,
+)
+from ..gradient import Gradient
+from ..models import Model, Params, cost_model, get_model
 from ..progress import progress_bar
-from ..validation import require_finite_cost, scalar_cost
-from ..steps import TOLERANCES, default_step
+from ..ravel import parameter_count, parameter_slices, ravel
+from ..steps import LowPrecisionWarning, rounding_error, step_vector
+from ..validation import CostAtPoint, cost_at_point
+from .kink_safe_fd import kink_safe_tensors
 from .registry import SourceSpec
 
-Cost = Callable[[Params, Any, Any], Any]
-
-DEFAULT_EPS = TOLERANCES[np.dtype(np.float64)].fd_step
-"""Default step in float64 (2^-17 = 7.6e-6), near the cube root of machine epsilon
-where round-off and truncation error balance for centered differences; the
-exercise's 1e-7 is ``eps=1e-7``. With ``eps=None`` (the default) the step is
-chosen by the parameters' dtype from :data:`gradcheck_bench.steps.TOLERANCES`."""
-
-DEFAULT_MEMORY_BUDGET = 256 * 2**20
-"""Peak extra bytes an engine may hold at once (256 MiB); chunks are sized from it."""
-
-LOOP_CHUNK = 256
-"""Coordinates per chunk of the loop engine: it needs no memory, only a moving bar."""
+ERROR_MODES = ("auto", "rounding", "full")
 
 
-def loop_engine(cost: Cost, params: Params, X: Any, Y: Any, eps: float | np.ndarray) -> np.ndarray:
-    """The reference: perturb one coordinate at a time, two forward passes each."""
-    flat, _ = ravel(params)
-    steps = np.broadcast_to(np.asarray(eps, dtype=np.float64), flat.shape)
-    return prepare_loop(cost, params, X, Y)(np.arange(flat.size), steps)
+class LowPrecisionCostWarning(LowPrecisionWarning):
+    """The cost's values carry float32 precision although the parameters are float64."""
 
 
-def prepare_loop(cost: Cost, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
-    """The loop engine's evaluator: its own copy of the point, perturbed in place and restored."""
-    flat, unravel = ravel(params)
-    point = unravel(flat)  # views into flat: perturbing flat[i] perturbs the dict
-
-    def evaluate(indices: np.ndarray, steps: np.ndarray) -> np.ndarray:
-        differences = np.empty(indices.size)
-        for k, (i, eps) in enumerate(zip(indices, steps)):
-            original = flat[i]
-            try:
-                flat[i] = original + eps
-                cost_plus = scalar_cost(cost(point, X, Y))
-                flat[i] = original - eps
-                cost_minus = scalar_cost(cost(point, X, Y))
-            finally:
-                flat[i] = original
-            differences[k] = (cost_plus - cost_minus) / (2 * eps)
-        return differences
-
-    return evaluate
-
-
-LOOP = FDEngine(
-    name="loop",
-    description="the reference: one coordinate at a time, any cost",
-    prepare=prepare_loop,
-    handles=lambda cost, params, X, Y: True,
-    bytes_per_coordinate=lambda params, X: 0,
-    max_chunk=LOOP_CHUNK,
-)
-
-ENGINES: dict[str, FDEngine] = {
-    engine.name: engine
-    for engine in (LOOP, structured.ENGINE, numpy_batched.ENGINE, jax_vmap.ENGINE, torch_vmap.ENGINE,
-                   dask_engine.ENGINE)
-}
-"""Every engine this package knows, usable here or not (see :func:`fd_engines`)."""
-
-AUTO_PREFERENCE = ("numpy-batched", "structured", "loop")
-"""What ``engine="auto"`` tries, in order: the first that handles the cost and suits the point
-(numpy-batched only for small nets; measured with ``gradcheck-bench peers --growth``)."""
-
-
-def fd_engines() -> list[str]:
-    """Names of the finite-difference engines usable here (``engine=`` of :func:`fd`)."""
-    return [name for name, engine in ENGINES.items() if engine.is_available()]
-
-
-def choose_engine(name: str, cost: Cost, params: Params, X: Any, Y: Any) -> FDEngine:
-    """The engine to run: ``auto`` is the fastest that handles this cost; a named one must."""
-    if name == "auto":
-        return next(engine for engine in (ENGINES[n] for n in AUTO_PREFERENCE)
-                    if engine.handles(cost, params, X, Y)
-                    and (engine.auto_suits is None or engine.auto_suits(params, X)))
-    engine = ENGINES[name]
-    if not engine.handles(cost, params, X, Y):
-        raise InputError(
-            f"the {name!r} finite-difference engine evaluates only the MLP cost "
-            "(gradcheck_bench.mlp_cost) in float64; use engine='loop' or 'auto' for this cost or dtype."
-        )
-    return engine
-
-
-def chunk_ranges(engine: FDEngine, params: Params, X: Any, n: int, memory_budget: int) -> list[tuple[int, int]]:
+def chunk_ranges(engine: FDEngine, model: Model, params: Params, X: Any, Y: Any, n: int,
+                 memory_budget: int) -> list[tuple[int, int]]:
     """Consecutive ``(start, stop)`` coordinate ranges whose extra memory each fits the budget.
 
     A chunk is filled up to the budget, or up to the engine's ``fast_chunk_bytes``
     when that is smaller (a coordinate that alone exceeds it gets a chunk of its own).
     """
-    need = np.broadcast_to(np.asarray(engine.bytes_per_coordinate(params, X), dtype=np.int64), (n,))
+    need = np.broadcast_to(np.asarray(engine.bytes_per_coordinate(model, params, X, Y), dtype=np.int64), (n,))
     if n and need.max() > memory_budget:
         raise InputError(
             f"memory_budget={memory_budget} bytes is too small for one coordinate of the "
@@ -141,156 +87,198 @@ def chunk_ranges(engine: FDEngine, params: Params, X: Any, n: int, memory_budget
     return ranges
 
 
-def central_differences(
-    cost: Cost,
-    params: Params,
-    X: Any,
-    Y: Any,
-    eps: float | np.ndarray = DEFAULT_EPS,
-    engine: str = "auto",
-    memory_budget: int = DEFAULT_MEMORY_BUDGET,
-    progress: bool | None = None,
-    engine_options: Mapping[str, Any] | None = None,
-) -> np.ndarray:
-    """The flat centered-difference gradient, chunk by chunk with a progress bar (when there are several).
+def chunks_in(ranges: list[tuple[int, int]], indices: np.ndarray, steps: np.ndarray) -> Iterator[Chunk]:
+    """The chunks ``(indices, steps)`` of ranges over the coordinate list, made on demand."""
+    for start, stop in ranges:
+        yield indices[start:stop], steps[start:stop]
 
-    The bar advances as chunks complete, in whatever order the engine
-    finishes them (a distributed engine keeps all chunks in flight);
-    ``engine_options`` go to the engine (e.g. ``{"scheduler": ...}`` for dask).
-    Ctrl-C stops it cleanly: the bar is closed, the engine's work is
-    cancelled, ``params`` was never touched (engines work on copies) and the
-    KeyboardInterrupt propagates.
+
+@dataclass(frozen=True)
+class EngineRun:
+    """The costs at ``theta +- step`` of the coordinates asked for, and which engine gave them."""
+
+    costs: np.ndarray  # (2, k)
+    engine: str
+    notes: tuple[str, ...] = ()
+
+
+def perturbed_costs(model: Model, params: Params, X: Any, Y: Any, indices: np.ndarray, steps: np.ndarray,
+                    engine: str = "auto", memory_budget: int = DEFAULT_MEMORY_BUDGET, progress: bool | None = None,
+                    engine_options: Mapping[str, Any] | None = None) -> EngineRun:
+    """``J(theta +- steps[j] e_i)`` for ``i = indices[j]``, with the named engine or the best that works.
+
+    With ``engine="auto"``, an engine that finds it cannot evaluate this cost
+    (:class:`EngineUnsuitable`) hands over to the next one, and a note says so.
     """
-    n = sum(int(np.size(value)) for value in params.values())
-    steps = step_vector(eps, n)
-    chosen = choose_engine(engine, cost, params, X, Y)
-    ranges = chunk_ranges(chosen, params, X, n, memory_budget)
+    candidates = auto_order(model, params, X, Y) if engine == "auto" else [choose_engine(engine, model, params, X, Y)]
+    notes: list[str] = []
+    for chosen in candidates:
+        try:
+            costs = run_engine(chosen, model, params, X, Y, indices, steps, memory_budget, progress, engine_options)
+        except EngineUnsuitable as reason:
+            if engine != "auto":
+                raise InputError(f"the {engine!r} finite-difference engine cannot evaluate model "
+                                 f"{model.name!r}: {reason}; use engine='auto' or 'loop'.") from None
+            notes.append(f"the {chosen.name} engine was not used: {reason}")
+            continue
+        return EngineRun(costs, chosen.name, tuple(notes))
+    raise AssertionError("the loop engine evaluates every cost")  # auto_order always ends with it
+
+
+def run_engine(chosen: FDEngine, model: Model, params: Params, X: Any, Y: Any, indices: np.ndarray,
+               steps: np.ndarray, memory_budget: int, progress: bool | None,
+               engine_options: Mapping[str, Any] | None) -> np.ndarray:
+    """The costs ``(2, k)`` from one engine, chunk by chunk with a progress bar (when there are several).
+
+    The bar advances as chunks complete, in whatever order the engine finishes
+    them. Ctrl-C stops it cleanly: the bar is closed, the engine's work is
+    cancelled, ``params`` was never touched (engines work on copies).
+    """
+    ranges = chunk_ranges(chosen, model, params, X, Y, indices.size, memory_budget)
     if len(ranges) == 1 and chosen.map_chunks is None:  # one chunk here: nothing for a bar to show
-        return chosen.prepare(cost, params, X, Y)(np.arange(n), steps)
+        return chosen.prepare(model, params, X, Y)(indices, steps)
     options = dict(engine_options or {})
     if "memory_budget" in chosen.options:  # an engine that re-chunks (dask) honours the same budget
         options["memory_budget"] = memory_budget
-    chunks = chosen.evaluate_chunks(cost, params, X, Y, chunks_in(ranges, steps), **options)
-    gradient = np.empty(n)
-    with progress_bar(total=n, description=f"fd[{chosen.name}]", show=progress, unit="coord") as bar, \
+    position = {int(i): j for j, i in enumerate(indices)}
+    costs = np.empty((2, indices.size))
+    chunks = chosen.evaluate_chunks(model, params, X, Y, chunks_in(ranges, indices, steps), **options)
+    with progress_bar(total=indices.size, description=f"fd[{chosen.name}]", show=progress, unit="coord") as bar, \
             closing(chunks):
-        for indices, differences in chunks:
-            gradient[indices] = differences
-            bar.update(indices.size)
-    return gradient
+        for chunk_indices, chunk_costs in chunks:
+            costs[:, [position[int(i)] for i in chunk_indices]] = chunk_costs
+            bar.update(chunk_indices.size)
+    return costs
 
 
-def chunks_in(ranges: list[tuple[int, int]], steps: np.ndarray) -> Iterator[Chunk]:
-    """The chunks ``(indices, steps[indices])`` of coordinate ranges, made on demand."""
-    for start, stop in ranges:
-        yield np.arange(start, stop), steps[start:stop]
-
-
-def step_vector(eps: float | np.ndarray, n: int) -> np.ndarray:
-    """``eps`` as a float64 vector of n positive finite steps (a float is used for every coordinate)."""
-    try:
-        steps = np.asarray(eps, dtype=np.float64)
-    except (TypeError, ValueError):
-        steps = None
-    if steps is None or steps.ndim not in (0, 1) or (steps.ndim == 1 and steps.shape != (n,)):
-        raise InputError(
-            f"eps must be a positive float or an array of shape ({n},), one step per parameter; "
-            f"got {eps!r:.80}."
-        )
-    if not np.all(np.isfinite(steps) & (steps > 0)):
-        raise InputError(f"eps must be positive and finite, got {eps!r:.80}; try 1e-6.")
-    return np.broadcast_to(steps, (n,)).copy()
+def centered(costs: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """The centered differences of costs ``(2, k)`` at ``theta +- steps``."""
+    return (costs[0] - costs[1]) / (2 * steps)
 
 
 def validate_step(eps: Any) -> None:
-    """A float step, or a 1-D array of steps (its length is checked against n when called)."""
+    """A positive finite step, or a 1-D array of them (its length is checked when the oracle runs)."""
     if isinstance(eps, np.ndarray) and eps.ndim == 1:
-        step_vector(eps, eps.size)
+        if eps.size and np.issubdtype(eps.dtype, np.number) and np.all(np.isfinite(eps) & (eps > 0)):
+            return
+    elif not isinstance(eps, bool) and isinstance(eps, (int, float, np.floating)) and np.isfinite(eps) and eps > 0:
         return
-    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating)) or not (np.isfinite(eps) and eps > 0):
-        raise InputError(
-            f"eps must be a positive finite step or an array of shape (n,), got {eps!r:.80}; try 1e-6."
-        )
+    raise InputError(f"eps must be a positive finite step or an array of shape (n,), got {eps!r:.80}; try 1e-6, "
+                     "or leave it out for a step relative to each parameter.")
 
 
 @dataclass(frozen=True)
 class CentralDifference:
-    """A gradient source that differentiates ``cost`` by centered differences."""
+    """A gradient source that differentiates ``model``'s cost by centered differences."""
 
-    cost: Cost = mlp_cost
+    model: Model
     eps: float | np.ndarray | None = None
     engine: str = "auto"
     memory_budget: int = DEFAULT_MEMORY_BUDGET
     progress: bool | None = field(default=None, compare=False)
+    engine_options: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    error: str = "auto"
     name: str = "fd"
-    scheduler: str | None = None
-    client: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not callable(self.cost):
-            raise InputError(f"fd() needs a callable cost (params, X, Y) -> float, got {self.cost!r}.")
         if self.eps is not None:
             validate_step(self.eps)
-        if self.engine != "auto" and self.engine not in ENGINES:
-            raise InputError(
-                f"unknown finite-difference engine {self.engine!r}; "
-                f"choose auto or one of {', '.join(ENGINES)}."
-            )
-        if self.engine != "auto" and not ENGINES[self.engine].is_available():
-            missing = ENGINES[self.engine].requires
-            raise ImportError(
-                f"the {self.engine!r} finite-difference engine needs {', '.join(missing)}: "
-                f"pip install {' '.join(missing)}"
-            )
+        if self.engine != "auto":
+            get_engine(self.engine)
+        if self.error not in ERROR_MODES:
+            raise InputError(f"error must be one of {', '.join(ERROR_MODES)}, got {self.error!r}.")
         validate_engine_options(self.engine, self.engine_options)
-        if not (isinstance(self.memory_budget, int) and self.memory_budget > 0):
+        if not (isinstance(self.memory_budget, int) and not isinstance(self.memory_budget, bool)
+                and self.memory_budget > 0):
             raise InputError(
                 f"memory_budget must be a positive number of bytes, got {self.memory_budget!r}; "
                 "e.g. 256 * 2**20 for 256 MiB."
             )
 
-    def __call__(self, params: Params, X: Any, Y: Any) -> Params:
-        require_finite_cost(self.cost, params, X, Y)
-        _, unravel = ravel(params)
-        eps = default_step(params) if self.eps is None else self.eps
-        gradient = central_differences(self.cost, params, X, Y, eps, self.engine,
-                                       self.memory_budget, self.progress, self.engine_options)
-        return {name: value.copy() for name, value in unravel(gradient).items()}
-
     @property
-    def engine_options(self) -> dict[str, Any]:
-        """The options given for the engine (where it runs), without the ones left unset."""
-        return {name: value for name, value in (("scheduler", self.scheduler), ("client", self.client))
-                if value is not None}
+    def cost(self) -> Callable[..., Any]:
+        return self.model.cost
 
-    def forward_passes(self, params: Params) -> int:
-        """2n passes for the differences, plus two to check the cost is finite and deterministic."""
-        return forward_passes(params)
+    def __call__(self, params: Params, X: Any, Y: Any) -> Gradient:
+        at_point = self.cost_at_point(params, X, Y)
+        return self.differentiate(params, X, Y, at_point, list(params), self.wants_truncation(at_point))
 
-    def recheck(self, params: Params, X: Any, Y: Any, names: list[str]) -> Params | None:
-        """A second look at tensors a check found wrong: step around ReLU kinks there.
+    def cost_at_point(self, params: Params, X: Any, Y: Any) -> CostAtPoint:
+        """The model's check of the point, then the cost there: finite, deterministic, and its precision."""
+        self.model.check_point(params, X, Y)
+        at_point = cost_at_point(counted(self.model.cost), params, X, Y, probe=self.eps is None)
+        if at_point.precision != np.dtype(np.float64) and all(v.dtype == np.float64 for v in params.values()):
+            warnings.warn(
+                f"the cost of {self.model.name!r} returns values with only {at_point.precision} precision at "
+                "float64 parameters (a float32 computation, or a float32 tensor's .item()); the oracle steps "
+                f"and the verdict follow {at_point.precision}. Compute the cost in float64 to check small errors.",
+                LowPrecisionCostWarning, stacklevel=3)
+        return at_point
 
-        Only the MLP cost has known kinks. A coordinate whose step straddles one
-        gets a one-sided (or smaller-step) difference, recorded in the notes;
-        every other coordinate keeps exactly its centered value. None: nothing
-        to re-examine for this cost.
+    def wants_truncation(self, at_point: CostAtPoint) -> bool:
+        return self.error == "full" or (self.error == "auto" and at_point.precision != np.dtype(np.float64))
+
+    def differentiate(self, params: Params, X: Any, Y: Any, at_point: CostAtPoint, names: list[str],
+                      truncation: bool) -> Gradient:
+        """Centered differences of the tensors ``names``, with their error estimates."""
+        slices = parameter_slices(params)
+        all_steps = step_vector(self.eps, params, at_point.precision)
+        indices = np.concatenate([np.arange(slices[name].start, slices[name].stop) for name in names])
+        steps = all_steps[indices]
+        if truncation:  # the same coordinates at h and at h/2, in one run of the engine
+            run = self._run(params, X, Y, np.concatenate([indices, indices]), np.concatenate([steps, steps / 2]))
+            coarse, fine = centered(run.costs[:, :indices.size], steps), centered(run.costs[:, indices.size:], steps / 2)
+            values, error = coarse, rounding_error(at_point.value, at_point.precision, steps) + np.abs(coarse - fine) * 4 / 3
+        else:
+            run = self._run(params, X, Y, indices, steps)
+            values, error = centered(run.costs, steps), rounding_error(at_point.value, at_point.precision, steps)
+        return Gradient(values=self._tensors(params, names, values), notes=run.notes,
+                        error=self._tensors(params, names, error), precision=at_point.precision)
+
+    def _run(self, params: Params, X: Any, Y: Any, indices: np.ndarray, steps: np.ndarray) -> EngineRun:
+        return perturbed_costs(self.model, params, X, Y, indices, steps, self.engine, self.memory_budget,
+                               self.progress, self.engine_options)
+
+    @staticmethod
+    def _tensors(params: Params, names: list[str], flat: np.ndarray) -> Params:
+        """Split values of the tensors ``names`` (concatenated in that order) back into shaped arrays."""
+        tensors, start = {}, 0
+        for name in names:
+            size = int(np.size(params[name]))
+            tensors[name] = flat[start:start + size].reshape(np.shape(params[name])).astype(params[name].dtype)
+            start += size
+        return tensors
+
+    def recheck(self, params: Params, X: Any, Y: Any, names: list[str]) -> Gradient:
+        """A second look at tensors a check is about to name: full error bars, and kinks stepped around.
+
+        Every coordinate of those tensors gets the truncation estimate of a
+        second step. Where the model declares its kinks, a coordinate whose
+        step straddles one is redone one-sided (or with a smaller step) and
+        recorded in the notes; every other coordinate keeps its value.
         """
-        if self.cost is not mlp_cost or Y is None:
-            return None
-        from .kink_safe_fd import kink_safe_tensors  # the kink machinery needs the MLP
-
-        eps = default_step(params) if self.eps is None else self.eps
-        if np.ndim(eps) != 0:
-            return None  # per-coordinate steps: left as given
-        return kink_safe_tensors(params, X, Y, float(eps), names)
+        at_point = cost_at_point(counted(self.model.cost), params, X, Y, deterministic=False, probe=self.eps is None)
+        full = self.differentiate(params, X, Y, at_point, names, truncation=True)
+        if self.model.kink_pattern is None:
+            return full
+        stepped = kink_safe_tensors(self.model, params, X, Y, step_vector(self.eps, params, at_point.precision),
+                                    names, at_point)
+        error = {name: value.copy() for name, value in (full.error or {}).items()}
+        for crossing in stepped.kinks:  # a straddling coordinate: the stepped-around value and its own error
+            error[crossing.tensor][crossing.index] = stepped.error[crossing.tensor][crossing.index]
+        return Gradient(values=stepped.values, notes=full.notes + stepped.notes, kinks=stepped.kinks, error=error,
+                        precision=at_point.precision)
 
 
 def validate_engine_options(engine: str, options: Mapping[str, Any]) -> None:
     """Options such as ``scheduler=`` only mean something to an engine that declares them."""
-    accepted = ENGINES[engine].options if engine in ENGINES else ()
+    if not isinstance(options, Mapping):
+        raise InputError(f"engine_options must be a dict, got {type(options).__name__}; e.g. "
+                         "engine_options={'scheduler': 'tcp://HOST:8786'}.")
+    accepted = engines()[engine].options if engine in engines() else ()
     stray = sorted(set(options) - set(accepted))
     if stray:
-        takers = sorted(name for name, spec in ENGINES.items() if set(stray) <= set(spec.options))
+        takers = sorted(name for name, spec in engines().items() if set(stray) <= set(spec.options))
         hint = f"pass engine={takers[0]!r} (--engine {takers[0]}) with it" if takers else "leave it out"
         raise InputError(
             f"{', '.join(stray)} {'is' if len(stray) == 1 else 'are'} not an option of the "
@@ -298,49 +286,50 @@ def validate_engine_options(engine: str, options: Mapping[str, Any]) -> None:
         )
 
 
-def forward_passes(params: Params) -> int:
-    """2n passes for the differences, plus two to check the cost is finite and deterministic."""
-    return 2 * sum(int(np.size(value)) for value in params.values()) + 2
-
-
 def fd(
-    cost: Cost | None = None,
+    cost: Callable[..., Any] | Model | str | None = None,
     *,
     eps: float | np.ndarray | None = None,
     engine: str = "auto",
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     progress: bool | None = None,
-    scheduler: str | None = None,
-    client: Any = None,
+    engine_options: Mapping[str, Any] | None = None,
+    error: str = "auto",
 ) -> CentralDifference:
-    """The finite-difference oracle for ``cost`` (the MLP cost if none is given).
+    """The finite-difference oracle for ``cost``: a function, a :class:`Model` or a model's name (the MLP if none).
 
-    ``engine`` is ``"auto"`` (the fastest that can evaluate ``cost``) or one of
-    :func:`fd_engines`; ``eps`` a float, one step per parameter (shape (n,)),
-    or None for the dtype's default step (:data:`gradcheck_bench.steps.TOLERANCES`);
-    ``memory_budget`` the engine's peak extra bytes; ``progress`` shows the bar
-    (None: only on a terminal). With ``engine="dask"``, ``scheduler``
-    (``"tcp://HOST:PORT"``) or ``client`` (a ``distributed.Client``) is the
-    cluster to run on; with neither, a local cluster is started and stopped.
+    ``engine`` is ``"auto"`` (the best that can evaluate the cost) or one of
+    :func:`~gradcheck_bench.fd_engines.fd_engines`; a cost that takes ``xp=``
+    can use the torch and jax engines. ``eps`` is a float, one step per
+    parameter (shape (n,)), or None for steps relative to each parameter
+    (:mod:`gradcheck_bench.steps`); ``memory_budget`` the engine's peak extra
+    bytes; ``progress`` shows the bar (None: only on a terminal);
+    ``engine_options`` go to the engine (e.g. ``{"scheduler":
+    "tcp://HOST:PORT"}`` for dask); ``error`` is ``"auto"``, ``"rounding"`` or
+    ``"full"`` (see the module docstring).
     """
-    return CentralDifference(cost=mlp_cost if cost is None else cost, eps=eps, engine=engine,
-                             memory_budget=memory_budget, progress=progress, scheduler=scheduler,
-                             client=client)
+    if cost is None or isinstance(cost, (str, Model)):
+        model = get_model(cost or "mlp")
+    elif callable(cost):
+        model = cost_model(cost)
+    else:
+        raise InputError(f"fd() needs a callable cost (params, X, Y) -> float or a Model, got {cost!r:.80}.")
+    return CentralDifference(model=model, eps=eps, engine=engine, memory_budget=memory_budget, progress=progress,
+                             engine_options=dict(engine_options or {}), error=error)
 
 
 def _fd_for_model(model: Model, eps: float | np.ndarray | None = None, engine: str = "auto",
-                  memory_budget: int = DEFAULT_MEMORY_BUDGET, scheduler: str | None = None,
-                  client: Any = None) -> CentralDifference:
-    return CentralDifference(cost=model.cost, eps=eps, engine=engine, memory_budget=memory_budget,
-                             scheduler=scheduler, client=client)
+                  memory_budget: int = DEFAULT_MEMORY_BUDGET, engine_options: Mapping[str, Any] | None = None,
+                  error: str = "auto") -> CentralDifference:
+    return CentralDifference(model=model, eps=eps, engine=engine, memory_budget=memory_budget,
+                             engine_options=dict(engine_options or {}), error=error)
 
 
 SOURCES = [
     SourceSpec(
         name="fd",
         factory=_fd_for_model,
-        description="centered finite differences of the cost (2n forward passes)",
+        description="centered finite differences of the cost (2n forward passes), with error bars",
         kind="oracle",
-        models=(),
     ),
 ]

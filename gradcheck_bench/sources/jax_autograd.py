@@ -1,7 +1,9 @@
 """JAX autograd as a gradient source: ``jax.grad`` under ``jax.jit``, in float64.
 
 As for PyTorch, the cost is not rewritten: the model's own cost is called
-with ``xp=jax.numpy`` and ``jax.grad`` differentiates it.
+with ``xp=jax.numpy`` and ``jax.grad`` differentiates it, for any model
+whose cost is written against ``xp``. Data is converted leaf by leaf: float
+arrays as float64, integer arrays as they are, containers walked.
 
 float64, without touching JAX's global configuration. JAX computes in
 float32 unless ``jax_enable_x64`` is on. Setting that flag globally would
@@ -29,7 +31,7 @@ from typing import Any, Hashable
 import numpy as np
 
 from ..errors import InputError
-from ..models import Model, Params
+from ..models import Model, Params, cost_with_xp
 from .registry import SourceSpec
 
 JAX_INSTALL_HINT = 'pip install "gradcheck-bench[jax]"'
@@ -75,13 +77,25 @@ def jax_device(device: str = "cpu") -> Any:
     return devices[index]
 
 
+def to_jax(value: Any) -> Any:
+    """NumPy leaves as JAX arrays (floats as float64, call inside :func:`x64_scope`); containers walked."""
+    import jax.numpy as jnp
+
+    if isinstance(value, np.ndarray):
+        return jnp.asarray(value.astype(np.float64) if np.issubdtype(value.dtype, np.floating) else value)
+    if isinstance(value, dict):
+        return {key: to_jax(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_jax(item) for item in value)
+    return value
+
+
 def shape_signature(params: Params, X: Any, Y: Any) -> Hashable:
-    """What a compiled gradient depends on: every array's name and shape (all float64)."""
-    return (
-        tuple((name, np.shape(value)) for name, value in params.items()),
-        np.shape(X),
-        None if Y is None else np.shape(Y),
-    )
+    """What a compiled gradient depends on: every leaf's shape and dtype, and the data's structure."""
+    import jax
+
+    leaves, structure = jax.tree_util.tree_flatten((params, X, Y))
+    return str(structure), tuple((np.shape(leaf), str(getattr(leaf, "dtype", type(leaf).__name__))) for leaf in leaves)
 
 
 class JaxAutograd:
@@ -96,22 +110,28 @@ class JaxAutograd:
         self._jax = jax
         self.model = model
         self.device = jax_device(device)
-        self._gradient = jax.jit(jax.grad(lambda params, X, Y: model.cost(params, X, Y, xp=jnp)))
+        self._gradient = jax.jit(jax.grad(lambda params, X, Y: jnp.reshape(
+            cost_with_xp(model, params, X, Y, jnp, "jax.numpy"), ())))
         self._compiled: dict[Hashable, Any] = {}
         self.compile_seconds = 0.0
         """Total seconds spent compiling so far (tracing, lowering and XLA compilation)."""
 
     def _on_device(self, params: Params, X: Any, Y: Any) -> tuple[Any, Any, Any]:
         as_float64 = {name: np.asarray(value, dtype=np.float64) for name, value in params.items()}
-        X = np.asarray(X, dtype=np.float64)
-        Y = None if Y is None else np.asarray(Y, dtype=np.float64)
-        return self._jax.device_put((as_float64, X, Y), self.device)
+        return self._jax.device_put((as_float64, to_jax(X), to_jax(Y)), self.device)
 
     def _compiled_for(self, arguments: tuple[Any, Any, Any]) -> Any:
         signature = shape_signature(*arguments)
         if signature not in self._compiled:
             start = time.perf_counter()
-            self._compiled[signature] = self._gradient.lower(*arguments).compile()
+            try:
+                self._compiled[signature] = self._gradient.lower(*arguments).compile()
+            except TypeError as error:  # e.g. a cost returning a non-scalar, or branching on traced values
+                raise InputError(
+                    f"jax could not differentiate the cost of {self.model.name!r} ({str(error)[:300]}); the cost "
+                    "must return one real number, use its xp argument throughout, and not branch in Python on "
+                    "array values (use xp.where)."
+                ) from error
             self.compile_seconds += time.perf_counter() - start
         return self._compiled[signature]
 
@@ -129,10 +149,6 @@ class JaxAutograd:
             # JAX returns dict pytrees with sorted keys: put them back in the params' order.
             return {name: np.asarray(gradients[name], dtype=np.float64) for name in params}
 
-    def forward_passes(self, params: Params) -> int:
-        """Reverse mode needs one forward pass (then one backward sweep), whatever n is."""
-        return 1
-
 
 def _jax_for_model(model: Model, device: str = "cpu") -> JaxAutograd:
     return JaxAutograd(model, device=device)
@@ -145,7 +161,8 @@ SOURCES = [
         description="JAX jit(grad) on the same cost definition, float64 in a scoped x64 context",
         kind="autograd",
         requires=("jax",),
-        models=("mlp", "linear1d"),
+        applies_to=lambda model: model.takes_xp,
+        needs="a cost written against xp (cost(params, X, Y, xp=np))",
         install_hint=JAX_INSTALL_HINT,
     ),
 ]

@@ -1,88 +1,97 @@
-"""``fd-kink-safe``: centered differences of the MLP cost that step around ReLU kinks.
+"""``fd-kink-safe``: centered differences that step around the kinks a model declares.
 
 The same estimate as ``fd`` wherever a step stays on one side of every kink;
-where it would straddle one, the one-sided or smaller-step difference of
-:mod:`gradcheck_bench.kinks`, recorded and reported in the check's summary
-(which parameters, which examples, what was done). Costs 2n + 2 forward passes
-plus a few for each straddling coordinate.
+where it would straddle one (the model's kink pattern, e.g. the MLP's ReLU
+signs, changes between ``theta`` and ``theta +- h``), the one-sided or
+smaller-step difference of :mod:`gradcheck_bench.kinks`, recorded and
+reported in the check's summary (which parameters, which examples, what was
+done). Costs 2n + 1 forward passes plus a few for each straddling coordinate.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
+from ..counting import counted
 from ..errors import InputError
-from ..flatten import parameter_slices, ravel
-from ..kinks import GradientWithNotes, KinkAwareDifference, KinkCrossing, mlp_cost_and_pattern, summarize_crossings
-from ..models import Model, Params, mlp_cost
-from ..steps import default_step
-from ..validation import is_positive_number, require_finite_cost
+from ..gradient import Gradient
+from ..kinks import KinkAwareDifference, evaluator, summarize_crossings
+from ..models import Model, Params
+from ..ravel import coordinate_name, parameter_slices, ravel
+from ..steps import rounding_error, step_vector
+from ..validation import CostAtPoint, cost_at_point
 from .registry import SourceSpec
 
 
-def coordinate_name(params: Params, flat_index: int) -> str:
-    """``"W1[3, 2]"`` for a position in the flat vector."""
-    for name, where in parameter_slices(params).items():
-        if where.start <= flat_index < where.stop:
-            index = np.unravel_index(flat_index - where.start, np.shape(params[name]))
-            return f"{name}[{', '.join(str(int(i)) for i in index)}]"
-    raise IndexError(flat_index)
-
-
-@dataclass(frozen=True)
-class KinkSafeDifference:
-    """A gradient source for the MLP: kink-aware centered differences, per coordinate."""
-
-    eps: float | None = None
-    name: str = "fd-kink-safe"
-
-    def __post_init__(self) -> None:
-        if self.eps is not None and not is_positive_number(self.eps):
-            raise InputError(f"eps must be a positive finite step, got {self.eps!r}; try 1e-5.")
-
-    def __call__(self, params: Params, X: np.ndarray, Y: np.ndarray) -> GradientWithNotes:
-        require_finite_cost(mlp_cost, params, X, Y)
-        h = default_step(params) if self.eps is None else float(self.eps)
-        return kink_safe_tensors(params, X, Y, h, list(params), extra_passes=2)  # finite + deterministic
-
-
-def kink_safe_tensors(
-    params: Params, X: np.ndarray, Y: np.ndarray, h: float, names: list[str], extra_passes: int = 0
-) -> GradientWithNotes:
-    """Kink-aware centered differences of the MLP cost for the tensors ``names`` only.
+def kink_safe_tensors(model: Model, params: Params, X: Any, Y: Any, steps: np.ndarray, names: list[str],
+                      at_point: CostAtPoint) -> Gradient:
+    """Kink-aware centered differences of the tensors ``names`` only, with their error estimates.
 
     Coordinates whose step stays on one side of every kink get exactly the
     plain centered difference; the others are stepped around and recorded.
     """
     flat, unravel = ravel(params)
-    differences = KinkAwareDifference(lambda p: mlp_cost_and_pattern(p, X, Y), flat, unravel(flat))
-    gradient = np.zeros(flat.size, dtype=np.float64)
-    crossings: list[KinkCrossing] = []
-    unit = np.zeros_like(flat)
+    differences = KinkAwareDifference(evaluator(model, X, Y), flat, unravel)
     slices = parameter_slices(params)
-    for i in (i for name in names for i in range(slices[name].start, slices[name].stop)):
-        unit[i] = 1.0
-        gradient[i], crossing = differences.along(unit, h, coordinate_name(params, i))
-        unit[i] = 0.0
-        if crossing is not None:
-            crossings.append(crossing)
-    values = unravel(gradient)
-    result = {name: values[name].astype(params[name].dtype) for name in names}
-    return GradientWithNotes(result, summarize_crossings(crossings), tuple(crossings),
-                             differences.passes + extra_passes)
+    values, errors, crossings = {}, {}, []
+    unit = np.zeros_like(flat)
+    for name in names:
+        where = slices[name]
+        value, error = np.zeros(where.stop - where.start), np.zeros(where.stop - where.start)
+        for k, i in enumerate(range(where.start, where.stop)):
+            index = tuple(int(j) for j in np.unravel_index(k, np.shape(params[name])))
+            unit[i] = 1.0
+            value[k], crossing = differences.along(unit, steps[i], coordinate_name(params, i), name, index)
+            unit[i] = 0.0
+            step, factor = (steps[i], 1.0) if crossing is None else (crossing.step, crossing.noise_factor())
+            error[k] = factor * rounding_error(at_point.value, at_point.precision, np.array([step]))[0]
+            if crossing is not None:
+                crossings.append(crossing)
+                if crossing.action == "unresolved":
+                    error[k] = max(error[k], abs(value[k]))  # a slope mixed across a kink: nothing resolved
+        values[name] = value.reshape(np.shape(params[name])).astype(params[name].dtype)
+        errors[name] = error.reshape(np.shape(params[name]))
+    return Gradient(values=values, notes=summarize_crossings(crossings), kinks=tuple(crossings), error=errors)
+
+
+@dataclass(frozen=True)
+class KinkSafeDifference:
+    """A gradient source: kink-aware centered differences of a model that declares its kinks."""
+
+    model: Model
+    eps: float | None = None
+    name: str = "fd-kink-safe"
+
+    def __post_init__(self) -> None:
+        from ..validation import is_positive_number
+
+        if self.eps is not None and not is_positive_number(self.eps):
+            raise InputError(f"eps must be a positive finite step, got {self.eps!r}; try 1e-5.")
+        if self.model.kink_pattern is None:
+            raise InputError(f"fd-kink-safe needs a model that declares its kinks (Model(kink_pattern=...)); "
+                             f"{self.model.name!r} does not: use 'fd'.")
+
+    def __call__(self, params: Params, X: Any, Y: Any) -> Gradient:
+        self.model.check_point(params, X, Y)
+        at_point = cost_at_point(counted(self.model.cost), params, X, Y)
+        return kink_safe_tensors(self.model, params, X, Y, step_vector(self.eps, params, at_point.precision),
+                                 list(params), at_point)
 
 
 def _kink_safe_for_model(model: Model, eps: float | None = None) -> KinkSafeDifference:
-    return KinkSafeDifference(eps=eps)
+    return KinkSafeDifference(model=model, eps=eps)
 
 
 SOURCES = [
     SourceSpec(
         name="fd-kink-safe",
         factory=_kink_safe_for_model,
-        description="centered differences that detect ReLU kinks between theta +- eps and step around them",
+        description="centered differences that detect kinks between theta +- eps and step around them",
         kind="oracle",
-        models=("mlp",),
+        applies_to=lambda model: model.kink_pattern is not None,
+        needs="a declared kink pattern (Model(kink_pattern=...))",
     ),
 ]

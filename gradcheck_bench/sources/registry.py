@@ -25,7 +25,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from ..errors import SourceError
-from ..models import Model, Params
+from ..models import Model, Params, get_model
 
 
 class GradientSource(Protocol):
@@ -38,8 +38,9 @@ class GradientSource(Protocol):
 class SourceSpec:
     """How to build one named source.
 
-    ``requires`` names the optional Python modules it imports; ``models`` the
-    models it can differentiate (empty: any model with a cost).
+    ``requires`` names the optional Python modules it imports;
+    ``applies_to(model)`` says whether the model declares what the source
+    needs (``needs`` says it in words, for the error when it does not).
     """
 
     name: str
@@ -47,7 +48,8 @@ class SourceSpec:
     description: str
     kind: str  # "hand-written", "oracle", "autograd" or "planted-bug"
     requires: tuple[str, ...] = ()
-    models: tuple[str, ...] = ("mlp",)
+    applies_to: Callable[[Model], bool] = lambda model: True
+    needs: str = ""
     install_hint: str = ""
 
     def option_names(self) -> frozenset[str]:
@@ -100,13 +102,10 @@ def source_specs() -> dict[str, SourceSpec]:
     return dict(_REGISTRY.load())
 
 
-def available_sources(model: str = "mlp") -> list[str]:
-    """Names of the sources whose frameworks are installed and that handle ``model``."""
-    return [
-        name
-        for name, spec in source_specs().items()
-        if spec.is_available() and (not spec.models or model in spec.models)
-    ]
+def available_sources(model: str | Model = "mlp") -> list[str]:
+    """Names of the sources whose frameworks are installed and that apply to ``model``."""
+    resolved = get_model(model)
+    return [name for name, spec in source_specs().items() if spec.is_available() and spec.applies_to(resolved)]
 
 
 def get_spec(name: str) -> SourceSpec:
@@ -122,10 +121,11 @@ def get_spec(name: str) -> SourceSpec:
 def build_source(name: str, model: Model, **options: Any) -> GradientSource:
     """Build the named source for ``model``, handing it the options it accepts."""
     spec = get_spec(name)
-    if spec.models and model.name not in spec.models:
+    if not spec.applies_to(model):
+        usable = ", ".join(n for n, s in source_specs().items() if s.applies_to(model))
         raise SourceError(
-            f"gradient source {name!r} handles the {', '.join(spec.models)} model(s), "
-            f"not {model.name!r}; choose another source or model."
+            f"gradient source {name!r} needs {spec.needs or 'something'} that model {model.name!r} "
+            f"does not declare; sources for {model.name!r}: {usable}."
         )
     if not spec.is_available():
         raise ImportError(

@@ -1,4 +1,4 @@
-"""Richardson extrapolation of centered differences.
+"""Richardson extrapolation of centered differences, with the tableau's own error estimate.
 
 The centered difference ``D(h) = (J(theta + h e_k) - J(theta - h e_k)) / 2h``
 has an error ``c2 h^2 + c4 h^4 + ...`` with no odd powers. Evaluating it at
@@ -6,96 +6,95 @@ has an error ``c2 h^2 + c4 h^4 + ...`` with no odd powers. Evaluating it at
 tableau, ``R[j] = (4^j R_fine - R_coarse) / (4^j - 1)``) removes the
 truncation error to high order while the steps stay large enough for
 round-off to be small. ``levels`` steps cost ``2 * levels`` forward passes per
-parameter.
+parameter. The coarsest step follows the oracles' rule, relative to each
+parameter (:mod:`gradcheck_bench.steps`), at the table's ``richardson_step``.
 
-Large steps cross ReLU kinks more often than small ones. For the MLP cost the
-kinks are known (:mod:`gradcheck_bench.kinks`): when any step of a
-coordinate's sequence changes the activation pattern, the whole sequence is
-shrunk by 8 and retried, and the crossing is reported in the check's notes.
+The error of each value is the difference between the last two entries of
+its tableau (the last extrapolation's own size), plus the round-off of the
+finest step.
+
+Large steps cross kinks more often than small ones. Where a model declares its
+kinks (the MLP's ReLUs), a coordinate whose step sequence changes the pattern
+is shrunk by 8 and retried, and the crossing is reported in the check's notes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
+from ..counting import counted
 from ..errors import InputError
-from ..flatten import ravel
-from ..models import Model, Params, mlp_cost
-from ..kinks import (
-    MAX_SHRINKS,
-    SHRINK_FACTOR,
-    GradientWithNotes,
-    KinkAwareDifference,
-    KinkCrossing,
-    cost_without_pattern,
-    mlp_cost_and_pattern,
-    summarize_crossings,
-)
-from ..validation import is_positive_number, require_finite_cost
-from .kink_safe_fd import coordinate_name
+from ..gradient import Gradient
+from ..kinks import MAX_SHRINKS, SHRINK_FACTOR, KinkAwareDifference, KinkCrossing, evaluator, summarize_crossings
+from ..models import Model, Params
+from ..ravel import coordinate_name, ravel, unravelled_copy
+from ..steps import TOLERANCES, relative_steps, rounding_error
+from ..validation import cost_at_point, is_positive_number
 from .registry import SourceSpec
 
-Cost = Callable[[Params, Any, Any], Any]
-
-DEFAULT_RICHARDSON_STEP = 2.0**-6
-"""The coarsest step; powers of two so that ``theta +- h`` is exact for most theta."""
 DEFAULT_LEVELS = 3
 
 
-def extrapolate(differences: list[float]) -> float:
-    """Neville's tableau over centered differences at steps h, h/2, h/4, ...: the last entry."""
-    row = list(differences)
+def tableau(differences: list[float]) -> tuple[float, float]:
+    """Neville's tableau over centered differences at steps h, h/2, h/4, ...: its last entry, and
+    the size of the last extrapolation step (the estimate of what is left of the error)."""
+    row, previous = list(differences), differences[-1]
     for j in range(1, len(row)):
         factor = 4.0**j
+        previous = row[-1]
         row = [(factor * row[i + 1] - row[i]) / (factor - 1.0) for i in range(len(row) - 1)]
-    return row[0]
+    return row[0], abs(row[0] - previous) if len(differences) > 1 else 0.0
+
+
+def extrapolate(differences: list[float]) -> float:
+    """The Richardson-extrapolated value of centered differences at h, h/2, h/4, ..."""
+    return tableau(differences)[0]
 
 
 @dataclass(frozen=True)
 class RichardsonDifference:
     """A gradient source: centered differences at ``levels`` halving steps, extrapolated."""
 
-    cost: Cost = mlp_cost
-    h: float = DEFAULT_RICHARDSON_STEP
+    model: Model
+    h: float | None = None
     levels: int = DEFAULT_LEVELS
     name: str = "richardson"
 
     def __post_init__(self) -> None:
-        if not callable(self.cost):
-            raise InputError(f"richardson() needs a callable cost (params, X, Y) -> float, got {self.cost!r}.")
-        if not is_positive_number(self.h):
-            raise InputError(f"the Richardson step h must be a positive finite number, got {self.h!r}; try 2**-6.")
+        if self.h is not None and not is_positive_number(self.h):
+            raise InputError(f"the Richardson step h must be a positive finite number, got {self.h!r}; "
+                             "try 2**-6, or leave it out for a step relative to each parameter.")
         if not (isinstance(self.levels, int) and 1 <= self.levels <= 8):
             raise InputError(f"levels must be an integer from 1 to 8, got {self.levels!r}; try 3.")
 
-    def __call__(self, params: Params, X: Any, Y: Any) -> Params:
-        require_finite_cost(self.cost, params, X, Y)
+    def __call__(self, params: Params, X: Any, Y: Any) -> Gradient:
+        self.model.check_point(params, X, Y)
+        at_point = cost_at_point(counted(self.model.cost), params, X, Y)
         flat, unravel = ravel(params)
-        if self.cost is mlp_cost:  # the MLP's kinks are known: step sequences must not cross one
-            evaluate = lambda point: mlp_cost_and_pattern(point, X, Y)  # noqa: E731
-        else:
-            evaluate = cost_without_pattern(self.cost, X, Y)
-        differences = KinkAwareDifference(evaluate, flat, unravel(flat))
-        gradient = np.empty(flat.size, dtype=np.float64)
+        coarsest = (relative_steps(params, TOLERANCES[at_point.precision].richardson_step) if self.h is None
+                    else np.full(flat.size, float(self.h)))
+        differences = KinkAwareDifference(evaluator(self.model, X, Y), flat, unravel)
+        values, errors = np.empty(flat.size), np.empty(flat.size)
         crossings: list[KinkCrossing] = []
         unit = np.zeros_like(flat)
         for k in range(flat.size):
             unit[k] = 1.0
-            gradient[k], crossing = self._extrapolated(differences, unit, coordinate_name(params, k))
+            values[k], errors[k], finest, crossing = self._extrapolated(differences, unit, coarsest[k],
+                                                                       coordinate_name(params, k))
             unit[k] = 0.0
+            errors[k] += rounding_error(at_point.value, at_point.precision, np.array([finest]))[0]
             if crossing is not None:
                 crossings.append(crossing)
-        result = {name: value.astype(params[name].dtype) for name, value in unravel(gradient).items()}
-        return GradientWithNotes(result, summarize_crossings(crossings), tuple(crossings), differences.passes + 1)
+        return Gradient(values=unravelled_copy(unravel, values), notes=summarize_crossings(crossings),
+                        kinks=tuple(crossings), error=unravelled_copy(unravel, errors))
 
-    def _extrapolated(
-        self, differences: KinkAwareDifference, unit: np.ndarray, where: str
-    ) -> tuple[float, KinkCrossing | None]:
+    def _extrapolated(self, differences: KinkAwareDifference, unit: np.ndarray, h: float,
+                      where: str) -> tuple[float, float, float, KinkCrossing | None]:
         """Extrapolate over h, h/2, ...; if any step crosses a kink, shrink the whole sequence by 8."""
-        h, examples = self.h, set()
+        examples: set[int] = set()
         for shrink in range(MAX_SHRINKS + 1):
             crossed: set[int] = set()
             estimates = []
@@ -103,28 +102,27 @@ class RichardsonDifference:
                 value, changed = differences.centered(unit, h / 2.0**level)
                 estimates.append(value)
                 crossed |= changed
+            finest = h / 2.0 ** (self.levels - 1)
             if not crossed:
-                return extrapolate(estimates), (KinkCrossing(where, tuple(sorted(examples)), "smaller step", h) if shrink else None)
+                crossing = KinkCrossing(where, tuple(sorted(examples)), "smaller step", h) if shrink else None
+                return (*tableau(estimates), finest, crossing)
             examples |= crossed
             h /= SHRINK_FACTOR
-        return extrapolate(estimates), KinkCrossing(where, tuple(sorted(examples)), "unresolved", h * SHRINK_FACTOR)
-
-    def forward_passes(self, params: Params) -> int:
-        """Two passes per step per parameter, plus one to check the cost at the point."""
-        return 2 * self.levels * sum(int(np.size(value)) for value in params.values()) + 1
+        value, _ = tableau(estimates)
+        return value, abs(value), finest, KinkCrossing(where, tuple(sorted(examples)), "unresolved", h * SHRINK_FACTOR)
 
 
-def richardson(
-    cost: Cost | None = None, *, h: float = DEFAULT_RICHARDSON_STEP, levels: int = DEFAULT_LEVELS
-) -> RichardsonDifference:
-    """The Richardson-extrapolated oracle for ``cost`` (the MLP cost if none is given)."""
-    return RichardsonDifference(cost=mlp_cost if cost is None else cost, h=h, levels=levels)
+def richardson(model: Model | str | None = None, *, h: float | None = None,
+               levels: int = DEFAULT_LEVELS) -> RichardsonDifference:
+    """The Richardson-extrapolated oracle for a model or cost (the MLP if none is given)."""
+    from ..models import cost_model, get_model
+
+    resolved = get_model(model or "mlp") if model is None or isinstance(model, (str, Model)) else cost_model(model)
+    return RichardsonDifference(model=resolved, h=h, levels=levels)
 
 
-def _richardson_for_model(
-    model: Model, h: float = DEFAULT_RICHARDSON_STEP, levels: int = DEFAULT_LEVELS
-) -> RichardsonDifference:
-    return RichardsonDifference(cost=model.cost, h=h, levels=levels)
+def _richardson_for_model(model: Model, h: float | None = None, levels: int = DEFAULT_LEVELS) -> RichardsonDifference:
+    return RichardsonDifference(model=model, h=h, levels=levels)
 
 
 SOURCES = [
@@ -133,6 +131,5 @@ SOURCES = [
         factory=_richardson_for_model,
         description="centered differences at halving steps, Richardson-extrapolated (2*levels*n passes)",
         kind="oracle",
-        models=(),
     ),
 ]

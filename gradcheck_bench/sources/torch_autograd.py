@@ -1,10 +1,11 @@
-"""PyTorch autograd as a gradient source.
+"""PyTorch autograd as a gradient source, for any model whose cost is written against ``xp``.
 
-The cost is not rewritten for PyTorch: the model's own cost
-(:func:`gradcheck_bench.models.mlp_cost` for the MLP) is called with
+The cost is not rewritten for PyTorch: the model's own cost is called with
 ``xp=torch`` on float64 tensors, and ``torch.autograd.grad`` differentiates
-it. So the network spec exists once and this file only supplies the
-namespace, the tensors and the device.
+it. So a model exists once and this file only supplies the namespace, the
+tensors and the device. Data is converted leaf by leaf (dicts, lists and
+tuples walked): float arrays become float64 tensors, integer arrays keep
+their dtype (token ids still index), anything else passes as it is.
 
 Tensors are built as float64 explicitly; the process-wide default dtype
 (``torch.set_default_dtype``) is never touched. ``torch`` is imported only
@@ -19,7 +20,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..errors import InputError
-from ..models import Model, Params
+from ..models import Model, Params, cost_with_xp
 from .registry import SourceSpec
 
 TORCH_INSTALL_HINT = (
@@ -95,10 +96,19 @@ class TorchAutograd:
             self._torch.set_num_threads(previous)
 
     def _tensor(self, value: Any, requires_grad: bool = False) -> Any:
-        if value is None:
-            return None
         tensor = self._torch.tensor(np.asarray(value), dtype=self._torch.float64, device=self.device)
         return tensor.requires_grad_(requires_grad)
+
+    def _data(self, value: Any) -> Any:
+        """Data on the device: float arrays as float64 tensors, integer arrays as they are; containers walked."""
+        if isinstance(value, np.ndarray):
+            floating = np.issubdtype(value.dtype, np.floating)
+            return self._torch.as_tensor(value, dtype=self._torch.float64 if floating else None, device=self.device)
+        if isinstance(value, dict):
+            return {key: self._data(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(self._data(item) for item in value)
+        return value
 
     def __call__(self, params: Params, X: Any, Y: Any) -> Params:
         with self._thread_limit():
@@ -106,21 +116,24 @@ class TorchAutograd:
 
     def _gradient(self, params: Params, X: Any, Y: Any) -> Params:
         leaves = {name: self._tensor(value, requires_grad=True) for name, value in params.items()}
-        cost = self.model.cost(leaves, self._tensor(X), self._tensor(Y), xp=self._torch)
+        cost = cost_with_xp(self.model, leaves, self._data(X), self._data(Y), self._torch, "torch")
+        if not isinstance(cost, self._torch.Tensor) or not cost.requires_grad:
+            raise InputError(
+                f"the cost of {self.model.name!r} returned {type(cost).__name__} under xp=torch, not a tensor "
+                "that depends on the parameters; write it with the xp functions (xp.exp, xp.sum, ...) and "
+                "return the result without .item() or float()."
+            )
         if cost.numel() != 1:
             raise InputError(
                 f"the {self.model.name} cost returned a tensor of shape {tuple(cost.shape)}; "
-                "torch.autograd needs a scalar cost."
+                "torch.autograd needs a scalar cost: reduce it inside the cost (e.g. .mean())."
             )
-        gradients = self._torch.autograd.grad(cost.reshape(()), list(leaves.values()))
+        gradients = self._torch.autograd.grad(cost.reshape(()), list(leaves.values()), allow_unused=True)
         return {
-            name: gradient.detach().cpu().numpy().astype(np.float64, copy=False)
-            for name, gradient in zip(leaves, gradients)
+            name: np.zeros(np.shape(params[name])) if gradient is None
+            else gradient.detach().cpu().numpy().astype(np.float64, copy=False)
+            for name, gradient, in zip(leaves, gradients)
         }
-
-    def forward_passes(self, params: Params) -> int:
-        """Reverse mode needs one forward pass (then one backward sweep), whatever n is."""
-        return 1
 
 
 def _torch_for_model(model: Model, device: str = "cpu", threads: int | None = None) -> TorchAutograd:
@@ -134,7 +147,8 @@ SOURCES = [
         description="PyTorch autograd on the same cost definition, float64 (device= option, CPU by default)",
         kind="autograd",
         requires=("torch",),
-        models=("mlp", "linear1d"),
+        applies_to=lambda model: model.takes_xp,
+        needs="a cost written against xp (cost(params, X, Y, xp=np))",
         install_hint=TORCH_INSTALL_HINT,
     ),
 ]

@@ -1,6 +1,6 @@
 """Does the Dask engine pay off here? The fd gradient on a local Dask cluster vs in one process.
 
-``python -m gradcheck_bench.dask_bench`` times, in one run and interleaved
+``gradcheck-bench dask-bench`` times, in one run and interleaved
 repeat by repeat (so that a load spike from another process hits both), the
 full finite-difference gradient of MLPs from the seed case (n = 47) to about
 1e5 parameters:
@@ -19,7 +19,6 @@ per task (differences). Tables go to ``results/dask/`` (CSV + Markdown).
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import pickle
@@ -31,12 +30,13 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .atomic_files import write_text_atomically
-from .check import relative_difference
-from .fd_engines import dask_engine
-from .models import mlp_cost, random_case, seed_case
-from .peers import markdown_table
-from .sources.finite_difference import central_differences, chunk_ranges, choose_engine, DEFAULT_MEMORY_BUDGET
+from ..check import relative_difference
+from ..fd_engines import DEFAULT_MEMORY_BUDGET, choose_engine, dask_engine
+from ..models import get_model
+from ..models.mlp import random_case, seed_case
+from ..ravel import ravel
+from ..sources.finite_difference import chunk_ranges, fd
+from .report import provenance, table_to_markdown, write_provenance, write_table
 
 NETS = [((4, 5, 3, 1), 3), ((4, 30, 15, 1), 100), ((4, 120, 60, 1), 100), ((4, 220, 110, 1), 100),
         ((4, 420, 210, 1), 100)]
@@ -55,6 +55,11 @@ ASSUMED_BANDWIDTH = 1.25e9
 ASSUMED_SECONDS_PER_TASK = 1e-3
 """Scheduler cost per task in the model (Dask's order of magnitude): an assumption, not measured."""
 RESULTS = Path("results") / "dask"
+
+
+def gradient(params: Any, X: Any, Y: Any, engine: str, **engine_options: Any) -> np.ndarray:
+    """The flat fd gradient of the MLP cost with one engine."""
+    return ravel(dict(fd(engine=engine, progress=False, engine_options=engine_options)(params, X, Y)))[0]
 
 
 def timed(run: Callable[[], Any]) -> tuple[float, Any]:
@@ -110,22 +115,22 @@ def measure_net(client: Any, sizes: tuple[int, ...], m: int, repeats: int) -> di
     computes: list[float] = []
     for _ in range(repeats):
         for name in engines:
-            seconds, local = timed(lambda: central_differences(mlp_cost, params, X, Y, engine=name, progress=False))
+            seconds, local = timed(lambda: gradient(params, X, Y, name))
             local_times[name].append(seconds)
-        seconds, distributed, task_computes = task_profile(client, lambda: central_differences(
-            mlp_cost, params, X, Y, engine="dask", progress=False, engine_options={"client": client}))
+        seconds, distributed, task_computes = task_profile(client, lambda: gradient(params, X, Y, "dask", client=client))
         dask_times.append(seconds)
         overheads.append(seconds - busiest_worker_s(task_computes))
         computes = [compute for _, compute in task_computes]
     best = min(engines, key=lambda name: statistics.median(local_times[name]))
     best_s, dask_s = statistics.median(local_times[best]), statistics.median(dask_times)
     tasks = len(computes)
-    worker_engine = choose_engine("auto", mlp_cost, params, X, Y).name
+    mlp = get_model("mlp")
+    worker_engine = choose_engine("auto", mlp, params, X, Y).name
     return {
         "sizes": "-".join(map(str, sizes)), "n": n, "m": m,
         "best_local_engine": best, "best_local_s": best_s, "dask_s": dask_s,
         "dask_speedup": best_s / dask_s, "worker_engine": worker_engine, "tasks": tasks,
-        "driver_chunks": len(chunk_ranges(choose_engine("dask", mlp_cost, params, X, Y), params, X, n,
+        "driver_chunks": len(chunk_ranges(choose_engine("dask", mlp, params, X, Y), mlp, params, X, Y, n,
                                           DEFAULT_MEMORY_BUDGET)),
         "median_task_compute_s": statistics.median(computes),
         "sum_task_compute_s": sum(computes),
@@ -140,7 +145,7 @@ def measure_net(client: Any, sizes: tuple[int, ...], m: int, repeats: int) -> di
 def embedded_run(sizes: tuple[int, ...], m: int) -> dict[str, Any]:
     """The default ``engine="dask"`` with no address: cluster start + run + shut-down, once."""
     params, X, Y = point_of(sizes, m)
-    seconds, _ = timed(lambda: central_differences(mlp_cost, params, X, Y, engine="dask", progress=False))
+    seconds, _ = timed(lambda: gradient(params, X, Y, "dask"))
     return {"sizes": "-".join(map(str, sizes)), "n": sum(v.size for v in params.values()), "m": m,
             "embedded_total_s": seconds}
 
@@ -152,8 +157,7 @@ def run_benchmark(repeats: int) -> tuple[pd.DataFrame, dict[str, Any]]:
     client = Client(cluster, set_as_default=False)
     try:
         client.wait_for_workers(WORKERS)
-        central_differences(mlp_cost, *seed_case(), engine="dask", progress=False,
-                            engine_options={"client": client})  # warm-up: imports on the workers
+        gradient(*seed_case(), "dask", client=client)  # warm-up: imports on the workers
         rows = [measure_net(client, sizes, m, repeats) for sizes, m in NETS]
     finally:
         client.close()
@@ -202,36 +206,18 @@ def scaling_model(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_results(out: Path, table: pd.DataFrame, extra: dict[str, Any], command: str) -> list[Path]:
+def markdown_table(frame: pd.DataFrame) -> str:
+    return table_to_markdown(frame).rstrip() + "\n"
+
+
+def run_dask_bench(out: Path = RESULTS, repeats: int = 3) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Run the benchmark and write ``results/dask/`` (tables, the cost model, provenance)."""
+    record = provenance(repeats=repeats, workers=WORKERS, nets=["-".join(map(str, s)) for s, _ in NETS])
+    table, extra = run_benchmark(repeats)
     setup = pd.DataFrame([extra])
     model = scaling_model(table)
-    text = (f"# Dask engine vs the best single-process engine\n\nCommand: `{command}`\n\n"
-            "Times are medians of the repeats, measured interleaved in one process on this machine "
-            "while other agents were loading it.\n\n" + markdown_table(table) + "\n" + COLUMNS +
-            "\n# Cluster set-up (timed apart from the runs)\n\n" + markdown_table(setup) +
-            "\n# Cost model on W worker threads (on paper, from the numbers above)\n\n" +
-            (scaling_model.__doc__ or "").split("\n\n")[1].replace("    ", "") + "\n\n" + markdown_table(model))
-    return [write_text_atomically(out / "dask_vs_local.csv", table.to_csv(index=False)),
-            write_text_atomically(out / "cluster.csv", setup.to_csv(index=False)),
-            write_text_atomically(out / "scaling_model.csv", model.to_csv(index=False)),
-            write_text_atomically(out / "dask_vs_local.md", text)]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gradcheck_bench.dask_bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per engine and net (median)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the CSV and Markdown tables")
-    args = parser.parse_args(argv)
-    table, extra = run_benchmark(args.repeats)
-    command = "python -m gradcheck_bench.dask_bench" + (f" --repeats {args.repeats}" if args.repeats != 3 else "")
-    for path in write_results(args.out, table, extra, command):
-        print(f"wrote {path}")
-    with pd.option_context("display.width", 200, "display.max_columns", 30):
-        print(table[["n", "best_local_engine", "best_local_s", "dask_s", "dask_speedup", "tasks",
-                     "median_task_compute_s", "overhead_s", "point_bytes", "bytes_per_task", "bytes_per_result"]])
-        print(pd.Series(extra).to_string())
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    write_table(table, out, "dask_vs_local", "Dask engine vs the best single-process engine")
+    write_table(setup, out, "cluster", "Cluster set-up (timed apart from the runs)")
+    write_table(model, out, "scaling_model", "Cost model on W worker threads (on paper, from the measured numbers)")
+    write_provenance(out, {**record, "columns": COLUMNS, "cost_model": scaling_model.__doc__})
+    return table, extra

@@ -34,7 +34,6 @@ hash differs), are never compared.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import math
 import subprocess
@@ -43,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .errors import InputError
+from ..errors import InputError
 
 ACCURACY_UNIT = "relative difference"
 """The unit the suite gives every accuracy ``track_`` (kept equal to ``benchmarks/common.py``)."""
@@ -326,38 +325,6 @@ def run_gate(base: str, head: str, *, config_path: Path = Path("asv.conf.json"),
     report = compare_measurements(load_measurements(config, chosen, base_hash),
                                   load_measurements(config, chosen, head_hash), rules)
     return report, base_hash, head_hash
-
-
-# --------------------------------------------------------------------------
-# The `gradcheck-bench gate` subcommand
-# --------------------------------------------------------------------------
-
-
-def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("base", help="the commit to compare against (branch, tag or hash), e.g. main")
-    parser.add_argument("head", help="the commit under test, e.g. HEAD")
-    parser.add_argument("--config", type=Path, default=Path("asv.conf.json"),
-                        help="asv configuration (default: ./asv.conf.json)")
-    parser.add_argument("--machine", default=None, help="asv machine name (default: the only one with results)")
-    parser.add_argument("--accuracy-threshold", type=float, default=DEFAULT_ACCURACY_THRESHOLD,
-                        help=f"an accuracy value above this may regress (default: {DEFAULT_ACCURACY_THRESHOLD:g})")
-    parser.add_argument("--accuracy-tolerance", type=float, default=DEFAULT_ACCURACY_TOLERANCE,
-                        help="relative rise of an accuracy value tolerated above the threshold "
-                             f"(default: {DEFAULT_ACCURACY_TOLERANCE:g})")
-    parser.add_argument("--factor", type=float, default=DEFAULT_COST_FACTOR,
-                        help=f"a time, memory or count may grow by this factor (default: {DEFAULT_COST_FACTOR:g})")
-
-
-def run_gate_command(args: argparse.Namespace) -> int:
-    rules = GateRules(args.accuracy_threshold, args.accuracy_tolerance, args.factor)
-    report, base_hash, head_hash = run_gate(args.base, args.head, config_path=args.config,
-                                            machine=args.machine, rules=rules)
-    print(report.summary(base_hash, head_hash))
-    if report.passed and report.compared == 0:
-        print("gradcheck-bench gate: nothing was measured on both commits (all n/a, or different "
-              "benchmarks); that is not a pass", file=sys.stderr)
-        return 2
-    return 0 if report.passed else 1
 
 
 GATE_HELP = "compare two commits' asv results; exit 1 naming each benchmark that regressed"

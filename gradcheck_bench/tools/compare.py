@@ -16,7 +16,6 @@ listed as unavailable, not errors.
 
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
 import time
@@ -27,14 +26,15 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .check import DEFAULT_THRESHOLD, compare_gradients
-from .errors import InputError
-from .models import FRAUD_NET_SIZES, Params, get_model, linear1d_case, mlp_forward, random_case, seed_case
+from ..check import DEFAULT_THRESHOLD, compare_gradients
+from ..counting import count_forward_passes
+from ..errors import InputError
+from ..models import Model, Params, get_model, model_names
+from ..progress import progress_bar
+from ..sources.registry import SourceSpec, build_source, get_spec, source_specs
+from ..validation import validate_gradient, validate_threshold
 from .interruption import saying_where
-from .progress import progress_bar
-from .report import environment_header, write_report
-from .sources.registry import SourceSpec, build_source, get_spec, source_specs
-from .validation import validate_gradient, validate_threshold
+from .report import provenance, write_provenance, write_table
 
 DEFAULT_OUTPUT = Path("results") / "compare"
 CANDIDATE_KINDS = ("hand-written", "planted-bug", "autograd")
@@ -50,55 +50,38 @@ KINK_WARNING_MARGIN = 1e-3
 
 @dataclass(frozen=True)
 class Case:
-    """A named point to check at: ``build()`` returns a fresh ``(params, X, Y)``."""
+    """A named point of a model to check at: ``build()`` returns a fresh ``(params, X, Y)``."""
 
     name: str
-    description: str
+    model: Model
     build: Callable[[], tuple[Params, Any, Any]] = field(repr=False)
-    model: str = "mlp"
 
     def point(self) -> tuple[Params, Any, Any]:
         return self.build()
 
     def relu_margin(self) -> float:
-        """How close the point is to a ReLU kink: min |Z| over hidden units and examples.
+        """How close the point is to a kink of the model (min |Z| over hidden units and examples).
 
         A finite-difference step that moves some hidden ``Z`` across 0 measures
-        a one-sided slope, not the gradient; when this margin is about
-        ``eps * max|input|`` or smaller, an ``fd`` mismatch is the oracle's
-        fault, not the candidate's. NaN for models without ReLUs.
+        a one-sided slope, not the gradient. NaN for models without declared kinks.
         """
-        if self.model != "mlp":
+        if self.model.layers is None:
             return math.nan
-        params, X, _ = self.point()
-        hidden = mlp_forward(params, X).Z[1:-1]
+        params, X, Y = self.point()
+        net = self.model.layers(params, X, Y)
+        hidden = net.Z[1:-1]
         return min((float(np.min(np.abs(Z))) for Z in hidden), default=math.nan)
 
 
-def random_mlp_case(name: str, sizes: tuple[int, ...], examples: int, seed: int, description: str) -> Case:
-    return Case(name, description, lambda: random_case(sizes, examples, seed))
+def default_cases(models: list[Model] | None = None) -> dict[str, Case]:
+    """The cases of a default run, by name, in report order: every case every model declares."""
+    chosen = models if models is not None else [get_model(name) for name in model_names()]
+    return {name: Case(name, model, build) for model in chosen for name, build in model.cases.items()}
 
 
-def default_cases() -> dict[str, Case]:
-    """The cases of a default run, by name, in report order."""
-    cases = [
-        Case("seed", "the exercise's seed case (4-5-3-1, m=3, 47 parameters)", seed_case),
-        random_mlp_case("fraud-s1-m16", FRAUD_NET_SIZES, 16, 1, "random fraud net 4-5-3-1, seed 1, m=16"),
-        random_mlp_case("fraud-s2-m128", FRAUD_NET_SIZES, 128, 2, "random fraud net 4-5-3-1, seed 2, m=128"),
-        random_mlp_case("fraud-s3-m1024", FRAUD_NET_SIZES, 1024, 3, "random fraud net 4-5-3-1, seed 3, m=1024"),
-        random_mlp_case("wide-4-256-1", (4, 256, 1), 64, 4, "wide MLP 4-256-1, m=64, 1,537 parameters"),
-        random_mlp_case("deep-4-32x5-1", (4, 32, 32, 32, 32, 32, 1), 64, 5,
-                        "deep MLP 4-32x5-1, m=64, 4,417 parameters"),
-        random_mlp_case("big-4-96-96-1", (4, 96, 96, 1), 32, 6, "MLP 4-96-96-1, m=32, 9,889 parameters"),
-        Case("linear1d", "the 1-D model J = theta * x at x=2, theta=4", lambda: linear1d_case(2.0, 4.0),
-             model="linear1d"),
-    ]
-    return {case.name: case for case in cases}
-
-
-def select_cases(names: list[str] | None) -> list[Case]:
+def select_cases(names: list[str] | None, models: list[Model] | None = None) -> list[Case]:
     """The named cases (all when ``names`` is None); an unknown name is an InputError."""
-    cases = default_cases()
+    cases = default_cases(models)
     if names is None:
         return list(cases.values())
     unknown = [name for name in names if name not in cases]
@@ -155,7 +138,7 @@ class Measurement:
     repeats: int
     first_call_seconds: float
     compile_seconds: float  # NaN for sources that do not compile
-    forward_passes: float  # NaN for sources that do not say
+    forward_passes: float  # counted: evaluations of the cost during the first call
     examples: int  # m, the columns of X (1 for the 1-D model)
 
 
@@ -167,23 +150,23 @@ def measure(source: Any, name: str, params: Params, X: Any, Y: Any, repeats: int
     not ``repeats`` of them.
     """
     compiled_before = getattr(source, "compile_seconds", None)
-    start = time.perf_counter()
-    gradient = validate_gradient(source(params, X, Y), params, name)
-    first_call = time.perf_counter() - start
+    with count_forward_passes() as counter:
+        start = time.perf_counter()
+        gradient = validate_gradient(source(params, X, Y), params, name)
+        first_call = time.perf_counter() - start
     compiled_after = getattr(source, "compile_seconds", None)
     times: list[float] = []
     while len(times) < repeats and (not times or sum(times) < budget_seconds):
         start = time.perf_counter()
         source(params, X, Y)
         times.append(time.perf_counter() - start)
-    passes = getattr(source, "forward_passes", None)
     return Measurement(
         gradient=gradient,
         seconds=statistics.median(times),
         repeats=len(times),
         first_call_seconds=first_call,
         compile_seconds=(compiled_after - compiled_before) if compiled_before is not None else math.nan,
-        forward_passes=float(passes(params)) if callable(passes) else math.nan,
+        forward_passes=float(counter.passes),
         examples=int(np.shape(X)[1]) if np.ndim(X) == 2 else 1,
     )
 
@@ -211,9 +194,10 @@ class ComparisonReport:
         return format_comparison(self)
 
     def write(self, directory: str | Path = DEFAULT_OUTPUT, stem: str = "compare") -> dict[str, Path]:
-        """Write CSV, JSON and Markdown (each atomically); return the paths by format."""
-        header = {**self.header, "unavailable": self.unavailable or "none"}
-        return write_report(self.table, header, directory, stem, "gradcheck-bench compare")
+        """Write CSV, JSON and Markdown (each atomically) and provenance.json; return the paths."""
+        paths = write_table(self.table, directory, stem, "gradcheck-bench compare")
+        paths["provenance"] = write_provenance(directory, {**self.header, "unavailable": self.unavailable})
+        return paths
 
 
 def compare_sources(
@@ -228,6 +212,7 @@ def compare_sources(
     threads: int | None = None,
     eps: float | None = None,
     show_progress: bool | None = None,
+    models: list[Model] | None = None,
 ) -> ComparisonReport:
     """Check every candidate against every reference on every case, timing every source.
 
@@ -243,7 +228,9 @@ def compare_sources(
     if not (isinstance(repeats, int) and repeats >= 1):
         raise InputError(f"repeats must be a positive integer, got {repeats!r}.")
     validate_threshold(threshold)
-    selected_cases = select_cases(cases)
+    record = provenance(cases=cases, candidates=candidates, references=references, threshold=threshold,
+                        repeats=repeats, budget_seconds=budget_seconds, device=device, threads=threads, eps=eps)
+    selected_cases = select_cases(cases, models)
     choice = choose_sources(candidates, references)
     options = {
         key: value for key, value in (("device", device), ("threads", threads), ("eps", eps)) if value is not None
@@ -263,7 +250,7 @@ def compare_sources(
         for case, name in plan:
             reached.update(case=case.name, source=name)
             bar.set_postfix_str(f"{case.name}: {name}")
-            source = build_source(name, get_model(case.model), **options)
+            source = build_source(name, case.model, **options)
             if _settings_of(source):
                 source_settings.setdefault(name, _settings_of(source))
             params, X, Y = case.point()
@@ -277,20 +264,14 @@ def compare_sources(
         if candidate != reference and (case.name, candidate) in measurements
         and (case.name, reference) in measurements
     ]
-    header = environment_header(
-        cases=[case.name for case in selected_cases],
-        candidates=choice.candidates,
-        references=choice.references,
-        threshold=threshold,
-        timing=f"median of up to {repeats} warm calls within {budget_seconds} s, first call apart",
-        source_settings=source_settings,
-    )
+    header = {**record, "timing": f"median of up to {repeats} warm calls within {budget_seconds} s, first call apart",
+              "source_settings": source_settings}
     return ComparisonReport(table=pd.DataFrame(rows, columns=COLUMNS), header=header, unavailable=choice.unavailable)
 
 
 def _sources_for(case: Case, choice: SourceChoice) -> list[str]:
     wanted = list(dict.fromkeys([*choice.candidates, *choice.references]))
-    return [name for name in wanted if not get_spec(name).models or case.model in get_spec(name).models]
+    return [name for name in wanted if get_spec(name).applies_to(case.model)]
 
 
 def _settings_of(source: Any) -> dict[str, Any]:
@@ -317,7 +298,7 @@ def _row(case: Case, candidate: str, reference: str, measurements: dict[tuple[st
     expected = "FAIL" if get_spec(candidate).kind == "planted-bug" else "PASS"
     return {
         "case": case.name,
-        "model": case.model,
+        "model": case.model.name,
         "parameters": sum(int(np.size(g)) for g in ours.gradient.values()),
         "examples": ours.examples,
         "relu_margin": relu_margin,
@@ -395,53 +376,3 @@ def _verdict_summary(report: ComparisonReport) -> str:
                 "autograd sources agree with each other, the mismatch is fd's, not the candidate's."
             )
     return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------
-# The command line: gradcheck-bench compare
-# --------------------------------------------------------------------------
-
-
-def _names(text: str) -> list[str]:
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError(f"expected names separated by commas, got {text!r}")
-    return names
-
-
-def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cases", type=_names, default=None,
-                        help=f"comma-separated cases (default: all: {', '.join(default_cases())})")
-    parser.add_argument("--candidates", type=_names, default=None,
-                        help="comma-separated sources to test (default: every installed hand-written, "
-                             "planted-bug and autograd source)")
-    parser.add_argument("--references", type=_names, default=None,
-                        help="comma-separated sources to trust (default: every installed oracle and autograd source)")
-    parser.add_argument("--output", default=str(DEFAULT_OUTPUT),
-                        help=f"folder for compare.csv/.json/.md (default: {DEFAULT_OUTPUT})")
-    parser.add_argument("--repeats", type=int, default=5, help="timed warm calls per source and case (default: 5)")
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                        help=f"pass below this relative difference (default: {DEFAULT_THRESHOLD:g})")
-    parser.add_argument("--strict", action="store_true",
-                        help="exit 1 when any verdict is not the expected one (planted bugs fail, the rest pass)")
-    parser.add_argument("--device", default=None,
-                        help="device for the torch and jax sources, e.g. cpu or cuda (default: cpu)")
-    parser.add_argument("--eps", type=float, default=None,
-                        help="step of the finite-difference oracles (default: by dtype, 2^-17 in float64)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="intra-op threads torch uses during each gradient (default: torch's own)")
-
-
-def run_compare(args: argparse.Namespace) -> int:
-    """Print the table and write the files; exit 0, or with ``--strict`` 1 on an unexpected verdict.
-
-    The report is a report: verdicts are in the table and its summary. Only
-    ``--strict`` turns an unexpected one into a failing exit status.
-    """
-    report = compare_sources(args.cases, args.candidates, args.references, threshold=args.threshold,
-                             repeats=args.repeats, device=args.device, threads=args.threads, eps=args.eps)
-    print(report.text())
-    paths = report.write(args.output)
-    print("wrote " + ", ".join(str(path) for path in paths.values()))
-    return 1 if args.strict and not report.unexpected.empty else 0
-

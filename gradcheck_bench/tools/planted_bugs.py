@@ -15,8 +15,9 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import InputError
-from .models import Params, layer_count, mlp_forward
+from ..errors import InputError
+from ..models import Params
+from ..models.mlp import layer_count, mlp_forward
 
 
 @dataclass

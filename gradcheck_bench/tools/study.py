@@ -31,20 +31,23 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from ..check import CheckResult, compare_gradients
+from ..counting import count_forward_passes
+from ..directional import check_directional
+from ..errors import InputError
+from ..gradient import kinks_of
+from ..models import Params, get_model
+from ..models.mlp import numpy_backprop, random_case, seed_case
+from ..progress import with_progress
+from ..sources.complex_step import complex_step
+from ..sources.finite_difference import fd
+from ..sources.kink_safe_fd import KinkSafeDifference
+from ..sources.richardson import richardson
+from ..steps import TOLERANCES, LowPrecisionWarning
 from .atomic_files import write_bytes_atomically, write_text_atomically
-from .check import CheckResult, compare_gradients
-from .directional import check_directional
-from .errors import InputError
-from .models import Params, random_case, seed_case
-from .planted_bugs import CATALOGUE
 from .interruption import saying_where
-from .progress import with_progress
-from .sources.complex_step import complex_step
-from .sources.finite_difference import fd
-from .sources.kink_safe_fd import KinkSafeDifference
-from .sources.numpy_backprop import numpy_backprop
-from .sources.richardson import DEFAULT_RICHARDSON_STEP, richardson
-from .steps import TOLERANCES, LowPrecisionWarning
+from .planted_bugs import CATALOGUE
+from .report import provenance, table_to_markdown, write_provenance
 
 STEP_GRID = np.logspace(-1, -13, 25)
 """Half-decade steps from 1e-1 down to 1e-13."""
@@ -100,8 +103,8 @@ def plot_step_sweep(sweep: pd.DataFrame) -> bytes:
         axes.axvline(step, color="black", linestyle=style, linewidth=0.8)
         axes.annotate(f"fd default {dtype}\n2^{int(np.log2(step))} = {step:.1e}", (step, 1e-16), fontsize=8,
                       xytext=(4, 0), textcoords="offset points")
-    axes.axvline(DEFAULT_RICHARDSON_STEP, color="tab:green", linestyle=":", linewidth=0.8)
-    axes.annotate("richardson\ndefault 2^-6", (DEFAULT_RICHARDSON_STEP, 1e-14), fontsize=8, color="tab:green",
+    axes.axvline(TOLERANCES[np.dtype("float64")].richardson_step, color="tab:green", linestyle=":", linewidth=0.8)
+    axes.annotate("richardson\ndefault 2^-6", (TOLERANCES[np.dtype("float64")].richardson_step, 1e-14), fontsize=8, color="tab:green",
                   xytext=(4, 0), textcoords="offset points")
     axes.axhline(TOLERANCES[np.dtype("float64")].threshold, color="grey", linewidth=0.6)
     axes.annotate("threshold 2e-7", (1e-13, 2.5e-7), fontsize=8, color="grey")
@@ -132,28 +135,28 @@ class Outcome:
     seconds: float
 
 
-def _full(reference_builder: Callable[[], Any], passes: Callable[[int], int]) -> Callable[..., Outcome]:
+def _full(reference_builder: Callable[[], Any]) -> Callable[..., Outcome]:
     """A per-coordinate method: the reference's whole gradient, compared with the candidate's."""
 
     def run(candidate: Callable, params: Params, X: np.ndarray, Y: np.ndarray, seed: int) -> Outcome:
-        n = sum(v.size for v in params.values())
-        start = time.perf_counter()
-        reference = reference_builder()(params, X, Y)
-        result: CheckResult = compare_gradients(candidate(params, X, Y), reference)
-        seconds = time.perf_counter() - start
-        counted = getattr(reference, "forward_passes", None)
-        return Outcome(result.passed, tuple(result.culprits), counted or passes(n), seconds)
+        with count_forward_passes() as counter:
+            start = time.perf_counter()
+            reference = reference_builder()(params, X, Y)
+            result: CheckResult = compare_gradients(candidate(params, X, Y), reference)
+            seconds = time.perf_counter() - start
+        return Outcome(result.passed, tuple(result.culprits), counter.passes, seconds)
 
     return run
 
 
 def _float32_fd(candidate: Callable, params: Params, X: np.ndarray, Y: np.ndarray, seed: int) -> Outcome:
-    """Both gradients in float32, judged by the dtype table's float32 threshold."""
+    """Both gradients in float32, judged by the float32 rule (the oracle's own resolution)."""
     point = as_dtype(params, X, Y, np.float32)
-    start = time.perf_counter()
-    result = compare_gradients(candidate(*point), fd()(*point), threshold=TOLERANCES[np.dtype(np.float32)].threshold)
-    seconds = time.perf_counter() - start
-    return Outcome(result.passed, tuple(result.culprits), 2 * sum(v.size for v in params.values()) + 1, seconds)
+    with count_forward_passes() as counter:
+        start = time.perf_counter()
+        result = compare_gradients(candidate(*point), fd()(*point), precision=np.float32)
+        seconds = time.perf_counter() - start
+    return Outcome(result.passed, tuple(result.culprits), counter.passes, seconds)
 
 
 def _directional(k: int) -> Callable[..., Outcome]:
@@ -167,9 +170,9 @@ def _directional(k: int) -> Callable[..., Outcome]:
 
 
 METHODS: dict[str, Callable[..., Outcome]] = {
-    "fd": _full(fd, lambda n: 2 * n + 1),
-    "complex-step": _full(complex_step, lambda n: n + 1),
-    "richardson": _full(richardson, lambda n: 6 * n + 1),  # counted: kink retries add passes
+    "fd": _full(fd),
+    "complex-step": _full(complex_step),
+    "richardson": _full(richardson),
     "directional k=1": _directional(1),
     "directional k=4": _directional(4),
     "directional k=16": _directional(16),
@@ -260,9 +263,9 @@ def jax_check_grads_passes(params: Params, X: np.ndarray, Y: np.ndarray, eps: fl
         from jax.test_util import check_grads
     except ImportError:
         return None
-    from .flatten import ravel
-    from .models import mlp_cost
-    from .sources.jax_autograd import x64_scope
+    from ..models.mlp import mlp_cost
+    from ..ravel import ravel
+    from ..sources.jax_autograd import x64_scope
 
     flat, unravel = ravel(params)
     with x64_scope():  # float64 for this call only; the process's JAX settings stay as they were
@@ -282,11 +285,11 @@ def kinks(nets: int = 5, show: bool | None = None) -> pd.DataFrame:
         params, X, Y = random_case(KINK_SIZES, KINK_EXAMPLES, seed)
         exact = numpy_backprop(params, X, Y)
         for method, source in (("fd, default step", fd()), ("fd, step 1e-4", fd(eps=JAX_CHECK_GRADS_STEP)),
-                               ("fd-kink-safe, step 1e-4", KinkSafeDifference(eps=JAX_CHECK_GRADS_STEP))):
+                               ("fd-kink-safe, step 1e-4", KinkSafeDifference(get_model("mlp"), eps=JAX_CHECK_GRADS_STEP))):
             gradient = source(params, X, Y)
             result = compare_gradients(exact, gradient)
             rows.append({"net_seed": seed, "method": method, "difference": result.difference,
-                         "false_failure": not result.passed, "kink_crossings": len(getattr(gradient, "kinks", ()))})
+                         "false_failure": not result.passed, "kink_crossings": len(kinks_of(gradient))})
         for eps in (JAX_CHECK_GRADS_STEP, 1e-6):
             passed = jax_check_grads_passes(params, X, Y, eps)
             if passed is not None:
@@ -314,8 +317,9 @@ LARGE_SIZES = ((4, 30, 30, 1), (4, 120, 60, 1), (10, 80, 80, 1))
 def large_nets(nets: int = 5, show: bool | None = None) -> pd.DataFrame:
     """Every oracle and directional check on correct nets of LARGE_SIZES with m = 100 (minutes)."""
     references: dict[str, Callable[[], Any]] = {
-        "fd": fd, "fd, step 1e-4": lambda: fd(eps=JAX_CHECK_GRADS_STEP), "fd-kink-safe": KinkSafeDifference,
-        "fd-kink-safe, step 1e-4": lambda: KinkSafeDifference(eps=JAX_CHECK_GRADS_STEP),
+        "fd": fd, "fd, step 1e-4": lambda: fd(eps=JAX_CHECK_GRADS_STEP),
+        "fd-kink-safe": lambda: KinkSafeDifference(get_model("mlp")),
+        "fd-kink-safe, step 1e-4": lambda: KinkSafeDifference(get_model("mlp"), eps=JAX_CHECK_GRADS_STEP),
         "complex-step": complex_step, "richardson": richardson,
     }
     rows = []
@@ -365,6 +369,7 @@ def run_study(out: Path, nets: int = 10, show: bool | None = None, large: bool =
     """
     if nets < 1:
         raise InputError(f"--nets must be at least 1, got {nets}.")
+    record = provenance(nets=nets, large=large)
     out.mkdir(parents=True, exist_ok=True)
     stage = ["the step sweep"]
 
@@ -401,6 +406,7 @@ def run_study(out: Path, nets: int = 10, show: bool | None = None, large: bool =
             markdown_table(large_nets_table(large_raw)), "",
         ])
     written.append(write_text_atomically(out / "study.md", markdown))
+    written.append(write_provenance(out, record))
     return written
 
 
@@ -415,11 +421,8 @@ def best_steps(sweep: pd.DataFrame) -> pd.DataFrame:
 
 
 def markdown_table(frame: pd.DataFrame, index: bool = True) -> str:
-    """A GitHub Markdown table (no tabulate dependency)."""
-    headers = ([frame.index.name or ""] if index else []) + [str(c) for c in frame.columns]
-    body = [([str(i)] if index else []) + [str(v) for v in row] for i, row in zip(frame.index, frame.to_numpy())]
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body])
+    """A GitHub Markdown table of ``frame`` (its index as the first column, when ``index``)."""
+    return table_to_markdown(frame.reset_index() if index else frame).rstrip()
 
 
 def _pyplot() -> Any:
@@ -470,16 +473,3 @@ def study_markdown(sweep: pd.DataFrame, table: pd.DataFrame, kink_table: pd.Data
         "",
     ]
     return "\n".join(lines)
-
-
-def add_study_arguments(parser: Any) -> None:
-    parser.add_argument("--out", type=Path, default=Path("results/study"), help="output folder (default: results/study)")
-    parser.add_argument("--nets", type=int, default=10, help="random nets per measurement (default: 10)")
-    parser.add_argument("--large", action="store_true",
-                        help="also check correct nets up to ~8,000 parameters with every method (several minutes)")
-
-
-def run_study_command(args: Any) -> int:
-    for path in run_study(args.out, args.nets, large=args.large):
-        print(path)
-    return 0

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Callable, Iterator
 
-from .errors import GradCheckError
+from ..errors import GradCheckError
 
 
 class TimeLimitExceeded(GradCheckError):

@@ -16,7 +16,6 @@ gives a row marked unavailable.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from dataclasses import dataclass
@@ -26,14 +25,15 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .atomic_files import write_text_atomically
-from .check import DEFAULT_THRESHOLD, check, relative_difference
-from .errors import InputError
-from .fd_engines.mlp_layout import forward_flops
-from .flatten import ravel
-from .models import Params, exercise_cost, mlp_cost, random_case, seed_case
-from .sources.finite_difference import fd, fd_engines, forward_passes
-from .sources.numpy_backprop import numpy_backprop
+from ..check import DEFAULT_THRESHOLD, check, relative_difference
+from ..counting import CountingCost, count_forward_passes
+from ..errors import InputError
+from ..fd_engines import fd_engines
+from ..models import Params
+from ..models.mlp import exercise_cost, mlp_cost, numpy_backprop, random_case, seed_case
+from ..ravel import ravel
+from ..sources.finite_difference import fd
+from .report import provenance, write_provenance, write_table
 
 RESULTS = Path("results") / "peers"
 SEED_EXERCISE_EPS = 1e-7
@@ -67,25 +67,17 @@ def cases() -> dict[str, Case]:
     return {"seed": Case("seed", *seed_case()), "4-120-60-1": Case("4-120-60-1", *random_case((4, 120, 60, 1), 100, seed=0))}
 
 
-class CountingCost:
-    """Wraps a cost and counts its calls: the forward passes a checker spends."""
-
-    def __init__(self, cost: Callable[..., Any]) -> None:
-        self.cost, self.calls = cost, 0
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        self.calls += 1
-        return self.cost(*args, **kwargs)
-
-
 Contestant = Callable[[Case], Callable[[], tuple[bool, int]]]
 """``contestant(case)`` sets up (imports, tensors) and returns ``run() -> (passed, forward passes)``."""
 
 
 def our_full_check(case: Case) -> Callable[[], tuple[bool, int]]:
-    """The default full check: NumPy backprop against the fd oracle (engine auto)."""
-    # check() evaluates the cost once at the point (finite? saturated?) before the oracle runs.
-    return lambda: (check("numpy", "fd", case.params, case.X, case.Y).passed, forward_passes(case.params) + 1)
+    """The default full check: NumPy backprop against the fd oracle (engine auto); passes counted."""
+    def run() -> tuple[bool, int]:
+        with count_forward_passes() as counter:
+            passed = check("numpy", "fd", case.params, case.X, case.Y).passed
+        return passed, counter.passes
+    return run
 
 
 def our_engine(engine: str) -> Contestant:
@@ -94,9 +86,10 @@ def our_engine(engine: str) -> Contestant:
         source, backprop = fd(engine=engine), numpy_backprop(case.params, case.X, case.Y)
 
         def run() -> tuple[bool, int]:
-            gradient = source(case.params, case.X, case.Y)
+            with count_forward_passes() as counter:
+                gradient = source(case.params, case.X, case.Y)
             flat = [np.concatenate([np.ravel(g[name]) for name in case.params]) for g in (gradient, backprop)]
-            return relative_difference(*flat) < DEFAULT_THRESHOLD, forward_passes(case.params)
+            return relative_difference(*flat) < DEFAULT_THRESHOLD, counter.passes
         return run
     return setup
 
@@ -114,6 +107,8 @@ def seed_style_loop(case: Case) -> Callable[[], tuple[bool, int]]:
             start += size
         return parameters
 
+    cost = CountingCost(exercise_cost)
+
     def run() -> tuple[bool, int]:
         gradients = numpy_backprop(case.params, case.X, case.Y)
         parameters_values = np.concatenate([case.params[n].reshape(-1, 1) for n in names])
@@ -122,13 +117,13 @@ def seed_style_loop(case: Case) -> Callable[[], tuple[bool, int]]:
         for i in range(parameters_values.shape[0]):
             thetaplus = np.copy(parameters_values)
             thetaplus[i][0] += SEED_EXERCISE_EPS
-            J_plus = exercise_cost(vector_to_dictionary(thetaplus), case.X, case.Y)
+            J_plus = cost(vector_to_dictionary(thetaplus), case.X, case.Y)
             thetaminus = np.copy(parameters_values)
             thetaminus[i][0] -= SEED_EXERCISE_EPS
-            J_minus = exercise_cost(vector_to_dictionary(thetaminus), case.X, case.Y)
+            J_minus = cost(vector_to_dictionary(thetaminus), case.X, case.Y)
             gradapprox[i] = (J_plus - J_minus) / (2 * SEED_EXERCISE_EPS)
         difference = np.linalg.norm(grad - gradapprox) / (np.linalg.norm(grad) + np.linalg.norm(gradapprox))
-        return bool(difference < DEFAULT_THRESHOLD), 2 * grad.size
+        return bool(difference < DEFAULT_THRESHOLD), cost.calls
     return run
 
 
@@ -143,9 +138,9 @@ def torch_gradcheck(fast_mode: bool) -> Contestant:
         cost = CountingCost(lambda *tensors: mlp_cost(dict(zip(names, tensors)), X, Y, xp=torch))
 
         def run() -> tuple[bool, int]:
-            cost.calls = 0
-            passed = torch.autograd.gradcheck(cost, inputs, fast_mode=fast_mode, raise_exception=False)
-            return bool(passed), cost.calls
+            with count_forward_passes() as counter:
+                passed = torch.autograd.gradcheck(cost, inputs, fast_mode=fast_mode, raise_exception=False)
+            return bool(passed), counter.passes
         return run
     return setup
 
@@ -155,7 +150,7 @@ def jax_check_grads(case: Case) -> Callable[[], tuple[bool, int]]:
     import jax.numpy as jnp
     from jax.test_util import check_grads
 
-    from .sources.jax_autograd import x64_scope
+    from ..sources.jax_autograd import x64_scope
 
     with x64_scope():
         X, Y = jnp.asarray(case.X), jnp.asarray(case.Y)
@@ -163,13 +158,12 @@ def jax_check_grads(case: Case) -> Callable[[], tuple[bool, int]]:
     cost = CountingCost(lambda params: mlp_cost(params, X, Y, xp=jnp))
 
     def run() -> tuple[bool, int]:
-        cost.calls = 0
-        with x64_scope():
+        with count_forward_passes() as counter, x64_scope():
             try:
                 check_grads(cost, point, order=1, modes=("rev",))
             except AssertionError:
-                return False, cost.calls
-        return True, cost.calls
+                return False, counter.passes
+        return True, counter.passes
     return run
 
 
@@ -188,9 +182,9 @@ def scipy_check_grad(case: Case) -> Callable[[], tuple[bool, int]]:
         return ravel(numpy_backprop(unravel(vector), case.X, case.Y))[0]
 
     def run() -> tuple[bool, int]:
-        cost.calls = 0
-        error = check_grad(cost, gradient, flat.copy())
-        return bool(error / np.linalg.norm(gradient(flat)) < DEFAULT_THRESHOLD), cost.calls
+        with count_forward_passes() as counter:
+            error = check_grad(cost, gradient, flat.copy())
+        return bool(error / np.linalg.norm(gradient(flat)) < DEFAULT_THRESHOLD), counter.passes
     return run
 
 
@@ -259,6 +253,11 @@ def matmul_rate(size: int = 1024, repeats: int = 7) -> float:
     return 2 * size**3 / seconds
 
 
+def forward_flops(widths: list[int], m: int) -> int:
+    """Floating-point work of one MLP forward pass, counted as its matrix products: 2 m sum(n_l n_{l-1})."""
+    return 2 * m * sum(widths[l] * widths[l - 1] for l in range(1, len(widths)))
+
+
 def roofline_rows(case: Case, table: pd.DataFrame, rate: float) -> pd.DataFrame:
     """Roofline time of 2n forward passes at ``rate``, and each fd engine's time over it."""
     roofline_s = 2 * case.n * forward_flops(case.sizes, case.m) / rate
@@ -291,32 +290,11 @@ def ratio_lines(table: pd.DataFrame) -> list[str]:
     return lines
 
 
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A GitHub Markdown table (no extra dependency)."""
-    def cell(value: Any) -> str:
-        if isinstance(value, float):
-            return "" if np.isnan(value) else f"{value:.4g}"
-        return str(value)
-    header = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "---|" * len(frame.columns)
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *body]) + "\n"
-
-
-def write_results(out: Path, table: pd.DataFrame, roofline: pd.DataFrame, notes: list[str]) -> list[Path]:
-    """CSV and Markdown of the comparison and the roofline, each written atomically."""
-    written = [
-        write_text_atomically(out / "peers.csv", table.to_csv(index=False)),
-        write_text_atomically(out / "roofline.csv", roofline.to_csv(index=False)),
-    ]
-    text = "# Peer comparison\n\n" + markdown_table(table) + "\n# Roofline\n\n" + markdown_table(roofline)
-    text += "\n" + "".join(f"- {line}\n" for line in notes)
-    written.append(write_text_atomically(out / "peers.md", text))
-    return written
-
-
-def run_peers(repeats: int = 15, budget_s: float = 20.0, out: Path = RESULTS) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+def run_peers(out: Path = RESULTS, repeats: int = 15, budget_s: float = 20.0) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Time every contestant on both cases, measure the roofline, write ``results/peers/``."""
+    if repeats < 1:
+        raise InputError(f"repeats must be at least 1, got {repeats}.")
+    record = provenance(repeats=repeats, budget_s=budget_s)
     tables, rooflines = [], []
     for case in cases().values():
         tables.append(time_contestants(case, repeats, budget_s))
@@ -328,44 +306,7 @@ def run_peers(repeats: int = 15, budget_s: float = 20.0, out: Path = RESULTS) ->
         f"({row.median_s:.3g} s vs {row.roofline_s:.3g} s at {row.matmul_gflops:.1f} GFLOP/s)"
         for row in roofline.itertuples()
     ]
-    write_results(out, table, roofline, notes)
+    write_table(table, out, "peers", "Peer comparison")
+    write_table(roofline, out, "roofline", "Roofline of the fd engines")
+    write_provenance(out, {**record, "notes": notes})
     return table, roofline, notes
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--repeats", type=int, default=15, help="timed runs per checker (median; default 15)")
-    parser.add_argument("--budget-s", type=float, default=20.0,
-                        help="stop repeating a checker after this many seconds (at least 3 runs; default 20)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="where the tables go (default results/peers)")
-    parser.add_argument("--growth", action="store_true",
-                        help="instead: time per forward pass for n = 47..1e5, results/fd_growth.{csv,png}")
-    parser.add_argument("--scale", action="store_true",
-                        help="instead: one fd gradient of a 1e6-parameter net, time and peak memory")
-
-
-def run(args: argparse.Namespace) -> int:
-    """The ``peers`` subcommand: print the table and the measured ratios; exit 0."""
-    from . import fd_growth
-
-    if args.repeats < 1:
-        raise InputError(f"--repeats must be at least 1, got {args.repeats}.")
-    if args.growth or args.scale:
-        out = args.out.parent if args.out == RESULTS else args.out
-        table = fd_growth.run_growth(out) if args.growth else fd_growth.run_scale(out)
-        print(table.to_string(index=False))
-        return 0
-    table, roofline, notes = run_peers(args.repeats, args.budget_s, args.out)
-    columns = ["case", "checker", "median_s", "forward_passes", "verdict", "status"]
-    print(table[[c for c in columns if c in table]].to_string(index=False))
-    print("\n".join(["", *notes, f"(tables in {args.out})"]))
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gradcheck_bench.peers", description=__doc__.split("\n")[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -11,17 +11,18 @@ asv 0.6 links the site's JavaScript libraries from public CDNs; where they
 cannot be reached the page shows nothing but an error. ``localize`` makes the
 site self-contained from the copies in ``benchmarks/dashboard_assets/``::
 
-    python -m gradcheck_bench.asv_dashboard localize results/asv-html
-    python -m gradcheck_bench.asv_dashboard check results/asv-html --out results/dashboard-check
+    gradcheck-bench dashboard localize results/asv-html
+    gradcheck-bench dashboard check results/asv-html --out results/dashboard-check
 
 ``check`` exits 0 graphs shown, 1 the page rendered without them, 2 no
-Chromium or no published site. ``tests/test_asv_dashboard.py`` runs both where
+Chromium or no published site. The local copies ship inside the package
+(``gradcheck_bench/tools/dashboard_assets``), so this works from an
+installed wheel as well as from a checkout. ``tests/test_asv_dashboard.py`` runs both where
 Chromium is installed and is skipped elsewhere.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import http.server
@@ -33,7 +34,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = (
@@ -44,7 +45,7 @@ CHROMIUM_FLAGS = (
 RENDER_BUDGET_MS = 20_000
 """Virtual time Chromium gives the page's scripts to fetch the JSON and draw before it captures."""
 
-DEFAULT_ASSETS = Path("benchmarks/dashboard_assets")
+DEFAULT_ASSETS = Path(__file__).resolve().parent / "dashboard_assets"
 CDN_ASSETS: dict[str, str] = {
     "https://code.jquery.com/jquery-3.3.1.min.js": "jquery-3.3.1.min.js",
     "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.min.js": "jquery.flot-0.8.3.min.js",
@@ -90,8 +91,8 @@ def localize(html_dir: Path, assets_dir: Path = DEFAULT_ASSETS) -> list[str]:
         raise FileNotFoundError(f"no published asv site in {html_dir}; run `asv publish` first")
     missing = [name for name in CDN_ASSETS.values() if not (assets_dir / name).is_file()]
     if missing:
-        raise FileNotFoundError(f"{assets_dir} lacks {', '.join(missing)}; run from the repository root "
-                                "or pass --assets benchmarks/dashboard_assets")
+        raise FileNotFoundError(f"{assets_dir} lacks {', '.join(missing)}; reinstall gradcheck-bench, or pass "
+                                "--assets pointing at a folder with asv's CDN files")
     (html_dir / LOCAL_ASSET_DIR).mkdir(exist_ok=True)
     text, replaced = index.read_text(), []
     for url, name in CDN_ASSETS.items():
@@ -154,7 +155,7 @@ def look_at(chromium: str, url: str, screenshot: Path) -> str:
 def grid_problems(dom: str) -> list[str]:
     if SCRIPTS_FAILED in dom:
         return ["the page's JavaScript libraries did not load (asv 0.6 links them from CDNs); "
-                "offline, run `python -m gradcheck_bench.asv_dashboard localize HTML_DIR` after `asv publish`"]
+                "offline, run `gradcheck-bench dashboard localize HTML_DIR` after `asv publish`"]
     missing = [module for module in SUITE_MODULES if module not in dom]
     problems = [f"the benchmark grid does not list {', '.join(missing)}"] if missing else []
     if "flot-base" not in dom:
@@ -192,24 +193,17 @@ def check_dashboard(html_dir: Path, out_dir: Path, benchmark: str = DEFAULT_GRAP
     return result
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gradcheck_bench.asv_dashboard",
-                                     description="Make the published asv site self-contained, or check it in Chromium.")
-    verbs = parser.add_subparsers(dest="verb", required=True)
-    localize_parser = verbs.add_parser("localize", help="point index.html at local copies of its CDN assets")
-    localize_parser.add_argument("html_dir", type=Path, help="the published site (asv.conf.json's html_dir)")
-    localize_parser.add_argument("--assets", type=Path, default=DEFAULT_ASSETS, help="the local copies")
-    check_parser = verbs.add_parser("check", help="load the site in headless Chromium; require graphs")
-    check_parser.add_argument("html_dir", type=Path, help="the published site (asv.conf.json's html_dir)")
-    check_parser.add_argument("--out", type=Path, default=Path("results/dashboard-check"), help="screenshots")
-    check_parser.add_argument("--benchmark", default=DEFAULT_GRAPH, help="the benchmark whose graph page to load")
-    args = parser.parse_args(argv)
+def run_localize(html_dir: Path, assets: Path = DEFAULT_ASSETS) -> int:
+    """``gradcheck-bench dashboard localize``: exit 0 once index.html loads its assets locally."""
+    replaced = localize(html_dir, assets)
+    print(f"{html_dir / 'index.html'}: {len(replaced)} CDN links now load from {LOCAL_ASSET_DIR}/")
+    return 0
+
+
+def run_check(html_dir: Path, out: Path, benchmark: str = DEFAULT_GRAPH) -> int:
+    """``gradcheck-bench dashboard check``: exit 0 graphs shown, 1 not, 2 no Chromium or no site."""
     try:
-        if args.verb == "localize":
-            replaced = localize(args.html_dir, args.assets)
-            print(f"{args.html_dir / 'index.html'}: {len(replaced)} CDN links now load from {LOCAL_ASSET_DIR}/")
-            return 0
-        result = check_dashboard(args.html_dir, args.out, args.benchmark)
+        result = check_dashboard(html_dir, out, benchmark)
     except (FileNotFoundError, RuntimeError, subprocess.TimeoutExpired) as error:
         print(f"asv dashboard: {error}", file=sys.stderr)
         return 2
@@ -219,7 +213,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"PROBLEM  {problem}")
     print("dashboard: graphs shown" if result.passed else "dashboard: FAIL")
     return 0 if result.passed else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

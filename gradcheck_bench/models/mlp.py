@@ -1,4 +1,4 @@
-"""The models whose gradients we check: the fraud-detection MLP and the 1-D model.
+"""The fraud-detection MLP: LINEAR -> RELU -> ... -> LINEAR -> SIGMOID, mean cross-entropy.
 
 The MLP is LINEAR -> RELU -> ... -> LINEAR -> SIGMOID with mean binary
 cross-entropy, for any layer sizes (``[4, 5, 3, 1]`` is the fraud net of the
@@ -13,15 +13,18 @@ with ``Wl`` of shape ``(n_l, n_{l-1})`` and ``bl`` of shape ``(n_l, 1)``.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable
+
 
 import numpy as np
 
-from .errors import InputError
-
-Params = dict[str, np.ndarray]
-"""A point in parameter space: tensor name -> float64 array."""
+from ..counting import record_passes
+from ..errors import InputError, SaturationWarning, SourceError
+from ..validation import validate_data
+from . import Model, Params, PlantedBug
 
 FRAUD_NET_SIZES: tuple[int, ...] = (4, 5, 3, 1)
 SEED_LABELS = np.array([[1.0, 1.0, 0.0]])
@@ -241,6 +244,9 @@ def _short(sizes: tuple[int, ...]) -> str:
 
 def validate_mlp_point(params: Params, X: np.ndarray, Y: np.ndarray) -> None:
     """Check that params, X and Y fit together as one MLP; raise InputError saying how not."""
+    validate_data(X, Y)
+    if Y is None:
+        raise InputError("the MLP needs labels Y (shape (1, m), values 0 or 1); got Y=None.")
     L = layer_count(params)
     for l in range(1, L + 1):
         W, b = params[f"W{l}"], params[f"b{l}"]
@@ -283,66 +289,200 @@ def validate_mlp_point(params: Params, X: np.ndarray, Y: np.ndarray) -> None:
         )
 
 
-# --------------------------------------------------------------------------
-# The 1-D model J(theta) = theta * x
-# --------------------------------------------------------------------------
 
 
-def linear1d_case(x: float = 2.0, theta: float = 4.0) -> tuple[Params, np.ndarray, None]:
-    """The point ``({"theta": theta}, x, None)`` of the 1-D model (it has no labels)."""
-    return {"theta": np.array(float(theta))}, np.array(float(x)), None
+def check_mlp_point(params: Params, X: np.ndarray, Y: np.ndarray) -> None:
+    """:func:`validate_mlp_point`, and a warning where the output saturates against the label."""
+    validate_mlp_point(params, X, Y)
+    warn_if_output_saturates(params, X, Y)
 
 
-def linear1d_cost(params: Params, X: Any, Y: Any = None, xp: Any = np) -> Any:
-    """J(theta) = theta * x.
+def warn_if_output_saturates(params: Params, X: np.ndarray, Y: np.ndarray) -> None:
+    """Warn where the sigmoid output rounds to the wrong label's 0 or 1.
 
-    ``xp`` is unused (a product needs no namespace function) but accepted, so
-    that every model cost has the signature ``cost(params, X, Y, xp=...)`` the
-    autograd sources call with ``torch`` or ``jax.numpy``.
+    There ``log(A)`` or ``log(1 - A)`` of the textbook formula would be
+    ``-inf``. The harness's cost (``softplus(Z) - Y*Z``) stays finite and
+    exact, but a reader comparing with the textbook formula should know.
     """
-    return params["theta"] * X
-
-
-def validate_linear1d_point(params: Params, X: np.ndarray, Y: Any) -> None:
-    if sorted(params) != ["theta"] or np.shape(params["theta"]) != () or np.shape(X) != ():
-        raise InputError(
-            "the 1-D model takes params {'theta': scalar} and a scalar x; "
-            f"got params {sorted(params)} and x of shape {np.shape(X)}."
+    logits = mlp_forward(params, X).logits
+    limit = -np.log(np.finfo(logits.dtype).eps)  # beyond this, sigmoid rounds to 0 or 1
+    wrong_side = ((logits > limit) & (Y == 0)) | ((logits < -limit) & (Y == 1))
+    if wrong_side.any():
+        examples = [int(i) for i in np.flatnonzero(wrong_side.any(axis=0))]
+        warnings.warn(
+            f"the output sigmoid saturates against the label on example(s) {examples[:10]} "
+            f"(|Z| > {limit:.1f}): the textbook log(A), log(1 - A) would be -inf there. "
+            "This harness uses the stable form softplus(Z) - Y*Z, so the cost and the check "
+            "stay finite and exact; scale the weights down if this point is not intended.",
+            SaturationWarning,
+            stacklevel=4,
         )
 
 
 # --------------------------------------------------------------------------
-# Registry of models, by the name the CLI and check(model=...) use
+# The hand-written gradient: read it bottom-up against mlp_forward
 # --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Model:
-    """A named cost function and the check that a point suits it.
+def numpy_backprop(params: Params, X: np.ndarray, Y: np.ndarray, masks: Any = None) -> Params:
+    """dJ/dparams of the MLP cost by reverse-mode differentiation, written by hand.
 
-    ``cost(params, X, Y, xp=np)`` is written against the array namespace
-    ``xp``; the torch and jax sources call it with ``xp=torch`` and
-    ``xp=jax.numpy``, so a model is defined once for every backend.
+    Each reverse step sits under a comment quoting the forward line of
+    :func:`mlp_forward` it reverses. ``masks``: the inverted-dropout masks of
+    the forward pass being reversed (``None``: no dropout).
+    """
+    L = layer_count(params)
+    m = X.shape[1]
+    A = mlp_forward(params, X, np, masks).A  # the reverse pass needs the activations only
+    grads: Params = {}
+
+    # forward: J = mean(-Y log A[L] - (1 - Y) log(1 - A[L])),  A[L] = sigmoid(Z[L])
+    dZ = A[L] - Y  # sigmoid and cross-entropy reversed together (per example; 1/m below)
+    for l in range(L, 0, -1):
+        # forward: Z[l] = W[l] @ A[l-1] + b[l]
+        grads[f"W{l}"] = (dZ @ A[l - 1].T) / m
+        grads[f"b{l}"] = dZ.sum(axis=1, keepdims=True) / m
+        if l == 1:
+            break
+        dA = params[f"W{l}"].T @ dZ
+        if masks is not None:
+            # forward: A[l-1] = A[l-1] * masks[l-2]  (inverted dropout)
+            dA = dA * masks[l - 2]
+        # forward: A[l-1] = relu(Z[l-1])
+        dZ = dA * (A[l - 1] > 0)
+
+    return {name: grads[name] for name in params}
+
+
+SEED_PLANTED_BUGS: dict[str, float] = {"W2": 2.0, "b1": 4.0}
+"""The exercise's two bugs: ``dW2`` has an extra factor 2, ``db1`` uses 4/m for 1/m."""
+
+
+def seed_buggy_backprop(params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
+    """The exercise's buggy backprop: the correct one with ``dW2 * 2`` and ``db1 * 4``.
+
+    In the exercise the factors sit inside the formulas
+    (``dW2 = 1/m * dZ2 @ A1.T * 2`` and ``db1 = 4/m * sum(dZ1)``); applying them
+    to the correct tensors gives the same numbers.
+    """
+    if layer_count(params) < 2:
+        raise SourceError(
+            "the seed's planted bugs live in W2 and b1, so 'numpy-buggy' needs a net with "
+            "at least two layers; use sizes such as 4,5,3,1."
+        )
+    grads = numpy_backprop(params, X, Y)
+    for name, factor in SEED_PLANTED_BUGS.items():
+        grads[name] = grads[name] * factor
+    return grads
+
+
+# --------------------------------------------------------------------------
+# What the fast finite-difference engines and the kink-aware oracles use
+# --------------------------------------------------------------------------
+
+
+def mlp_cost_and_pattern(params: Params, X: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarray]:
+    """The MLP cost (bit-identical to ``mlp_cost``) and the signs of all hidden pre-activations.
+
+    The cost's slope jumps exactly where one of these signs flips (a ReLU kink).
+    """
+    forward = mlp_forward(params, X, np)
+    cost = float(cross_entropy_from_logits(forward.logits, Y, np).mean())
+    hidden = forward.Z[1:-1]
+    if not hidden:
+        return cost, np.zeros((0, X.shape[1]), dtype=bool)
+    return cost, np.concatenate([Z > 0 for Z in hidden], axis=0)
+
+
+def mlp_batched_cost(params: Params, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Costs of a batch of networks: every tensor has a leading batch axis ``(b, ...)``.
+
+    The same forward pass as :func:`mlp_cost`: ``W @ A`` broadcasts over the
+    batch axis, and the mean is taken per batch member.
+    """
+    losses = mlp_example_losses(params, X, Y)  # (b, 1, m)
+    return losses.reshape(losses.shape[0], -1).mean(axis=1)
+
+
+class DenseLayers:
+    """An MLP point laid out by layer, for the ``structured`` engine.
+
+    What that engine needs to redo only the part of a forward pass that one
+    perturbed weight changes: ``W[l]``, ``b[l]`` and, from one forward pass
+    run on first use, ``Z[l]`` and ``A[l]`` (index 0 unused for W, b, Z;
+    ``A[0] = X``); which layer each tensor belongs to; the hidden activation
+    and the per-example loss of the output logits.
     """
 
-    name: str
-    cost: Callable[[Params, Any, Any], Any]
-    validate_point: Callable[[Params, Any, Any], None]
+    activation = staticmethod(relu)
+
+    def __init__(self, params: Params, X: np.ndarray, Y: np.ndarray) -> None:
+        self.L = layer_count(params)
+        self.params = params
+        self.W = [None] + [params[f"W{l}"] for l in range(1, self.L + 1)]
+        self.b = [None] + [params[f"b{l}"] for l in range(1, self.L + 1)]
+        self.X, self.Y = X, Y
+        self.roles = {name: (int(name[1:]), name[0] == "W") for name in params}
+        """Tensor name -> (its layer l, whether it is the weight W[l] rather than the bias b[l])."""
+
+    @cached_property
+    def forward(self) -> ForwardPass:
+        """The unperturbed forward pass (one pass of the cost)."""
+        record_passes(1)
+        return mlp_forward(self.params, self.X)
+
+    @property
+    def Z(self) -> list[Any]:
+        return self.forward.Z
+
+    @property
+    def A(self) -> list[Any]:
+        return self.forward.A
+
+    @property
+    def widths(self) -> list[int]:
+        """Units per layer, ``[n_0, n_1, ..., n_L]``."""
+        return [int(self.X.shape[0])] + [int(W.shape[0]) for W in self.W[1:]]
+
+    @property
+    def examples(self) -> int:
+        return int(self.X.shape[1])
+
+    def example_losses(self, logits: np.ndarray) -> np.ndarray:
+        """Per-example losses of logits shaped ``(n_L, batch, m)``, as ``mlp_cost`` computes them."""
+        return cross_entropy_from_logits(logits, self.Y[:, None, :])
 
 
-MODELS: dict[str, Model] = {
-    "mlp": Model("mlp", mlp_cost, validate_mlp_point),
-    "linear1d": Model("linear1d", linear1d_cost, validate_linear1d_point),
+# --------------------------------------------------------------------------
+# Named points, and the model
+# --------------------------------------------------------------------------
+
+
+def _random(sizes: tuple[int, ...], examples: int, seed: int) -> Callable[[], tuple[Params, np.ndarray, np.ndarray]]:
+    return lambda: random_case(sizes, examples, seed)
+
+
+CASES: dict[str, Callable[[], tuple[Params, np.ndarray, np.ndarray]]] = {
+    "seed": seed_case,
+    "fraud-s1-m16": _random(FRAUD_NET_SIZES, 16, 1),
+    "fraud-s2-m128": _random(FRAUD_NET_SIZES, 128, 2),
+    "fraud-s3-m1024": _random(FRAUD_NET_SIZES, 1024, 3),
+    "wide-4-256-1": _random((4, 256, 1), 64, 4),
+    "deep-4-32x5-1": _random((4, 32, 32, 32, 32, 32, 1), 64, 5),
+    "big-4-96-96-1": _random((4, 96, 96, 1), 32, 6),
 }
+"""The exercise's seed case, random fraud nets (4-5-3-1) at several example counts, and
+wider and deeper He-initialised nets up to about 10,000 parameters."""
 
-
-def get_model(model: str | Model) -> Model:
-    """Look a model up by name; a Model passes through."""
-    if isinstance(model, Model):
-        return model
-    try:
-        return MODELS[model]
-    except KeyError:
-        raise InputError(
-            f"unknown model {model!r}; choose one of {', '.join(sorted(MODELS))}."
-        ) from None
+MODEL = Model(
+    name="mlp",
+    cost=mlp_cost,
+    description="the fraud-detection MLP (ReLU hidden layers, sigmoid output, mean cross-entropy)",
+    validate_point=check_mlp_point,
+    gradient=numpy_backprop,
+    planted_bug=PlantedBug(seed_buggy_backprop, "the exercise's two bugs: dW2 x2, db1 x4", ("W2", "b1")),
+    cases=CASES,
+    kink_pattern=mlp_cost_and_pattern,
+    batched_cost=mlp_batched_cost,
+    layers=DenseLayers,
+)

@@ -1,0 +1,171 @@
+"""Models: a cost written once against an array namespace ``xp``, and what else it declares.
+
+A :class:`Model` is the one thing a new workload has to provide. Its cost
+``cost(params, X, Y, xp=np)`` is written against ``xp`` (NumPy, ``torch`` or
+``jax.numpy``), so every gradient source and every fast finite-difference
+engine runs the same definition. Everything else is optional, and each field
+is a *capability* that a source or an engine asks for instead of recognising
+a particular cost:
+
+========================  ==================================================
+field                     who uses it
+========================  ==================================================
+``validate_point``        ``check``: refuse a point that does not suit the model
+``gradient``              the ``numpy`` source: a hand-written NumPy gradient
+``planted_bug``           the ``numpy-buggy`` source: a known-wrong gradient
+``cases``                 ``compare``, the asv suite and the CLI: named points
+``kink_pattern``          kink-aware oracles: where the cost is not smooth
+``batched_cost``          the ``numpy-batched`` engine: many points per call
+``layers``                the ``structured`` engine: the dense-layer algebra
+``complex_safe``          ``complex-step``: the cost stays analytic
+========================  ==================================================
+
+Each file of this package declares ``MODEL = Model(...)``; :func:`get_model`
+finds them by scanning the package, so a new model is one new file. A user's
+model is a ``Model`` built anywhere and passed wherever a model name is.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from ..errors import InputError
+
+Params = dict[str, np.ndarray]
+"""A point in parameter space: tensor name -> float array."""
+
+Point = tuple[Params, Any, Any]
+"""``(params, X, Y)``: where a gradient is checked."""
+
+Cost = Callable[..., Any]
+"""``cost(params, X, Y, xp=np) -> scalar``."""
+
+GradientFunction = Callable[[Params, Any, Any], Params]
+"""``gradient(params, X, Y) -> {name: ndarray}``, one array per parameter."""
+
+
+@dataclass(frozen=True)
+class PlantedBug:
+    """A deliberately wrong gradient of a model, and the tensors a check must name for it."""
+
+    gradient: GradientFunction
+    description: str
+    culprits: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Model:
+    """A named cost and the capabilities it declares (all but ``name`` and ``cost`` optional).
+
+    ``Model(name="mine", cost=my_cost)`` is enough for the ``torch``, ``jax``,
+    ``fd``, ``richardson`` and ``complex-step`` sources, when ``my_cost`` is
+    written against its ``xp`` argument.
+    """
+
+    name: str
+    cost: Cost
+    description: str = ""
+    validate_point: Callable[[Params, Any, Any], None] | None = None
+    """Raises :class:`~gradcheck_bench.errors.InputError` when ``(params, X, Y)`` does not suit the model."""
+    gradient: GradientFunction | None = None
+    """The hand-written NumPy gradient (the ``numpy`` source)."""
+    planted_bug: PlantedBug | None = None
+    """A wrong gradient with a known mistake (the ``numpy-buggy`` source)."""
+    cases: Mapping[str, Callable[[], Point]] = field(default_factory=dict)
+    """Named points, smallest first: ``cases[name]()`` returns a fresh ``(params, X, Y)``."""
+    kink_pattern: Callable[[Params, Any, Any], tuple[float, np.ndarray]] | None = None
+    """``(params, X, Y) -> (cost, pattern)``: the cost and a boolean array that changes where the
+    cost's slope jumps (ReLU signs); kink-aware oracles step around a change of pattern."""
+    batched_cost: Callable[[Params, Any, Any], np.ndarray] | None = None
+    """NumPy costs of a batch: every parameter has a leading batch axis; returns one cost per member."""
+    layers: Callable[[Params, Any, Any], Any] | None = None
+    """The dense-layer layout of a point (:class:`~gradcheck_bench.fd_engines.mlp_layout.MLPPoint`)."""
+    complex_safe: bool = True
+    """Whether the cost stays analytic for complex parameters (``complex-step`` needs it)."""
+    takes_xp: bool = True
+    """Whether the cost accepts ``xp=`` (torch, jax and their fd engines need it)."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise InputError(f"a Model needs a non-empty name, got {self.name!r}; e.g. Model(name='mine', cost=f).")
+        if not callable(self.cost):
+            raise InputError(
+                f"model {self.name!r}: cost must be a callable cost(params, X, Y, xp=np) -> scalar, "
+                f"got {type(self.cost).__name__}."
+            )
+
+    def check_point(self, params: Params, X: Any, Y: Any) -> None:
+        """Run the model's own point check, if it declares one."""
+        if self.validate_point is not None:
+            self.validate_point(params, X, Y)
+
+
+def cost_model(cost: Cost, name: str | None = None) -> Model:
+    """A model with only a cost, for oracles built from a bare function (``fd(my_cost)``).
+
+    Whether the cost can be called with ``xp=`` is read from its signature.
+    """
+    if isinstance(cost, Model):
+        return cost
+    return Model(name=name or getattr(cost, "__name__", "cost"), cost=cost, takes_xp=accepts_xp(cost))
+
+
+def accepts_xp(function: Callable[..., Any]) -> bool:
+    """Whether ``function`` declares an ``xp`` parameter (so it can run on torch or jax arrays)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return "xp" in parameters
+
+
+def cost_with_xp(model: Model, params: Any, X: Any, Y: Any, xp: Any, backend: str) -> Any:
+    """``model.cost(params, X, Y, xp=xp)``, with an error that says what to do when the cost is not xp-ready."""
+    try:
+        return model.cost(params, X, Y, xp=xp)
+    except InputError:
+        raise
+    except Exception as error:
+        raise InputError(
+            f"the cost of {model.name!r} failed under xp={backend} ({type(error).__name__}: {str(error)[:200]}); "
+            "a cost for the autograd sources must use its xp argument for every array function "
+            "(xp.exp, xp.log, xp.where, ...) instead of np., and must not convert arrays to NumPy or floats."
+        ) from error
+
+
+_MODELS: dict[str, Model] = {}
+
+
+def _scan() -> dict[str, Model]:
+    if not _MODELS:
+        for module_info in pkgutil.iter_modules(__path__):
+            module = importlib.import_module(f"{__name__}.{module_info.name}")
+            declared = getattr(module, "MODEL", None)
+            if isinstance(declared, Model):
+                _MODELS.setdefault(declared.name, declared)
+    return _MODELS
+
+
+def model_names() -> list[str]:
+    """The names of the models this package declares."""
+    return list(_scan())
+
+
+def get_model(model: str | Model) -> Model:
+    """Look a model up by name; a :class:`Model` passes through."""
+    if isinstance(model, Model):
+        return model
+    models = _scan()
+    if model not in models:
+        raise InputError(
+            f"unknown model {model!r}; choose one of {', '.join(models)}, or pass your own "
+            "gb.Model(name=..., cost=...)."
+        )
+    return models[model]
