@@ -8,11 +8,19 @@ the candidate is off, so the seed's planted bugs read as ``W2 x2.000`` and
 ``b1 x4.000``.
 
 A source that knows its own error (the finite-difference oracles) makes the
-verdict honest about it: the result's ``resolution`` is the relative
-difference the sources' error bars alone could produce, a tensor is named as
-a culprit only where its mismatch exceeds ``RESOLUTION_FACTOR`` times that,
-and below float64 (where round-off is large) the pass threshold itself rises
-to it. In float64 the exercise's verdict, difference below 2e-7, stays.
+verdict honest about it. Per coordinate, the part of ``|g_i - r_i|`` beyond
+``RESOLUTION_FACTOR`` times the sources' error bar ``e_i`` is what the error
+bars cannot explain; its relative size,
+
+    unexplained = ||max(|g - r| - RESOLUTION_FACTOR * e, 0)|| / (||g|| + ||r||),
+
+is zero for a correct gradient whose oracle knows its error, and close to the
+difference for a real bug. A tensor is named as a culprit only where its own
+unexplained difference reaches the threshold. In float64 the exercise's
+verdict stays (difference below 2e-7); below float64, where round-off and
+kinks make the plain difference large for correct gradients, the verdict is
+taken on the unexplained difference instead. ``resolution`` (``||e|| /
+(||g|| + ||r||)``) says what the oracle can resolve at the point.
 """
 
 from __future__ import annotations
@@ -26,12 +34,13 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Union
 
 import numpy as np
 
+from .counting import counted
 from .errors import InputError
 from .gradient import Gradient, error_of, notes_of
 from .models import Model, Params, get_model
 from .sources.registry import build_source, source_label, unused_options
 from .steps import TOLERANCES, point_dtype, warn_if_low_precision
-from .validation import validate_gradient, validate_params, validate_threshold
+from .validation import require_finite_cost, validate_gradient, validate_params, validate_threshold
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,7 +49,7 @@ DEFAULT_THRESHOLD = TOLERANCES[np.dtype(np.float64)].threshold
 """The exercise's verdict: below 2e-7 the gradient is declared correct."""
 
 RESOLUTION_FACTOR = 10.0
-"""A mismatch counts as seen only where it exceeds this many times what the sources can resolve."""
+"""A coordinate's mismatch counts only where it exceeds this many times the sources' error bar there."""
 
 SourceLike = Union[str, Callable[[Params, Any, Any], Params], Mapping[str, np.ndarray]]
 """A registry name, a callable ``(params, X, Y) -> {name: array}``, or a gradient already computed."""
@@ -72,6 +81,18 @@ def relative_resolution(error: np.ndarray, candidate: np.ndarray, reference: np.
     return float(np.linalg.norm(error / scale) / denominator)
 
 
+def unexplained_difference(candidate: np.ndarray, reference: np.ndarray, error: np.ndarray) -> float:
+    """``||max(|g - r| - RESOLUTION_FACTOR e, 0)|| / (||g|| + ||r||)``: the mismatch the error bars leave."""
+    candidate = np.ravel(candidate).astype(np.float64)
+    reference = np.ravel(reference).astype(np.float64)
+    excess = np.maximum(np.abs(candidate - reference) - RESOLUTION_FACTOR * np.ravel(error).astype(np.float64), 0.0)
+    largest = max(np.max(np.abs(candidate), initial=0.0), np.max(np.abs(reference), initial=0.0))
+    if largest == 0 or not excess.any():
+        return 0.0
+    return float(np.linalg.norm(excess / largest)
+                 / (np.linalg.norm(candidate / largest) + np.linalg.norm(reference / largest)))
+
+
 def least_squares_scale(candidate: np.ndarray, reference: np.ndarray) -> float:
     """The factor s minimising ``||candidate - s * reference||``; NaN when reference is zero."""
     candidate = np.ravel(candidate).astype(np.float64)
@@ -91,6 +112,7 @@ def compare_tensor(candidate: np.ndarray, reference: np.ndarray, error: np.ndarr
         "size": int(candidate.size),
         "difference": relative_difference(candidate, reference),
         "resolution": float("nan") if error is None else relative_resolution(error, candidate, reference),
+        "unexplained": float("nan") if error is None else unexplained_difference(candidate, reference, error),
         "scale": least_squares_scale(candidate, reference),
         "max_abs_error": float(difference[worst]) if difference.size else 0.0,
         "worst_index": tuple(int(i) for i in worst),
@@ -123,6 +145,10 @@ class CheckResult:
     error: Params | None = field(default=None, repr=False)
     resolution: float | None = None
     """The relative difference the sources' own error bars could produce (None: no error bars)."""
+    unexplained: float | None = None
+    """The relative mismatch beyond RESOLUTION_FACTOR times the error bars, coordinate by coordinate."""
+    precision: str = "float64"
+    """The precision the check ran at: the parameters', or the cost's where that is lower."""
 
     @cached_property
     def rows(self) -> dict[str, dict[str, Any]]:
@@ -136,9 +162,14 @@ class CheckResult:
         }
 
     @property
+    def judged_on_error_bars(self) -> bool:
+        """Below float64 the verdict is taken on the unexplained difference, where error bars exist."""
+        return self.precision != "float64" and self.unexplained is not None
+
+    @property
     def passed(self) -> bool:
-        """The verdict: the difference is below the threshold."""
-        return self.difference < self.threshold
+        """The verdict: the difference (below float64: the unexplained difference) is below the threshold."""
+        return (self.unexplained if self.judged_on_error_bars else self.difference) < self.threshold
 
     @cached_property
     def per_parameter(self) -> "pd.DataFrame":
@@ -149,20 +180,15 @@ class CheckResult:
 
     @property
     def culprits(self) -> list[str]:
-        """Tensors whose own difference reaches the threshold and exceeds what the oracle resolves there.
+        """Tensors whose own mismatch, beyond what the error bars explain, reaches the threshold. Worst first.
 
-        Worst first. A tensor whose mismatch is within ``RESOLUTION_FACTOR``
-        times the sources' error bars is not named: that is the oracle's noise.
+        A tensor whose mismatch lies within ``RESOLUTION_FACTOR`` times the
+        sources' error bars is not named: that is the oracle's own error.
         """
         if self.passed:
             return []
         worst_first = sorted(self.rows, key=lambda name: -self.rows[name]["difference"])
-        return [name for name in worst_first if self._seen(self.rows[name])]
-
-    def _seen(self, row: dict[str, Any]) -> bool:
-        resolution = row.get("resolution", float("nan"))
-        resolved = not np.isfinite(resolution) or row["difference"] > RESOLUTION_FACTOR * resolution
-        return row["difference"] >= self.threshold and resolved
+        return [name for name in worst_first if seen(self.rows[name]) >= self.threshold]
 
     def table(self, worst_first: bool = False) -> str:
         """The per-parameter table as aligned text, in parameter order or worst first."""
@@ -172,15 +198,19 @@ class CheckResult:
         shown["scale"] = [_format_scale(s) for s in shown["scale"]]
         shown["worst_index"] = [list(i) for i in shown["worst_index"]]
         shown["verdict"] = ["MISMATCH" if name in self.culprits else "ok" for name in shown.index]
-        if "resolution" in shown and shown["resolution"].isna().all():
-            shown = shown.drop(columns="resolution")
-        numbers = ("difference", "resolution", "max_abs_error", "candidate_value", "reference_value")
+        shown = shown.drop(columns=[c for c in ("resolution", "unexplained") if c in shown and shown[c].isna().all()])
+        numbers = ("difference", "resolution", "unexplained", "max_abs_error", "candidate_value", "reference_value")
         return shown.to_string(formatters={c: "{:.3e}".format for c in numbers if c in shown})
 
     def headline(self) -> str:
         """The verdict in one line, with what the oracle resolves when it knows."""
-        line = (f"{'PASS' if self.passed else 'FAIL'}  {self.candidate} vs {self.reference}: relative difference "
-                f"{self.difference:.3e} (threshold {self.threshold:.1e})")
+        line = f"{'PASS' if self.passed else 'FAIL'}  {self.candidate} vs {self.reference}: relative difference " \
+               f"{self.difference:.3e}"
+        if self.judged_on_error_bars:
+            line += f", {self.unexplained:.3e} beyond {RESOLUTION_FACTOR:g}x the error bars (threshold " \
+                    f"{self.threshold:.1e}, {self.precision})"
+        else:
+            line += f" (threshold {self.threshold:.1e})"
         if self.resolution is not None:
             line += f"; the oracle resolves {self.resolution:.1e} here"
         return line
@@ -198,8 +228,8 @@ class CheckResult:
                     f"(candidate {row['candidate_value']:.6g}, reference {row['reference_value']:.6g})"
                 )
         elif not self.passed and any(r["difference"] >= self.threshold for r in self.rows.values()):
-            lines.append(f"No tensor's mismatch exceeds {RESOLUTION_FACTOR:g}x what the sources can resolve there: "
-                         "the difference is within the oracle's own error, so nothing is named. Use a more "
+            lines.append(f"No tensor's mismatch lies beyond {RESOLUTION_FACTOR:g}x the sources' error bars: the "
+                         "difference is within the oracle's own error, so nothing is named. Use a more "
                          "accurate oracle (richardson, complex-step) to decide.")
         elif not self.passed:
             lines.append("No single tensor reaches the threshold; the error is spread over all of them.")
@@ -217,6 +247,8 @@ class CheckResult:
             "difference": self.difference,
             "threshold": self.threshold,
             "resolution": self.resolution,
+            "unexplained": self.unexplained,
+            "precision": self.precision,
             "passed": self.passed,
             "culprits": self.culprits,
             "notes": list(self.notes),
@@ -225,6 +257,12 @@ class CheckResult:
 
     def to_json(self, **kwargs: Any) -> str:
         return json.dumps(self.to_dict(), **kwargs)
+
+
+def seen(row: dict[str, Any]) -> float:
+    """A tensor's mismatch as the verdict sees it: beyond the error bars where there are some."""
+    unexplained = row.get("unexplained", float("nan"))
+    return row["difference"] if unexplained is None or not np.isfinite(unexplained) else unexplained
 
 
 def combined_error(*errors: Params | None) -> Params | None:
@@ -248,8 +286,8 @@ def compare_gradients(
     """Compare two gradients that are already computed (same names and shapes).
 
     Error bars that either gradient carries (a :class:`~gradcheck_bench.gradient.Gradient`
-    from an oracle) set the result's ``resolution``; below float64
-    ``precision``, the default threshold rises to ``RESOLUTION_FACTOR`` times it.
+    from an oracle) give the result its ``resolution`` and ``unexplained``
+    difference; below float64 ``precision`` the verdict is taken on the latter.
     """
     names = list(reference)
     error = combined_error(error_of(candidate), error_of(reference))
@@ -257,14 +295,13 @@ def compare_gradients(
     values_r = {name: np.asarray(reference[name]) for name in names}
     flat_c = np.concatenate([np.ravel(values_c[n]) for n in names])
     flat_r = np.concatenate([np.ravel(values_r[n]) for n in names])
-    resolution = None
+    resolution = unexplained = None
     if error is not None and all(n in error for n in names):
-        resolution = relative_resolution(np.concatenate([np.ravel(error[n]) for n in names]), flat_c, flat_r)
-    tolerance = TOLERANCES[np.dtype(precision)]
+        flat_e = np.concatenate([np.ravel(error[n]) for n in names])
+        resolution = relative_resolution(flat_e, flat_c, flat_r)
+        unexplained = unexplained_difference(flat_c, flat_r, flat_e)
     if threshold is None:
-        threshold = tolerance.threshold
-        if tolerance.dtype != np.dtype(np.float64) and resolution is not None:
-            threshold = max(threshold, RESOLUTION_FACTOR * resolution)
+        threshold = TOLERANCES[np.dtype(precision)].threshold
     return CheckResult(
         candidate=candidate_name,
         reference=reference_name,
@@ -274,6 +311,8 @@ def compare_gradients(
         reference_gradient=values_r,
         error=error,
         resolution=resolution,
+        unexplained=unexplained,
+        precision=np.dtype(precision).name,
         notes=notes_of(candidate) + notes_of(reference),
     )
 
@@ -300,8 +339,8 @@ def check(
     takes (arrays of any dtype, dicts, tuples, None); only a model that
     declares a point check validates them. The caller's arrays are never
     modified: each source gets its own copy. ``threshold=None`` takes the
-    dtype table's (2e-7 in float64; below float64 it rises to what the oracle
-    resolves at the point, with a warning).
+    dtype table's (2e-7 in float64; below float64, with a warning, 1e-4 on the
+    difference the oracle's error bars leave unexplained).
     """
     params = validate_params(params)
     precision = point_dtype(params)
@@ -312,6 +351,7 @@ def check(
     resolved_model = get_model(model or "mlp") if names or model is not None else None
     if resolved_model is not None:
         resolved_model.check_point(params, X, Y)
+        require_finite_cost(counted(resolved_model.cost), params, X, Y, deterministic=False)
     unknown = unused_options(names, options)
     if unknown:
         raise InputError(
@@ -324,7 +364,7 @@ def check(
     labels = (source_label(candidate), source_label(reference))
     precision = lowest_precision(precision, *outputs)
     result = judged(outputs, labels, threshold, precision)
-    if not result.passed and any(row["difference"] >= result.threshold for row in result.rows.values()):
+    if not result.passed and any(seen(row) >= result.threshold for row in result.rows.values()):
         result = _second_look(result, outputs, functions, labels, params, X, Y, threshold, precision)
     return result
 
@@ -345,7 +385,7 @@ def run_source(function: Any, source: SourceLike, params: Params, X: Any, Y: Any
         {name: value.copy() for name, value in params.items()}, private_copy(X), private_copy(Y))
     gradient = validate_gradient(output, params, source_label(source))
     if isinstance(output, Gradient):
-        return dataclasses.replace(output, values=gradient)
+        return dataclasses.replace(output, tensors=gradient)
     return gradient
 
 
@@ -381,7 +421,7 @@ def _second_look(result: CheckResult, outputs: list[Any], functions: list[Any], 
     straddles one measures a one-sided slope and makes a correct gradient
     look wrong). The verdict is then taken again, and the notes say what was done.
     """
-    suspects = [name for name, row in result.rows.items() if row["difference"] >= result.threshold]
+    suspects = [name for name, row in result.rows.items() if seen(row) >= result.threshold]
     refined = list(outputs)
     extra: list[str] = []
     for k, (function, label) in enumerate(zip(functions, labels)):
@@ -400,10 +440,10 @@ def _second_look(result: CheckResult, outputs: list[Any], functions: list[Any], 
 
 def merged(original: Any, looked: Gradient) -> Gradient:
     """The original output with the re-examined tensors (values and error bars) replaced."""
-    values = {**dict(original.values if isinstance(original, Gradient) else original), **looked.values}
+    values = {**dict(original.tensors if isinstance(original, Gradient) else original), **looked.tensors}
     error = error_of(original)
     error = None if error is None and looked.error is None else {**(error or {}), **(looked.error or {})}
-    return Gradient(values=values, notes=notes_of(original), kinks=tuple(looked.kinks), error=error,
+    return Gradient(tensors=values, notes=notes_of(original), kinks=tuple(looked.kinks), error=error,
                     precision=looked.precision)
 
 

@@ -82,7 +82,8 @@ def check_directional(
 ) -> CheckResult | "DirectionalResult":
     """Check ``candidate`` along ``directions`` random directions; localise the bug if it fails.
 
-    ``cost`` defaults to ``model``'s (the MLP's). ``eps`` and ``threshold``
+    ``cost`` defaults to ``model``'s (the MLP's); a candidate given by name is
+    built for ``model`` either way. ``eps`` and ``threshold``
     default to the dtype table's. The result's ``notes`` give the directions,
     the forward passes used and any kinks stepped around; its per-parameter
     table has a row per tensor: the per-tensor probe's difference, and for
@@ -98,14 +99,16 @@ def check_directional(
     validate_threshold(threshold)
     if eps is not None and not is_positive_number(eps):
         raise InputError(f"eps must be a positive finite step, got {eps!r}; leave it out for the dtype table's.")
-    resolved_model = get_model(model or "mlp") if cost is None else cost_model(cost)
-    resolved_model.check_point(params, X, Y)
+    resolved_model = get_model(model or "mlp")
+    probed = resolved_model if cost is None else cost_model(cost)
+    if cost is None:
+        resolved_model.check_point(params, X, Y)
     with count_forward_passes() as counter:
-        require_finite_cost(counted(resolved_model.cost), params, X, Y)
+        require_finite_cost(counted(probed.cost), params, X, Y)
         gradient = run_source(resolve_source(candidate, resolved_model, {}), candidate, params, X, Y)
         gradient = {name: np.asarray(gradient[name]) for name in params}
         h = default_step(params) if eps is None else float(eps)
-        prober = _Prober(resolved_model, copy.deepcopy(params), X, Y, h)
+        prober = _Prober(probed, copy.deepcopy(params), X, Y, h)
         result = _probe_and_localise(prober, candidate, gradient, params, directions, seed, threshold, localise)
     notes = result.notes + (f"{counter.passes} forward passes, counted (a full per-coordinate check needs "
                             f"2n + 2 = {2 * prober.flat.size + 2})",)

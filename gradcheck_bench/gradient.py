@@ -22,7 +22,8 @@ from .models import Params
 class Gradient(Mapping[str, np.ndarray]):
     """A gradient (one array per parameter) with what its source knows about it."""
 
-    values: Params
+    tensors: Params
+    """One array per parameter (what ``grad[name]`` reads)."""
     notes: tuple[str, ...] = ()
     """Sentences for the check's summary (e.g. kinks stepped around)."""
     kinks: tuple[Any, ...] = ()
@@ -33,13 +34,13 @@ class Gradient(Mapping[str, np.ndarray]):
     """The precision the source found the cost to carry, when it looked (the fd oracle does)."""
 
     def __getitem__(self, name: str) -> np.ndarray:
-        return self.values[name]
+        return self.tensors[name]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.values)
+        return iter(self.tensors)
 
     def __len__(self) -> int:
-        return len(self.values)
+        return len(self.tensors)
 
 
 def notes_of(output: Any) -> tuple[str, ...]:

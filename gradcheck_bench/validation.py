@@ -153,8 +153,10 @@ def cost_array(value: Any) -> np.ndarray:
     return array
 
 
-FLOAT32_PROBE = 2.0**-35
-"""Relative size of the probe step: far below float32's resolution (2^-24), far above float64's (2^-53)."""
+BELOW_FLOAT32 = 2.0**-35
+"""A relative move far below float32's resolution (2^-24) and far above float64's (2^-53)."""
+ABOVE_FLOAT32 = 2.0**-20
+"""A relative move that float32 resolves."""
 
 
 @dataclass(frozen=True)
@@ -183,11 +185,11 @@ def cost_at_point(
 ) -> CostAtPoint:
     """The cost at the point, checked finite and (with ``deterministic``) repeatable, and its precision.
 
-    With ``probe`` and float64 parameters, one more pass tells a cost that
+    With ``probe`` and float64 parameters, a pass or two more tell a cost that
     only carries float32 precision: its value is float32 (the returned dtype
-    says so, or it is a float32 number given back as a Python float) and it
+    says so), or it is a float32 number given back as a Python float that
     does not move when every parameter moves by far less than float32 can
-    resolve.
+    resolve but does when they move by more (a constant cost moves for neither).
     """
     evaluate = counted(cost)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -207,8 +209,10 @@ def cost_at_point(
         )
     precision = np.dtype(np.float64) if first.dtype != np.float32 else np.dtype(np.float32)
     if probe and precision == np.float64 and _params_float64(params) and _float32_number(value):
-        if _float32_number(value_after_probe := _probe(evaluate, params, X, Y)) and value_after_probe == value:
-            precision = np.dtype(np.float32)
+        if _probe(evaluate, params, X, Y, BELOW_FLOAT32) == value:
+            after = _probe(evaluate, params, X, Y, ABOVE_FLOAT32)
+            if after != value and _float32_number(after):
+                precision = np.dtype(np.float32)
     return CostAtPoint(value, precision)
 
 
@@ -221,10 +225,10 @@ def _float32_number(value: float) -> bool:
     return value != 0 and float(np.float32(value)) == value
 
 
-def _probe(evaluate: Callable[..., Any], params: Params, X: Any, Y: Any) -> float:
-    """The cost after moving every parameter by about 2^-35 of its size (fixed random signs)."""
+def _probe(evaluate: Callable[..., Any], params: Params, X: Any, Y: Any, relative: float) -> float:
+    """The cost after moving every parameter by ``relative`` times its size (fixed random signs)."""
     rng = np.random.default_rng(0)
-    moved = {name: value + FLOAT32_PROBE * np.maximum(np.abs(value), 1e-30) * rng.choice([-1.0, 1.0], np.shape(value))
+    moved = {name: value + relative * np.maximum(np.abs(value), 1e-30) * rng.choice([-1.0, 1.0], np.shape(value))
              for name, value in params.items()}
     with np.errstate(over="ignore", invalid="ignore"):
         return scalar_cost(evaluate(moved, X, Y))

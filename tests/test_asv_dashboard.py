@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from gradcheck_bench.asv_dashboard import check_dashboard, find_chromium, localize
+from gradcheck_bench.tools.dashboard import check_dashboard, find_chromium, localize
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from gradcheck_bench.asv_gate import (
+from gradcheck_bench.tools.gate import (
     ACCURACY_UNIT,
     GateRules,
     Measurement,

@@ -1,6 +1,6 @@
 import pytest
 
-from gradcheck_bench.atomic_files import atomic_open, write_text_atomically
+from gradcheck_bench.tools.atomic_files import atomic_open, write_text_atomically
 
 
 def test_write_replaces_the_whole_file(tmp_path):

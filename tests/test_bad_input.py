@@ -98,7 +98,7 @@ def test_overflowing_loss_names_the_example():
 
 
 def test_non_scalar_cost_is_refused(point):
-    vector_cost = lambda p, X, Y: gb.models.mlp_example_losses(p, X, Y)  # noqa: E731
+    vector_cost = lambda p, X, Y: gb.models.mlp.mlp_example_losses(p, X, Y)  # noqa: E731
     with pytest.raises(InputError, match=r"scalar, got an array of shape \(1, 3\)"):
         gb.check("numpy", gb.fd(vector_cost), *point)
 

@@ -48,8 +48,8 @@ def test_linear1d(capsys):
         (["check", "--threshold", "0"], "--threshold: must be a positive finite number"),
         (["check", "--case", "random", "--sizes", "4,0,1"], "layer sizes must be"),
         (["check", "--case", "random", "--sizes", "4,x,1"], "sizes must be integers"),
-        (["check", "--case", "random", "--examples", "0"], "examples must be at least 1"),
-        (["check", "--candidate", "numpy-buggy", "--model", "linear1d"], "handles the mlp model"),
+        (["check", "--case", "random", "--examples", "0"], "--examples: must be at least 1"),
+        (["check", "--candidate", "numpy-buggy", "--model", "linear1d"], "needs a planted bug"),
         (["frobnicate"], "invalid choice"),
     ],
 )

@@ -25,7 +25,7 @@ from gradcheck_bench.cli import main  # noqa: E402
 from gradcheck_bench.errors import GradCheckError, InputError  # noqa: E402
 from gradcheck_bench.fd_engines import dask_engine  # noqa: E402
 from gradcheck_bench.sources import finite_difference as fdmod  # noqa: E402
-from gradcheck_bench.sources.finite_difference import central_differences, chunks_in, loop_engine  # noqa: E402
+from gradcheck_bench.sources.finite_difference import central_differences, chunks_in  # noqa: E402
 
 COMPARISON_EPS = 1e-2
 """As in test_fd_engines.py: at this step the loop's own float64 rounding (~ulp(J)/eps) is far
@@ -65,11 +65,15 @@ def closed_loopback_port() -> int:
         return probe.getsockname()[1]
 
 
+EXERCISE = gb.Model(name="exercise", cost=gb.exercise_cost, takes_xp=False)
+"""The exercise's cost as a plain model: no capability a fast engine could use."""
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_dask_agrees_with_loop_to_1e_12(client, case: str) -> None:
     params, X, Y = CASES[case]()
-    reference = loop_engine(gb.mlp_cost, params, X, Y, COMPARISON_EPS)
-    result = central_differences(gb.mlp_cost, params, X, Y, COMPARISON_EPS, "dask",
+    reference = central_differences(gb.get_model("mlp"), params, X, Y, COMPARISON_EPS, "loop")
+    result = central_differences(gb.get_model("mlp"), params, X, Y, COMPARISON_EPS, "dask",
                                  engine_options={"client": client})
     assert relative_difference(result, reference) <= 1e-12
 
@@ -77,24 +81,24 @@ def test_dask_agrees_with_loop_to_1e_12(client, case: str) -> None:
 def test_many_small_tasks_and_per_coordinate_steps_match_the_loop(client) -> None:
     params, X, Y = gb.random_case((4, 6, 3, 1), 8, seed=5)
     steps = np.geomspace(1e-3, 3e-2, 55)
-    reference = loop_engine(gb.mlp_cost, params, X, Y, steps)
-    result = central_differences(gb.mlp_cost, params, X, Y, steps, "dask",
+    reference = central_differences(gb.get_model("mlp"), params, X, Y, steps, "loop")
+    result = central_differences(gb.get_model("mlp"), params, X, Y, steps, "dask",
                                  engine_options={"client": client, "task_size": 3})
     assert relative_difference(result, reference) <= 1e-12
 
 
 def test_any_cost_runs_on_the_workers_with_the_loop(client) -> None:
     params, X, Y = gb.seed_case()
-    reference = loop_engine(gb.exercise_cost, params, X, Y, COMPARISON_EPS)
-    result = central_differences(gb.exercise_cost, params, X, Y, COMPARISON_EPS, "dask",
+    reference = central_differences(EXERCISE, params, X, Y, COMPARISON_EPS, "loop")
+    result = central_differences(EXERCISE, params, X, Y, COMPARISON_EPS, "dask",
                                  engine_options={"client": client})
     np.testing.assert_array_equal(result, reference)  # the loop on a worker is the loop
 
 
 def test_a_check_through_a_scheduler_address_leaves_the_cluster_running(cluster, client) -> None:
     local, _ = cluster
-    assert gb.check("numpy", gb.fd(engine="dask", scheduler=local.scheduler_address), *gb.seed_case()).passed
-    assert not gb.check("numpy-buggy", "fd", *gb.seed_case(), engine="dask", client=client).passed
+    assert gb.check("numpy", gb.fd(engine="dask", engine_options={"scheduler": local.scheduler_address}), *gb.seed_case()).passed
+    assert not gb.check("numpy-buggy", "fd", *gb.seed_case(), engine="dask", engine_options={"client": client}).passed
     assert len(client.scheduler_info()["workers"]) == 2
     assert client.submit(sum, [1, 2]).result() == 3
 
@@ -123,7 +127,7 @@ def test_an_unreachable_scheduler_is_a_clear_error_not_a_hang(monkeypatch, capsy
 
     def attempt() -> None:
         try:
-            gb.check("numpy", "fd", *gb.seed_case(), engine="dask", scheduler=address)
+            gb.check("numpy", "fd", *gb.seed_case(), engine="dask", engine_options={"scheduler": address})
         except BaseException as error:  # noqa: BLE001 - handed to the test thread
             outcome["error"] = error
 
@@ -142,19 +146,20 @@ def test_an_unreachable_scheduler_is_a_clear_error_not_a_hang(monkeypatch, capsy
 def test_a_worker_killed_mid_run_does_not_change_the_answer(client) -> None:
     params, X, Y = gb.random_case((4, 60, 40, 1), 50, seed=11)
     n = sum(value.size for value in params.values())
-    reference = loop_engine(gb.mlp_cost, params, X, Y, COMPARISON_EPS)
+    reference = central_differences(gb.get_model("mlp"), params, X, Y, COMPARISON_EPS, "loop")
     steps = np.full(n, COMPARISON_EPS)
-    results = dask_engine.map_chunks(gb.mlp_cost, params, X, Y, chunks_in([(start, min(start + 16, n)) for start in range(0, n, 16)], steps),
+    ranges = [(start, min(start + 16, n)) for start in range(0, n, 16)]
+    results = dask_engine.map_chunks(gb.get_model("mlp"), params, X, Y, chunks_in(ranges, np.arange(n), steps),
                                      client=client, task_size=16)
     gradient = np.full(n, np.nan)
-    indices, differences = next(results)  # tasks are in flight now
-    gradient[indices] = differences
+    indices, costs = next(results)  # tasks are in flight now
+    gradient[indices] = (costs[0] - costs[1]) / (2 * steps[indices])
     victim = next(address for address, keys in wait_for_processing(client).items() if keys)
     pid = client.run(os.getpid, workers=[victim])[victim]
     os.kill(pid, signal.SIGKILL)
     arrived_after_the_kill = 0
-    for indices, differences in results:
-        gradient[indices] = differences
+    for indices, costs in results:
+        gradient[indices] = (costs[0] - costs[1]) / (2 * steps[indices])
         arrived_after_the_kill += indices.size
     assert arrived_after_the_kill > n // 2  # the kill really landed mid-run
     assert victim not in client.scheduler_info()["workers"]
@@ -176,7 +181,8 @@ def test_stopping_early_cancels_the_remaining_tasks(client) -> None:
     params, X, Y = gb.random_case((4, 30, 20, 1), 20, seed=12)
     n = sum(value.size for value in params.values())
     steps = np.full(n, 1e-3)
-    results = dask_engine.map_chunks(gb.mlp_cost, params, X, Y, chunks_in([(0, n)], steps), client=client, task_size=8)
+    results = dask_engine.map_chunks(gb.get_model("mlp"), params, X, Y, chunks_in([(0, n)], np.arange(n), steps),
+                                     client=client, task_size=8)
     next(results)
     results.close()  # what Ctrl-C in the driver does (contextlib.closing)
     deadline = time.monotonic() + 10
@@ -196,13 +202,13 @@ def test_workers_on_one_machine_share_its_memory_budget(client) -> None:
 
 def test_options_are_checked_before_anything_runs(client) -> None:
     with pytest.raises(InputError, match=r"scheduler is not an option of the 'structured' .* pass engine='dask'"):
-        gb.fd(engine="structured", scheduler="tcp://127.0.0.1:8786")
+        gb.fd(engine="structured", engine_options={"scheduler": "tcp://127.0.0.1:8786"})
     with pytest.raises(InputError, match="scheduler= or client=, not both"):
-        gb.fd(engine="dask", scheduler="tcp://127.0.0.1:8786", client=client)(*gb.seed_case())
+        gb.fd(engine="dask", engine_options={"scheduler": "tcp://127.0.0.1:8786", "client": client})(*gb.seed_case())
     with pytest.raises(InputError, match="client must be a distributed.Client"):
-        gb.fd(engine="dask", client="tcp://127.0.0.1:8786")(*gb.seed_case())
+        gb.fd(engine="dask", engine_options={"client": "tcp://127.0.0.1:8786"})(*gb.seed_case())
     with pytest.raises(InputError, match="task_size must be a positive"):
-        central_differences(gb.mlp_cost, *gb.seed_case(), engine="dask",
+        central_differences(gb.get_model("mlp"), *gb.seed_case(), engine="dask",
                             engine_options={"client": client, "task_size": 0})
 
 
@@ -219,7 +225,11 @@ def test_without_distributed_the_engine_is_unavailable(monkeypatch) -> None:
 
 def test_auto_never_starts_a_cluster() -> None:
     """On this machine dask paid off at no measured size (results/dask/), so auto never picks it."""
-    assert "dask" not in fdmod.AUTO_PREFERENCE
+    import importlib
+
+    engines = importlib.import_module("gradcheck_bench.fd_engines")
+    assert engines.engines()["dask"].auto_rank is None
     for sizes, m in [((4, 5, 3, 1), 3), ((4, 420, 210, 1), 100), ((4, 1000, 996, 1), 20)]:
         params, X, Y = gb.random_case(sizes, m, seed=0)
-        assert fdmod.choose_engine("auto", gb.mlp_cost, params, X, Y).name != "dask"
+        assert engines.choose_engine("auto", gb.get_model("mlp"), params, X, Y).name != "dask"
+        assert engines.choose_engine("auto", EXERCISE, params, X, Y).name != "dask"

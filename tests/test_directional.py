@@ -8,7 +8,7 @@ import pytest
 import gradcheck_bench as gb
 from gradcheck_bench.cli import main
 from gradcheck_bench.directional import check_directional, random_directions
-from gradcheck_bench.sources.numpy_backprop import numpy_backprop
+from gradcheck_bench.models.mlp import numpy_backprop
 
 
 def test_directions_are_orthonormal_and_reproducible():
@@ -48,9 +48,14 @@ def test_kinks_are_stepped_around_with_a_large_step():
 
 
 def test_forward_passes_are_reported_and_independent_of_n():
-    params, X, Y = gb.random_case((4, 120, 60, 1), 100, 1)
-    result = check_directional("numpy", params, X, Y, directions=4)
-    assert "9 forward passes" in " ".join(result.notes)
+    passes = []
+    for sizes in ((4, 5, 3, 1), (4, 120, 60, 1)):
+        params, X, Y = gb.random_case(sizes, 100, 1)
+        cost = gb.CountingCost(gb.mlp_cost)  # counts real calls: the directional probe calls the cost directly
+        result = check_directional("numpy", params, X, Y, directions=4, cost=cost)
+        assert f"{cost.calls} forward passes" in " ".join(result.notes)
+        passes.append(cost.calls)
+    assert passes[0] == passes[1] < 2 * 4 + 5  # 2 per direction plus the checks of the point, whatever n is
 
 
 def test_a_user_cost_and_callable_candidate():

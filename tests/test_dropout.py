@@ -7,8 +7,8 @@ import pytest
 
 import gradcheck_bench as gb
 from gradcheck_bench.dropout import DropoutNet, dropout_masks
-from gradcheck_bench.models import mlp_cost
-from gradcheck_bench.sources.finite_difference import loop_engine
+from gradcheck_bench.models.mlp import mlp_cost
+from gradcheck_bench.sources.finite_difference import central_differences
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def test_fresh_masks_make_a_correct_gradient_fail(point):
     net = DropoutNet(0.8, seed=3)
     training_like = DropoutNet(0.8, seed=3, fixed=False)
     # The raw finite differences of a fresh-mask cost are noise: a correct gradient fails.
-    noise = loop_engine(training_like.cost, params, X, Y, 1e-5)
+    noise = central_differences(training_like.cost, params, X, Y, 1e-5, "loop")
     exact = np.concatenate([g.ravel() for g in net.backprop(params, X, Y).values()])
     assert gb.relative_difference(exact, noise) > 0.1
     # check() does not report that as a gradient bug: it sees the cost change at a fixed point.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import tracemalloc
 
@@ -9,19 +10,24 @@ import numpy as np
 import pytest
 
 import gradcheck_bench as gb
+engines_module = importlib.import_module("gradcheck_bench.fd_engines")  # gb.fd_engines is the function
 from gradcheck_bench.check import relative_difference
 from gradcheck_bench.errors import InputError
+from gradcheck_bench.models import cost_model
 from gradcheck_bench.sources import finite_difference as fdmod
-from gradcheck_bench.sources.finite_difference import central_differences, loop_engine
+from gradcheck_bench.sources.finite_difference import central_differences
 
-LOCAL_ENGINES = [name for name in fdmod.ENGINES if name != "dask"]
+ENGINES = engines_module.engines()
+MLP = gb.get_model("mlp")
+DEFAULT_EPS = 2.0**-17
+LOCAL_ENGINES = [name for name in ENGINES if name != "dask"]
 """The in-process engines; dask (same contract, one shared cluster) is tested in test_dask_engine.py."""
 FAST_ENGINES = [name for name in LOCAL_ENGINES if name != "loop"]
 
 
 def usable(engine: str) -> str:
     """Skip (never fail) a test of an engine whose framework is not installed."""
-    for module in fdmod.ENGINES[engine].requires:
+    for module in ENGINES[engine].requires:
         pytest.importorskip(module)
     return engine
 CASES = {
@@ -50,8 +56,8 @@ def rounding_bound(cost_value: float, eps: float) -> float:
 def test_engine_agrees_with_loop_to_1e_12(engine: str, case: str) -> None:
     usable(engine)
     params, X, Y = CASES[case]()
-    reference = loop_engine(gb.mlp_cost, params, X, Y, COMPARISON_EPS)
-    result = central_differences(gb.mlp_cost, params, X, Y, COMPARISON_EPS, engine)
+    reference = central_differences(MLP, params, X, Y, COMPARISON_EPS, "loop")
+    result = central_differences(MLP, params, X, Y, COMPARISON_EPS, engine)
     assert relative_difference(result, reference) <= 1e-12
 
 
@@ -60,9 +66,9 @@ def test_engine_agrees_with_loop_to_1e_12(engine: str, case: str) -> None:
 def test_engine_agrees_with_loop_at_default_eps_to_rounding(engine: str, case: str) -> None:
     usable(engine)
     params, X, Y = CASES[case]()
-    reference = loop_engine(gb.mlp_cost, params, X, Y, fdmod.DEFAULT_EPS)
-    result = central_differences(gb.mlp_cost, params, X, Y, fdmod.DEFAULT_EPS, engine)
-    bound = rounding_bound(float(gb.mlp_cost(params, X, Y)), fdmod.DEFAULT_EPS)
+    reference = central_differences(MLP, params, X, Y, DEFAULT_EPS, "loop")
+    result = central_differences(MLP, params, X, Y, DEFAULT_EPS, engine)
+    bound = rounding_bound(float(gb.mlp_cost(params, X, Y)), DEFAULT_EPS)
     assert np.max(np.abs(result - reference)) <= bound
     assert relative_difference(result, reference) <= 1e-9
 
@@ -72,18 +78,18 @@ def test_per_coordinate_steps_match_the_loop(engine: str) -> None:
     usable(engine)
     params, X, Y = gb.random_case((4, 6, 3, 1), 8, seed=5)
     steps = np.geomspace(1e-3, 3e-2, 24 + 6 + 18 + 3 + 3 + 1)
-    reference = loop_engine(gb.mlp_cost, params, X, Y, steps)
-    assert relative_difference(central_differences(gb.mlp_cost, params, X, Y, steps, engine), reference) <= 1e-12
-    uniform = loop_engine(gb.mlp_cost, params, X, Y, 1e-3)
-    assert np.array_equal(loop_engine(gb.mlp_cost, params, X, Y, np.full(steps.size, 1e-3)), uniform)
+    reference = central_differences(MLP, params, X, Y, steps, "loop")
+    assert relative_difference(central_differences(MLP, params, X, Y, steps, engine), reference) <= 1e-12
+    uniform = central_differences(MLP, params, X, Y, 1e-3, "loop")
+    assert np.array_equal(central_differences(MLP, params, X, Y, np.full(steps.size, 1e-3), "loop"), uniform)
 
 
 def test_a_step_per_coordinate_changes_the_result_where_it_should() -> None:
     params, X, Y = gb.seed_case()
     steps = np.full(47, 1e-5)
     steps[0] = 0.5  # a huge step on W1[0, 0] only
-    gradient = central_differences(gb.mlp_cost, params, X, Y, steps, "structured")
-    default = central_differences(gb.mlp_cost, params, X, Y, 1e-5, "structured")
+    gradient = central_differences(MLP, params, X, Y, steps, "structured")
+    default = central_differences(MLP, params, X, Y, 1e-5, "structured")
     assert gradient[0] != pytest.approx(default[0], rel=1e-6)
     np.testing.assert_array_equal(gradient[1:], default[1:])
 
@@ -98,10 +104,10 @@ def test_bad_steps_are_refused(eps: object) -> None:
 def test_a_small_budget_chunks_without_changing_the_result(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
     usable(engine)
     params, X, Y = gb.random_case((4, 10, 6, 1), 12, seed=6)
-    whole = central_differences(gb.mlp_cost, params, X, Y, 1e-3, engine)
+    whole = central_differences(MLP, params, X, Y, 1e-3, engine)
     n = whole.size
-    chosen = fdmod.ENGINES[engine]
-    need = np.broadcast_to(chosen.bytes_per_coordinate(params, X), (n,))
+    chosen = ENGINES[engine]
+    need = np.broadcast_to(chosen.bytes_per_coordinate(MLP, params, X, Y), (n,))
     chunks: list[np.ndarray] = []
     original_prepare = chosen.prepare
 
@@ -109,9 +115,9 @@ def test_a_small_budget_chunks_without_changing_the_result(engine: str, monkeypa
         evaluate = original_prepare(*args)
         return lambda indices, steps: (chunks.append(indices), evaluate(indices, steps))[1]
 
-    monkeypatch.setitem(fdmod.ENGINES, engine, fdmod.FDEngine(**{**chosen.__dict__, "prepare": spying_prepare}))
+    monkeypatch.setitem(ENGINES, engine, gb.FDEngine(**{**chosen.__dict__, "prepare": spying_prepare}))
     budget = 7 * max(int(need.max()), 1)
-    chunked = central_differences(gb.mlp_cost, params, X, Y, 1e-3, engine, memory_budget=budget)
+    chunked = central_differences(MLP, params, X, Y, 1e-3, engine, memory_budget=budget)
     assert np.array_equal(np.concatenate(chunks), np.arange(n))
     if engine == "loop":
         assert len(chunks) == 1  # the loop needs no memory: one chunk of up to 256 coordinates
@@ -131,11 +137,11 @@ def test_peak_memory_stays_under_the_budget(engine: str) -> None:
     assert fixed < budget // 2
     tracemalloc.start()
     try:
-        central_differences(gb.mlp_cost, params, X, Y, 1e-5, engine, memory_budget=budget)
+        central_differences(MLP, params, X, Y, 1e-5, engine, memory_budget=budget)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    whole = np.broadcast_to(fdmod.ENGINES[engine].bytes_per_coordinate(params, X), (n,)).sum()
+    whole = np.broadcast_to(ENGINES[engine].bytes_per_coordinate(MLP, params, X, Y), (n,)).sum()
     assert whole > 4 * budget  # unchunked, the run would need several budgets
     assert peak <= budget + fixed
 
@@ -148,17 +154,20 @@ def test_too_small_a_budget_says_what_to_do() -> None:
 
 
 def test_auto_picks_the_fastest_engine_that_can_evaluate_the_cost(monkeypatch: pytest.MonkeyPatch) -> None:
+    choose = engines_module.choose_engine
     params, X, Y = gb.seed_case()
-    assert fdmod.choose_engine("auto", gb.mlp_cost, params, X, Y).name == "numpy-batched"
-    assert fdmod.choose_engine("auto", gb.mlp_cost, *gb.random_case((4, 30, 15, 1), 100)).name == "structured"
-    assert fdmod.choose_engine("auto", gb.exercise_cost, params, X, Y).name == "loop"
+    assert choose("auto", MLP, params, X, Y).name == "numpy-batched"
+    assert choose("auto", MLP, *gb.random_case((4, 30, 15, 1), 100)).name == "structured"
     as_float32 = {name: value.astype(np.float32) for name, value in params.items()}
-    assert fdmod.choose_engine("auto", gb.mlp_cost, as_float32, X, Y).name == "loop"
-    assert fdmod.choose_engine("auto", gb.mlp_cost, *gb.linear1d_case()).name == "loop"
+    assert choose("auto", MLP, as_float32, X, Y).name == "loop"
+    without_xp = cost_model(lambda p, X, Y: gb.mlp_cost(p, X, Y))  # no xp: only the loop can run it
+    assert choose("auto", without_xp, params, X, Y).name == "loop"
+    with_xp = cost_model(gb.exercise_cost)  # written against xp, but no dense layers declared
+    assert choose("auto", with_xp, params, X, Y).name == ("torch" if "torch" in gb.fd_engines() else "loop")
 
 
 def test_a_fast_engine_refuses_a_cost_it_cannot_evaluate() -> None:
-    with pytest.raises(InputError, match="evaluates only the MLP cost"):
+    with pytest.raises(InputError, match="cannot evaluate model 'exercise_cost'"):
         gb.check("numpy", gb.fd(gb.exercise_cost, engine="structured"), *gb.seed_case())
 
 
@@ -177,7 +186,7 @@ def test_check_routes_engine_and_budget_options() -> None:
 
 
 def test_unknown_engine_names_the_choices() -> None:
-    with pytest.raises(InputError, match="unknown finite-difference engine 'fast'; choose auto or one of loop"):
+    with pytest.raises(InputError, match="unknown finite-difference engine 'fast'; choose auto or one of .*loop"):
         gb.fd(engine="fast")
 
 
@@ -231,10 +240,10 @@ def test_check_accepts_a_step_per_parameter() -> None:
 
 def test_chunks_stay_cache_sized_for_an_engine_that_asks_for_it() -> None:
     params, X, Y = gb.random_case((4, 120, 60, 1), 100, seed=0)
-    engine = fdmod.ENGINES["structured"]
-    need = engine.bytes_per_coordinate(params, X)
-    ranges = fdmod.chunk_ranges(engine, params, X, need.size, fdmod.DEFAULT_MEMORY_BUDGET)
+    engine = ENGINES["structured"]
+    need = engine.bytes_per_coordinate(MLP, params, X, Y)
+    ranges = fdmod.chunk_ranges(engine, MLP, params, X, Y, np.arange(need.size), engines_module.DEFAULT_MEMORY_BUDGET)
     assert [r[0] for r in ranges[1:]] == [r[1] for r in ranges[:-1]] and ranges[-1][1] == need.size
     for start, stop in ranges:
         assert stop - start == 1 or need[start:stop].sum() <= engine.fast_chunk_bytes
-    assert need.sum() > fdmod.DEFAULT_MEMORY_BUDGET / 100  # the budget alone would allow far larger chunks
+    assert need.sum() > engines_module.DEFAULT_MEMORY_BUDGET / 100  # the budget alone would allow far larger chunks

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import gradcheck_bench as gb
-from gradcheck_bench.kinks import mlp_cost_and_pattern
-from gradcheck_bench.models import mlp_cost, mlp_forward
+from gradcheck_bench.models.mlp import mlp_cost_and_pattern
+from gradcheck_bench.models.mlp import mlp_cost, mlp_forward
 
 
 def test_cost_and_pattern_is_bit_identical_to_mlp_cost():

@@ -11,7 +11,7 @@ import pytest
 
 import gradcheck_bench as gb
 from gradcheck_bench.errors import InputError, SourceError
-from gradcheck_bench.models import mlp_cost, mlp_forward
+from gradcheck_bench.models.mlp import mlp_cost, mlp_forward
 from gradcheck_bench.sources.complex_step import complex_step
 from gradcheck_bench.sources.richardson import extrapolate, richardson
 
@@ -51,7 +51,7 @@ def test_mlp_cost_is_bit_identical_for_torch_and_jax():
 
 def test_relu_branches_on_the_real_part_of_complex_input():
     Z = np.array([[1.0 + 1e-20j, -1.0 + 1e-20j]])
-    out = gb.models.relu(Z)
+    out = gb.models.mlp.relu(Z)
     assert out[0, 0] == Z[0, 0] and out[0, 1] == 0
 
 
@@ -118,8 +118,35 @@ def test_new_oracles_are_listed_as_available():
     assert {"complex-step", "richardson"} <= set(gb.available_sources())
 
 
-def test_forward_pass_counts():
-    params, _, _ = gb.seed_case()
-    assert complex_step().forward_passes(params) == 47 + 1
-    assert richardson(levels=3).forward_passes(params) == 6 * 47 + 1
+def recorded_points(oracle_of, params, X, Y):
+    """The points at which an oracle built by ``oracle_of(cost)`` evaluated the cost, recorded by the cost itself."""
+    points = []
+
+    def recording_cost(p, X, Y):
+        points.append({name: np.array(value) for name, value in p.items()})
+        return gb.mlp_cost(p, X, Y)
+
+    with gb.count_forward_passes() as counter:
+        oracle_of(recording_cost)(params, X, Y)
+    assert counter.passes == len(points)  # the counter saw every real call, once
+    return points
+
+
+def moved_coordinates(point, params):
+    return sum(int(np.sum(point[name] != params[name])) for name in params)
+
+
+def test_complex_step_evaluates_one_complex_point_per_parameter():
+    params, X, Y = gb.seed_case()
+    points = recorded_points(complex_step, params, X, Y)
+    complex_points = [p for p in points if any(np.iscomplexobj(v) for v in p.values())]
+    assert len(complex_points) == 47 and all(moved_coordinates(p, params) == 1 for p in complex_points)
+    assert len(points) - len(complex_points) <= 2  # the checks of the point itself
+
+
+def test_richardson_evaluates_two_points_per_level_and_parameter():
+    params, X, Y = gb.seed_case()
+    points = recorded_points(lambda cost: richardson(cost, levels=3), params, X, Y)
+    single = [p for p in points if moved_coordinates(p, params) == 1]
+    assert len(single) == 2 * 3 * 47 and len(points) - len(single) <= 3
     assert mlp_forward(params, np.ones((4, 2))).logits.shape == (1, 2)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from gradcheck_bench import peers
+from gradcheck_bench.tools import peers
 from gradcheck_bench.cli import main
 
 
@@ -72,9 +74,10 @@ def test_timing_table_and_files(seed: peers.Case, tmp_path, monkeypatch: pytest.
     assert list(table["verdict"]) == ["pass", "pass"] and not table["wrong_verdict"].any()
     roofline = pd.DataFrame({"case": ["x"], "time_over_roofline": [1.0]})
     written = peers.write_results(tmp_path, table, roofline, peers.ratio_lines(table))
-    assert sorted(p.name for p in written) == ["peers.csv", "peers.md", "roofline.csv"]
+    assert sorted(p.name for p in written) == ["peers.csv", "peers.json", "peers.md", "roofline.csv", "roofline.json",
+                                                "roofline.md"]
     text = (tmp_path / "peers.md").read_text()
-    assert "| case | n | m | checker |" in text and "seed-style loop takes" in text
+    assert re.search(r"\| case\s*\|\s*n \|\s*m \| checker\s*\|", text) and "seed-style loop takes" in text
     assert len(pd.read_csv(tmp_path / "peers.csv")) == 2
 
 
@@ -84,11 +87,14 @@ def test_median_time_times_a_slow_checker_once() -> None:
     assert runs == 1 and len(calls) == 1 and result == "done" and seconds >= 0
 
 
-def test_markdown_table_formats_numbers() -> None:
-    text = peers.markdown_table(pd.DataFrame({"a": [1.23456789, np.nan], "b": ["x", "y"]}))
-    assert text.splitlines() == ["| a | b |", "|---|---|", "| 1.235 | x |", "|  | y |"]
+def test_markdown_tables_show_four_digits_and_blank_for_nan() -> None:
+    from gradcheck_bench.tools.report import table_to_markdown
+
+    rows = table_to_markdown(pd.DataFrame({"a": [1.23456789, np.nan], "b": ["x", "y"]})).splitlines()
+    assert [cell.strip() for cell in rows[2].strip("|").split("|")] == ["1.235", "x"]
+    assert [cell.strip() for cell in rows[3].strip("|").split("|")] == ["", "y"]
 
 
 def test_cli_refuses_zero_repeats(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["peers", "--repeats", "0"]) == 2
-    assert "--repeats must be at least 1" in capsys.readouterr().err
+    assert "--repeats: must be at least 1" in capsys.readouterr().err

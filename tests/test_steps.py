@@ -70,7 +70,9 @@ def test_mixed_precision_uses_the_least_precise_dtype():
     params, _, _ = gb.seed_case()
     params["W1"] = params["W1"].astype(np.float32)
     assert point_dtype(params) == np.dtype(np.float32)
-    assert default_step(params) == 2.0**-8 and default_threshold(params) == 5e-2
+    as_float32 = {name: value.astype(np.float32) for name, value in params.items()}
+    assert default_step(params) == default_step(as_float32) > default_step(gb.seed_case()[0])
+    assert default_threshold(params) == default_threshold(as_float32) == TOLERANCES[np.dtype(np.float32)].threshold
 
 
 def test_unknown_precision_is_a_clear_error():

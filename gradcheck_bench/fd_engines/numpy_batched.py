@@ -41,8 +41,9 @@ def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
 
 
 def bytes_per_coordinate(model: Model, params: Params, X: Any, Y: Any) -> int:
-    """Two passes per coordinate: a whole perturbed parameter vector each, and one pass's working set."""
-    return 2 * (FLOAT_BYTES * parameter_count(params) + one_pass_bytes(model, params, X, Y))
+    """Two passes per coordinate, each holding two copies of the parameter vector (the perturbed
+    batch, and its tensors sliced out of it) and one pass's working set."""
+    return 2 * (2 * FLOAT_BYTES * parameter_count(params) + one_pass_bytes(model, params, X, Y))
 
 
 def one_pass_bytes(model: Model, params: Params, X: Any, Y: Any) -> int:

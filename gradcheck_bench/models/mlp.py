@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..counting import record_passes
-from ..errors import InputError, SaturationWarning, SourceError
+from ..errors import InputError, NonFiniteLossError, SaturationWarning, SourceError
 from ..validation import validate_data
 from . import Model, Params, PlantedBug
 
@@ -292,8 +292,16 @@ def validate_mlp_point(params: Params, X: np.ndarray, Y: np.ndarray) -> None:
 
 
 def check_mlp_point(params: Params, X: np.ndarray, Y: np.ndarray) -> None:
-    """:func:`validate_mlp_point`, and a warning where the output saturates against the label."""
+    """:func:`validate_mlp_point`; the examples whose loss is not finite; a warning where the output saturates."""
     validate_mlp_point(params, X, Y)
+    with np.errstate(over="ignore", invalid="ignore"):
+        losses = np.ravel(mlp_example_losses(params, X, Y))
+    bad = [int(i) for i in np.flatnonzero(~np.isfinite(losses))]
+    if bad:
+        raise NonFiniteLossError(
+            f"the cost is not finite at this point: the loss of example(s) {bad[:10]} is non-finite (the "
+            "activations overflow there); scale the parameters or inputs down, or pick another point."
+        )
     warn_if_output_saturates(params, X, Y)
 
 

@@ -81,7 +81,7 @@ class ComplexStep:
             gradient[k] = self._imaginary_part(cost(unravel(point_vector), X, Y)) / self.h
             point_vector[k] = flat[k]
         eps = float(np.finfo(point_vector.real.dtype).eps)
-        return Gradient(values=unravelled_copy(unravel, gradient),
+        return Gradient(tensors=unravelled_copy(unravel, gradient),
                         error=unravelled_copy(unravel, ROUND_OFF_EPS * eps * np.abs(gradient)))
 
     def _imaginary_part(self, value: Any) -> float:

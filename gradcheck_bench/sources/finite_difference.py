@@ -50,7 +50,7 @@ from ..gradient import Gradient
 from ..models import Model, Params, cost_model, get_model
 from ..progress import progress_bar
 from ..ravel import parameter_count, parameter_slices, ravel
-from ..steps import LowPrecisionWarning, rounding_error, step_vector
+from ..steps import LowPrecisionWarning, point_dtype, rounding_error, step_vector
 from ..validation import CostAtPoint, cost_at_point
 from .kink_safe_fd import kink_safe_tensors
 from .registry import SourceSpec
@@ -62,14 +62,17 @@ class LowPrecisionCostWarning(LowPrecisionWarning):
     """The cost's values carry float32 precision although the parameters are float64."""
 
 
-def chunk_ranges(engine: FDEngine, model: Model, params: Params, X: Any, Y: Any, n: int,
+def chunk_ranges(engine: FDEngine, model: Model, params: Params, X: Any, Y: Any, indices: np.ndarray,
                  memory_budget: int) -> list[tuple[int, int]]:
-    """Consecutive ``(start, stop)`` coordinate ranges whose extra memory each fits the budget.
+    """Consecutive ``(start, stop)`` ranges over ``indices`` whose extra memory each fits the budget.
 
     A chunk is filled up to the budget, or up to the engine's ``fast_chunk_bytes``
     when that is smaller (a coordinate that alone exceeds it gets a chunk of its own).
     """
-    need = np.broadcast_to(np.asarray(engine.bytes_per_coordinate(model, params, X, Y), dtype=np.int64), (n,))
+    everything = parameter_count(params)
+    n = indices.size
+    need = np.broadcast_to(np.asarray(engine.bytes_per_coordinate(model, params, X, Y), dtype=np.int64),
+                           (everything,))[indices]
     if n and need.max() > memory_budget:
         raise InputError(
             f"memory_budget={memory_budget} bytes is too small for one coordinate of the "
@@ -134,13 +137,13 @@ def run_engine(chosen: FDEngine, model: Model, params: Params, X: Any, Y: Any, i
     them. Ctrl-C stops it cleanly: the bar is closed, the engine's work is
     cancelled, ``params`` was never touched (engines work on copies).
     """
-    ranges = chunk_ranges(chosen, model, params, X, Y, indices.size, memory_budget)
+    ranges = chunk_ranges(chosen, model, params, X, Y, indices, memory_budget)
     if len(ranges) == 1 and chosen.map_chunks is None:  # one chunk here: nothing for a bar to show
         return chosen.prepare(model, params, X, Y)(indices, steps)
     options = dict(engine_options or {})
     if "memory_budget" in chosen.options:  # an engine that re-chunks (dask) honours the same budget
         options["memory_budget"] = memory_budget
-    position = {int(i): j for j, i in enumerate(indices)}
+    position = {int(i): j for j, i in enumerate(indices)}  # each coordinate is asked for once per run
     costs = np.empty((2, indices.size))
     chunks = chosen.evaluate_chunks(model, params, X, Y, chunks_in(ranges, indices, steps), **options)
     with progress_bar(total=indices.size, description=f"fd[{chosen.name}]", show=progress, unit="coord") as bar, \
@@ -225,14 +228,11 @@ class CentralDifference:
         all_steps = step_vector(self.eps, params, at_point.precision)
         indices = np.concatenate([np.arange(slices[name].start, slices[name].stop) for name in names])
         steps = all_steps[indices]
-        if truncation:  # the same coordinates at h and at h/2, in one run of the engine
-            run = self._run(params, X, Y, np.concatenate([indices, indices]), np.concatenate([steps, steps / 2]))
-            coarse, fine = centered(run.costs[:, :indices.size], steps), centered(run.costs[:, indices.size:], steps / 2)
-            values, error = coarse, rounding_error(at_point.value, at_point.precision, steps) + np.abs(coarse - fine) * 4 / 3
-        else:
-            run = self._run(params, X, Y, indices, steps)
-            values, error = centered(run.costs, steps), rounding_error(at_point.value, at_point.precision, steps)
-        return Gradient(values=self._tensors(params, names, values), notes=run.notes,
+        run = self._run(params, X, Y, indices, steps)
+        values, error = centered(run.costs, steps), rounding_error(at_point.value, at_point.precision, steps)
+        if truncation:  # the same coordinates at h/2: the centered difference's error is 4/3 of the change
+            error = error + np.abs(values - centered(self._run(params, X, Y, indices, steps / 2).costs, steps / 2)) * 4 / 3
+        return Gradient(tensors=self._tensors(params, names, values), notes=run.notes,
                         error=self._tensors(params, names, error), precision=at_point.precision)
 
     def _run(self, params: Params, X: Any, Y: Any, indices: np.ndarray, steps: np.ndarray) -> EngineRun:
@@ -266,8 +266,31 @@ class CentralDifference:
         error = {name: value.copy() for name, value in (full.error or {}).items()}
         for crossing in stepped.kinks:  # a straddling coordinate: the stepped-around value and its own error
             error[crossing.tensor][crossing.index] = stepped.error[crossing.tensor][crossing.index]
-        return Gradient(values=stepped.values, notes=full.notes + stepped.notes, kinks=stepped.kinks, error=error,
+        return Gradient(tensors=stepped.tensors, notes=full.notes + stepped.notes, kinks=stepped.kinks, error=error,
                         precision=at_point.precision)
+
+
+def central_differences(
+    cost: Callable[..., Any] | Model,
+    params: Params,
+    X: Any,
+    Y: Any,
+    eps: float | np.ndarray | None = None,
+    engine: str = "auto",
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    progress: bool | None = None,
+    engine_options: Mapping[str, Any] | None = None,
+) -> np.ndarray:
+    """The flat centered-difference gradient from one engine: no checks of the point, no error bars.
+
+    What every engine must agree on; the tools and the engine tests use it
+    directly. ``eps=None`` takes the default steps at the parameters' dtype.
+    """
+    model = cost if isinstance(cost, Model) else cost_model(cost)
+    steps = step_vector(eps, params, point_dtype(params))
+    indices = np.arange(steps.size)
+    return centered(perturbed_costs(model, params, X, Y, indices, steps, engine, memory_budget, progress,
+                                    engine_options).costs, steps)
 
 
 def validate_engine_options(engine: str, options: Mapping[str, Any]) -> None:

@@ -54,7 +54,7 @@ def kink_safe_tensors(model: Model, params: Params, X: Any, Y: Any, steps: np.nd
                     error[k] = max(error[k], abs(value[k]))  # a slope mixed across a kink: nothing resolved
         values[name] = value.reshape(np.shape(params[name])).astype(params[name].dtype)
         errors[name] = error.reshape(np.shape(params[name]))
-    return Gradient(values=values, notes=summarize_crossings(crossings), kinks=tuple(crossings), error=errors)
+    return Gradient(tensors=values, notes=summarize_crossings(crossings), kinks=tuple(crossings), error=errors)
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,7 @@ class RichardsonDifference:
             errors[k] += rounding_error(at_point.value, at_point.precision, np.array([finest]))[0]
             if crossing is not None:
                 crossings.append(crossing)
-        return Gradient(values=unravelled_copy(unravel, values), notes=summarize_crossings(crossings),
+        return Gradient(tensors=unravelled_copy(unravel, values), notes=summarize_crossings(crossings),
                         kinks=tuple(crossings), error=unravelled_copy(unravel, errors))
 
     def _extrapolated(self, differences: KinkAwareDifference, unit: np.ndarray, h: float,

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ..check import DEFAULT_THRESHOLD, compare_gradients
+from ..check import compare_gradients
 from ..counting import count_forward_passes
 from ..errors import InputError
 from ..models import Model, Params, get_model, model_names
@@ -205,7 +205,7 @@ def compare_sources(
     candidates: list[str] | None = None,
     references: list[str] | None = None,
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
     repeats: int = 5,
     budget_seconds: float = 0.25,
     device: str | None = None,
@@ -227,7 +227,8 @@ def compare_sources(
     """
     if not (isinstance(repeats, int) and repeats >= 1):
         raise InputError(f"repeats must be a positive integer, got {repeats!r}.")
-    validate_threshold(threshold)
+    if threshold is not None:
+        validate_threshold(threshold)
     record = provenance(cases=cases, candidates=candidates, references=references, threshold=threshold,
                         repeats=repeats, budget_seconds=budget_seconds, device=device, threads=threads, eps=eps)
     selected_cases = select_cases(cases, models)
@@ -289,7 +290,7 @@ COLUMNS = [
 
 
 def _row(case: Case, candidate: str, reference: str, measurements: dict[tuple[str, str], Measurement],
-         threshold: float, relu_margin: float) -> dict[str, Any]:
+         threshold: float | None, relu_margin: float) -> dict[str, Any]:
     ours, theirs = measurements[case.name, candidate], measurements[case.name, reference]
     result = compare_gradients(ours.gradient, theirs.gradient, threshold=threshold,
                                candidate_name=candidate, reference_name=reference)
@@ -305,7 +306,7 @@ def _row(case: Case, candidate: str, reference: str, measurements: dict[tuple[st
         "candidate": candidate,
         "reference": reference,
         "difference": result.difference,
-        "threshold": threshold,
+        "threshold": result.threshold,
         "verdict": verdict,
         "expected": expected,
         "as_expected": verdict == expected,

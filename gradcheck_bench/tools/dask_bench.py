@@ -130,7 +130,7 @@ def measure_net(client: Any, sizes: tuple[int, ...], m: int, repeats: int) -> di
         "sizes": "-".join(map(str, sizes)), "n": n, "m": m,
         "best_local_engine": best, "best_local_s": best_s, "dask_s": dask_s,
         "dask_speedup": best_s / dask_s, "worker_engine": worker_engine, "tasks": tasks,
-        "driver_chunks": len(chunk_ranges(choose_engine("dask", mlp, params, X, Y), mlp, params, X, Y, n,
+        "driver_chunks": len(chunk_ranges(choose_engine("dask", mlp, params, X, Y), mlp, params, X, Y, np.arange(n),
                                           DEFAULT_MEMORY_BUDGET)),
         "median_task_compute_s": statistics.median(computes),
         "sum_task_compute_s": sum(computes),

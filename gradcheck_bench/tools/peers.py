@@ -33,6 +33,7 @@ from ..models import Params
 from ..models.mlp import exercise_cost, mlp_cost, numpy_backprop, random_case, seed_case
 from ..ravel import ravel
 from ..sources.finite_difference import fd
+from .atomic_files import write_text_atomically
 from .report import provenance, write_provenance, write_table
 
 RESULTS = Path("results") / "peers"
@@ -306,7 +307,15 @@ def run_peers(out: Path = RESULTS, repeats: int = 15, budget_s: float = 20.0) ->
         f"({row.median_s:.3g} s vs {row.roofline_s:.3g} s at {row.matmul_gflops:.1f} GFLOP/s)"
         for row in roofline.itertuples()
     ]
-    write_table(table, out, "peers", "Peer comparison")
-    write_table(roofline, out, "roofline", "Roofline of the fd engines")
+    write_results(out, table, roofline, notes)
     write_provenance(out, {**record, "notes": notes})
     return table, roofline, notes
+
+
+def write_results(out: Path, table: pd.DataFrame, roofline: pd.DataFrame, notes: list[str]) -> list[Path]:
+    """The comparison and the roofline as CSV, JSON and Markdown; the ratios below the comparison's table."""
+    written = [*write_table(table, out, "peers", "Peer comparison").values(),
+               *write_table(roofline, out, "roofline", "Roofline of the fd engines").values()]
+    markdown = out / "peers.md"
+    write_text_atomically(markdown, markdown.read_text() + "\n" + "".join(f"- {line}\n" for line in notes))
+    return written

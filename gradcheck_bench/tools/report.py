@@ -113,8 +113,9 @@ def table_to_json(table: pd.DataFrame) -> str:
 
 
 def table_to_markdown(table: pd.DataFrame, title: str = "") -> str:
-    """A GitHub Markdown table via ``DataFrame.to_markdown`` (floats to 4 significant digits)."""
-    body = table.to_markdown(index=False, floatfmt=".4g")
+    """A GitHub Markdown table via ``DataFrame.to_markdown`` (floats to 4 significant digits, NaN blank)."""
+    shown = table.astype(object).where(table.notna(), None)  # tabulate blanks None, not NaN
+    body = shown.to_markdown(index=False, floatfmt=".4g", missingval="")
     return (f"# {title}\n\n" if title else "") + body + "\n"
 
 

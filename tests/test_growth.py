@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from gradcheck_bench import fd_growth
+from gradcheck_bench.counting import record_passes
+from gradcheck_bench.tools import growth as fd_growth
 
 
 def test_growth_plot_is_a_png(tmp_path) -> None:
@@ -16,11 +17,17 @@ def test_growth_plot_is_a_png(tmp_path) -> None:
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_timed_gradient_runs_the_named_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_timed_gradient_runs_the_named_engine_and_counts_its_passes(monkeypatch: pytest.MonkeyPatch) -> None:
     engines = []
-    monkeypatch.setattr(fd_growth, "central_differences", lambda *a, engine, progress: engines.append(engine))
-    assert fd_growth.timed_gradient({}, None, None, "structured", repeats=3) >= 0
-    assert engines == ["structured"] * 3
+
+    def fake_fd(engine, progress):
+        engines.append(engine)
+        return lambda params, X, Y: record_passes(7)  # an oracle that evaluates 7 passes
+
+    monkeypatch.setattr(fd_growth, "fd", fake_fd)
+    seconds, passes = fd_growth.timed_gradient({}, None, None, "structured", repeats=3)
+    assert seconds >= 0 and passes == 7  # what the oracle reported while it ran, not a formula
+    assert engines == ["structured"]
 
 
 def test_growth_nets_span_47_to_about_1e5_parameters() -> None:
