@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gradcheck_bench as gb
 
-from .common import FD_ENGINES, NETWORKS, CountingCost, fastest_seconds, network_case, require_engine, warm_up
+from .common import FD_ENGINES, NETWORKS, counted_passes, fastest_seconds, network_case, require_engine, warm_up
 
 
 class _FDEngineGrid:
@@ -44,23 +44,16 @@ class FDForwardPasses(_FDEngineGrid):
         warm_up(self.oracle, *self.point)
 
     def track_forward_passes(self, engine: str, network: str) -> int:
-        """Forward passes of one gradient (2n+2): counted by wrapping the cost where the engine
-        takes any cost (loop); the oracle's own count where it only evaluates the built-in MLP
-        (the fast engines evaluate the same 2n perturbed points, batched; tests/test_check.py
-        checks the count against real calls)."""
-        if engine != "loop":
-            return self.oracle.forward_passes(self.point[0])
-        counting = CountingCost(gb.mlp_cost)
-        gb.fd(counting, engine=engine)(*self.point)
-        return counting.calls
+        """Forward passes of one gradient, counted while it runs (every engine reports what it evaluates)."""
+        return counted_passes(lambda: self.oracle(*self.point))
 
     track_forward_passes.unit = "forward passes"
 
     def track_seconds_per_forward_pass(self, engine: str, network: str) -> float:
-        """Fastest time of one gradient divided by the oracle's own count of forward passes."""
+        """Fastest time of one gradient divided by its counted forward passes."""
         params, X, Y = self.point
         seconds = fastest_seconds(lambda: self.oracle(params, X, Y))
-        return seconds / self.oracle.forward_passes(params)
+        return seconds / counted_passes(lambda: self.oracle(params, X, Y))
 
     track_seconds_per_forward_pass.unit = "seconds"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import NETWORKS, SOURCES, build_named_source, network_case, require_engine, warm_up
+from .common import NETWORKS, SOURCES, build_named_source, network_case, warm_up
 
 
 class GradientTime:
@@ -17,8 +17,6 @@ class GradientTime:
 
     def setup(self, source: str, network: str) -> None:
         self.point = network_case(network)
-        if source == "fd":
-            require_engine("loop", self.point[0])  # the registry's fd uses the loop engine by default
         self.source = build_named_source(source)
         warm_up(self.source, *self.point)
 

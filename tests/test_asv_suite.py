@@ -116,7 +116,7 @@ def test_gate_fails_on_the_dw2_bug_and_passes_a_harmless_change(tmp_path):
     base = git(root, "rev-parse", "HEAD")
     run_accuracy_benchmarks(root, home)
 
-    backprop = root / "gradcheck_bench" / "sources" / "numpy_backprop.py"
+    backprop = root / "gradcheck_bench" / "models" / "mlp.py"
     original = backprop.read_text()
     assert original.count(RETURN_LINE) == 1, "numpy_backprop's return line moved; update this test"
     backprop.write_text(original.replace(RETURN_LINE, BUGGY_LINE + RETURN_LINE))

@@ -113,9 +113,13 @@ def engines() -> dict[str, FDEngine]:
     return _ENGINES
 
 
-def fd_engines() -> list[str]:
-    """Names of the finite-difference engines usable here (``engine=`` of :func:`~gradcheck_bench.fd`)."""
-    return [name for name, engine in engines().items() if engine.is_available()]
+def fd_engines(in_process: bool = False) -> list[str]:
+    """Names of the finite-difference engines usable here (``engine=`` of :func:`~gradcheck_bench.fd`).
+
+    ``in_process=True`` leaves out the engines that hand their chunks to other processes (dask).
+    """
+    return [name for name, engine in engines().items()
+            if engine.is_available() and not (in_process and engine.map_chunks is not None)]
 
 
 def get_engine(name: str) -> FDEngine:
