@@ -93,6 +93,24 @@ def unexplained_difference(candidate: np.ndarray, reference: np.ndarray, error: 
                  / (np.linalg.norm(candidate / largest) + np.linalg.norm(reference / largest)))
 
 
+def overall_numbers(candidate: np.ndarray, reference: np.ndarray,
+                    error: np.ndarray | None) -> tuple[float, float | None, float | None]:
+    """The difference, the resolution and the unexplained difference of two flat float64 gradients,
+    scaled once by their largest entry (as each of the three functions above does on its own)."""
+    largest = max(float(np.max(np.abs(candidate), initial=0.0)), float(np.max(np.abs(reference), initial=0.0)))
+    if largest == 0:
+        return 0.0, (None if error is None else relative_resolution(error, candidate, reference)), \
+            (None if error is None else 0.0)
+    c, r = candidate / largest, reference / largest
+    denominator = float(np.linalg.norm(c) + np.linalg.norm(r))
+    difference = float(np.linalg.norm(c - r)) / denominator
+    if error is None:
+        return difference, None, None
+    e = np.abs(error) / largest
+    excess = np.maximum(np.abs(c - r) - RESOLUTION_FACTOR * e, 0.0)
+    return difference, float(np.linalg.norm(e)) / denominator, float(np.linalg.norm(excess)) / denominator
+
+
 def least_squares_scale(candidate: np.ndarray, reference: np.ndarray) -> float:
     """The factor s minimising ``||candidate - s * reference||``; NaN when reference is zero."""
     candidate = np.ravel(candidate).astype(np.float64)
@@ -293,19 +311,18 @@ def compare_gradients(
     error = combined_error(error_of(candidate), error_of(reference))
     values_c = {name: np.asarray(candidate[name]) for name in names}
     values_r = {name: np.asarray(reference[name]) for name in names}
-    flat_c = np.concatenate([np.ravel(values_c[n]) for n in names])
-    flat_r = np.concatenate([np.ravel(values_r[n]) for n in names])
-    resolution = unexplained = None
+    flat_c = np.concatenate([values_c[n].ravel() for n in names]).astype(np.float64, copy=False)
+    flat_r = np.concatenate([values_r[n].ravel() for n in names]).astype(np.float64, copy=False)
+    flat_e = None
     if error is not None and all(n in error for n in names):
         flat_e = np.concatenate([np.ravel(error[n]) for n in names])
-        resolution = relative_resolution(flat_e, flat_c, flat_r)
-        unexplained = unexplained_difference(flat_c, flat_r, flat_e)
+    difference, resolution, unexplained = overall_numbers(flat_c, flat_r, flat_e)
     if threshold is None:
         threshold = TOLERANCES[np.dtype(precision)].threshold
     return CheckResult(
         candidate=candidate_name,
         reference=reference_name,
-        difference=relative_difference(flat_c, flat_r),
+        difference=difference,
         threshold=float(threshold),
         candidate_gradient=values_c,
         reference_gradient=values_r,
@@ -349,9 +366,11 @@ def check(
         validate_threshold(threshold)
     names = [s for s in (candidate, reference) if isinstance(s, str)]
     resolved_model = get_model(model or "mlp") if names or model is not None else None
+    cost = None
     if resolved_model is not None:
-        resolved_model.check_point(params, X, Y)
-        require_finite_cost(counted(resolved_model.cost), params, X, Y, deterministic=False)
+        cost = resolved_model.check_point(params, X, Y)
+        if cost is None:
+            cost = require_finite_cost(counted(resolved_model.cost), params, X, Y, deterministic=False)
     unknown = unused_options(names, options)
     if unknown:
         raise InputError(
@@ -360,7 +379,8 @@ def check(
             "configure a callable source yourself, e.g. fd(cost, eps=1e-6)."
         )
     functions = [resolve_source(source, resolved_model, options) for source in (candidate, reference)]
-    outputs = [run_source(function, source, params, X, Y) for function, source in zip(functions, (candidate, reference))]
+    outputs = [run_source(function, source, params, X, Y, cost if function_model(function) is resolved_model else None)
+               for function, source in zip(functions, (candidate, reference))]
     labels = (source_label(candidate), source_label(reference))
     precision = lowest_precision(precision, *outputs)
     result = judged(outputs, labels, threshold, precision)
@@ -379,10 +399,24 @@ def resolve_source(source: SourceLike, model: Model | None, options: dict[str, A
     raise InputError(f"a gradient source must be a name, a callable or a dict of arrays, got {source!r:.80}.")
 
 
-def run_source(function: Any, source: SourceLike, params: Params, X: Any, Y: Any) -> Any:
-    """The source's output at a private copy of the point (a precomputed gradient is just checked)."""
-    output = function if isinstance(function, Mapping) else function(
-        {name: value.copy() for name, value in params.items()}, private_copy(X), private_copy(Y))
+def function_model(function: Any) -> Model | None:
+    """The model a source was built for, when it says (the oracles do)."""
+    return getattr(function, "model", None)
+
+
+def run_source(function: Any, source: SourceLike, params: Params, X: Any, Y: Any, cost: float | None = None) -> Any:
+    """The source's output at a private copy of the point (a precomputed gradient is just checked).
+
+    ``cost``: the cost at the point, already found finite after the model's
+    own check of the point; a source with a ``checked`` entry point (the fd
+    oracle) then skips those two steps instead of repeating them.
+    """
+    if isinstance(function, Mapping):
+        output = function
+    else:
+        point = ({name: value.copy() for name, value in params.items()}, private_copy(X), private_copy(Y))
+        entry = getattr(function, "checked", None) if cost is not None else None
+        output = entry(*point, cost=cost) if entry is not None else function(*point)
     gradient = validate_gradient(output, params, source_label(source))
     if isinstance(output, Gradient):
         return dataclasses.replace(output, tensors=gradient)

@@ -450,14 +450,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from .tools.interruption import Terminated, stoppable
+    from .tools.invocation import running
 
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help (0) or a usage error (2, already explained)
         return int(exit_.code or 0)
     try:
-        with stoppable(args.timeout):
+        with stoppable(args.timeout), running("gradcheck-bench", argv):
             return SUBCOMMANDS[args.command][2](args)
     except (GradCheckError, ImportError, MemoryError) as error:
         print(f"gradcheck-bench: error: {error}", file=sys.stderr)

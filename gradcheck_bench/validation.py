@@ -36,6 +36,8 @@ def validate_threshold(threshold: Any) -> float:
 
 def require_float_array(value: Any, name: str) -> np.ndarray:
     """``value`` must be a real floating-point NumPy array with only finite entries."""
+    if type(value) is np.ndarray and value.dtype.kind == "f" and np.isfinite(value).all():
+        return value  # the common case in one step; the checks below say what is wrong otherwise
     if not isinstance(value, np.ndarray):
         raise InputError(
             f"{name} must be a NumPy array, got {type(value).__name__}; "
@@ -102,6 +104,9 @@ def validate_gradient(gradient: Any, params: Params, source: str) -> Params:
         )
     for name in params:
         value = as_array(gradient[name])
+        if type(value) is np.ndarray and value.shape == np.shape(params[name]) and value.dtype.kind == "f" \
+                and np.isfinite(value).all():
+            continue  # the common case, checked in one step; the rest say what is wrong
         if not isinstance(value, np.ndarray):
             raise SourceError(
                 f"gradient source {source!r} returned {type(value).__module__}."
@@ -181,7 +186,8 @@ def require_finite_cost(
 
 
 def cost_at_point(
-    cost: Callable[..., Any], params: Params, X: Any, Y: Any, *, deterministic: bool = True, probe: bool = True
+    cost: Callable[..., Any], params: Params, X: Any, Y: Any, *, deterministic: bool = True, probe: bool = True,
+    first: float | None = None,
 ) -> CostAtPoint:
     """The cost at the point, checked finite and (with ``deterministic``) repeatable, and its precision.
 
@@ -190,11 +196,12 @@ def cost_at_point(
     says so), or it is a float32 number given back as a Python float that
     does not move when every parameter moves by far less than float32 can
     resolve but does when they move by more (a constant cost moves for neither).
+    ``first``: the cost at the point as the caller already evaluated it.
     """
     evaluate = counted(cost)
     with np.errstate(over="ignore", invalid="ignore"):
-        first = cost_array(evaluate(params, X, Y))
-        value = float(first.reshape(()))
+        output = cost_array(evaluate(params, X, Y)) if first is None else np.asarray(first)
+        value = float(output.reshape(()))
         second = scalar_cost(evaluate(params, X, Y)) if deterministic else value
     if not np.isfinite(value):
         raise NonFiniteLossError(
@@ -207,7 +214,7 @@ def cost_at_point(
             f"and {second!r}. Finite differences of it would be noise of size |change|/eps, not "
             "a gradient; fix its randomness (seed it, hold dropout masks fixed) and check again."
         )
-    precision = np.dtype(np.float64) if first.dtype != np.float32 else np.dtype(np.float32)
+    precision = np.dtype(np.float64) if output.dtype != np.float32 else np.dtype(np.float32)
     if probe and precision == np.float64 and _params_float64(params) and _float32_number(value):
         if _probe(evaluate, params, X, Y, BELOW_FLOAT32) == value:
             after = _probe(evaluate, params, X, Y, ABOVE_FLOAT32)

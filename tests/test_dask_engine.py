@@ -212,12 +212,8 @@ def test_options_are_checked_before_anything_runs(client) -> None:
                             engine_options={"client": client, "task_size": 0})
 
 
-def test_without_distributed_the_engine_is_unavailable(monkeypatch) -> None:
-    import importlib.util
-
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "distributed" else real_find_spec(name, *a))
+def test_without_distributed_the_engine_is_unavailable(hide_modules) -> None:
+    hide_modules("distributed")
     assert "dask" not in gb.fd_engines()
     with pytest.raises(ImportError, match="pip install dask distributed"):
         gb.fd(engine="dask")

@@ -190,10 +190,8 @@ def test_unknown_engine_names_the_choices() -> None:
         gb.fd(engine="fast")
 
 
-def test_engines_list_only_what_is_usable(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name in ("torch", "jax") else real_find_spec(name, *a))
+def test_engines_list_only_what_is_usable(hide_modules) -> None:
+    hide_modules("torch", "jax")
     usable_here = gb.fd_engines()
     assert {"loop", "structured", "numpy-batched"} <= set(usable_here)
     assert "torch" not in usable_here and "jax" not in usable_here

@@ -23,7 +23,6 @@ Engines only ever evaluate the forward cost, never a derivative formula.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import pkgutil
 import tracemalloc
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ import numpy as np
 
 from ..counting import record_passes
 from ..errors import InputError
+from ..installed import module_installed
 from ..models import Model, Params
 
 ChunkEvaluator = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -85,7 +85,7 @@ class FDEngine:
 
     def is_available(self) -> bool:
         """True when every framework in ``requires`` can be imported here."""
-        return all(importlib.util.find_spec(module) is not None for module in self.requires)
+        return all(module_installed(module) for module in self.requires)
 
     def evaluate_chunks(self, model: Model, params: Params, X: Any, Y: Any, chunks: Iterable[Chunk],
                         **options: Any) -> Iterator[Chunk]:

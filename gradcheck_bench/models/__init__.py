@@ -70,8 +70,9 @@ class Model:
     name: str
     cost: Cost
     description: str = ""
-    validate_point: Callable[[Params, Any, Any], None] | None = None
-    """Raises :class:`~gradcheck_bench.errors.InputError` when ``(params, X, Y)`` does not suit the model."""
+    validate_point: Callable[[Params, Any, Any], float | None] | None = None
+    """Raises :class:`~gradcheck_bench.errors.InputError` when ``(params, X, Y)`` does not suit the model;
+    may return the cost at the point when it computed it on the way (so a check need not again)."""
     gradient: GradientFunction | None = None
     """The hand-written NumPy gradient (the ``numpy`` source)."""
     planted_bug: PlantedBug | None = None
@@ -99,10 +100,9 @@ class Model:
                 f"got {type(self.cost).__name__}."
             )
 
-    def check_point(self, params: Params, X: Any, Y: Any) -> None:
-        """Run the model's own point check, if it declares one."""
-        if self.validate_point is not None:
-            self.validate_point(params, X, Y)
+    def check_point(self, params: Params, X: Any, Y: Any) -> float | None:
+        """Run the model's own point check, if it declares one; the cost at the point when it says."""
+        return None if self.validate_point is None else self.validate_point(params, X, Y)
 
 
 def cost_model(cost: Cost, name: str | None = None) -> Model:

@@ -289,30 +289,34 @@ def validate_mlp_point(params: Params, X: np.ndarray, Y: np.ndarray) -> None:
         )
 
 
+def check_mlp_point(params: Params, X: np.ndarray, Y: np.ndarray) -> float:
+    """:func:`validate_mlp_point`; the examples whose loss is not finite; a warning where the output saturates.
 
-
-def check_mlp_point(params: Params, X: np.ndarray, Y: np.ndarray) -> None:
-    """:func:`validate_mlp_point`; the examples whose loss is not finite; a warning where the output saturates."""
+    One forward pass serves both: the per-example losses and the logits they
+    come from. Returns the cost at the point (their mean, as :func:`mlp_cost`).
+    """
     validate_mlp_point(params, X, Y)
     with np.errstate(over="ignore", invalid="ignore"):
-        losses = np.ravel(mlp_example_losses(params, X, Y))
+        logits = mlp_forward(params, X).logits
+        losses = np.ravel(cross_entropy_from_logits(logits, Y))
     bad = [int(i) for i in np.flatnonzero(~np.isfinite(losses))]
     if bad:
         raise NonFiniteLossError(
             f"the cost is not finite at this point: the loss of example(s) {bad[:10]} is non-finite (the "
             "activations overflow there); scale the parameters or inputs down, or pick another point."
         )
-    warn_if_output_saturates(params, X, Y)
+    warn_if_output_saturates(logits, Y)
+    record_passes(1)
+    return float(losses.mean())
 
 
-def warn_if_output_saturates(params: Params, X: np.ndarray, Y: np.ndarray) -> None:
+def warn_if_output_saturates(logits: np.ndarray, Y: np.ndarray) -> None:
     """Warn where the sigmoid output rounds to the wrong label's 0 or 1.
 
     There ``log(A)`` or ``log(1 - A)`` of the textbook formula would be
     ``-inf``. The harness's cost (``softplus(Z) - Y*Z``) stays finite and
     exact, but a reader comparing with the textbook formula should know.
     """
-    logits = mlp_forward(params, X).logits
     limit = -np.log(np.finfo(logits.dtype).eps)  # beyond this, sigmoid rounds to 0 or 1
     wrong_side = ((logits > limit) & (Y == 0)) | ((logits < -limit) & (Y == 1))
     if wrong_side.any():

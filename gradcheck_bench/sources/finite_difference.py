@@ -79,8 +79,10 @@ def chunk_ranges(engine: FDEngine, model: Model, params: Params, X: Any, Y: Any,
             f"{engine.name!r} engine ({int(need.max())} bytes); raise it or use engine='loop'."
         )
     target = min(memory_budget, engine.fast_chunk_bytes or memory_budget)
-    cumulative = np.concatenate([[0], np.cumsum(need)])
     longest = engine.max_chunk or max(n, 1)
+    if n <= longest and need.sum() <= target:
+        return [(0, n)] if n else []  # all of it fits in one chunk
+    cumulative = np.concatenate([[0], np.cumsum(need)])
     ranges, start = [], 0
     while start < n:
         fits = int(np.searchsorted(cumulative, cumulative[start] + target, side="right")) - 1
@@ -203,13 +205,22 @@ class CentralDifference:
         return self.model.cost
 
     def __call__(self, params: Params, X: Any, Y: Any) -> Gradient:
-        at_point = self.cost_at_point(params, X, Y)
+        self.model.check_point(params, X, Y)
+        return self.checked(params, X, Y)
+
+    def checked(self, params: Params, X: Any, Y: Any, cost: float | None = None) -> Gradient:
+        """The gradient at a point the model's own check has passed (``check`` calls this after checking).
+
+        ``cost``, when given, is the cost at the point as the caller evaluated
+        it; it counts as the first of the two evaluations that show the cost
+        is finite and deterministic.
+        """
+        at_point = self.cost_at_point(params, X, Y, cost)
         return self.differentiate(params, X, Y, at_point, list(params), self.wants_truncation(at_point))
 
-    def cost_at_point(self, params: Params, X: Any, Y: Any) -> CostAtPoint:
-        """The model's check of the point, then the cost there: finite, deterministic, and its precision."""
-        self.model.check_point(params, X, Y)
-        at_point = cost_at_point(counted(self.model.cost), params, X, Y, probe=self.eps is None)
+    def cost_at_point(self, params: Params, X: Any, Y: Any, first: float | None = None) -> CostAtPoint:
+        """The cost at the point: finite, deterministic, and the precision it carries."""
+        at_point = cost_at_point(counted(self.model.cost), params, X, Y, probe=self.eps is None, first=first)
         if at_point.precision != np.dtype(np.float64) and all(v.dtype == np.float64 for v in params.values()):
             warnings.warn(
                 f"the cost of {self.model.name!r} returns values with only {at_point.precision} precision at "

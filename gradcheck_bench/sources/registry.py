@@ -25,6 +25,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from ..errors import SourceError
+from ..installed import module_installed
 from ..models import Model, Params, get_model
 
 
@@ -57,7 +58,7 @@ class SourceSpec:
         return _option_names(self.factory)
 
     def is_available(self) -> bool:
-        return all(importlib.util.find_spec(module) is not None for module in self.requires)
+        return all(module_installed(module) for module in self.requires)
 
 
 @functools.lru_cache(maxsize=None)

@@ -25,6 +25,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from .atomic_files import write_text_atomically
+from .invocation import command_line
 
 REPORTED_PACKAGES = ("gradcheck-bench", "numpy", "pandas", "scipy", "matplotlib", "torch", "jax", "jaxlib",
                      "dask", "distributed", "asv")
@@ -49,15 +50,6 @@ def git_commit() -> str:
     if commit.returncode != 0:
         return "unknown"
     return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-
-
-def command_line() -> str:
-    """The command that made the results, as the user typed it (near enough)."""
-    if not sys.argv or not sys.argv[0]:
-        return ""
-    program = Path(sys.argv[0]).name
-    program = "python -m gradcheck_bench" if program == "__main__.py" else program
-    return " ".join([program, *sys.argv[1:]])
 
 
 def load_average() -> list[float] | None:
