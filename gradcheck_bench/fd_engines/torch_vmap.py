@@ -1,7 +1,7 @@
 """The PyTorch engine: ``torch.func.vmap`` of the model's own cost over a chunk of perturbed vectors.
 
 For any model whose cost is written against ``xp``: the cost is called with
-``xp=torch`` on float64 tensors, on the CPU, under ``torch.no_grad`` (only
+torch's Array API namespace (as the ``torch`` source does) on float64 tensors, on the CPU, under ``torch.no_grad`` (only
 forward passes), and vmapped over the rows of a ``(2k, n)`` batch of
 perturbed flat parameter vectors. Data (X, Y) is converted leaf by leaf:
 float arrays become float64 tensors, integer arrays keep their dtype (token
@@ -57,13 +57,16 @@ def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
     import torch
     from torch.func import vmap
 
+    from ..sources.torch_autograd import torch_namespace
+
+    xp = torch_namespace()
     X_torch, Y_torch = to_torch(X), to_torch(Y)
     tensors = {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in params.items()}
     blocks = list(parameter_slices(params).items())
 
     def batched_for(name: str) -> Any:
         def cost_of_tensor(tensor: Any) -> Any:
-            return model.cost({**tensors, name: tensor}, X_torch, Y_torch, xp=torch).reshape(())
+            return model.cost({**tensors, name: tensor}, X_torch, Y_torch, xp=xp).reshape(())
         return vmap(cost_of_tensor)
 
     batched = {name: batched_for(name) for name in params}
@@ -129,7 +132,7 @@ ENGINE = FDEngine(
     prepare=prepare,
     handles=handles,
     bytes_per_coordinate=bytes_per_coordinate,
-    requires=("torch",),
+    requires=("torch", "array_api_compat"),
     fast_chunk_bytes=FAST_CHUNK_BYTES,
     auto_rank=30,
 )

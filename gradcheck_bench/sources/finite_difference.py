@@ -18,7 +18,9 @@ Every value comes with an estimate of its own error (``Gradient.error``):
   difference over ``2 h`` carries ``CONDITION * eps * |J| / h``;
 * truncation (``error="full"``): the same difference at ``h / 2``; the
   centered difference's error is ``c h^2``, so ``|D(h) - D(h/2)| * 4/3``
-  estimates it (and is large wherever a step crossed a kink).
+  estimates it (and is large wherever a step crossed a kink). Where it
+  outweighs round-off, the two estimates give the step that balances them
+  and that coordinate is evaluated again there (adaptive only where it pays).
 
 ``error="auto"`` (the default) adds the truncation estimate when the check
 runs below float64, where it decides the verdict; in float64 a failing check
@@ -56,6 +58,11 @@ from .kink_safe_fd import kink_safe_tensors
 from .registry import SourceSpec
 
 ERROR_MODES = ("auto", "rounding", "full")
+REFINE_RATIO = 4.0
+"""With error bars from a second step, a coordinate whose truncation error outweighs its round-off
+by this much is evaluated again at the step that balances the two."""
+MAX_REFINEMENT = 1024
+"""A refined step is never smaller than the default one divided by this."""
 
 
 class LowPrecisionCostWarning(LowPrecisionWarning):
@@ -161,6 +168,13 @@ def centered(costs: np.ndarray, steps: np.ndarray) -> np.ndarray:
     return (costs[0] - costs[1]) / (2 * steps)
 
 
+def combine_errors(rounding: np.ndarray, measured: np.ndarray) -> np.ndarray:
+    """The error bar: the two-step measurement, which contains the round-off it saw, never below the
+    round-off model (one measurement can come out small by chance). Adding the two would count
+    round-off twice and hide real mismatches in small gradients."""
+    return np.maximum(rounding, measured)
+
+
 def validate_step(eps: Any) -> None:
     """A positive finite step, or a 1-D array of them (its length is checked when the oracle runs)."""
     if isinstance(eps, np.ndarray) and eps.ndim == 1:
@@ -241,10 +255,33 @@ class CentralDifference:
         steps = all_steps[indices]
         run = self._run(params, X, Y, indices, steps)
         values, error = centered(run.costs, steps), rounding_error(at_point.value, at_point.precision, steps)
-        if truncation:  # the same coordinates at h/2: the centered difference's error is 4/3 of the change
-            error = error + np.abs(values - centered(self._run(params, X, Y, indices, steps / 2).costs, steps / 2)) * 4 / 3
+        if truncation:
+            values, error = self._with_truncation(params, X, Y, at_point, indices, steps, values, error)
         return Gradient(tensors=self._tensors(params, names, values), notes=run.notes,
                         error=self._tensors(params, names, error), precision=at_point.precision)
+
+    def _with_truncation(self, params: Params, X: Any, Y: Any, at_point: CostAtPoint, indices: np.ndarray,
+                         steps: np.ndarray, values: np.ndarray, rounding: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The truncation error from a second step, and a better step where truncation dominates.
+
+        ``D(h) - D(h/2) = 3/4 c h^2``, so ``T = |D(h) - D(h/2)| * 4/3`` is the
+        truncation error at ``h``. With round-off ``R`` at ``h``, the error at
+        a step ``s`` is about ``R h / s + T (s / h)^2``, smallest at
+        ``s* = h (R / 2T)^(1/3)``: where ``T`` outweighs ``R`` by
+        ``REFINE_RATIO``, those coordinates are evaluated again at ``s*``
+        (a power of two, at least ``h / MAX_REFINEMENT``) and keep that value.
+        """
+        truncation = np.abs(values - centered(self._run(params, X, Y, indices, steps / 2).costs, steps / 2)) * 4 / 3
+        error = combine_errors(rounding, truncation)
+        refine = np.flatnonzero(truncation > REFINE_RATIO * rounding) if self.eps is None else np.zeros(0, int)
+        if refine.size:
+            ideal = steps[refine] * np.cbrt(rounding[refine] / (2 * truncation[refine]))
+            better = np.maximum(np.exp2(np.floor(np.log2(ideal))), steps[refine] / MAX_REFINEMENT)
+            values = values.copy()
+            values[refine] = centered(self._run(params, X, Y, indices[refine], better).costs, better)
+            error = error.copy()
+            error[refine] = rounding[refine] * steps[refine] / better + truncation[refine] * (better / steps[refine]) ** 2
+        return values, error
 
     def _run(self, params: Params, X: Any, Y: Any, indices: np.ndarray, steps: np.ndarray) -> EngineRun:
         return perturbed_costs(self.model, params, X, Y, indices, steps, self.engine, self.memory_budget,

@@ -1,8 +1,10 @@
 """PyTorch autograd as a gradient source, for any model whose cost is written against ``xp``.
 
 The cost is not rewritten for PyTorch: the model's own cost is called with
-``xp=torch`` on float64 tensors, and ``torch.autograd.grad`` differentiates
-it. So a model exists once and this file only supplies the namespace, the
+``xp`` set to torch's Array API namespace (``array_api_compat.torch``: torch
+itself where torch follows the standard, and standard behaviour where it does
+not, e.g. ``xp.max(a, axis=0)`` returns values as NumPy's does) on float64
+tensors, and ``torch.autograd.grad`` differentiates it. So a model exists once and this file only supplies the namespace, the
 tensors and the device. Data is converted leaf by leaf (dicts, lists and
 tuples walked): float arrays become float64 tensors, integer arrays keep
 their dtype (token ids still index), anything else passes as it is.
@@ -28,6 +30,16 @@ TORCH_INSTALL_HINT = (
     "first, e.g. pip install torch --index-url https://download.pytorch.org/whl/cpu, "
     "or a plain pip install torch pulls a multi-GB CUDA build)"
 )
+
+
+def torch_namespace() -> Any:
+    """The namespace a cost written against ``xp`` gets for torch tensors (Array API semantics)."""
+    try:
+        import array_api_compat.torch as namespace
+    except ImportError as error:
+        raise ImportError(f"the torch sources need array-api-compat as well; install them with: "
+                          f"{TORCH_INSTALL_HINT}") from error
+    return namespace
 
 
 def torch_device(device: str) -> Any:
@@ -63,7 +75,7 @@ def torch_device(device: str) -> Any:
 
 
 class TorchAutograd:
-    """Gradient of ``model.cost(params, X, Y, xp=torch)`` by ``torch.autograd``, in float64."""
+    """Gradient of ``model.cost(params, X, Y, xp=<torch's Array API namespace>)`` by ``torch.autograd``, in float64."""
 
     name = "torch"
 
@@ -73,6 +85,7 @@ class TorchAutograd:
         if threads is not None and not (isinstance(threads, int) and threads >= 1):
             raise InputError(f"threads must be a positive integer or None (torch's own setting), got {threads!r}.")
         self._torch = torch
+        self._xp = torch_namespace()
         self.model = model
         self.device = torch_device(device)
         self.threads = threads
@@ -116,7 +129,7 @@ class TorchAutograd:
 
     def _gradient(self, params: Params, X: Any, Y: Any) -> Params:
         leaves = {name: self._tensor(value, requires_grad=True) for name, value in params.items()}
-        cost = cost_with_xp(self.model, leaves, self._data(X), self._data(Y), self._torch, "torch")
+        cost = cost_with_xp(self.model, leaves, self._data(X), self._data(Y), self._xp, "torch")
         if not isinstance(cost, self._torch.Tensor) or not cost.requires_grad:
             raise InputError(
                 f"the cost of {self.model.name!r} returned {type(cost).__name__} under xp=torch, not a tensor "
@@ -146,7 +159,7 @@ SOURCES = [
         factory=_torch_for_model,
         description="PyTorch autograd on the same cost definition, float64 (device= option, CPU by default)",
         kind="autograd",
-        requires=("torch",),
+        requires=("torch", "array_api_compat"),
         applies_to=lambda model: model.takes_xp,
         needs="a cost written against xp (cost(params, X, Y, xp=np))",
         install_hint=TORCH_INSTALL_HINT,

@@ -29,7 +29,7 @@ from ..check import DEFAULT_THRESHOLD, check, relative_difference
 from ..counting import CountingCost, count_forward_passes
 from ..errors import InputError
 from ..fd_engines import fd_engines
-from ..models import Params
+from ..models import Model, Params, get_model, model_names
 from ..models.mlp import exercise_cost, mlp_cost, numpy_backprop, random_case, seed_case
 from ..ravel import ravel
 from ..sources.finite_difference import fd
@@ -291,8 +291,103 @@ def ratio_lines(table: pd.DataFrame) -> list[str]:
     return lines
 
 
+# --------------------------------------------------------------------------
+# Side by side: how a test suite meets a check, and fd on costs written against xp
+# --------------------------------------------------------------------------
+
+
+def alternating(first: Callable[[], Any], second: Callable[[], Any], rounds: int) -> pd.DataFrame:
+    """Time ``first`` then ``second``, round after round, so each runs right after the other (as in a
+    test suite, where one check follows another, not in a warm loop of its own)."""
+    first(), second()  # imports, caches, compilation
+    rows = []
+    for number in range(rounds):
+        start = time.perf_counter()
+        first()
+        middle = time.perf_counter()
+        second()
+        end = time.perf_counter()
+        rows.append({"round": number, "first_s": middle - start, "second_s": end - middle})
+    table = pd.DataFrame(rows)
+    table["ratio"] = table["second_s"] / table["first_s"]
+    return table
+
+
+def seed_check_against_torch(rounds: int = 200) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Our default full check of the seed case against ``torch.autograd.gradcheck`` (slow mode), alternating."""
+    case = cases()["seed"]
+    torch_run = torch_gradcheck(fast_mode=False)(case)
+    table = alternating(our_full_check(case), torch_run, rounds)
+    table = table.rename(columns={"first_s": "ours_s", "second_s": "torch_gradcheck_s"})
+    summary = {"comparison": "seed case: gradcheck-bench check (numpy vs fd) alternating with torch gradcheck (slow)",
+               "rounds": rounds, "ours_median_s": table["ours_s"].median(),
+               "torch_median_s": table["torch_gradcheck_s"].median(), "median_ratio": table["ratio"].median()}
+    return table, summary
+
+
+def tanh_cost(params: Params, X: Any, Y: Any, xp: Any = np) -> Any:
+    """A tanh network with a squared-error output, written against ``xp`` (a user's cost, not our MLP)."""
+    layers = len(params) // 2
+    A = X
+    for l in range(1, layers):
+        A = xp.tanh(params[f"W{l}"] @ A + params[f"b{l}"])
+    return xp.mean((params[f"W{layers}"] @ A + params[f"b{layers}"] - Y) ** 2)
+
+
+def tanh_point(sizes: tuple[int, ...], examples: int, seed: int = 0) -> tuple[Params, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    params: Params = {}
+    for l in range(1, len(sizes)):
+        params[f"W{l}"] = rng.standard_normal((sizes[l], sizes[l - 1])) / np.sqrt(sizes[l - 1])
+        params[f"b{l}"] = 0.1 * rng.standard_normal((sizes[l], 1))
+    return params, rng.standard_normal((sizes[0], examples)), rng.standard_normal((sizes[-1], examples))
+
+
+XP_COSTS = {
+    "tanh 4-60-60-1, m=4": lambda: (Model(name="tanh", cost=tanh_cost), *tanh_point((4, 60, 60, 1), 4)),
+    "tanh 4-20x10-1, m=4": lambda: (Model(name="tanh", cost=tanh_cost), *tanh_point((4,) + (20,) * 10 + (1,), 4)),
+    "tanh 8-30x4-1, m=8": lambda: (Model(name="tanh", cost=tanh_cost), *tanh_point((8, 30, 30, 30, 30, 1), 8)),
+}
+"""Costs written against xp, about 3,000-4,000 parameters, that no structured engine knows."""
+
+
+def xp_cost_engines(repeats: int = 5) -> pd.DataFrame:
+    """The fd gradient of each cost with the loop, torch and jax engines, interleaved; medians and ratios."""
+    rows = []
+    for name, build in {**XP_COSTS, **workload_costs()}.items():
+        model, params, X, Y = build()
+        oracles = {engine: fd(model, engine=engine, progress=False) for engine in ("loop", "torch", "jax")
+                   if engine in fd_engines()}
+        for oracle in oracles.values():
+            oracle(params, X, Y)  # imports, compilation, memory measurement
+        times: dict[str, list[float]] = {engine: [] for engine in oracles}
+        for _ in range(repeats):
+            for engine, oracle in oracles.items():
+                start = time.perf_counter()
+                oracle(params, X, Y)
+                times[engine].append(time.perf_counter() - start)
+        loop_s = statistics.median(times["loop"])
+        for engine, samples in times.items():
+            rows.append({"cost": name, "parameters": sum(int(np.size(v)) for v in params.values()),
+                         "engine": engine, "median_s": statistics.median(samples), "repeats": repeats,
+                         "loop_over_engine": loop_s / statistics.median(samples)})
+    return pd.DataFrame(rows)
+
+
+def workload_costs() -> dict[str, Callable[[], tuple[Model, Params, Any, Any]]]:
+    """ADBench's test inputs as costs for the same comparison, where those models are installed."""
+    found = {}
+    for name in ("lstm", "gmm"):
+        if name in model_names():
+            model = get_model(name)
+            case = next(iter(model.cases))
+            found[f"{name} ({case})"] = lambda model=model, case=case: (model, *model.cases[case]())
+    return found
+
+
 def run_peers(out: Path = RESULTS, repeats: int = 15, budget_s: float = 20.0) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """Time every contestant on both cases, measure the roofline, write ``results/peers/``."""
+    """Time every contestant on both cases, the roofline, the seed check alternating with torch's
+    gradcheck and the fd engines on costs written against xp; write ``results/peers/``."""
     if repeats < 1:
         raise InputError(f"repeats must be at least 1, got {repeats}.")
     record = provenance(repeats=repeats, budget_s=budget_s)
@@ -307,6 +402,16 @@ def run_peers(out: Path = RESULTS, repeats: int = 15, budget_s: float = 20.0) ->
         f"({row.median_s:.3g} s vs {row.roofline_s:.3g} s at {row.matmul_gflops:.1f} GFLOP/s)"
         for row in roofline.itertuples()
     ]
+    if "torch" in fd_engines():
+        rounds, summary = seed_check_against_torch()
+        write_table(rounds, out, "seed_vs_torch_gradcheck", "Seed case: our check alternating with torch gradcheck")
+        notes.append(f"seed case, alternating {summary['rounds']} rounds: torch gradcheck (slow) takes "
+                     f"{summary['median_ratio']:.3g}x the time of our full check (median of per-round ratios; "
+                     f"medians {summary['torch_median_s'] * 1e3:.3g} ms vs {summary['ours_median_s'] * 1e3:.3g} ms)")
+    engines = xp_cost_engines()
+    write_table(engines, out, "xp_cost_engines", "fd engines on costs written against xp")
+    notes += [f"{row.cost}: loop takes {row.loop_over_engine:.3g}x the time of the {row.engine} engine"
+              for row in engines[engines["engine"] != "loop"].itertuples()]
     write_results(out, table, roofline, notes)
     write_provenance(out, {**record, "notes": notes})
     return table, roofline, notes
