@@ -8,9 +8,13 @@ correct reference its value must stay put at about 0.285 on the seed case.
 
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
+
 import gradcheck_bench as gb
 
-from .common import ACCURACY_UNIT, FD_ENGINES, accuracy_case, require_engine, require_source
+from .common import ACCURACY_UNIT, FD_ENGINES, accuracy_case, require_api, require_engine, require_source
 
 CASES = ["seed", "mlp-977"]
 CANDIDATES = ["numpy", "numpy-buggy", "torch", "jax"]
@@ -55,3 +59,33 @@ class FDEngineAgreement:
         return gb.check("numpy", self.oracle, *self.point).difference
 
     track_relative_difference.unit = ACCURACY_UNIT
+
+
+class Float32Verdict:
+    """Below float64 the verdict is the mismatch the oracle's error bars leave unexplained.
+
+    ``correct`` must stay at 0 (no false failure from round-off), and the
+    canary, a 10% error in W2, must stay well above the 1e-4 float32 threshold.
+    """
+
+    params = [["correct", "W2 x1.1"], ["seed", "mlp-977"]]
+    param_names = ["gradient", "case"]
+
+    def setup(self, gradient: str, case: str) -> None:
+        require_api("Gradient", "LowPrecisionWarning")
+        params, X, Y = accuracy_case(case)
+        self.point = ({k: v.astype(np.float32) for k, v in params.items()}, X.astype(np.float32), Y.astype(np.float32))
+        factor = 1.1 if gradient != "correct" else 1.0
+
+        def candidate(p, X, Y):
+            grads = gb.numpy_backprop(p, X, Y)
+            return {**grads, "W2": grads["W2"] * factor}
+
+        self.candidate = candidate
+
+    def track_unexplained_difference(self, gradient: str, case: str) -> float:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", gb.LowPrecisionWarning)
+            return gb.check(self.candidate, "fd", *self.point).unexplained
+
+    track_unexplained_difference.unit = ACCURACY_UNIT
