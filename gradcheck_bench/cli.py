@@ -434,6 +434,42 @@ def run_dashboard(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------
+# regenerate: every results folder but asv's, one after another
+# --------------------------------------------------------------------------
+
+REGENERATE = {
+    "compare": ["compare"],
+    "study": ["study", "--large"],
+    "peers": ["peers"],
+    "growth": ["growth"],
+    "scale": ["growth", "--scale"],
+    "dask": ["dask-bench", "--repeats", "5"],
+}
+"""results/<folder> -> the command that writes it (each folder records its own command in provenance.json)."""
+
+
+def add_regenerate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--only", type=names, default=None,
+                        help=f"comma-separated folders to regenerate (default: all of {', '.join(REGENERATE)})")
+
+
+@subcommand("regenerate", "rerun every measurement whose files are in results/ (all but asv's; tens of minutes)",
+            add_regenerate_arguments)
+def run_regenerate(args: argparse.Namespace) -> int:
+    chosen = args.only or list(REGENERATE)
+    unknown = [name for name in chosen if name not in REGENERATE]
+    if unknown:
+        raise InputError(f"no results folder {', '.join(unknown)}; choose from {', '.join(REGENERATE)}.")
+    statuses = {}
+    for name in chosen:
+        print(f"== results/{name}: gradcheck-bench {' '.join(REGENERATE[name])}", flush=True)
+        statuses[name] = main(REGENERATE[name])
+    failed = [name for name, status in statuses.items() if status not in (EXIT_PASS, EXIT_FAIL)]
+    print("regenerated " + ", ".join(f"results/{name}" for name in chosen if name not in failed))
+    return EXIT_USAGE if failed else EXIT_PASS
+
+
+# --------------------------------------------------------------------------
 # The command
 # --------------------------------------------------------------------------
 
