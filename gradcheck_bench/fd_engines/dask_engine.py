@@ -24,13 +24,12 @@ survives on the other workers (it is broadcast to all of them). A scheduler
 that cannot be reached raises :class:`SchedulerUnreachableError` after
 ``CONNECT_TIMEOUT_S`` seconds instead of hanging.
 
-Never chosen by ``engine="auto"``: on the 2-core machine it was measured on
-(``python -m gradcheck_bench.dask_bench``, results/dask/), a running 2-worker
-cluster against the best single-process engine gave 0.006x at n = 47,
-0.46-0.54x at 7,921 and 0.81-1.27x at 90,721 (about 40 ms of overhead per
-call), and starting and stopping the embedded cluster adds another
-0.6-1.2 s + 0.2-0.4 s. Distribution pays off only with more cores than one
-machine has; name ``engine="dask"`` (with ``scheduler=``) then.
+Never chosen by ``engine="auto"``: every call pays for scattering the point
+and scheduling tasks, and the embedded cluster for starting and stopping
+processes, which one machine's cores do not win back
+(``gradcheck-bench dask-bench`` measures it, results/dask/). Distribution pays
+off only with more cores than one machine has; name ``engine="dask"`` (with
+a ``scheduler``) then.
 
 ``dask`` and ``distributed`` are imported only inside the functions that use
 them; without them the engine is listed as unavailable.
@@ -104,9 +103,8 @@ def map_chunks(model: Model, params: Params, X: Any, Y: Any, chunks: Iterable[Ch
     ``PIECES_PER_TASK``). Pieces, not coordinates, are counted because a
     coordinate's cost depends on its layer (a first-layer perturbation reruns
     the whole net, a last-layer one only the logits) and a piece's memory
-    follows that cost: tasks of equal coordinate counts left one worker with
-    all of the first layer (measured: one task of eight took 1.7 s, the
-    others 0.2-0.4 s, on a 4-420-210-1 net).
+    follows that cost: tasks of equal coordinate counts would leave one
+    worker with all of the first layer.
     """
     validate_options(scheduler, client, task_size)
     chunk_list = list(chunks)
@@ -289,9 +287,8 @@ def start_local_cluster(workers: int) -> Any:
 
     Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in its workers, which
     also freezes glibc's mmap threshold: every array of the engines' chunks
-    (about 1 MiB) is then mapped and unmapped afresh, and the structured
-    engine ran 2.8x slower (measured in one process with that variable set:
-    2.1 s against 0.74 s on a 4-420-210-1 net). Unsetting it restores glibc's
+    (about 1 MiB) is then mapped and unmapped afresh, which slows the
+    structured engine several times over. Unsetting it restores glibc's
     adaptive default.
     """
     import dask
