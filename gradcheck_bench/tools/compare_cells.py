@@ -62,7 +62,7 @@ INCOMPLETE = (TIMEOUT, ERROR)
 SEVERITY = (ERROR, TIMEOUT, UNAVAILABLE)
 """When both sources of a pair have a problem, the cell shows the first of these that occurs."""
 
-DEFAULT_BUDGET = 60.0
+DEFAULT_BUDGET = 30.0
 """Seconds one source may take on one case (its first call and warm repeats together) before it is TIMEOUT."""
 GRACE_SECONDS = 2.0
 """How long a stopped worker thread has to reach its next bytecode before it is abandoned."""

@@ -6,7 +6,7 @@
   has none (TIMEOUT, ERROR, UNAVAILABLE).
 * ``cost.png``: seconds per gradient against parameters, log-log, one line
   per source and one panel per model; a TIMEOUT is drawn as an open triangle
-  at the budget, which the true time exceeds.
+  in the source's colour at the budget, which the true time exceeds.
 * ``cost_ratio.png``: the same times over one evaluation of the cost (what
   ADBench plots as "Jacobian / objective"); the fd oracle's counted forward
   passes are drawn as a dashed guide, so its slope of one pass pair per
@@ -86,7 +86,9 @@ def heatmap_figure(table: pd.DataFrame) -> Any:
     from matplotlib.figure import Figure
 
     cases = list(dict.fromkeys(table["case"]))
-    pairs = list(dict.fromkeys(zip(table["candidate"], table["reference"])))
+    candidates, references = _run_order(table, "candidate"), _run_order(table, "reference")
+    pairs = sorted(dict.fromkeys(zip(table["candidate"], table["reference"])),
+                   key=lambda pair: (candidates.index(pair[0]), references.index(pair[1])))
     thresholds = table["threshold"].unique()
     relative = len(thresholds) > 1  # mixed thresholds: colour difference / threshold instead
     values = np.full((len(cases), len(pairs)), np.nan)
@@ -128,6 +130,12 @@ def heatmap_figure(table: pd.DataFrame) -> Any:
     return figure
 
 
+def _run_order(table: pd.DataFrame, column: str) -> list[str]:
+    """The sources of ``column`` in the run's order: as the case that has the most of them lists them."""
+    groups = sorted((group[column] for _, group in table.groupby("case", sort=False)), key=lambda g: -g.nunique())
+    return list(dict.fromkeys(name for group in groups for name in group))
+
+
 def _model_boundaries(table: pd.DataFrame, cases: list[str]) -> list[int]:
     model_of = table.drop_duplicates("case").set_index("case")["model"]
     return [i for i in range(1, len(cases)) if model_of[cases[i]] != model_of[cases[i - 1]]]
@@ -142,6 +150,7 @@ def cost_figure(sources: pd.DataFrame, budget: float, ratio: bool = False) -> An
     """Seconds per gradient (or over one cost evaluation, ``ratio``) against parameters, per model, log-log."""
     from matplotlib import colormaps
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     timed = sources[sources["kind"] != "planted-bug"]
     models = list(dict.fromkeys(timed["model"]))
@@ -150,7 +159,7 @@ def cost_figure(sources: pd.DataFrame, budget: float, ratio: bool = False) -> An
                        else colormaps["turbo"](np.linspace(0, 1, len(names)))))
     columns = min(2, len(models))
     rows = math.ceil(len(models) / columns)
-    figure = Figure(figsize=(5.6 * columns + 1.8, 4.0 * rows))
+    figure = Figure(figsize=(5.8 * columns, 4.0 * rows + 1.0))
     for number, model in enumerate(models, start=1):
         axes = figure.add_subplot(rows, columns, number)
         _cost_panel(axes, timed[timed["model"] == model], colours, budget, ratio)
@@ -159,10 +168,16 @@ def cost_figure(sources: pd.DataFrame, budget: float, ratio: bool = False) -> An
     for axes in figure.axes:
         for handle, label in zip(*axes.get_legend_handles_labels()):
             handles.setdefault(label, handle)
-    figure.legend(list(handles.values()), list(handles), loc="center right", fontsize=8, frameon=False)
+    handles = dict(sorted(handles.items(), key=lambda item: names.index(item[0]) if item[0] in names else len(names)))
+    if (timed["outcome"] == TIMEOUT).any():
+        handles[f"{TIMEOUT}: slower than the budget"] = Line2D([], [], linestyle="none", marker="^", markersize=7,
+                                                               markerfacecolor="none", color="black")
+    figure.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(5, len(handles)), fontsize=8,
+                  frameon=False)
     figure.suptitle("Gradient time / objective time (one cost evaluation)" if ratio
                     else "Seconds per gradient (median of warm calls)", fontsize=11)
-    figure.tight_layout(rect=(0, 0, 1 - 1.8 / (5.6 * columns + 1.8), 0.96))
+    legend_rows = math.ceil(len(handles) / 5)
+    figure.tight_layout(rect=(0, (0.25 + 0.2 * legend_rows) / (4.0 * rows + 1.0), 1, 0.97))
     return figure
 
 
@@ -177,7 +192,7 @@ def _cost_panel(axes: Any, rows: pd.DataFrame, colours: dict[str, Any], budget: 
         if len(late):
             bound = budget / late["cost_seconds"] if ratio else pd.Series(budget, index=late.index)
             axes.plot(late["parameters"], bound, linestyle="none", marker="^", markersize=7, markerfacecolor="none",
-                      color=colours[name], label=f"{TIMEOUT} (slower than the budget)")
+                      color=colours[name])
     fd = rows[(rows["source"] == "fd") & (rows["outcome"] == "OK")].sort_values("parameters")
     if ratio and len(fd):
         axes.plot(fd["parameters"], fd["forward_passes"], linestyle="--", color="grey", linewidth=1,

@@ -49,7 +49,8 @@ def report_html(table: pd.DataFrame, sources: pd.DataFrame, header: Mapping[str,
     ]
     states = verdict_matrices(table, "state")
     for model, matrix in verdict_matrices(table).items():
-        parts.append(html_table(matrix, cell_colours=states[model].replace(STATE_COLOURS)))
+        parts += [f"<h3>{html.escape(str(matrix.index.name))}</h3>",
+                  html_table(matrix.rename_axis(index=None), cell_colours=states[model].replace(STATE_COLOURS))]
     ratios = timing_ratios(sources)
     if not ratios.empty:
         parts += [f"<h2>{html.escape(TIMING_TITLE[0].upper() + TIMING_TITLE[1:])}</h2>",
