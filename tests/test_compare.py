@@ -67,11 +67,23 @@ def _slow(model):
     return gradient
 
 
+def _tiring(model):
+    calls = []
+
+    def gradient(params, X, Y):  # the first call is quick, the next would take a minute
+        calls.append(1)
+        end = time.monotonic() + (60 if len(calls) > 1 else 0)
+        while time.monotonic() < end:
+            time.sleep(0.005)
+        return model.gradient(params, X, Y)
+    return gradient
+
+
 @pytest.fixture
 def broken_sources(monkeypatch):
-    """A fresh registry for the test, holding the package's sources and three that fail in their own ways."""
+    """A fresh registry for the test, holding the package's sources and four that fail in their own ways."""
     monkeypatch.setattr(registry, "_REGISTRY", registry._Registry(specs=dict(source_specs()), scanned=True))
-    for name, factory in (("broken", _raising), ("misshapen", _wrong_shape), ("slow", _slow)):
+    for name, factory in (("broken", _raising), ("misshapen", _wrong_shape), ("slow", _slow), ("tiring", _tiring)):
         gb.register_source(SourceSpec(name=name, factory=factory, description=f"a {name} source for tests",
                                       kind="autograd"))
     yield
@@ -211,24 +223,41 @@ def test_a_slow_source_is_stopped_at_the_budget_and_recorded_as_timeout(broken_s
     assert {"heatmap.png", "cost.png", "cost_ratio.png"} <= set(report.render())  # a timeout is drawn too
 
 
-def _unpicklable(deadline):
+def test_a_warm_call_cut_short_by_the_budget_leaves_the_first_calls_time(broken_sources, worker):
+    report = compare_sources(["seed"], ["tiring"], ["fd"], repeats=3, budget=1.0, show_progress=False)
+    assert list(report.table["verdict"]) == ["PASS"]  # its gradient came within the budget: no TIMEOUT
+    tiring = report.sources.set_index("source").loc["tiring"]
+    assert tiring["outcome"] == "OK" and tiring["repeats"] == 0
+    assert tiring["seconds"] == tiring["first_call_seconds"] < 1.0
+
+
+def _unpicklable(cell):
     return lambda: None
 
 
-def _dies(deadline):
+def _keeps_then_loops(cell):
+    cell.keep("first")
+    cell.keep("second")
+    while True:
+        time.sleep(0.002)
+
+
+def _dies(cell):
     os.kill(os.getpid(), signal.SIGKILL)
 
 
 @pytest.mark.parametrize("isolate", [True, False], ids=["process", "thread"])
 def test_run_within_budget_gives_every_outcome(isolate):
     run = lambda work, budget=5, **options: run_within_budget(work, budget, isolate=isolate, **options)  # noqa: E731
-    assert run(lambda deadline: deadline > time.perf_counter()).value is True
-    assert run(lambda deadline: 1 / 0).message == "ZeroDivisionError: division by zero"
-    looping = run(lambda deadline: [time.sleep(0.002) for _ in range(10**6)], 0.3)
+    assert run(lambda cell: cell.deadline > time.perf_counter()).value is True
+    assert run(lambda cell: 1 / 0).message == "ZeroDivisionError: division by zero"
+    looping = run(lambda cell: [time.sleep(0.002) for _ in range(10**6)], 0.3)
     assert looping.outcome == "TIMEOUT" and "stopped" in looping.message
+    kept = run(_keeps_then_loops, 0.3)
+    assert kept.outcome == "OK" and kept.value == "second" and "cut short" in kept.message
     with pytest.raises(KeyboardInterrupt):  # a stop inside the work is not a cell's outcome
-        run(lambda deadline: (_ for _ in ()).throw(KeyboardInterrupt))
-    stuck = run(lambda deadline: time.sleep(3), 0.3, grace=0.2)  # one call that no exception can enter
+        run(lambda cell: (_ for _ in ()).throw(KeyboardInterrupt))
+    stuck = run(lambda cell: time.sleep(3), 0.3, grace=0.2)  # one call that no exception can enter
     assert stuck.outcome == "TIMEOUT"
     assert ("worker process stopped" if isolate else "abandoned") in stuck.message
 
@@ -270,7 +299,7 @@ def test_bad_arguments_are_clear_errors(arguments, error, message):
 # --------------------------------------------------------------------------
 
 
-def _instant_measure(source, name, params, X, Y, repeats, repeat_seconds, deadline=float("inf")):
+def _instant_measure(source, name, params, X, Y, repeats, repeat_seconds, deadline=float("inf"), keep=None):
     """A measurement that computes nothing: every gradient all ones, except one source that breaks."""
     if name == "fd":
         raise RuntimeError("fd broken for the length test")

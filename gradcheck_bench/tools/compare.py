@@ -42,8 +42,8 @@ from ..sources.registry import SourceSpec, build_source, get_spec, source_specs
 from ..validation import validate_gradient, validate_threshold
 from . import compare_figures, compare_html, compare_summary
 from .atomic_files import write_bytes_atomically, write_text_atomically
-from .compare_cells import (DEFAULT_BUDGET, ERROR, FAIL, INCOMPLETE, OK, PASS, SEVERITY, UNAVAILABLE, describe,
-                            prepare_forking, run_within_budget)
+from .compare_cells import (DEFAULT_BUDGET, ERROR, FAIL, INCOMPLETE, OK, PASS, SEVERITY, UNAVAILABLE, Cell,
+                            describe, prepare_forking, run_within_budget)
 from .interruption import saying_where
 from .report import provenance, table_to_json, write_provenance
 
@@ -157,14 +157,15 @@ class Measurement:
 
 
 def measure(source: Any, name: str, params: Params, X: Any, Y: Any, repeats: int, repeat_seconds: float,
-            deadline: float = math.inf) -> Measurement:
+            deadline: float = math.inf, keep: Callable[[Measurement], None] | None = None) -> Measurement:
     """Call ``source`` once cold, then time up to ``repeats`` warm calls.
 
     The warm calls stop once they have used ``repeat_seconds`` (so a slow
     oracle on a big case costs a call or two, not ``repeats`` of them), and
     none starts that the last call's duration says would end after
-    ``deadline`` (a ``time.perf_counter()`` value); with no warm call,
-    ``seconds`` is the first call's.
+    ``deadline`` (a ``time.perf_counter()`` value). After the first call,
+    ``keep`` receives the measurement so far, with the first call's time as
+    ``seconds``: what stands if a warm call is cut short by the budget.
     """
     compiled_before = getattr(source, "compile_seconds", None)
     with count_forward_passes() as counter:
@@ -172,6 +173,20 @@ def measure(source: Any, name: str, params: Params, X: Any, Y: Any, repeats: int
         gradient = validate_gradient(source(params, X, Y), params, name)
         first_call = time.perf_counter() - start
     compiled_after = getattr(source, "compile_seconds", None)
+
+    def measured(times: list[float]) -> Measurement:
+        return Measurement(
+            outcome=OK,
+            gradient=gradient,
+            seconds=statistics.median(times) if times else first_call,
+            repeats=len(times),
+            first_call_seconds=first_call,
+            compile_seconds=(compiled_after - compiled_before) if compiled_before is not None else math.nan,
+            forward_passes=float(counter.passes),
+        )
+
+    if keep is not None:
+        keep(measured([]))
     times: list[float] = []
     last = first_call
     while len(times) < repeats and sum(times) < repeat_seconds and time.perf_counter() + last < deadline:
@@ -179,15 +194,7 @@ def measure(source: Any, name: str, params: Params, X: Any, Y: Any, repeats: int
         source(params, X, Y)
         last = time.perf_counter() - start
         times.append(last)
-    return Measurement(
-        outcome=OK,
-        gradient=gradient,
-        seconds=statistics.median(times) if times else first_call,
-        repeats=len(times),
-        first_call_seconds=first_call,
-        compile_seconds=(compiled_after - compiled_before) if compiled_before is not None else math.nan,
-        forward_passes=float(counter.passes),
-    )
+    return measured(times)
 
 
 @dataclass(frozen=True)
@@ -388,7 +395,7 @@ def _settings_of(source: Any) -> dict[str, Any]:
 
 
 def _facts_within_budget(case: Case, repeats: int, repeat_seconds: float, budget: float) -> CaseFacts:
-    run = run_within_budget(lambda deadline: case_facts(case, repeats, repeat_seconds, deadline), budget,
+    run = run_within_budget(lambda cell: case_facts(case, repeats, repeat_seconds, cell.deadline), budget,
                             f"{case.name}: cost")
     return run.value if run.outcome == OK else CaseFacts(message=f"{run.outcome}: {run.message}")
 
@@ -400,10 +407,12 @@ def _measure_within_budget(case: Case, name: str, choice: SourceChoice, options:
     if name in choice.unavailable:
         return Measurement(UNAVAILABLE, message=f"not installed; install with: {choice.unavailable[name]}")
 
-    def work(deadline: float) -> tuple[Measurement, dict[str, Any]]:
+    def work(cell: Cell) -> tuple[Measurement, dict[str, Any]]:
         source = build_source(name, case.model, **options)
+        settings = _settings_of(source)
         params, X, Y = case.point()
-        return measure(source, name, params, X, Y, repeats, repeat_seconds, deadline), _settings_of(source)
+        return measure(source, name, params, X, Y, repeats, repeat_seconds, cell.deadline,
+                       keep=lambda so_far: cell.keep((so_far, settings))), settings
 
     run = run_within_budget(work, budget, f"{case.name}: {name}")
     if run.outcome != OK:

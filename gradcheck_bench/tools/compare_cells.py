@@ -75,6 +75,16 @@ THREADS_DIRECTORY = Path("/proc/self/task")
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Cell:
+    """What the work of a cell is given: its deadline, and a place to leave a result it is still improving."""
+
+    deadline: float
+    """A ``time.perf_counter()`` value: the work may skip optional steps it would not finish by then."""
+    keep: Callable[[Any], None]
+    """``keep(value)``: the cell's result if the budget runs out before the work returns (the last one kept)."""
+
+
 class CellStopped(BaseException):
     """Raised inside a worker thread whose budget ran out (a BaseException: ``except Exception`` lets it by)."""
 
@@ -94,17 +104,18 @@ def describe(error: BaseException) -> str:
     return text if len(text) <= MESSAGE_LENGTH else text[: MESSAGE_LENGTH - 3] + "..."
 
 
-def run_within_budget(work: Callable[[float], T], budget: float, name: str = "cell",
+def run_within_budget(work: Callable[[Cell], T], budget: float, name: str = "cell",
                       grace: float = GRACE_SECONDS, isolate: bool | None = None) -> CellRun[T]:
-    """``work(deadline)`` in a worker, given at most ``budget`` seconds of wall time.
+    """``work(cell)`` in a worker, given at most ``budget`` seconds of wall time.
 
-    ``deadline`` is a ``time.perf_counter()`` value that the work may use to
-    skip optional steps it would not finish in time. ``isolate`` chooses the
-    worker: a forked process (True), a thread (False), or a process wherever
-    :func:`forking_is_safe` (None). An ``Exception`` raised by the work becomes
-    ``ERROR``; Ctrl-C, SIGTERM or ``--timeout`` while waiting stop the worker
-    and propagate, and so does a ``KeyboardInterrupt`` or ``SystemExit`` raised
-    by the work itself.
+    ``isolate`` chooses the worker: a forked process (True), a thread
+    (False), or a process wherever :func:`forking_is_safe` (None). The work
+    ends ``OK`` with what it returns, or, when the budget runs out after it
+    called ``cell.keep(value)``, with the last value kept; ``TIMEOUT`` when it
+    kept nothing. An ``Exception`` raised by the work becomes ``ERROR``;
+    Ctrl-C, SIGTERM or ``--timeout`` while waiting stop the worker and
+    propagate, and so does a ``KeyboardInterrupt`` or ``SystemExit`` raised by
+    the work itself.
     """
     if isolate is None:
         isolate = forking_is_safe()
@@ -162,16 +173,21 @@ def _jax_started() -> bool:
     return bridge is not None and getattr(bridge, "backends_are_initialized", lambda: True)()
 
 
-def _in_process(work: Callable[[float], T], budget: float, name: str) -> CellRun[T]:
+def _in_process(work: Callable[[Cell], T], budget: float, name: str) -> CellRun[T]:
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     deadline = time.perf_counter() + budget  # CLOCK_MONOTONIC: the same clock in the child
     worker = context.Process(target=_child, args=(work, deadline, sender), name=f"compare: {name}", daemon=True)
     worker.start()
     sender.close()
+    kept, message = None, None
     try:
-        arrived = receiver.poll(budget)
-        message = receiver.recv() if arrived else None
+        while message is None and receiver.poll(max(deadline - time.perf_counter(), 0)):
+            kind, value = receiver.recv()
+            if kind == "kept":
+                kept = value
+            else:
+                message = (kind, value)
     except EOFError:  # the worker died without a word
         worker.join()
         return CellRun(ERROR, message=f"the worker process died ({_exit_reason(worker.exitcode)})")
@@ -184,8 +200,7 @@ def _in_process(work: Callable[[float], T], budget: float, name: str) -> CellRun
     if message is None:
         worker.kill()
         worker.join()
-        return CellRun(TIMEOUT, message=f"no result within the budget of {budget:g} s (worker process stopped); "
-                                        "raise --budget to let it finish")
+        return _out_of_time(budget, kept, "worker process stopped")
     worker.join()
     outcome, value = message
     if outcome == "stop":
@@ -193,10 +208,10 @@ def _in_process(work: Callable[[float], T], budget: float, name: str) -> CellRun
     return CellRun(ERROR, message=value) if outcome == ERROR else CellRun(OK, value=value)
 
 
-def _child(work: Callable[[float], Any], deadline: float, sender: Any) -> None:
-    """In the worker process: do the work, send back ``(outcome, value)``."""
+def _child(work: Callable[[Cell], Any], deadline: float, sender: Any) -> None:
+    """In the worker process: do the work, send back what it keeps and then ``(outcome, value)``."""
     try:
-        message: tuple[str, Any] = (OK, work(deadline))
+        message: tuple[str, Any] = (OK, work(Cell(deadline, keep=lambda value: sender.send(("kept", value)))))
     except Exception as error:  # noqa: BLE001 - a broken source is an outcome
         message = (ERROR, describe(error))
     except BaseException as stop:  # Ctrl-C, SIGTERM: the parent re-raises it
@@ -207,6 +222,14 @@ def _child(work: Callable[[float], Any], deadline: float, sender: Any) -> None:
         sender.send((ERROR, f"its result could not be sent back: {describe(error)}"))
     finally:
         sender.close()
+
+
+def _out_of_time(budget: float, kept: Any, how: str) -> CellRun:
+    """The budget ran out: what the work kept, or TIMEOUT."""
+    if kept is not None:
+        return CellRun(OK, value=kept, message=f"cut short by the budget of {budget:g} s ({how}); what it kept stands")
+    return CellRun(TIMEOUT, message=f"no result within the budget of {budget:g} s ({how}); raise --budget to let "
+                                    "it finish")
 
 
 def _exit_reason(code: int | None) -> str:
@@ -220,7 +243,7 @@ def _exit_reason(code: int | None) -> str:
 # --------------------------------------------------------------------------
 
 
-def _in_thread(work: Callable[[float], T], budget: float, name: str, grace: float) -> CellRun[T]:
+def _in_thread(work: Callable[[Cell], T], budget: float, name: str, grace: float) -> CellRun[T]:
     deadline = time.perf_counter() + budget
     finished = threading.Event()
     box: dict[str, Any] = {}
@@ -228,7 +251,7 @@ def _in_thread(work: Callable[[float], T], budget: float, name: str, grace: floa
     def target() -> None:
         try:
             try:
-                box["value"] = work(deadline)
+                box["value"] = work(Cell(deadline, keep=lambda value: box.__setitem__("kept", value)))
             except CellStopped:
                 box["stopped"] = True
             except Exception as error:  # noqa: BLE001 - a broken source is an outcome, not the end of the run
@@ -251,8 +274,7 @@ def _in_thread(work: Callable[[float], T], budget: float, name: str, grace: floa
         ended = stop_and_wait(worker, finished, grace)
         how = "stopped" if ended else (f"abandoned after {grace:g} s more, still inside one long call into compiled "
                                        "code (it uses a core until that call returns)")
-        return CellRun(TIMEOUT, message=f"no result within the budget of {budget:g} s ({how}); raise --budget "
-                                        "to let it finish")
+        return _out_of_time(budget, box.get("kept"), how)
     if "stop" in box:
         raise box["stop"]
     if "error" in box:
