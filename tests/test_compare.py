@@ -9,6 +9,7 @@ import re
 import signal
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -92,11 +93,17 @@ def broken_sources(monkeypatch):
     assert not multiprocessing.active_children()
 
 
+FORCED_FORK = "ignore:os.fork\\(\\) was called:RuntimeWarning"
+"""JAX's warning when a test forks on purpose after another test started JAX: these workers use NumPy only."""
+
+
 @pytest.fixture(params=["process", "thread"])
 def worker(request, monkeypatch):
     """Run the test once with forked worker processes and once with worker threads."""
     monkeypatch.setattr(compare_cells, "forking_is_safe", lambda: request.param == "process")
-    return request.param
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"os\.fork\(\) was called", RuntimeWarning)
+        yield request.param
 
 
 # --------------------------------------------------------------------------
@@ -246,6 +253,7 @@ def _dies(cell):
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+@pytest.mark.filterwarnings(FORCED_FORK)
 @pytest.mark.parametrize("isolate", [True, False], ids=["process", "thread"])
 def test_run_within_budget_gives_every_outcome(isolate):
     run = lambda work, budget=5, **options: run_within_budget(work, budget, isolate=isolate, **options)  # noqa: E731
@@ -262,6 +270,7 @@ def test_run_within_budget_gives_every_outcome(isolate):
     assert ("worker process stopped" if isolate else "abandoned") in stuck.message
 
 
+@pytest.mark.filterwarnings(FORCED_FORK)
 def test_a_worker_process_that_dies_or_cannot_answer_is_an_error():
     died = run_within_budget(_dies, 5, isolate=True)
     assert died.outcome == "ERROR" and "killed by SIGKILL" in died.message
