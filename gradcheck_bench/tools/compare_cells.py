@@ -69,6 +69,8 @@ GRACE_SECONDS = 2.0
 RETRY_SECONDS = 0.1
 """How often the stop is raised again while a worker thread has not ended."""
 MESSAGE_LENGTH = 500
+PR_SET_PDEATHSIG = 1
+"""prctl(2): the signal this process gets when its parent dies."""
 THREADS_DIRECTORY = Path("/proc/self/task")
 """One entry per thread of this process, native threads included (Linux)."""
 
@@ -210,6 +212,7 @@ def _in_process(work: Callable[[Cell], T], budget: float, name: str) -> CellRun[
 
 def _child(work: Callable[[Cell], Any], deadline: float, sender: Any) -> None:
     """In the worker process: do the work, send back what it keeps and then ``(outcome, value)``."""
+    _die_with_parent()
     try:
         message: tuple[str, Any] = (OK, work(Cell(deadline, keep=lambda value: sender.send(("kept", value)))))
     except Exception as error:  # noqa: BLE001 - a broken source is an outcome
@@ -222,6 +225,14 @@ def _child(work: Callable[[Cell], Any], deadline: float, sender: Any) -> None:
         sender.send((ERROR, f"its result could not be sent back: {describe(error)}"))
     finally:
         sender.close()
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker when its parent dies, so a killed run leaves no worker computing on."""
+    try:
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux, or no prctl: the worker ends with its work
+        pass
 
 
 def _out_of_time(budget: float, kept: Any, how: str) -> CellRun:
