@@ -256,24 +256,30 @@ COMPARE_OUTPUT = Path("results") / "compare"
 
 
 def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    from .tools.compare_cells import DEFAULT_BUDGET  # light: no pandas at parse time
+
     parser.add_argument("--cases", type=names, default=None, help="comma-separated cases (default: every case of "
                         "every model)")
     parser.add_argument("--model", type=model_argument, action="append", default=None, metavar="NAME|MODULE:ATTR",
                         help="compare only this model's cases (repeatable); MODULE:ATTR names your own Model, whose "
                              "cases= give the points")
     parser.add_argument("--candidates", type=names, default=None,
-                        help="comma-separated sources to test (default: every installed hand-written, planted-bug "
-                             "and autograd source)")
+                        help="comma-separated sources to test (default: every hand-written, planted-bug and "
+                             "autograd source; those not installed give UNAVAILABLE cells)")
     parser.add_argument("--references", type=names, default=None,
-                        help="comma-separated sources to trust (default: every installed oracle and autograd source)")
-    parser.add_argument("--output", type=Path, default=COMPARE_OUTPUT, help=f"folder for the results (default: "
-                        f"{COMPARE_OUTPUT})")
+                        help="comma-separated sources to trust (default: every oracle and autograd source)")
+    parser.add_argument("--output", type=Path, default=COMPARE_OUTPUT, help=f"folder for the tables, pictures and "
+                        f"report.html (default: {COMPARE_OUTPUT})")
     parser.add_argument("--repeats", type=positive_int, default=5, help="timed warm calls per source and case "
                         "(default: 5)")
+    parser.add_argument("--budget", type=positive_float, default=DEFAULT_BUDGET, metavar="SECONDS",
+                        help="wall time one source may take on one case; past it the cell is TIMEOUT and the run "
+                             f"goes on (default: {DEFAULT_BUDGET:g})")
     parser.add_argument("--threshold", type=positive_float, default=None,
                         help="pass below this relative difference (default: the dtype table's, 2e-7 in float64)")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 when any verdict is not the expected one (planted bugs fail, the rest pass)")
+    parser.add_argument("--full", action="store_true", help="print every row, not only the summary")
     parser.add_argument("--device", default=None, help="device for the torch and jax sources, e.g. cpu or cuda")
     parser.add_argument("--eps", type=positive_float, default=None, help="step of the finite-difference oracles "
                         "(default: relative to each parameter)")
@@ -284,16 +290,21 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
 @subcommand("compare", "every candidate against every reference on every case: the comparison report",
             add_compare_arguments)
 def run_compare(args: argparse.Namespace) -> int:
-    """Print the table and write the files; exit 0, or with ``--strict`` 1 on an unexpected verdict."""
-    from .tools.compare import compare_sources
+    """Write the files, print the summary (``--full``: every row too).
+
+    Exit 0; with ``--strict`` 1 on an unexpected verdict; otherwise 3
+    (``EXIT_INCOMPLETE``) when a cell is ERROR or TIMEOUT.
+    """
+    from .tools.compare import EXIT_INCOMPLETE, compare_sources
 
     report = compare_sources(args.cases, args.candidates, args.references, threshold=args.threshold,
-                             repeats=args.repeats, device=args.device, threads=args.threads, eps=args.eps,
-                             models=args.model)
-    print(report.text())
-    paths = report.write(args.output)
-    print("wrote " + ", ".join(str(path) for path in paths.values()))
-    return EXIT_FAIL if args.strict and not report.unexpected.empty else EXIT_PASS
+                             repeats=args.repeats, budget=args.budget, device=args.device, threads=args.threads,
+                             eps=args.eps, models=args.model)
+    report.write(args.output)
+    print(report.text(args.output) if args.full else report.summary(args.output))
+    if args.strict and not report.unexpected.empty:
+        return EXIT_FAIL
+    return EXIT_INCOMPLETE if not report.incomplete.empty else EXIT_PASS
 
 
 # --------------------------------------------------------------------------

@@ -1,24 +1,114 @@
-"""The comparison report: rows, verdicts, unavailable frameworks, files written atomically, the CLI."""
+"""The comparison report: cells and their outcomes, the screen summary, files and pictures, the HTML, the CLI."""
 
+import contextlib
+import io
 import json
+import multiprocessing
+import os
+import re
+import signal
+import threading
+import time
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import gradcheck_bench as gb
 
-from gradcheck_bench.tools import atomic_files
+from gradcheck_bench.tools import atomic_files, compare_cells, compare_html
 from gradcheck_bench.tools import report as report_module
 from gradcheck_bench.cli import main
-from gradcheck_bench.tools.compare import CANDIDATE_KINDS, REFERENCE_KINDS, compare_sources
+from gradcheck_bench.tools.compare import (CANDIDATE_KINDS, EXIT_INCOMPLETE, REFERENCE_KINDS, Measurement,
+                                           compare_sources, default_cases)
+from gradcheck_bench.tools.compare_cells import CellStopped, run_within_budget
+from gradcheck_bench.tools.compare_figures import heatmap_figure
+from gradcheck_bench.tools.compare_summary import MAX_LINES
 from gradcheck_bench.errors import InputError, SourceError
+from gradcheck_bench.sources import registry
 from gradcheck_bench.sources.registry import SourceSpec, build_source, source_specs
 from gradcheck_bench.models import get_model
+
+REPORT_FILES = ["compare.csv", "compare.json", "compare.md", "cost.png", "cost_ratio.png", "heatmap.png",
+                "provenance.json", "report.html", "sources.csv", "sources.json"]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def registered(kinds):
+    return [name for name, spec in source_specs().items() if spec.kind in kinds]
 
 
 def installed(kinds):
     return [name for name, spec in source_specs().items() if spec.kind in kinds and spec.is_available()]
+
+
+# --------------------------------------------------------------------------
+# Sources that break on purpose, registered for one test only
+# --------------------------------------------------------------------------
+
+
+def _raising(model):
+    def gradient(params, X, Y):
+        raise RuntimeError("deliberately broken source")
+    return gradient
+
+
+def _wrong_shape(model):
+    return lambda params, X, Y: {name: np.zeros(1) for name in params}
+
+
+def _slow(model):
+    def gradient(params, X, Y):  # pure Python that would run for a minute: a budget must stop it
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            time.sleep(0.005)
+        return model.gradient(params, X, Y)
+    return gradient
+
+
+def _tiring(model):
+    calls = []
+
+    def gradient(params, X, Y):  # the first call is quick, the next would take a minute
+        calls.append(1)
+        end = time.monotonic() + (60 if len(calls) > 1 else 0)
+        while time.monotonic() < end:
+            time.sleep(0.005)
+        return model.gradient(params, X, Y)
+    return gradient
+
+
+@pytest.fixture
+def broken_sources(monkeypatch):
+    """A fresh registry for the test, holding the package's sources and four that fail in their own ways."""
+    monkeypatch.setattr(registry, "_REGISTRY", registry._Registry(specs=dict(source_specs()), scanned=True))
+    for name, factory in (("broken", _raising), ("misshapen", _wrong_shape), ("slow", _slow), ("tiring", _tiring)):
+        gb.register_source(SourceSpec(name=name, factory=factory, description=f"a {name} source for tests",
+                                      kind="autograd"))
+    yield
+    # the slow source's worker was stopped, not left running
+    assert not [t for t in threading.enumerate() if t.name.startswith("compare:") and "slow" in t.name]
+    assert not multiprocessing.active_children()
+
+
+FORCED_FORK = "ignore:os.fork\\(\\) was called:RuntimeWarning"
+"""JAX's warning when a test forks on purpose after another test started JAX: these workers use NumPy only."""
+
+
+@pytest.fixture(params=["process", "thread"])
+def worker(request, monkeypatch):
+    """Run the test once with forked worker processes and once with worker threads."""
+    monkeypatch.setattr(compare_cells, "forking_is_safe", lambda: request.param == "process")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"os\.fork\(\) was called", RuntimeWarning)
+        yield request.param
+
+
+# --------------------------------------------------------------------------
+# Cells and verdicts
+# --------------------------------------------------------------------------
 
 
 def test_narrowed_run_has_one_row_per_case_candidate_reference():
@@ -28,34 +118,45 @@ def test_narrowed_run_has_one_row_per_case_candidate_reference():
     assert list(zip(table["case"], table["candidate"], table["reference"])) == [
         ("seed", "numpy", "fd"), ("seed", "numpy-buggy", "fd"), ("linear1d", "numpy", "fd"),
     ]
-    assert table["as_expected"].all()
+    assert list(table["verdict"]) == ["PASS", "FAIL", "PASS"] and table["as_expected"].all()
     assert list(table["parameters"]) == [47, 47, 1] and list(table["examples"]) == [3, 3, 1]
     # Counted passes: centered differences need 2 per parameter, plus a few checks of the point itself.
     passes = list(table["reference_forward_passes"])
     assert passes[0] == passes[1] and 2 * 47 <= passes[0] <= 2 * 47 + 6 and 2 <= passes[2] <= 2 + 6
     assert (table["candidate_seconds"] > 0).all() and (table["reference_first_call_seconds"] > 0).all()
     assert (table["candidate_repeats"] <= 2).all()
+    # One row per (case, source) in the timings, each with one cost evaluation's time to compare against.
+    sources = report.sources
+    assert list(zip(sources["case"], sources["source"])) == [
+        ("seed", "numpy"), ("seed", "numpy-buggy"), ("seed", "fd"), ("linear1d", "numpy"), ("linear1d", "fd")]
+    assert (sources["outcome"] == "OK").all() and (sources["cost_seconds"] > 0).all()
+    assert np.allclose(sources["cost_ratio"], sources["seconds"] / sources["cost_seconds"])
+    numpy_seconds = sources[sources["source"] == "numpy"].set_index("case")["seconds"]
+    assert np.allclose(sources["baseline_ratio"], sources["seconds"] / sources["case"].map(numpy_seconds))
 
 
 def test_the_planted_bugs_are_caught_by_every_reference_with_w2_and_b1_named():
     report = compare_sources(["seed", "fraud-s1-m16"], ["numpy-buggy"], None, repeats=1, show_progress=False)
     table = report.table
-    assert sorted(set(table["reference"])) == sorted(installed(REFERENCE_KINDS))
-    assert (table["verdict"] == "FAIL").all() and table["as_expected"].all()
-    assert all(sorted(culprits.split()) == ["W2", "b1"] for culprits in table["culprits"])
-    assert (table["worst_parameter"] == "b1").all()
-    assert table["worst_parameter_scale"].round(6).eq(4.0).all()
+    assert sorted(set(table["reference"])) == sorted(registered(REFERENCE_KINDS))
+    checked = table[table["reference"].isin(installed(REFERENCE_KINDS))]
+    assert (checked["verdict"] == "FAIL").all() and checked["as_expected"].all()
+    assert all(sorted(culprits.split()) == ["W2", "b1"] for culprits in checked["culprits"])
+    assert (checked["worst_parameter"] == "b1").all()
+    assert checked["worst_parameter_scale"].round(6).eq(4.0).all()
+    assert (table.drop(checked.index)["verdict"] == "UNAVAILABLE").all()
 
 
-def test_default_sources_are_every_installed_candidate_and_reference():
+def test_default_sources_are_every_registered_candidate_and_reference():
     report = compare_sources(["seed"], repeats=1, show_progress=False)
-    candidates, references = installed(CANDIDATE_KINDS), installed(REFERENCE_KINDS)
+    candidates, references = registered(CANDIDATE_KINDS), registered(REFERENCE_KINDS)
     expected_pairs = {(c, r) for c in candidates for r in references if c != r}
     assert set(zip(report.table["candidate"], report.table["reference"])) == expected_pairs
-    correct = report.table[report.table["candidate"] != "numpy-buggy"]
+    correct = report.table[(report.table["candidate"] != "numpy-buggy") & report.table["verdict"].isin(["PASS"])]
     is_autograd = correct["reference"].map(lambda name: gb.source_specs()[name].kind == "autograd")
     assert (correct[is_autograd]["difference"] <= 1e-12).all()
     assert (correct[~is_autograd]["difference"] < 1e-8).all()  # the finite-difference oracles
+    assert report.table["as_expected"].sum() == len(report.table) - (report.table["verdict"] == "UNAVAILABLE").sum()
 
 
 def test_jit_compile_time_is_reported_apart_from_run_time():
@@ -74,18 +175,117 @@ def test_a_fd_failure_at_a_relu_kink_is_explained():
     report = compare_sources(["fraud-s3-m1024"], ["numpy"], ["fd"], repeats=1, eps=1e-5, show_progress=False)
     row = report.table.iloc[0]
     assert row["verdict"] == "FAIL" and not row["as_expected"] and row["relu_margin"] < 1e-4
-    assert "UNEXPECTED" in report.text() and "from the ReLU kink" in report.text()
+    assert len(report.unexpected) == 1 and report.incomplete.empty
+    assert "UNEXPECTED" in report.summary() and "from the ReLU kink" in report.summary()
+    assert "FAIL!" in report.summary()  # the matrix cell is marked
 
 
-def test_missing_frameworks_are_listed_as_unavailable_not_errors(monkeypatch):
+def test_missing_frameworks_are_unavailable_cells_not_errors(monkeypatch):
     original = SourceSpec.is_available
     monkeypatch.setattr(SourceSpec, "is_available", lambda spec: spec.name != "torch" and original(spec))
     report = compare_sources(["seed"], ["numpy", "torch"], ["fd", "torch"], repeats=1, show_progress=False)
-    assert "torch" not in set(report.table["candidate"]) | set(report.table["reference"])
+    table = report.table.set_index(["candidate", "reference"])["verdict"]
+    assert table.to_dict() == {("numpy", "fd"): "PASS", ("numpy", "torch"): "UNAVAILABLE",
+                               ("torch", "fd"): "UNAVAILABLE"}
     assert 'pip install "gradcheck-bench[torch]"' in report.unavailable["torch"]
-    assert "unavailable: torch" in report.text()
+    torch_rows = report.table[report.table["verdict"] == "UNAVAILABLE"]
+    assert torch_rows["message"].str.contains(r'pip install "gradcheck-bench\[torch\]"', regex=True).all()
+    assert report.incomplete.empty and report.unexpected.empty  # a missing framework is neither
+    assert "unavailable: torch" in report.summary()
     with pytest.raises(ImportError, match=r'pip install "gradcheck-bench\[torch\]"'):
         build_source("torch", get_model("mlp"))
+
+
+@pytest.mark.parametrize("source, message", [("broken", "RuntimeError: deliberately broken source"),
+                                             ("misshapen", "shape")])
+def test_a_broken_source_is_error_in_its_cells_and_the_rest_completes(broken_sources, worker, tmp_path, source,
+                                                                      message):
+    report = compare_sources(["seed", "linear1d"], ["numpy", source], ["fd", source], repeats=1,
+                             show_progress=False)
+    verdicts = report.table.set_index(["case", "candidate", "reference"])["verdict"].to_dict()
+    assert verdicts == {
+        ("seed", "numpy", "fd"): "PASS", ("seed", "numpy", source): "ERROR", ("seed", source, "fd"): "ERROR",
+        ("linear1d", "numpy", "fd"): "PASS", ("linear1d", "numpy", source): "ERROR",
+        ("linear1d", source, "fd"): "ERROR",
+    }
+    errors = report.table[report.table["verdict"] == "ERROR"]
+    assert errors["message"].str.contains(message).all() and errors["message"].str.startswith(f"{source}: ").all()
+    assert len(report.incomplete) == 4 and report.unexpected.empty
+    report.write(tmp_path)
+    rows = json.loads((tmp_path / "compare.json").read_text())
+    assert [row["message"] for row in rows if row["verdict"] == "ERROR"] == list(errors["message"])
+    assert "ERROR" in report.summary() and f"{source} ERROR" in report.summary()
+
+
+def test_a_slow_source_is_stopped_at_the_budget_and_recorded_as_timeout(broken_sources, worker):
+    started = time.perf_counter()
+    report = compare_sources(["seed"], ["numpy", "slow"], ["fd"], repeats=1, budget=1.0, show_progress=False)
+    elapsed = time.perf_counter() - started
+    verdicts = report.table.set_index("candidate")["verdict"].to_dict()
+    assert verdicts == {"numpy": "PASS", "slow": "TIMEOUT"}
+    assert elapsed < 20  # the slow source alone would take a minute
+    slow = report.sources.set_index("source").loc["slow"]
+    assert slow["outcome"] == "TIMEOUT" and np.isnan(slow["seconds"])
+    assert f"budget of 1 s ({'worker process stopped' if worker == 'process' else 'stopped'})" in slow["message"]
+    assert {"heatmap.png", "cost.png", "cost_ratio.png"} <= set(report.render())  # a timeout is drawn too
+
+
+def test_a_warm_call_cut_short_by_the_budget_leaves_the_first_calls_time(broken_sources, worker):
+    report = compare_sources(["seed"], ["tiring"], ["fd"], repeats=3, budget=1.0, show_progress=False)
+    assert list(report.table["verdict"]) == ["PASS"]  # its gradient came within the budget: no TIMEOUT
+    tiring = report.sources.set_index("source").loc["tiring"]
+    assert tiring["outcome"] == "OK" and tiring["repeats"] == 0
+    assert tiring["seconds"] == tiring["first_call_seconds"] < 1.0
+
+
+def _unpicklable(cell):
+    return lambda: None
+
+
+def _keeps_then_loops(cell):
+    cell.keep("first")
+    cell.keep("second")
+    while True:
+        time.sleep(0.002)
+
+
+def _dies(cell):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@pytest.mark.filterwarnings(FORCED_FORK)
+@pytest.mark.parametrize("isolate", [True, False], ids=["process", "thread"])
+def test_run_within_budget_gives_every_outcome(isolate):
+    run = lambda work, budget=5, **options: run_within_budget(work, budget, isolate=isolate, **options)  # noqa: E731
+    assert run(lambda cell: cell.deadline > time.perf_counter()).value is True
+    assert run(lambda cell: 1 / 0).message == "ZeroDivisionError: division by zero"
+    looping = run(lambda cell: [time.sleep(0.002) for _ in range(10**6)], 0.3)
+    assert looping.outcome == "TIMEOUT" and "stopped" in looping.message
+    kept = run(_keeps_then_loops, 0.3)
+    assert kept.outcome == "OK" and kept.value == "second" and "cut short" in kept.message
+    with pytest.raises(KeyboardInterrupt):  # a stop inside the work is not a cell's outcome
+        run(lambda cell: (_ for _ in ()).throw(KeyboardInterrupt))
+    stuck = run(lambda cell: time.sleep(3), 0.3, grace=0.2)  # one call that no exception can enter
+    assert stuck.outcome == "TIMEOUT"
+    assert ("worker process stopped" if isolate else "abandoned") in stuck.message
+
+
+@pytest.mark.filterwarnings(FORCED_FORK)
+def test_a_worker_process_that_dies_or_cannot_answer_is_an_error():
+    died = run_within_budget(_dies, 5, isolate=True)
+    assert died.outcome == "ERROR" and "killed by SIGKILL" in died.message
+    mute = run_within_budget(_unpicklable, 5, isolate=True)
+    assert mute.outcome == "ERROR" and "could not be sent back" in mute.message
+    assert issubclass(CellStopped, BaseException) and not issubclass(CellStopped, Exception)
+
+
+def test_forking_is_refused_where_a_framework_was_imported_first(monkeypatch):
+    monkeypatch.setattr(compare_cells, "_fork_state", {})
+    assert compare_cells.prepare_forking(["json"]) is False  # json is imported: someone may have used it
+    assert compare_cells.prepare_forking([]) is False and not compare_cells.forking_is_safe()  # decided once
+    monkeypatch.setattr(compare_cells, "_fork_state", {})
+    allowed = compare_cells.prepare_forking([])
+    assert allowed == compare_cells.forking_is_safe() == (not compare_cells._jax_started())
 
 
 @pytest.mark.parametrize(
@@ -95,6 +295,7 @@ def test_missing_frameworks_are_listed_as_unavailable_not_errors(monkeypatch):
         ({"candidates": ["nope"]}, SourceError, "unknown gradient source 'nope'"),
         ({"repeats": 0}, InputError, "repeats must be a positive integer"),
         ({"threshold": -1.0}, InputError, "threshold must be a positive number"),
+        ({"budget": 0}, InputError, "budget must be a positive number of seconds"),
     ],
 )
 def test_bad_arguments_are_clear_errors(arguments, error, message):
@@ -102,31 +303,142 @@ def test_bad_arguments_are_clear_errors(arguments, error, message):
         compare_sources(**{"cases": ["seed"], **arguments})
 
 
-def test_cli_runs_end_to_end_and_writes_csv_json_markdown(tmp_path, capsys):
-    status = main(["compare", "--cases", "seed,linear1d", "--candidates", "numpy,numpy-buggy",
-                   "--references", "fd", "--repeats", "2", "--output", str(tmp_path)])
-    captured = capsys.readouterr()
-    out = captured.out
-    assert status == 0 and captured.err == ""  # no progress bar when stderr is not a terminal
-    assert "numpy-buggy" in out and "b1 x4.000" in out and "every verdict as expected" in out
-    csv = pd.read_csv(tmp_path / "compare.csv")  # plain: no options needed
-    rows = json.loads((tmp_path / "compare.json").read_text())
-    markdown = (tmp_path / "compare.md").read_text()
-    provenance = json.loads((tmp_path / "provenance.json").read_text())
-    assert len(csv) == len(rows) == 3
-    assert list(csv["verdict"]) == [row["verdict"] for row in rows] == ["PASS", "FAIL", "PASS"]
+# --------------------------------------------------------------------------
+# The screen
+# --------------------------------------------------------------------------
+
+
+def _instant_measure(source, name, params, X, Y, repeats, repeat_seconds, deadline=float("inf"), keep=None):
+    """A measurement that computes nothing: every gradient all ones, except one source that breaks."""
+    if name == "fd":
+        raise RuntimeError("fd broken for the length test")
+    return Measurement("OK", gradient={k: np.ones_like(v, dtype=float) for k, v in params.items()}, seconds=1e-3,
+                       repeats=1, first_call_seconds=1e-3, forward_passes=1.0)
+
+
+def test_the_summary_of_the_default_cases_fits_in_40_lines(monkeypatch):
+    import gradcheck_bench.tools.compare as compare_module
+
+    monkeypatch.setattr(compare_module, "measure", _instant_measure)
+    report = compare_sources(repeats=1, repeat_seconds=0.01, show_progress=False)
+    lines = report.summary().splitlines()
+    assert MAX_LINES == 40 and len(lines) <= 40
+    # every default model is there, with every outcome it had, and the way to the rest
+    models = {case.model.name for case in default_cases().values()}
+    assert all(any(line.startswith(f"{model}, ") for line in lines) for model in models)
+    assert "ERROR" in lines[0] and any("fd ERROR" in line for line in lines)  # the broken source
+    assert "UNEXPECTED" in lines[0]  # the planted bug now passes: all-ones gradients agree
+    assert lines[-1].startswith("full tables and pictures: results/compare/report.html")
+
+
+def test_many_models_still_fit_in_40_lines(monkeypatch):
+    import gradcheck_bench.tools.compare as compare_module
+
+    monkeypatch.setattr(compare_module, "measure", _instant_measure)
+    linear = get_model("linear1d")
+    extra = [gb.Model(name=f"copy{i}", cost=linear.cost, gradient=linear.gradient, cases={f"copy{i}": linear.cases[
+        "linear1d"]}) for i in range(8)]
+    report = compare_sources(candidates=["numpy", "numpy-buggy", "torch"], references=["richardson", "torch"], repeats=1,
+                             repeat_seconds=0.01, show_progress=False, models=[*extra, get_model("mlp")])
+    lines = report.summary().splitlines()
+    assert len(lines) <= 40
+    assert any(line.startswith("every cell as expected") and "copy0" in line for line in lines)
+    assert any(line.startswith("mlp, 7 cases") for line in lines)  # its planted bug passes: it stays shown
+
+
+# --------------------------------------------------------------------------
+# The command and its files
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    """One CLI run, shared: its exit status, what it printed, and the folder it wrote."""
+    folder = tmp_path_factory.mktemp("compare")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        status = main(["compare", "--cases", "seed,linear1d", "--candidates", "numpy,numpy-buggy",
+                       "--references", "fd,richardson", "--repeats", "2", "--output", str(folder)])
+    return status, printed.getvalue(), folder
+
+
+def test_cli_prints_a_summary_and_writes_every_file(cli_run):
+    status, out, folder = cli_run
+    assert status == 0
+    lines = out.splitlines()
+    assert len(lines) <= 40 and "every verdict as expected" in lines[0]
+    assert "4 PASS, 2 FAIL" in lines[0]
+    matrix = [line.split() for line in lines if line.startswith(("mlp, ", "numpy ", "numpy-buggy "))]
+    assert matrix[0][:4] == ["mlp,", "1", "case", "fd"] and matrix[2][0] == "numpy-buggy"
+    assert matrix[2][2] == "FAIL" and matrix[1][2] == "PASS"  # worst difference, then the verdict
+    assert f"{folder / 'report.html'}" in lines[-1]
+    csv = pd.read_csv(folder / "compare.csv")  # plain: no options needed
+    rows = json.loads((folder / "compare.json").read_text())
+    markdown = (folder / "compare.md").read_text()
+    provenance = json.loads((folder / "provenance.json").read_text())
+    assert len(csv) == len(rows) == 6
+    assert list(csv["verdict"]) == [row["verdict"] for row in rows]
+    assert list(csv["verdict"]).count("FAIL") == 2 and set(csv.loc[csv["verdict"] == "FAIL", "candidate"]) == {
+        "numpy-buggy"}
+    assert len(pd.read_csv(folder / "sources.csv")) == 4 + 3  # seed: all four; linear1d: no numpy-buggy
     for name in ("command", "commit", "versions", "platform", "cpu_count", "load_average_at_start"):
         assert name in provenance
+    assert provenance["settings"]["budget"] == 30.0  # the documented default
     assert {"numpy", "torch", "jax"} <= set(provenance["versions"]) and "compare" in provenance["command"]
-    assert "| seed " in markdown and "| mlp " in markdown
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["compare.csv", "compare.json", "compare.md", "provenance.json"]
+    assert "| seed " in markdown and "| mlp " in markdown and "![heatmap](heatmap.png)" in markdown
+    assert sorted(p.name for p in folder.iterdir()) == REPORT_FILES
 
 
-def test_cli_strict_exits_1_on_an_unexpected_verdict(tmp_path):
-    argv = ["compare", "--cases", "fraud-s3-m1024", "--candidates", "numpy", "--references", "fd",
-            "--eps", "1e-5", "--repeats", "1", "--output", str(tmp_path)]  # a step that crosses a kink
-    assert main(argv) == 0
-    assert main(argv + ["--strict"]) == 1
+def test_cli_full_prints_every_row(tmp_path, capsys):
+    assert main(["compare", "--cases", "seed", "--candidates", "numpy-buggy", "--references", "fd",
+                 "--repeats", "1", "--full", "--output", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "b1 x4.000" in out and "ref passes" in out and "every verdict as expected" in out
+
+
+def test_the_pictures_are_pngs_and_the_heatmap_reads_pass_green_and_fail_red(cli_run):
+    import matplotlib.image
+
+    _, _, folder = cli_run
+    for name in ("heatmap.png", "cost.png", "cost_ratio.png"):
+        data = (folder / name).read_bytes()
+        assert data.startswith(PNG_SIGNATURE)
+        pixels = matplotlib.image.imread(io.BytesIO(data))
+        assert pixels.shape[0] > 200 and pixels.shape[1] > 300
+    table = pd.read_csv(folder / "compare.csv")
+    figure = heatmap_figure(table)
+    image = figure.axes[0].images[0]
+    colours = image.to_rgba(image.get_array())  # rows: cases; columns: (candidate, reference) pairs
+    pairs = list(dict.fromkeys(zip(table["candidate"], table["reference"])))
+    passed, failed = colours[0, pairs.index(("numpy", "fd"))], colours[0, pairs.index(("numpy-buggy", "fd"))]
+    assert passed[1] > passed[0] and failed[0] > failed[1]  # green below the threshold, red above
+    texts = [text.get_text() for text in figure.axes[0].texts]
+    assert texts.count("FAIL") == 2 and "n/a" in texts  # numpy-buggy does not apply to linear1d
+
+
+def test_without_matplotlib_the_rest_is_written_and_one_line_says_so(tmp_path, monkeypatch):
+    report = compare_sources(["seed"], ["numpy"], ["fd"], repeats=1, show_progress=False)
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)  # import matplotlib now fails
+    paths = report.write(tmp_path)
+    assert sorted(paths) == sorted(name for name in REPORT_FILES if not name.endswith(".png"))
+    note = [line for line in report.summary().splitlines() if "matplotlib" in line]
+    assert len(note) == 1 and "pip install matplotlib" in note[0]
+    assert "pip install matplotlib" in (tmp_path / "report.html").read_text()
+
+
+def test_cli_exit_statuses(broken_sources, tmp_path, capsys):
+    base = ["compare", "--cases", "seed", "--references", "fd", "--repeats", "1", "--output", str(tmp_path)]
+    kink = ["compare", "--cases", "fraud-s3-m1024", "--references", "fd", "--eps", "1e-5", "--repeats", "1",
+            "--output", str(tmp_path)]  # a step that crosses a kink: numpy vs fd FAILs unexpectedly
+    assert main([*base, "--candidates", "numpy,numpy-buggy", "--strict"]) == 0
+    assert main([*base, "--candidates", "numpy,broken"]) == EXIT_INCOMPLETE == 3
+    assert main([*base, "--candidates", "numpy,broken", "--strict"]) == 3
+    assert main([*base, "--candidates", "numpy,slow", "--budget", "0.5"]) == 3
+    assert main([*kink, "--candidates", "numpy"]) == 0
+    assert main([*kink, "--candidates", "numpy", "--strict"]) == 1
+    assert main([*kink, "--candidates", "numpy,broken", "--strict"]) == 1  # a wrong verdict outranks a gap
+    assert main([*kink, "--candidates", "numpy,broken"]) == 3
+    capsys.readouterr()
 
 
 def test_cli_bad_case_is_exit_2_with_a_message(tmp_path, capsys):
@@ -152,10 +464,11 @@ def test_a_crash_mid_write_leaves_the_old_files_whole(tmp_path, monkeypatch):
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no temporary files left either
 
 
-def test_a_report_that_cannot_be_rendered_changes_no_file(tmp_path, monkeypatch):
+@pytest.mark.parametrize("module, function", [(report_module, "table_to_markdown"), (compare_html, "report_html")])
+def test_a_report_that_cannot_be_rendered_changes_no_file(tmp_path, monkeypatch, module, function):
     small_report().write(tmp_path)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    monkeypatch.setattr(report_module, "table_to_markdown", lambda *a: 1 / 0)
+    monkeypatch.setattr(module, function, lambda *a, **k: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         small_report().write(tmp_path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
@@ -163,13 +476,15 @@ def test_a_report_that_cannot_be_rendered_changes_no_file(tmp_path, monkeypatch)
 
 def test_the_committed_results_are_a_real_run():
     results = Path(__file__).resolve().parents[1] / "results" / "compare"
-    if not results.exists():
-        pytest.skip("no committed compare results")
+    if not (results / "provenance.json").is_file():
+        pytest.skip("no committed compare results in the current format (they are regenerated after merges)")
     csv = pd.read_csv(results / "compare.csv")
     rows = json.loads((results / "compare.json").read_text())
-    assert len(csv) == len(rows) > 0 and (results / "provenance.json").is_file()
+    assert len(csv) == len(rows) > 0
+    assert all((results / name).is_file() for name in REPORT_FILES)
     buggy = csv[csv["candidate"] == "numpy-buggy"]
-    assert (buggy["verdict"] == "FAIL").all() and set(buggy["reference"]) >= {"fd"}
+    assert (buggy.loc[buggy["verdict"] != "UNAVAILABLE", "verdict"] == "FAIL").all() and set(buggy["reference"]) >= {
+        "fd"}
 
 
 def test_an_interrupted_compare_says_where_it_stopped_and_leaves_the_files(tmp_path, monkeypatch, capsys):
@@ -177,7 +492,7 @@ def test_an_interrupted_compare_says_where_it_stopped_and_leaves_the_files(tmp_p
 
     assert main(["compare", "--cases", "seed", "--candidates", "numpy", "--references", "fd",
                  "--repeats", "1", "--output", str(tmp_path)]) == 0
-    before = {path.name: path.read_text() for path in tmp_path.iterdir()}
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
     capsys.readouterr()
 
     def interrupted(*args, **kwargs):
@@ -189,4 +504,46 @@ def test_an_interrupted_compare_says_where_it_stopped_and_leaves_the_files(tmp_p
     err = capsys.readouterr().err
     assert status == 130
     assert "compare stopped at case 'seed', source 'numpy' (0 of 2 measurements done)" in err
-    assert {path.name: path.read_text() for path in tmp_path.iterdir()} == before
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == before
+
+
+# --------------------------------------------------------------------------
+# The HTML report in a real browser
+# --------------------------------------------------------------------------
+
+
+PROBE = """<script>
+window.addEventListener('load', function () {
+  var images = Array.prototype.map.call(document.images, function (i) { return [i.alt, i.naturalWidth]; });
+  var probe = document.createElement('pre');
+  probe.id = 'probe';
+  probe.textContent = JSON.stringify({images: images, tables: document.querySelectorAll('table').length});
+  document.body.appendChild(probe);
+});
+</script>"""
+
+
+def test_the_html_report_opens_offline_in_chromium_with_tables_and_pictures(cli_run, tmp_path):
+    from gradcheck_bench.tools.dashboard import find_chromium, run_chromium
+    import matplotlib.image
+
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("no Chromium on PATH (apt-get install -y chromium)")
+    _, _, folder = cli_run
+    page = (folder / "report.html").read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # nothing from the network
+    assert page.count("src='data:image/png;base64,") == 3
+    probed = tmp_path / "probed.html"  # the report with a script that writes what the browser loaded into the DOM
+    probed.write_text(page.replace("</body>", PROBE + "</body>"))
+    dom = run_chromium(chromium, probed.as_uri(), "--dump-dom")
+    seen = json.loads(re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S).group(1).replace("&quot;", '"'))
+    assert sorted(alt for alt, _ in seen["images"]) == ["cost", "cost_ratio", "heatmap"]
+    assert all(width > 0 for _, width in seen["images"])  # every picture decoded
+    assert seen["tables"] >= 5  # two verdict matrices, the timings, every cell, every source
+    assert "numpy-buggy" in dom and "every cell" in dom.lower()
+    screenshot = tmp_path / "report.png"
+    run_chromium(chromium, (folder / "report.html").as_uri(), f"--screenshot={screenshot}")
+    pixels = matplotlib.image.imread(screenshot)[..., :3]
+    colours = np.unique((pixels.reshape(-1, 3) * 255).astype(np.uint8), axis=0)
+    assert len(colours) > 50  # text, tables and pictures; a blank page has one colour

@@ -90,3 +90,23 @@ def test_an_interrupted_study_says_where_it_stopped(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt, match="study stopped during the detection table"):
         study_module.run_study(tmp_path, nets=1, show=False)
     assert not any(tmp_path.iterdir())
+
+
+def test_the_detection_heatmap_reads_green_where_the_verdict_is_right():
+    from gradcheck_bench.tools.study import CORRECT, METHODS, detection_figure
+
+    control = next(bug.name for bug in CATALOGUE if bug.control)
+    # The correct gradient and the control never fail (right); one bug is always caught (right), one never (wrong).
+    outcomes = {CORRECT: False, control: False, "caught": True, "missed": False}
+    raw = pd.DataFrame([{"gradient": gradient, "method": method, "detected": detected}
+                        for gradient, detected in outcomes.items() for method in METHODS])
+    figure = detection_figure(raw)
+    image = figure.axes[0].images[0]
+    colours = image.to_rgba(image.get_array())
+    green = lambda rgba: rgba[1] > rgba[0]  # noqa: E731
+    for row, right in enumerate([True, True, True, False]):
+        assert all(green(colour) == right for colour in colours[row]), list(outcomes)[row]
+    assert [text.get_text() for text in figure.axes[0].texts][:1] == ["0%"]  # the cells still print the fail share
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)

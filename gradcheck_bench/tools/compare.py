@@ -1,21 +1,27 @@
-"""The comparison report: every candidate against every reference on a set of cases.
+"""The comparison run: every candidate against every reference on every case, one outcome per cell.
 
 ``gradcheck-bench compare`` (or :func:`compare_sources`) computes each
-source's gradient once per case, timing it, and then checks every
-(candidate, reference) pair on those gradients. The result is one pandas
-row per (case, candidate, reference): the relative difference, the verdict,
-the worst tensor and its least-squares scale, the time per gradient of both
-sources (median of repeats, with the first call and any jit compile time
-apart), and how many forward passes the reference needed.
+source's gradient once per case, timing it within a per-cell budget, and
+then checks every (candidate, reference) pair on those gradients. Each pair
+on each case is a cell with one outcome (:mod:`.compare_cells`): PASS or FAIL
+from the check, UNAVAILABLE (framework not installed), TIMEOUT (no gradient
+within ``budget`` seconds) or ERROR (the source raised; its message is kept).
+A broken or slow source costs its own cells, never the run.
 
-Cases: the exercise's seed case, random fraud nets (4-5-3-1) at several seeds
-and example counts, wider and deeper He-initialised MLPs up to about 10,000
-parameters, and the 1-D model. Sources whose framework is not installed are
-listed as unavailable, not errors.
+Two tables come out: ``table``, one row per (case, candidate, reference),
+with the relative difference, the verdict, the worst tensor and its
+least-squares scale, and both sources' times; and ``sources``, one row per
+(case, source), with the time per gradient (median of warm calls, the first
+call and any jit compile apart), the counted forward passes, and the time
+relative to one evaluation of the cost and to the hand-written backprop.
+:meth:`ComparisonReport.write` renders the files (:mod:`.compare_summary`,
+:mod:`.compare_figures`, :mod:`.compare_html`) and
+:meth:`ComparisonReport.summary` the screen.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import statistics
 import time
@@ -26,21 +32,30 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ..check import compare_gradients
+from ..check import DEFAULT_THRESHOLD, compare_gradients
 from ..counting import count_forward_passes
 from ..errors import InputError
+from ..fd_engines import engines
 from ..models import Model, Params, get_model, model_names
 from ..progress import progress_bar
 from ..sources.registry import SourceSpec, build_source, get_spec, source_specs
 from ..validation import validate_gradient, validate_threshold
+from . import compare_figures, compare_html, compare_summary
+from .atomic_files import write_bytes_atomically, write_text_atomically
+from .compare_cells import (DEFAULT_BUDGET, ERROR, FAIL, INCOMPLETE, OK, PASS, SEVERITY, UNAVAILABLE, Cell,
+                            describe, prepare_forking, run_within_budget)
 from .interruption import saying_where
-from .report import provenance, write_provenance, write_table
+from .report import provenance, table_to_json, write_provenance
 
 DEFAULT_OUTPUT = Path("results") / "compare"
 CANDIDATE_KINDS = ("hand-written", "planted-bug", "autograd")
 REFERENCE_KINDS = ("oracle", "autograd")
-KINK_WARNING_MARGIN = 1e-3
-"""Below this ``relu_margin`` the summary explains an unexpected fd verdict as a kink crossing."""
+BASELINE_SOURCE = "numpy"
+"""The hand-written backprop: the source every other one's time is also given relative to."""
+REPEAT_SECONDS = 0.25
+"""Warm repeats of a source stop once they have used this much time (at least one is made when it fits)."""
+EXIT_INCOMPLETE = 3
+"""``gradcheck-bench compare``'s exit status when a cell is ERROR or TIMEOUT (0 pass, 1 ``--strict`` unexpected)."""
 
 
 # --------------------------------------------------------------------------
@@ -99,7 +114,7 @@ def select_cases(names: list[str] | None, models: list[Model] | None = None) -> 
 
 @dataclass(frozen=True)
 class SourceChoice:
-    """The sources a run uses, and those asked for (or defaulted) but not installed."""
+    """The sources of a run, installed or not, and an install hint for each one that is not."""
 
     candidates: list[str]
     references: list[str]
@@ -107,22 +122,20 @@ class SourceChoice:
 
 
 def default_source_names(kinds: tuple[str, ...]) -> list[str]:
-    return [name for name, spec in source_specs().items() if spec.kind in kinds]
+    """Every registered source of these kinds, grouped by kind in the order given."""
+    specs = source_specs()
+    return [name for kind in kinds for name, spec in specs.items() if spec.kind == kind]
 
 
 def choose_sources(candidates: list[str] | None, references: list[str] | None) -> SourceChoice:
-    """Resolve the names (unknown names are errors); split off the unavailable ones."""
+    """Resolve the names (unknown names are errors); note which are not installed."""
     candidates = default_source_names(CANDIDATE_KINDS) if candidates is None else candidates
     references = default_source_names(REFERENCE_KINDS) if references is None else references
     if not candidates or not references:
         raise InputError("compare needs at least one candidate and one reference source.")
     specs = {name: get_spec(name) for name in [*candidates, *references]}
     unavailable = {name: _install_hint(spec) for name, spec in specs.items() if not spec.is_available()}
-    return SourceChoice(
-        candidates=[name for name in candidates if name not in unavailable],
-        references=[name for name in references if name not in unavailable],
-        unavailable=unavailable,
-    )
+    return SourceChoice(candidates=list(candidates), references=list(references), unavailable=unavailable)
 
 
 def _install_hint(spec: SourceSpec) -> str:
@@ -131,23 +144,28 @@ def _install_hint(spec: SourceSpec) -> str:
 
 @dataclass(frozen=True)
 class Measurement:
-    """One source's gradient at one case, and what it cost."""
+    """One source's gradient at one case and what it cost, or why there is none (``outcome`` not OK)."""
 
-    gradient: Params
-    seconds: float  # median of the timed repeats (the first call excluded)
-    repeats: int
-    first_call_seconds: float
-    compile_seconds: float  # NaN for sources that do not compile
-    forward_passes: float  # counted: evaluations of the cost during the first call
-    examples: int  # m, the columns of X (1 for the 1-D model)
+    outcome: str  # OK, UNAVAILABLE, TIMEOUT or ERROR
+    gradient: Params | None = None
+    seconds: float = math.nan  # median of the warm calls; the first call's time when none fitted the budget
+    repeats: int = 0  # warm calls timed
+    first_call_seconds: float = math.nan
+    compile_seconds: float = math.nan  # NaN for sources that do not compile
+    forward_passes: float = math.nan  # counted: evaluations of the cost during the first call
+    message: str = ""
 
 
-def measure(source: Any, name: str, params: Params, X: Any, Y: Any, repeats: int, budget_seconds: float) -> Measurement:
+def measure(source: Any, name: str, params: Params, X: Any, Y: Any, repeats: int, repeat_seconds: float,
+            deadline: float = math.inf, keep: Callable[[Measurement], None] | None = None) -> Measurement:
     """Call ``source`` once cold, then time up to ``repeats`` warm calls.
 
-    The warm calls stop early once they have used ``budget_seconds`` (at least
-    one is always made), so a slow oracle on a big net costs a couple of calls,
-    not ``repeats`` of them.
+    The warm calls stop once they have used ``repeat_seconds`` (so a slow
+    oracle on a big case costs a call or two, not ``repeats`` of them), and
+    none starts that the last call's duration says would end after
+    ``deadline`` (a ``time.perf_counter()`` value). After the first call,
+    ``keep`` receives the measurement so far, with the first call's time as
+    ``seconds``: what stands if a warm call is cut short by the budget.
     """
     compiled_before = getattr(source, "compile_seconds", None)
     with count_forward_passes() as counter:
@@ -155,19 +173,55 @@ def measure(source: Any, name: str, params: Params, X: Any, Y: Any, repeats: int
         gradient = validate_gradient(source(params, X, Y), params, name)
         first_call = time.perf_counter() - start
     compiled_after = getattr(source, "compile_seconds", None)
+
+    def measured(times: list[float]) -> Measurement:
+        return Measurement(
+            outcome=OK,
+            gradient=gradient,
+            seconds=statistics.median(times) if times else first_call,
+            repeats=len(times),
+            first_call_seconds=first_call,
+            compile_seconds=(compiled_after - compiled_before) if compiled_before is not None else math.nan,
+            forward_passes=float(counter.passes),
+        )
+
+    if keep is not None:
+        keep(measured([]))
     times: list[float] = []
-    while len(times) < repeats and (not times or sum(times) < budget_seconds):
+    last = first_call
+    while len(times) < repeats and sum(times) < repeat_seconds and time.perf_counter() + last < deadline:
         start = time.perf_counter()
         source(params, X, Y)
+        last = time.perf_counter() - start
+        times.append(last)
+    return measured(times)
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """What a case is (size, distance to a kink) and what one evaluation of its cost takes."""
+
+    parameters: float = math.nan
+    examples: float = math.nan  # the columns of X (the MLP's m); 1 for a scalar or vector X
+    relu_margin: float = math.nan
+    cost_seconds: float = math.nan  # median of up to ``repeats`` calls of model.cost(params, X, Y)
+    message: str = ""  # why the others are NaN, when the case could not be built or its cost failed
+
+
+def case_facts(case: Case, repeats: int, repeat_seconds: float, deadline: float = math.inf) -> CaseFacts:
+    """Build the case's point, measure it, and time ``model.cost`` on it (at least once)."""
+    params, X, Y = case.point()
+    times: list[float] = []
+    while not times or (len(times) < repeats and sum(times) < repeat_seconds
+                        and time.perf_counter() + times[-1] < deadline):
+        start = time.perf_counter()
+        case.model.cost(params, X, Y)
         times.append(time.perf_counter() - start)
-    return Measurement(
-        gradient=gradient,
-        seconds=statistics.median(times),
-        repeats=len(times),
-        first_call_seconds=first_call,
-        compile_seconds=(compiled_after - compiled_before) if compiled_before is not None else math.nan,
-        forward_passes=float(counter.passes),
-        examples=int(np.shape(X)[1]) if np.ndim(X) == 2 else 1,
+    return CaseFacts(
+        parameters=float(sum(int(np.size(value)) for value in params.values())),
+        examples=float(np.shape(X)[1]) if np.ndim(X) == 2 else 1.0,
+        relu_margin=case.relu_margin(),
+        cost_seconds=statistics.median(times),
     )
 
 
@@ -178,25 +232,57 @@ def measure(source: Any, name: str, params: Params, X: Any, Y: Any, repeats: int
 
 @dataclass(frozen=True)
 class ComparisonReport:
-    """The outcome of a comparison run: the table, its header, and what could not run."""
+    """The outcome of a comparison run: the cells, the per-source timings, the header, what is not installed."""
 
     table: pd.DataFrame
+    sources: pd.DataFrame
     header: dict[str, Any]
     unavailable: dict[str, str]
 
     @property
     def unexpected(self) -> pd.DataFrame:
-        """Rows whose verdict is not the expected one (a planted bug passing, or a real source failing)."""
-        return self.table[~self.table["as_expected"]]
+        """Checked cells whose verdict is not the expected one (a planted bug passing, a real source failing)."""
+        return compare_summary.unexpected_rows(self.table)
 
-    def text(self) -> str:
-        """The table for a terminal, then a one-paragraph summary."""
-        return format_comparison(self)
+    @property
+    def incomplete(self) -> pd.DataFrame:
+        """Cells the run could not check: ERROR or TIMEOUT."""
+        return self.table[self.table["verdict"].isin(INCOMPLETE)]
 
-    def write(self, directory: str | Path = DEFAULT_OUTPUT, stem: str = "compare") -> dict[str, Path]:
-        """Write CSV, JSON and Markdown (each atomically) and provenance.json; return the paths."""
-        paths = write_table(self.table, directory, stem, "gradcheck-bench compare")
-        paths["provenance"] = write_provenance(directory, {**self.header, "unavailable": self.unavailable})
+    def summary(self, directory: str | Path = DEFAULT_OUTPUT) -> str:
+        """The screen: per model a candidate x reference matrix, timings per source, where the files are."""
+        return compare_summary.screen_summary(self.table, self.sources, self.header, self.unavailable,
+                                              Path(directory), compare_figures.missing_matplotlib())
+
+    def text(self, directory: str | Path = DEFAULT_OUTPUT) -> str:
+        """Every row as a terminal table (times in ms), then the summary."""
+        return compare_summary.full_table(self.table) + "\n\n" + self.summary(directory)
+
+    def render(self) -> dict[str, str | bytes]:
+        """Every file of the report by name (tables, Markdown, pictures, HTML), rendered in memory."""
+        budget = float(self.header["settings"]["budget"])
+        pictures = compare_figures.draw(self.table, self.sources, budget)
+        files: dict[str, str | bytes] = {
+            "compare.csv": self.table.to_csv(index=False),
+            "compare.json": table_to_json(self.table),
+            "sources.csv": self.sources.to_csv(index=False),
+            "sources.json": table_to_json(self.sources),
+            "compare.md": compare_summary.markdown_report(self.table, self.sources, self.header, list(pictures)),
+            "report.html": compare_html.report_html(self.table, self.sources, self.header, self.unavailable,
+                                                    pictures, compare_figures.missing_matplotlib()),
+        }
+        return {**files, **pictures}
+
+    def write(self, directory: str | Path = DEFAULT_OUTPUT) -> dict[str, Path]:
+        """Write every file of :meth:`render` atomically, then provenance.json; return the paths by file name.
+
+        Everything is rendered before the first file is replaced, so a report
+        that cannot be rendered changes nothing on disk.
+        """
+        directory = Path(directory)
+        paths = {name: (write_bytes_atomically if isinstance(content, bytes) else write_text_atomically)(
+                     directory / name, content) for name, content in self.render().items()}
+        paths["provenance.json"] = write_provenance(directory, {**self.header, "unavailable": self.unavailable})
         return paths
 
 
@@ -207,38 +293,47 @@ def compare_sources(
     *,
     threshold: float | None = None,
     repeats: int = 5,
-    budget_seconds: float = 0.25,
+    budget: float = DEFAULT_BUDGET,
+    repeat_seconds: float = REPEAT_SECONDS,
     device: str | None = None,
     threads: int | None = None,
     eps: float | None = None,
     show_progress: bool | None = None,
     models: list[Model] | None = None,
 ) -> ComparisonReport:
-    """Check every candidate against every reference on every case, timing every source.
+    """Check every candidate against every reference on every case, timing every source within ``budget``.
 
     Arguments left as None mean "all": every case of :func:`default_cases`,
-    every installed source of kind hand-written/planted-bug/autograd as a
-    candidate and of kind oracle/autograd as a reference. A pair is skipped
-    when a source does not handle the case's model (``numpy-buggy`` on the
-    1-D model) or when candidate and reference are the same source.
-    ``device`` goes to the sources that take one (torch, jax), ``threads`` to
-    torch (its intra-op threads during each call; None leaves torch's own),
-    ``eps`` to the finite-difference oracles (None: their dtype-aware default).
+    every registered source of kind hand-written/planted-bug/autograd as a
+    candidate and of kind oracle/autograd as a reference (those not
+    installed give UNAVAILABLE cells). A pair is left out when a source does
+    not handle the case's model (``numpy-buggy`` on the 1-D model) or when
+    candidate and reference are the same source. ``budget`` is the wall time
+    one source may take on one case, its first call and warm repeats
+    together; ``device`` goes to the sources that take one (torch, jax),
+    ``threads`` to torch (its intra-op threads during each call; None leaves
+    torch's own), ``eps`` to the finite-difference oracles (None: their
+    dtype-aware default).
     """
     if not (isinstance(repeats, int) and repeats >= 1):
         raise InputError(f"repeats must be a positive integer, got {repeats!r}.")
+    if not (isinstance(budget, (int, float)) and 0 < budget < math.inf):
+        raise InputError(f"budget must be a positive number of seconds, got {budget!r}.")
     if threshold is not None:
         validate_threshold(threshold)
+    started = time.perf_counter()
     record = provenance(cases=cases, candidates=candidates, references=references, threshold=threshold,
-                        repeats=repeats, budget_seconds=budget_seconds, device=device, threads=threads, eps=eps)
+                        repeats=repeats, budget=budget, repeat_seconds=repeat_seconds, device=device,
+                        threads=threads, eps=eps)
     selected_cases = select_cases(cases, models)
     choice = choose_sources(candidates, references)
     options = {
         key: value for key, value in (("device", device), ("threads", threads), ("eps", eps)) if value is not None
     }
     plan = [(case, name) for case in selected_cases for name in _sources_for(case, choice)]
+    prepare_forking(_frameworks({name for _, name in plan} - set(choice.unavailable)))
+    facts: dict[str, CaseFacts] = {}
     measurements: dict[tuple[str, str], Measurement] = {}
-    margins = {case.name: case.relu_margin() for case in selected_cases}
     source_settings: dict[str, dict[str, Any]] = {}
     reached = {"case": "", "source": ""}
 
@@ -249,25 +344,37 @@ def compare_sources(
 
     with saying_where(where), progress_bar(total=len(plan), description="compare", show=show_progress) as bar:
         for case, name in plan:
+            if case.name not in facts:
+                reached.update(case=case.name, source="(its cost)")
+                bar.set_postfix_str(f"{case.name}: cost")
+                facts[case.name] = _facts_within_budget(case, repeats, repeat_seconds, budget)
             reached.update(case=case.name, source=name)
             bar.set_postfix_str(f"{case.name}: {name}")
-            source = build_source(name, case.model, **options)
-            if _settings_of(source):
-                source_settings.setdefault(name, _settings_of(source))
-            params, X, Y = case.point()
-            measurements[case.name, name] = measure(source, name, params, X, Y, repeats, budget_seconds)
+            measurements[case.name, name] = _measure_within_budget(
+                case, name, choice, options, repeats, repeat_seconds, budget, source_settings)
             bar.update(1)
     rows = [
-        _row(case, candidate, reference, measurements, threshold, margins[case.name])
+        _row(case, candidate, reference, measurements, threshold, facts[case.name])
         for case in selected_cases
         for candidate in choice.candidates
         for reference in choice.references
         if candidate != reference and (case.name, candidate) in measurements
         and (case.name, reference) in measurements
     ]
-    header = {**record, "timing": f"median of up to {repeats} warm calls within {budget_seconds} s, first call apart",
-              "source_settings": source_settings}
-    return ComparisonReport(table=pd.DataFrame(rows, columns=COLUMNS), header=header, unavailable=choice.unavailable)
+    header = {**record, "wall_seconds": time.perf_counter() - started, "source_settings": source_settings,
+              "timing": f"median of up to {repeats} warm calls within {repeat_seconds} s, first call apart; "
+                        f"at most {budget:g} s per source and case"}
+    return ComparisonReport(table=_counts_as_integers(pd.DataFrame(rows, columns=COLUMNS)),
+                            sources=_counts_as_integers(_sources_table(plan, measurements, facts)),
+                            header=header, unavailable=choice.unavailable)
+
+
+def _counts_as_integers(table: pd.DataFrame) -> pd.DataFrame:
+    """``parameters`` and ``examples`` as whole numbers in the files, unless a broken case left one unknown."""
+    for column in ("parameters", "examples"):
+        if column in table and table[column].notna().all():
+            table[column] = table[column].astype(int)
+    return table
 
 
 def _sources_for(case: Case, choice: SourceChoice) -> list[str]:
@@ -275,9 +382,45 @@ def _sources_for(case: Case, choice: SourceChoice) -> list[str]:
     return [name for name in wanted if get_spec(name).applies_to(case.model)]
 
 
+def _frameworks(names: set[str]) -> list[str]:
+    """The optional frameworks the cells may import: the sources' own, and those of fd's automatic engines."""
+    declared = [module for name in sorted(names) for module in get_spec(name).requires]
+    declared += [module for engine in engines().values() if engine.auto_rank is not None for module in engine.requires]
+    return [module for module in dict.fromkeys(declared) if importlib.util.find_spec(module) is not None]
+
+
 def _settings_of(source: Any) -> dict[str, Any]:
     """The options a built source reports (eps, engine, device), for the header."""
     return {key: str(getattr(source, key)) for key in ("eps", "engine", "device", "threads") if hasattr(source, key)}
+
+
+def _facts_within_budget(case: Case, repeats: int, repeat_seconds: float, budget: float) -> CaseFacts:
+    run = run_within_budget(lambda cell: case_facts(case, repeats, repeat_seconds, cell.deadline), budget,
+                            f"{case.name}: cost")
+    return run.value if run.outcome == OK else CaseFacts(message=f"{run.outcome}: {run.message}")
+
+
+def _measure_within_budget(case: Case, name: str, choice: SourceChoice, options: dict[str, Any], repeats: int,
+                           repeat_seconds: float, budget: float,
+                           source_settings: dict[str, dict[str, Any]]) -> Measurement:
+    """One source on one case: UNAVAILABLE, or built and measured in a budgeted worker."""
+    if name in choice.unavailable:
+        return Measurement(UNAVAILABLE, message=f"not installed; install with: {choice.unavailable[name]}")
+
+    def work(cell: Cell) -> tuple[Measurement, dict[str, Any]]:
+        source = build_source(name, case.model, **options)
+        settings = _settings_of(source)
+        params, X, Y = case.point()
+        return measure(source, name, params, X, Y, repeats, repeat_seconds, cell.deadline,
+                       keep=lambda so_far: cell.keep((so_far, settings))), settings
+
+    run = run_within_budget(work, budget, f"{case.name}: {name}")
+    if run.outcome != OK:
+        return Measurement(run.outcome, message=run.message)
+    measurement, settings = run.value
+    if settings:
+        source_settings.setdefault(name, settings)
+    return measurement
 
 
 COLUMNS = [
@@ -285,95 +428,72 @@ COLUMNS = [
     "verdict", "expected", "as_expected", "worst_parameter", "worst_parameter_difference",
     "worst_parameter_scale", "culprits", "candidate_seconds", "candidate_first_call_seconds",
     "candidate_compile_seconds", "reference_seconds", "reference_first_call_seconds",
-    "reference_compile_seconds", "reference_forward_passes", "candidate_repeats", "reference_repeats",
+    "reference_compile_seconds", "reference_forward_passes", "candidate_repeats", "reference_repeats", "message",
 ]
 
 
 def _row(case: Case, candidate: str, reference: str, measurements: dict[tuple[str, str], Measurement],
-         threshold: float | None, relu_margin: float) -> dict[str, Any]:
+         threshold: float | None, facts: CaseFacts) -> dict[str, Any]:
     ours, theirs = measurements[case.name, candidate], measurements[case.name, reference]
-    result = compare_gradients(ours.gradient, theirs.gradient, threshold=threshold,
-                               candidate_name=candidate, reference_name=reference)
+    expected = FAIL if get_spec(candidate).kind == "planted-bug" else PASS
+    row: dict[str, Any] = {
+        "case": case.name, "model": case.model.name, "parameters": facts.parameters, "examples": facts.examples,
+        "relu_margin": facts.relu_margin, "candidate": candidate, "reference": reference,
+        "difference": math.nan, "threshold": DEFAULT_THRESHOLD if threshold is None else threshold,
+        "expected": expected, "worst_parameter": "", "worst_parameter_difference": math.nan,
+        "worst_parameter_scale": math.nan, "culprits": "",
+        "candidate_seconds": ours.seconds, "candidate_first_call_seconds": ours.first_call_seconds,
+        "candidate_compile_seconds": ours.compile_seconds, "reference_seconds": theirs.seconds,
+        "reference_first_call_seconds": theirs.first_call_seconds,
+        "reference_compile_seconds": theirs.compile_seconds, "reference_forward_passes": theirs.forward_passes,
+        "candidate_repeats": ours.repeats, "reference_repeats": theirs.repeats, "message": "",
+    }
+    problems = {name: m for name, m in ((candidate, ours), (reference, theirs)) if m.outcome != OK}
+    if problems:
+        outcome = next(o for o in SEVERITY if any(m.outcome == o for m in problems.values()))
+        message = "; ".join(f"{name}: {m.message}" for name, m in problems.items())
+        return {**row, "verdict": outcome, "as_expected": False, "message": message}
+    try:
+        result = compare_gradients(ours.gradient, theirs.gradient, threshold=threshold,
+                                   candidate_name=candidate, reference_name=reference)
+    except Exception as error:  # noqa: BLE001 - gradients that cannot be compared are this cell's ERROR
+        return {**row, "verdict": ERROR, "as_expected": False, "message": f"the check: {describe(error)}"}
     worst = result.per_parameter["difference"].idxmax()
-    verdict = "PASS" if result.passed else "FAIL"
-    expected = "FAIL" if get_spec(candidate).kind == "planted-bug" else "PASS"
+    verdict = PASS if result.passed else FAIL
     return {
-        "case": case.name,
-        "model": case.model.name,
-        "parameters": sum(int(np.size(g)) for g in ours.gradient.values()),
-        "examples": ours.examples,
-        "relu_margin": relu_margin,
-        "candidate": candidate,
-        "reference": reference,
+        **row,
         "difference": result.difference,
         "threshold": result.threshold,
         "verdict": verdict,
-        "expected": expected,
         "as_expected": verdict == expected,
         "worst_parameter": worst,
         "worst_parameter_difference": float(result.per_parameter.loc[worst, "difference"]),
         "worst_parameter_scale": float(result.per_parameter.loc[worst, "scale"]),
         "culprits": " ".join(result.culprits),
-        "candidate_seconds": ours.seconds,
-        "candidate_first_call_seconds": ours.first_call_seconds,
-        "candidate_compile_seconds": ours.compile_seconds,
-        "reference_seconds": theirs.seconds,
-        "reference_first_call_seconds": theirs.first_call_seconds,
-        "reference_compile_seconds": theirs.compile_seconds,
-        "reference_forward_passes": theirs.forward_passes,
-        "candidate_repeats": ours.repeats,
-        "reference_repeats": theirs.repeats,
     }
 
 
-# --------------------------------------------------------------------------
-# Showing it
-# --------------------------------------------------------------------------
+SOURCE_COLUMNS = [
+    "case", "model", "parameters", "source", "kind", "outcome", "seconds", "repeats", "first_call_seconds",
+    "compile_seconds", "forward_passes", "cost_seconds", "cost_ratio", "baseline_ratio", "message",
+]
 
 
-def _milliseconds(seconds: float) -> str:
-    return "-" if not np.isfinite(seconds) else f"{seconds * 1e3:.3g}"
-
-
-def format_comparison(report: ComparisonReport) -> str:
-    """A compact terminal table (times in ms) and a summary of verdicts and unavailable sources."""
-    table = report.table
-    shown = pd.DataFrame({
-        "case": table["case"],
-        "candidate": table["candidate"],
-        "reference": table["reference"],
-        "difference": [f"{d:.2e}" for d in table["difference"]],
-        "verdict": [v if ok else f"{v}(!)" for v, ok in zip(table["verdict"], table["as_expected"])],
-        "worst": [f"{p} x{s:.3f}" if np.isfinite(s) else f"{p} x nan"
-                  for p, s in zip(table["worst_parameter"], table["worst_parameter_scale"])],
-        "cand ms": [_milliseconds(s) for s in table["candidate_seconds"]],
-        "ref ms": [_milliseconds(s) for s in table["reference_seconds"]],
-        "ref 1st ms": [_milliseconds(s) for s in table["reference_first_call_seconds"]],
-        "ref jit ms": [_milliseconds(s) for s in table["reference_compile_seconds"]],
-        "relu margin": [f"{m:.1e}" if np.isfinite(m) else "-" for m in table["relu_margin"]],
-        "ref passes": ["-" if not np.isfinite(p) else f"{int(p)}" for p in table["reference_forward_passes"]],
-    })
-    lines = [shown.to_string(index=False) if len(shown) else "(no pairs to compare)", ""]
-    lines.append(_verdict_summary(report))
-    for name, hint in report.unavailable.items():
-        lines.append(f"unavailable: {name} (install with: {hint})")
-    return "\n".join(lines)
-
-
-def _verdict_summary(report: ComparisonReport) -> str:
-    table = report.table
-    passed = int((table["verdict"] == "PASS").sum())
-    summary = f"{len(table)} checks: {passed} PASS, {len(table) - passed} FAIL; "
-    if report.unexpected.empty:
-        return summary + "every verdict as expected (planted-bug sources fail, all others pass)."
-    pairs = ", ".join(f"{r.case}: {r.candidate} vs {r.reference} {r.verdict}" for r in report.unexpected.itertuples())
-    lines = [summary + f"{len(report.unexpected)} UNEXPECTED, marked (!): {pairs}."]
-    for case, rows in report.unexpected.groupby("case", sort=False):
-        margin = float(rows["relu_margin"].iloc[0])
-        if np.isfinite(margin) and margin < KINK_WARNING_MARGIN:
-            lines.append(
-                f"  {case}: a hidden pre-activation is only |Z| = {margin:.2g} from the ReLU kink, so a "
-                "finite-difference step there can cross it and measure a one-sided slope; where the "
-                "autograd sources agree with each other, the mismatch is fd's, not the candidate's."
-            )
-    return "\n".join(lines)
+def _sources_table(plan: list[tuple[Case, str]], measurements: dict[tuple[str, str], Measurement],
+                   facts: dict[str, CaseFacts]) -> pd.DataFrame:
+    """One row per (case, source): outcome, time, passes, and the time over one cost and over the baseline's."""
+    rows = []
+    for case, name in plan:
+        measured, fact = measurements[case.name, name], facts[case.name]
+        baseline = measurements.get((case.name, BASELINE_SOURCE))
+        baseline_seconds = baseline.seconds if baseline is not None else math.nan
+        rows.append({
+            "case": case.name, "model": case.model.name, "parameters": fact.parameters, "source": name,
+            "kind": get_spec(name).kind, "outcome": measured.outcome, "seconds": measured.seconds,
+            "repeats": measured.repeats, "first_call_seconds": measured.first_call_seconds,
+            "compile_seconds": measured.compile_seconds, "forward_passes": measured.forward_passes,
+            "cost_seconds": fact.cost_seconds, "cost_ratio": measured.seconds / fact.cost_seconds,
+            "baseline_ratio": measured.seconds / baseline_seconds,
+            "message": measured.message or (f"the case: {fact.message}" if fact.message else ""),
+        })
+    return pd.DataFrame(rows, columns=SOURCE_COLUMNS)

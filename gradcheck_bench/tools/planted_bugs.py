@@ -73,6 +73,8 @@ class PlantedBug:
     description: str
     tensors: tuple[str, ...]
     corrupt: Callable[[BackwardTrace, Params], Params]
+    control: bool = False
+    """A change below any threshold: a check is right to pass it."""
 
     def __call__(self, params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
         return self.corrupt(BackwardTrace.of(params, X, Y), params)
@@ -120,7 +122,7 @@ CATALOGUE: list[PlantedBug] = [
                lambda t, p: {k: (1 + 1e-6) * v for k, v in t.gradients().items()}),
     PlantedBug("1e-8 relative error everywhere", "every tensor x (1 + 1e-8): below any threshold, a control",
                ("W1", "b1", "W2", "b2", "W3", "b3"),
-               lambda t, p: {k: (1 + 1e-8) * v for k, v in t.gradients().items()}),
+               lambda t, p: {k: (1 + 1e-8) * v for k, v in t.gradients().items()}, control=True),
 ]
 """The study's bugs, at least ten kinds."""
 
