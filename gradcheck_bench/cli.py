@@ -475,7 +475,9 @@ def run_regenerate(args: argparse.Namespace) -> int:
     for name in chosen:
         print(f"== results/{name}: gradcheck-bench {' '.join(REGENERATE[name])}", flush=True)
         statuses[name] = main(REGENERATE[name])
-    failed = [name for name, status in statuses.items() if status not in (EXIT_PASS, EXIT_FAIL)]
+    failed = [name for name, status in statuses.items() if status != EXIT_PASS]
+    for name in failed:
+        print(f"results/{name}: gradcheck-bench {' '.join(REGENERATE[name])} exited {statuses[name]}", file=sys.stderr)
     print("regenerated " + ", ".join(f"results/{name}" for name in chosen if name not in failed))
     return EXIT_USAGE if failed else EXIT_PASS
 

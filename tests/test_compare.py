@@ -547,3 +547,9 @@ def test_the_html_report_opens_offline_in_chromium_with_tables_and_pictures(cli_
     pixels = matplotlib.image.imread(screenshot)[..., :3]
     colours = np.unique((pixels.reshape(-1, 3) * 255).astype(np.uint8), axis=0)
     assert len(colours) > 50  # text, tables and pictures; a blank page has one colour
+
+
+def test_an_option_no_compared_source_takes_is_refused_not_ignored():
+    with pytest.raises(InputError, match="option.s. eps are not taken by any of the sources compared"):
+        compare_sources(["seed"], ["numpy"], ["torch" if "torch" in gb.available_sources() else "numpy-buggy"],
+                        eps=1e-6, repeats=1, show_progress=False)

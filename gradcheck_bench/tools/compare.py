@@ -38,7 +38,7 @@ from ..errors import InputError
 from ..fd_engines import engines
 from ..models import Model, Params, get_model, model_names
 from ..progress import progress_bar
-from ..sources.registry import SourceSpec, build_source, get_spec, source_specs
+from ..sources.registry import SourceSpec, build_source, get_spec, source_specs, unused_options
 from ..validation import validate_gradient, validate_threshold
 from . import compare_figures, compare_html, compare_summary
 from .atomic_files import write_bytes_atomically, write_text_atomically
@@ -330,6 +330,7 @@ def compare_sources(
     options = {
         key: value for key, value in (("device", device), ("threads", threads), ("eps", eps)) if value is not None
     }
+    refuse_unused_options(options, [*choice.candidates, *choice.references])
     plan = [(case, name) for case in selected_cases for name in _sources_for(case, choice)]
     prepare_forking(_frameworks({name for _, name in plan} - set(choice.unavailable)))
     facts: dict[str, CaseFacts] = {}
@@ -375,6 +376,15 @@ def _counts_as_integers(table: pd.DataFrame) -> pd.DataFrame:
         if column in table and table[column].notna().all():
             table[column] = table[column].astype(int)
     return table
+
+
+def refuse_unused_options(options: dict[str, Any], sources: list[str]) -> None:
+    """An option that none of the chosen sources takes would be ignored: say so instead."""
+    unused = unused_options(sources, options)
+    if unused:
+        raise InputError(f"option(s) {', '.join(unused)} are not taken by any of the sources compared "
+                         f"({', '.join(sources)}); drop them, or add a source that takes them (device and "
+                         "threads: torch, jax; eps: the finite-difference oracles).")
 
 
 def _sources_for(case: Case, choice: SourceChoice) -> list[str]:
