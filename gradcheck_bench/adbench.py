@@ -142,7 +142,15 @@ def parse_gmm(text: str, source: str = "the GMM input") -> GMMInput:
     alphas = lines.rows(k, 1, "the alphas (one per line)")[:, 0]
     means = lines.rows(k, d, f"the means (d={d} per line)")
     icf = lines.rows(k, d * (d + 1) // 2, f"the icf rows (d(d+1)/2={d * (d + 1) // 2} per line)")
-    point_lines = n if lines.remaining() != 2 else 1  # one point line then the prior: ADBench's replicate mode
+    after_icf = lines.remaining()
+    if after_icf == n + 1:
+        point_lines = n
+    elif after_icf == 2:  # one point line, then the prior: ADBench's replicate-point mode
+        point_lines = 1
+    else:
+        raise lines.error(f"after the icf rows it has {after_icf} line(s), but the first line (n={n}) asks for the "
+                          f"{n} point(s) and the prior line ({n + 1} lines), or one point and the prior line "
+                          "(ADBench's replicate-point mode, 2 lines).")
     points = lines.rows(point_lines, d, f"the points (d={d} per line)")
     if point_lines != n:
         points = np.repeat(points, n, axis=0)

@@ -76,7 +76,8 @@ def lower_triangle_transposed(off_diagonal: Any, d: int, xp: Any = np) -> Any:
     no in-place writes, so jax and vmap accept it; no casts, so complex
     entries stay complex.
     """
-    with_zero = xp.concatenate([xp.zeros_like(off_diagonal[:, :1]), off_diagonal], axis=1)
+    zero = xp.zeros_like(off_diagonal.sum(axis=1, keepdims=True))  # (k, 1), also when d = 1 leaves no entries
+    with_zero = xp.concatenate([zero, off_diagonal], axis=1)
     return with_zero[:, lower_triangle_index(d).T.ravel()].reshape(off_diagonal.shape[0], d, d)
 
 
