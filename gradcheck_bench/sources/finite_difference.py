@@ -63,13 +63,18 @@ class LowPrecisionCostWarning(LowPrecisionWarning):
 
 
 def chunk_ranges(engine: FDEngine, model: Model, params: Params, X: Any, Y: Any, n: int,
-                 memory_budget: int) -> list[tuple[int, int]]:
-    """Consecutive ``(start, stop)`` coordinate ranges whose extra memory each fits the budget.
+                 memory_budget: int, indices: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """Consecutive ``(start, stop)`` ranges of positions in ``indices`` whose extra memory each fits the budget.
 
+    ``indices`` are the ``n`` coordinates to evaluate (default: the first n,
+    in order); a second look asks for some tensors' coordinates only, and twice
+    (at two steps), so a position's memory is that of the coordinate it holds.
     A chunk is filled up to the budget, or up to the engine's ``fast_chunk_bytes``
     when that is smaller (a coordinate that alone exceeds it gets a chunk of its own).
     """
-    need = np.broadcast_to(np.asarray(engine.bytes_per_coordinate(model, params, X, Y), dtype=np.int64), (n,))
+    per_coordinate = np.broadcast_to(np.asarray(engine.bytes_per_coordinate(model, params, X, Y), dtype=np.int64),
+                                     (parameter_count(params),))
+    need = per_coordinate[np.arange(n) if indices is None else indices]
     if n and need.max() > memory_budget:
         raise InputError(
             f"memory_budget={memory_budget} bytes is too small for one coordinate of the "
@@ -131,10 +136,13 @@ def run_engine(chosen: FDEngine, model: Model, params: Params, X: Any, Y: Any, i
     """The costs ``(2, k)`` from one engine, chunk by chunk with a progress bar (when there are several).
 
     The bar advances as chunks complete, in whatever order the engine finishes
-    them. Ctrl-C stops it cleanly: the bar is closed, the engine's work is
+    them; their costs are placed by coordinate, so ``indices`` must be
+    distinct. Ctrl-C stops it cleanly: the bar is closed, the engine's work is
     cancelled, ``params`` was never touched (engines work on copies).
     """
-    ranges = chunk_ranges(chosen, model, params, X, Y, indices.size, memory_budget)
+    if np.unique(indices).size != indices.size:
+        raise ValueError("run_engine places costs by coordinate: evaluate a repeated coordinate in a run of its own.")
+    ranges = chunk_ranges(chosen, model, params, X, Y, indices.size, memory_budget, indices)
     if len(ranges) == 1 and chosen.map_chunks is None:  # one chunk here: nothing for a bar to show
         return chosen.prepare(model, params, X, Y)(indices, steps)
     options = dict(engine_options or {})
@@ -225,14 +233,14 @@ class CentralDifference:
         all_steps = step_vector(self.eps, params, at_point.precision)
         indices = np.concatenate([np.arange(slices[name].start, slices[name].stop) for name in names])
         steps = all_steps[indices]
-        if truncation:  # the same coordinates at h and at h/2, in one run of the engine
-            run = self._run(params, X, Y, np.concatenate([indices, indices]), np.concatenate([steps, steps / 2]))
-            coarse, fine = centered(run.costs[:, :indices.size], steps), centered(run.costs[:, indices.size:], steps / 2)
-            values, error = coarse, rounding_error(at_point.value, at_point.precision, steps) + np.abs(coarse - fine) * 4 / 3
-        else:
-            run = self._run(params, X, Y, indices, steps)
-            values, error = centered(run.costs, steps), rounding_error(at_point.value, at_point.precision, steps)
-        return Gradient(values=self._tensors(params, names, values), notes=run.notes,
+        run = self._run(params, X, Y, indices, steps)
+        values, error = centered(run.costs, steps), rounding_error(at_point.value, at_point.precision, steps)
+        notes = run.notes
+        if truncation:  # the same coordinates again at h/2: a run of its own, as a run takes each coordinate once
+            half = self._run(params, X, Y, indices, steps / 2)
+            error = error + np.abs(values - centered(half.costs, steps / 2)) * 4 / 3
+            notes = tuple(dict.fromkeys(notes + half.notes))
+        return Gradient(values=self._tensors(params, names, values), notes=notes,
                         error=self._tensors(params, names, error), precision=at_point.precision)
 
     def _run(self, params: Params, X: Any, Y: Any, indices: np.ndarray, steps: np.ndarray) -> EngineRun:
