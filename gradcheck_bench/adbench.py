@@ -92,7 +92,7 @@ class _Lines:
             raise self.error(f"it is empty; the first line should be {expected}.")
         number, tokens = self.lines[0]
         self.position = 1
-        if len(tokens) != 3 or not all(_is_integer(token) for token in tokens) or any(int(t) < 1 for t in tokens):
+        if len(tokens) != 3 or not all(token.isdigit() and int(token) >= 1 for token in tokens):
             raise self.error(f"line {number} is {' '.join(tokens)!r}, but the first line must be three positive "
                              f"integers {expected}.")
         return int(tokens[0]), int(tokens[1]), int(tokens[2])
@@ -131,10 +131,6 @@ class _Lines:
                              "block; the sizes on the first line say the file should end before them.")
 
 
-def _is_integer(token: str) -> bool:
-    return token.isdigit()
-
-
 def parse_gmm(text: str, source: str = "the GMM input") -> GMMInput:
     """A GMM input from the text of an ADBench GMM file (see the module docstring)."""
     lines = _Lines.of(text, source)
@@ -154,10 +150,9 @@ def parse_gmm(text: str, source: str = "the GMM input") -> GMMInput:
     points = lines.rows(point_lines, d, f"the points (d={d} per line)")
     if point_lines != n:
         points = np.repeat(points, n, axis=0)
-    prior_line = lines.lines[lines.position][0] if lines.remaining() else None
     gamma, m = lines.rows(1, 2, "the Wishart prior ('gamma m')")[0]
     if gamma <= 0 or m != int(m) or m < 0:
-        raise lines.error(f"line {prior_line} gives the Wishart prior gamma={gamma:g}, m={m:g}; gamma must be "
+        raise lines.error(f"line {lines.lines[lines.position - 1][0]} gives the Wishart prior gamma={gamma:g}, m={m:g}; gamma must be "
                           "positive and m a non-negative integer.")
     lines.finish()
     return GMMInput({"alphas": alphas, "means": means, "icf": icf}, points, None, float(gamma), int(m))
@@ -183,11 +178,12 @@ def read_gmm_input(path: PathLike) -> GMMInput:
     return parse_gmm(_read_text(path), os.fspath(path))
 
 
-def _read_gmm_point(path: PathLike) -> tuple[dict[str, np.ndarray], np.ndarray, None]:
-    read = read_gmm_input(path)
+def gmm_point_with_default_prior(text: str, source: str) -> tuple[dict[str, np.ndarray], np.ndarray, None]:
+    """The point of a GMM file written for ADBench's default prior (model ``"gmm"``'s); any other is refused."""
+    read = parse_gmm(text, source)
     if (read.gamma, read.m) != DEFAULT_GMM_PRIOR:
         raise InputError(
-            f"{os.fspath(path)} was written for the Wishart prior gamma={read.gamma:g}, m={read.m}, but model "
+            f"{source} was written for the Wishart prior gamma={read.gamma:g}, m={read.m}, but model "
             f"'gmm' is ADBench's default prior gamma={DEFAULT_GMM_PRIOR[0]:g}, m={DEFAULT_GMM_PRIOR[1]}. "
             "Read it with gradcheck_bench.adbench.read_gmm_input(path), which returns the point and its prior, "
             f"and check with model=gradcheck_bench.models.gmm.gmm_model(gamma={read.gamma:g}, m={read.m})."
@@ -195,15 +191,11 @@ def _read_gmm_point(path: PathLike) -> tuple[dict[str, np.ndarray], np.ndarray, 
     return read.point
 
 
-def _read_lstm_point(path: PathLike) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    return parse_lstm(_read_text(path), os.fspath(path))
-
-
-READERS: dict[str, Callable[[PathLike], tuple[dict[str, np.ndarray], np.ndarray, object]]] = {
-    "gmm": _read_gmm_point,
-    "lstm": _read_lstm_point,
+POINT_PARSERS: dict[str, Callable[[str, str], tuple[dict[str, np.ndarray], np.ndarray, object]]] = {
+    "gmm": gmm_point_with_default_prior,
+    "lstm": parse_lstm,
 }
-"""The objectives whose ADBench files can be read, by model name."""
+"""``(text, source) -> (params, X, Y)`` for each objective whose ADBench files can be read, by model name."""
 
 
 def read_adbench(name: str, path: PathLike) -> tuple[dict[str, np.ndarray], np.ndarray, object]:
@@ -214,10 +206,10 @@ def read_adbench(name: str, path: PathLike) -> tuple[dict[str, np.ndarray], np.n
     written for a Wishart prior other than ADBench's default is refused with
     an :class:`InputError` that says how to read and check it instead.
     """
-    if name not in READERS:
-        raise InputError(f"read_adbench reads ADBench inputs for {' and '.join(map(repr, READERS))}, not {name!r}; "
-                         "pass one of those names and the path of a matching file.")
-    return READERS[name](path)
+    if name not in POINT_PARSERS:
+        raise InputError(f"read_adbench reads ADBench inputs for {' and '.join(map(repr, POINT_PARSERS))}, not "
+                         f"{name!r}; pass one of those names and the path of a matching file.")
+    return POINT_PARSERS[name](_read_text(path), os.fspath(path))
 
 
 PACKAGED_DATA = ("gradcheck_bench.models", "adbench_data")
@@ -239,10 +231,7 @@ def packaged_text(filename: str) -> str:
 def packaged_test_input(name: str) -> tuple[dict[str, np.ndarray], np.ndarray, object]:
     """ADBench's test input for ``"gmm"`` or ``"lstm"``, the one its reference values were computed at."""
     filename = PACKAGED_INPUTS[name]
-    source = f"the packaged ADBench input {filename}"
-    if name == "gmm":
-        return parse_gmm(packaged_text(filename), source).point
-    return parse_lstm(packaged_text(filename), source)
+    return POINT_PARSERS[name](packaged_text(filename), f"the packaged ADBench input {filename}")
 
 
 def packaged_references() -> dict[str, dict[str, object]]:
