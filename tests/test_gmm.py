@@ -127,6 +127,18 @@ def test_generated_points_have_the_documented_shapes(d, k, n):
     assert np.isfinite(MODEL.cost(params, X, Y))
 
 
+@pytest.mark.parametrize("call, message", [
+    (lambda: gmm_point(0, 5), "positive integer d"),
+    (lambda: gmm_point(2, 2.5), "positive integer k"),
+    (lambda: gmm_point(2, 5, n=True), "positive integer n"),
+    (lambda: gmm_model(gamma=0.0), "gamma must be a positive number"),
+    (lambda: gmm_model(m=-1), "m must be a non-negative integer"),
+])
+def test_bad_sizes_and_priors_are_refused(call, message):
+    with pytest.raises(InputError, match=message):
+        call()
+
+
 def test_generated_points_are_reproducible_and_differ_by_seed():
     a, b, c = gmm_point(2, 5, seed=6), gmm_point(2, 5, seed=6), gmm_point(2, 5, seed=7)
     for name in a[0]:

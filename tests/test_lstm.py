@@ -162,6 +162,13 @@ def test_generated_sequences_are_printable_characters_most_significant_bit_first
     assert len(np.unique(codes)) > 50
 
 
+@pytest.mark.parametrize("arguments, message", [((0, 10), "integer l >= 1"), ((2, 1), "integer c >= 2"),
+                                                 ((2, 10, 0), "integer b >= 1"), ((2.0, 10), "integer l >= 1")])
+def test_bad_sizes_are_refused(arguments, message):
+    with pytest.raises(InputError, match=message):
+        lstm_point(*arguments)
+
+
 def test_generated_points_are_reproducible_and_differ_by_seed():
     a, b, c = lstm_point(2, 20, seed=7), lstm_point(2, 20, seed=7), lstm_point(2, 20, seed=8)
     for name in a[0]:

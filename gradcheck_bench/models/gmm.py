@@ -34,7 +34,7 @@ import numpy as np
 
 from ..adbench import DEFAULT_GMM_PRIOR, packaged_test_input
 from ..errors import InputError
-from ..validation import require_float_array
+from ..validation import is_count, is_positive_number, require_float_array
 from . import Model, Params, PlantedBug
 
 PARAMETER_NAMES = ("alphas", "means", "icf")
@@ -221,7 +221,7 @@ def gmm_point(d: int, k: int, n: int = 1000, seed: int = 0) -> tuple[Params, np.
     d(d+1)/2)}, X (n, d), None)``.
     """
     for name, value in (("d", d), ("k", k), ("n", n)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        if not is_count(value):
             raise InputError(f"gmm_point needs a positive integer {name}, got {value!r}.")
     rng = np.random.default_rng(seed)
     params = {
@@ -285,9 +285,9 @@ CASES: dict[str, Callable[[], tuple[Params, np.ndarray, None]]] = {
 
 def gmm_model(gamma: float = 1.0, m: int = 0) -> Model:
     """ADBench's GMM objective with the Wishart prior ``(gamma, m)``; the defaults are ADBench's."""
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not math.isfinite(gamma) or gamma <= 0:
+    if not is_positive_number(gamma):
         raise InputError(f"the Wishart prior's gamma must be a positive number, got {gamma!r}.")
-    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 0:
+    if not is_count(m, smallest=0):
         raise InputError(f"the Wishart prior's m must be a non-negative integer, got {m!r}.")
     prior = {"gamma": float(gamma), "m": int(m)}
     default = (prior["gamma"], prior["m"]) == DEFAULT_GMM_PRIOR

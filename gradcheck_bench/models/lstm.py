@@ -37,7 +37,7 @@ import numpy as np
 
 from ..adbench import packaged_test_input
 from ..errors import InputError
-from ..validation import require_float_array
+from ..validation import is_count, require_float_array
 from . import Model, Params, PlantedBug
 
 PARAMETER_NAMES = ("main_params", "extra_params")
@@ -249,12 +249,6 @@ def lstm_gradient_without_cell_carry(params: Params, X: np.ndarray, Y: np.ndarra
 # --------------------------------------------------------------------------
 
 
-def _positive_integer(name: str, value: Any, smallest: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < smallest:
-        raise InputError(f"lstm_point needs an integer {name} >= {smallest}, got {value!r}.")
-    return int(value)
-
-
 PRINTABLE_ASCII = (32, 127)
 """Character codes the generated text is drawn from (space to tilde), when b is at least 7 bits."""
 
@@ -270,7 +264,9 @@ def lstm_point(l: int, c: int, b: int = 14, seed: int = 0) -> tuple[Params, np.n
     ``b < 7``). Returns ``({main_params (2l, 4b), extra_params (3, b)},
     state (2l, b), sequence (c, b))``.
     """
-    l, c, b = _positive_integer("l", l), _positive_integer("c", c, 2), _positive_integer("b", b)
+    for name, value, smallest in (("l", l, 1), ("c", c, 2), ("b", b, 1)):
+        if not is_count(value, smallest):
+            raise InputError(f"lstm_point needs an integer {name} >= {smallest}, got {value!r}.")
     rng = np.random.default_rng(seed)
     state = rng.random((2 * l, b))
     params = {"main_params": rng.random((2 * l, 4 * b)), "extra_params": rng.random((3, b))}
