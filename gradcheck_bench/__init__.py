@@ -4,6 +4,7 @@ The public API lives here, re-exported from the modules that define it. Importin
 package loads neither pandas nor any framework nor any tool; they load where they are used.
 """
 
+from .adbench import read_adbench
 from .assertions import assert_gradients_close
 from .check import DEFAULT_THRESHOLD, RESOLUTION_FACTOR, CheckResult, check, compare_gradients, gradient
 from .check import relative_difference
@@ -94,6 +95,7 @@ __all__ = [
     "numpy_backprop",
     "random_case",
     "ravel",
+    "read_adbench",
     "register_source",
     "relative_difference",
     "richardson",

@@ -27,6 +27,11 @@ def is_positive_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value)) and value > 0
 
 
+def is_count(value: Any, smallest: int = 1) -> bool:
+    """An integer (Python or NumPy; bools are not counts here) of at least ``smallest``: a size, a seed count."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= smallest
+
+
 def validate_threshold(threshold: Any) -> float:
     """The verdict's threshold must be a positive number."""
     if not is_positive_number(threshold):

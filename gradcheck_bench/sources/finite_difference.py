@@ -143,9 +143,12 @@ def run_engine(chosen: FDEngine, model: Model, params: Params, X: Any, Y: Any, i
     """The costs ``(2, k)`` from one engine, chunk by chunk with a progress bar (when there are several).
 
     The bar advances as chunks complete, in whatever order the engine finishes
-    them. Ctrl-C stops it cleanly: the bar is closed, the engine's work is
+    them; their costs are placed by coordinate, so ``indices`` must be
+    distinct. Ctrl-C stops it cleanly: the bar is closed, the engine's work is
     cancelled, ``params`` was never touched (engines work on copies).
     """
+    if np.unique(indices).size != indices.size:
+        raise ValueError("run_engine places costs by coordinate: evaluate a repeated coordinate in a run of its own.")
     ranges = chunk_ranges(chosen, model, params, X, Y, indices, memory_budget)
     if len(ranges) == 1 and chosen.map_chunks is None:  # one chunk here: nothing for a bar to show
         return chosen.prepare(model, params, X, Y)(indices, steps)
