@@ -19,7 +19,7 @@ from .errors import (
     SaturationWarning,
     SourceError,
 )
-from .fd_engines import FDEngine, fd_engines
+from .engines import FDEngine, fd_engines
 from .gradient import Gradient
 from .kinks import KinkCrossing
 from .models import Model, Params, PlantedBug, get_model, model_names

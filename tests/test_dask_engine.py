@@ -23,7 +23,7 @@ import gradcheck_bench as gb  # noqa: E402
 from gradcheck_bench.check import relative_difference  # noqa: E402
 from gradcheck_bench.cli import main  # noqa: E402
 from gradcheck_bench.errors import GradCheckError, InputError  # noqa: E402
-from gradcheck_bench.fd_engines import dask_engine  # noqa: E402
+from gradcheck_bench.engines import dask_engine  # noqa: E402
 from gradcheck_bench.sources import finite_difference as fdmod  # noqa: E402
 from gradcheck_bench.sources.finite_difference import central_differences, chunks_in  # noqa: E402
 
@@ -223,7 +223,7 @@ def test_auto_never_starts_a_cluster() -> None:
     """On this machine dask paid off at no measured size (results/dask/), so auto never picks it."""
     import importlib
 
-    engines = importlib.import_module("gradcheck_bench.fd_engines")
+    engines = importlib.import_module("gradcheck_bench.engines")
     assert engines.engines()["dask"].auto_rank is None
     for sizes, m in [((4, 5, 3, 1), 3), ((4, 420, 210, 1), 100), ((4, 1000, 996, 1), 20)]:
         params, X, Y = gb.random_case(sizes, m, seed=0)

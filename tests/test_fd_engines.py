@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import gradcheck_bench as gb
-engines_module = importlib.import_module("gradcheck_bench.fd_engines")  # gb.fd_engines is the function
+import gradcheck_bench.engines as engines_module
 from gradcheck_bench.check import relative_difference
 from gradcheck_bench.errors import InputError
 from gradcheck_bench.models import cost_model

@@ -8,7 +8,7 @@ is the centered difference per coordinate,
 
 2n forward passes for n parameters, with ``h_i`` relative to ``|theta_i|``
 (:mod:`gradcheck_bench.steps`). How those passes are evaluated is the job of
-an *engine* (:mod:`gradcheck_bench.fd_engines`); ``engine="auto"`` takes the
+an *engine* (:mod:`gradcheck_bench.engines`); ``engine="auto"`` takes the
 best one that can evaluate the cost, and moves on to the next when one finds
 it cannot (a cost that does not run under ``vmap``).
 
@@ -38,7 +38,7 @@ import numpy as np
 
 from ..counting import counted
 from ..errors import InputError
-from ..fd_engines import (
+from ..engines import (
     DEFAULT_MEMORY_BUDGET,
     Chunk,
     EngineUnsuitable,
@@ -373,7 +373,7 @@ def fd(
     """The finite-difference oracle for ``cost``: a function, a :class:`Model` or a model's name (the MLP if none).
 
     ``engine`` is ``"auto"`` (the best that can evaluate the cost) or one of
-    :func:`~gradcheck_bench.fd_engines.fd_engines`; a cost that takes ``xp=``
+    :func:`~gradcheck_bench.engines.fd_engines`; a cost that takes ``xp=``
     can use the torch and jax engines. ``eps`` is a float, one step per
     parameter (shape (n,)), or None for steps relative to each parameter
     (:mod:`gradcheck_bench.steps`); ``memory_budget`` the engine's peak extra

@@ -42,6 +42,25 @@ def torch_namespace() -> Any:
     return namespace
 
 
+@contextmanager
+def limited_threads(torch: Any, threads: int | None) -> Iterator[None]:
+    """Use ``threads`` intra-op threads inside the block, then restore torch's setting (None: leave it).
+
+    On a busy machine torch's default (one thread per core) can spend more
+    time waiting for cores than computing on small matrices; one thread
+    avoids that without changing torch for the rest of the process.
+    """
+    if threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def torch_device(device: str) -> Any:
     """``torch.device(device)``, after checking that this machine has it.
 
@@ -90,24 +109,6 @@ class TorchAutograd:
         self.device = torch_device(device)
         self.threads = threads
 
-    @contextmanager
-    def _thread_limit(self) -> Iterator[None]:
-        """Use ``threads`` intra-op threads for one call, then restore torch's setting.
-
-        On a busy machine torch's default (one thread per core) can spend more
-        time waiting for cores than computing on small matrices; ``threads=1``
-        avoids that without changing torch for the rest of the process.
-        """
-        if self.threads is None:
-            yield
-            return
-        previous = self._torch.get_num_threads()
-        self._torch.set_num_threads(self.threads)
-        try:
-            yield
-        finally:
-            self._torch.set_num_threads(previous)
-
     def _tensor(self, value: Any, requires_grad: bool = False) -> Any:
         tensor = self._torch.tensor(np.asarray(value), dtype=self._torch.float64, device=self.device)
         return tensor.requires_grad_(requires_grad)
@@ -124,7 +125,7 @@ class TorchAutograd:
         return value
 
     def __call__(self, params: Params, X: Any, Y: Any) -> Params:
-        with self._thread_limit():
+        with limited_threads(self._torch, self.threads):
             return self._gradient(params, X, Y)
 
     def _gradient(self, params: Params, X: Any, Y: Any) -> Params:

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..check import relative_difference
-from ..fd_engines import DEFAULT_MEMORY_BUDGET, choose_engine, dask_engine
+from ..engines import DEFAULT_MEMORY_BUDGET, choose_engine, dask_engine
 from ..models import get_model
 from ..models.mlp import random_case, seed_case
 from ..ravel import ravel

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..counting import count_forward_passes
-from ..fd_engines import DEFAULT_MEMORY_BUDGET, choose_engine
+from ..engines import DEFAULT_MEMORY_BUDGET, choose_engine
 from ..models import get_model
 from ..models.mlp import random_case, seed_case
 from ..sources.finite_difference import fd

@@ -28,7 +28,7 @@ import pandas as pd
 from ..check import DEFAULT_THRESHOLD, check, relative_difference
 from ..counting import CountingCost, count_forward_passes
 from ..errors import InputError
-from ..fd_engines import fd_engines
+from ..engines import fd_engines
 from ..models import Model, Params, get_model, model_names
 from ..models.mlp import exercise_cost, mlp_cost, numpy_backprop, random_case, seed_case
 from ..ravel import ravel

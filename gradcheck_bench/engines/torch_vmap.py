@@ -21,17 +21,23 @@ on to the loop engine. PyTorch is imported only when the engine is used.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from ..counting import counted, record_passes
 from ..models import Model, Params
-from ..ravel import parameter_slices
+from ..ravel import parameter_slices, ravel
 from ..validation import scalar_cost
 from . import (ChunkEvaluator, EngineUnsuitable, FDEngine, by_tensor, costs_of_batch, float64_params, layout_of,
                pass_bytes, perturbed_batch)
 
+WHOLE_VECTOR_PARAMETERS = 2048
+"""Up to this many parameters a chunk carries whole perturbed vectors (one vmap call per chunk, and the
+copies stay small); above it, perturbed copies of one tensor at a time."""
+ENGINE_THREADS = 1
+"""torch's intra-op threads while the engine runs (restored after): the batched passes are many small
+operations, which threads slow down more than they share, most of all on a busy machine."""
 FAST_CHUNK_BYTES = 16 * 2**20
 """Chunks of about this working set ran fastest (``gradcheck-bench peers --growth`` measures the engines)."""
 AGREEMENT = 1e-9
@@ -53,38 +59,50 @@ def to_torch(value: Any) -> Any:
 
 
 def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
-    """vmap over perturbed copies of one tensor at a time; the other tensors stay shared, unbatched."""
+    """vmap the model's cost over a chunk's perturbed points, one torch thread at a time.
+
+    A model with few parameters gets whole perturbed parameter vectors, one
+    vmap call per chunk; a larger one gets perturbed copies of one tensor at a
+    time, every other tensor shared and unbatched, so a chunk never holds
+    ``2k`` copies of the whole vector.
+    """
     import torch
     from torch.func import vmap
 
-    from ..sources.torch_autograd import torch_namespace
+    from ..sources.torch_autograd import limited_threads, torch_namespace
 
     xp = torch_namespace()
     X_torch, Y_torch = to_torch(X), to_torch(Y)
     tensors = {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in params.items()}
-    blocks = list(parameter_slices(params).items())
+    flat, unravel = ravel(params)
+    whole = flat.size <= WHOLE_VECTOR_PARAMETERS
 
-    def batched_for(name: str) -> Any:
-        def cost_of_tensor(tensor: Any) -> Any:
-            return model.cost({**tensors, name: tensor}, X_torch, Y_torch, xp=xp).reshape(())
-        return vmap(cost_of_tensor)
+    def cost_of_vector(vector: Any) -> Any:
+        return model.cost(unravel(vector), X_torch, Y_torch, xp=xp).reshape(())
 
-    batched = {name: batched_for(name) for name in params}
+    def cost_with(name: str) -> Callable[[Any], Any]:
+        return lambda tensor: model.cost({**tensors, name: tensor}, X_torch, Y_torch, xp=xp).reshape(())
 
-    def run(name: str, batch: np.ndarray) -> np.ndarray:
+    batched = {None: vmap(cost_of_vector)} if whole else {name: vmap(cost_with(name)) for name in params}
+
+    def run(name: str | None, batch: np.ndarray) -> np.ndarray:
         try:
-            with torch.no_grad():
+            with torch.no_grad(), limited_threads(torch, ENGINE_THREADS):
                 return batched[name](torch.from_numpy(batch)).numpy()
         except Exception as error:  # any failure of the user's cost under vmap: not this engine's cost
             raise EngineUnsuitable(f"its cost does not run under torch.func.vmap ({type(error).__name__}: "
                                    f"{str(error)[:200]})") from error
 
-    first = blocks[0][0]
-    require_agreement(float(run(first, params[first][None].copy())[0]), model, params, X, Y, "torch")
+    first = None if whole else next(iter(params))
+    base = flat if whole else params[first]
+    require_agreement(float(run(first, base[None].copy())[0]), model, params, X, Y, "torch")
 
     def evaluate(indices: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        if whole:
+            batch = perturbed_batch(flat, indices, steps)
+            return costs_of_batch(run(None, batch), batch)
         costs = np.empty((2, indices.size))
-        for (name, where), positions in by_tensor(blocks, indices):
+        for (name, where), positions in by_tensor(list(parameter_slices(params).items()), indices):
             batch = perturbed_copies(params[name], indices[positions] - where.start, steps[positions])
             costs[:, positions] = costs_of_batch(run(name, batch), batch)
         return costs
@@ -111,8 +129,9 @@ def require_agreement(engine_cost: float, model: Model, params: Params, X: Any, 
 def bytes_per_coordinate(model: Model, params: Params, X: Any, Y: Any) -> np.ndarray:
     """Two passes per coordinate: a perturbed copy of its tensor each, and a working set like the NumPy pass's."""
     working_set = numpy_pass_bytes(model, params, X, Y)
-    return np.concatenate([np.full(value.size, 2 * (FLOAT_BYTES * value.size + working_set))
-                           for value in params.values()])
+    n = sum(int(np.size(value)) for value in params.values())
+    return np.concatenate([np.full(value.size, 2 * (FLOAT_BYTES * (n if n <= WHOLE_VECTOR_PARAMETERS else value.size)
+                                                    + working_set)) for value in params.values()])
 
 
 def numpy_pass_bytes(model: Model, params: Params, X: Any, Y: Any) -> int:
