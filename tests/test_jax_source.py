@@ -121,3 +121,11 @@ def test_jax_is_right_where_a_logit_is_exactly_zero():
     zeros = {name: np.zeros_like(value) for name, value in params.items()}
     assert gb.check("jax", "numpy", zeros, X, Y).difference <= 1e-12
     assert gb.check("jax", "fd", zeros, X, Y).passed
+
+
+def test_a_cost_too_long_to_compile_runs_without_jit_and_says_so(monkeypatch):
+    from gradcheck_bench.sources import jax_autograd
+
+    monkeypatch.setattr(jax_autograd, "MAX_COMPILED_OPERATIONS", 10)  # the seed case's MLP traces to more
+    result = gb.check("numpy", "jax", *gb.seed_case())
+    assert result.passed and any("run without jit" in note for note in result.notes)

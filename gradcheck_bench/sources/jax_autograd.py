@@ -15,6 +15,10 @@ undone when the call returns. ``jax.config.jax_enable_x64`` reads the same
 before and after any use of this source, and ``import gradcheck_bench`` does
 not even import JAX.
 
+A cost whose traced program is very long (a Python loop over a thousand
+steps, unrolled) is differentiated without jit, because XLA's compile time
+and memory grow faster than the program; the result's notes say so.
+
 Compile time is kept apart from run time. The gradient is compiled ahead of
 time (``jax.jit(...).lower(...).compile()``) once per input shape and cached;
 the seconds spent compiling are in :attr:`JaxAutograd.compile_seconds`, and
@@ -31,10 +35,14 @@ from typing import Any, Hashable
 import numpy as np
 
 from ..errors import InputError
+from ..gradient import Gradient
 from ..models import Model, Params, cost_with_xp
 from .registry import SourceSpec
 
 JAX_INSTALL_HINT = 'pip install "gradcheck-bench[jax]"'
+
+MAX_COMPILED_OPERATIONS = 10_000
+"""A cost that traces to more operations than this is differentiated without jit (see ``_compiled_for``)."""
 
 
 def x64_scope() -> AbstractContextManager:
@@ -110,9 +118,11 @@ class JaxAutograd:
         self._jax = jax
         self.model = model
         self.device = jax_device(device)
-        self._gradient = jax.jit(jax.grad(lambda params, X, Y: jnp.reshape(
-            cost_with_xp(model, params, X, Y, jnp, "jax.numpy"), ())))
+        self._cost = lambda params, X, Y: jnp.reshape(cost_with_xp(model, params, X, Y, jnp, "jax.numpy"), ())
+        self._gradient = jax.grad(self._cost)
         self._compiled: dict[Hashable, Any] = {}
+        self._eager: dict[Hashable, int] = {}
+        """Signatures run without compiling, with the length of the traced cost that made it so."""
         self.compile_seconds = 0.0
         """Total seconds spent compiling so far (tracing, lowering and XLA compilation)."""
 
@@ -121,11 +131,23 @@ class JaxAutograd:
         return self._jax.device_put((as_float64, to_jax(X), to_jax(Y)), self.device)
 
     def _compiled_for(self, arguments: tuple[Any, Any, Any]) -> Any:
+        """The gradient for these shapes: compiled once, or run operation by operation for a long program.
+
+        XLA's compile time grows faster than the program: a cost that unrolls a
+        long Python loop (a recurrence over a thousand steps) traces to tens of
+        thousands of operations and would compile for minutes, in gigabytes.
+        Beyond ``MAX_COMPILED_OPERATIONS`` the gradient runs eagerly instead.
+        """
         signature = shape_signature(*arguments)
         if signature not in self._compiled:
             start = time.perf_counter()
             try:
-                self._compiled[signature] = self._gradient.lower(*arguments).compile()
+                operations = len(self._jax.make_jaxpr(self._cost)(*arguments).eqns)
+                if operations > MAX_COMPILED_OPERATIONS:
+                    self._eager[signature] = operations
+                    self._compiled[signature] = self._gradient
+                else:
+                    self._compiled[signature] = self._jax.jit(self._gradient).lower(*arguments).compile()
             except TypeError as error:  # e.g. a cost returning a non-scalar, or branching on traced values
                 raise InputError(
                     f"jax could not differentiate the cost of {self.model.name!r} ({str(error)[:300]}); the cost "
@@ -142,12 +164,17 @@ class JaxAutograd:
             self._compiled_for(self._on_device(params, X, Y))
         return self.compile_seconds - before
 
-    def __call__(self, params: Params, X: Any, Y: Any) -> Params:
+    def __call__(self, params: Params, X: Any, Y: Any) -> Gradient:
         with x64_scope():
             arguments = self._on_device(params, X, Y)
             gradients = self._jax.block_until_ready(self._compiled_for(arguments)(*arguments))
             # JAX returns dict pytrees with sorted keys: put them back in the params' order.
-            return {name: np.asarray(gradients[name], dtype=np.float64) for name in params}
+            tensors = {name: np.asarray(gradients[name], dtype=np.float64) for name in params}
+        operations = self._eager.get(shape_signature(*arguments))
+        notes = () if operations is None else (
+            f"run without jit: the cost traces to {operations:,} operations, which XLA would take minutes to "
+            "compile (a long Python loop, unrolled); write the loop with jax.lax.scan to compile it",)
+        return Gradient(tensors=tensors, notes=notes)
 
 
 def _jax_for_model(model: Model, device: str = "cpu") -> JaxAutograd:
