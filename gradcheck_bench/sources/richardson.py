@@ -6,7 +6,9 @@ has an error ``c2 h^2 + c4 h^4 + ...`` with no odd powers. Evaluating it at
 tableau, ``R[j] = (4^j R_fine - R_coarse) / (4^j - 1)``) removes the
 truncation error to high order while the steps stay large enough for
 round-off to be small. ``levels`` steps cost ``2 * levels`` forward passes per
-parameter. The coarsest step follows the oracles' rule, relative to each
+parameter; for a model that declares no kinks each level is one run of the
+finite-difference engines (vectorised where the cost allows), otherwise a
+kink-aware loop over coordinates. The coarsest step follows the oracles' rule, relative to each
 parameter (:mod:`gradcheck_bench.steps`), at the table's ``richardson_step``.
 
 The error of each value is the difference between the last two entries of
@@ -38,15 +40,16 @@ from .registry import SourceSpec
 DEFAULT_LEVELS = 3
 
 
-def tableau(differences: list[float]) -> tuple[float, float]:
+def tableau(differences: list[Any]) -> tuple[Any, Any]:
     """Neville's tableau over centered differences at steps h, h/2, h/4, ...: its last entry, and
-    the size of the last extrapolation step (the estimate of what is left of the error)."""
+    the size of the last extrapolation step (the estimate of what is left of the error). Works
+    on numbers or, elementwise, on arrays of them (every coordinate at once)."""
     row, previous = list(differences), differences[-1]
     for j in range(1, len(row)):
         factor = 4.0**j
         previous = row[-1]
         row = [(factor * row[i + 1] - row[i]) / (factor - 1.0) for i in range(len(row) - 1)]
-    return row[0], abs(row[0] - previous) if len(differences) > 1 else 0.0
+    return row[0], abs(row[0] - previous) if len(differences) > 1 else 0.0 * row[0]
 
 
 def extrapolate(differences: list[float]) -> float:
@@ -76,6 +79,8 @@ class RichardsonDifference:
         flat, unravel = ravel(params)
         coarsest = (relative_steps(params, TOLERANCES[at_point.precision].richardson_step) if self.h is None
                     else np.full(flat.size, float(self.h)))
+        if self.model.kink_pattern is None:
+            return self._on_engines(params, X, Y, at_point, coarsest)
         differences = KinkAwareDifference(evaluator(self.model, X, Y), flat, unravel)
         values, errors = np.empty(flat.size), np.empty(flat.size)
         crossings: list[KinkCrossing] = []
@@ -90,6 +95,20 @@ class RichardsonDifference:
                 crossings.append(crossing)
         return Gradient(tensors=unravelled_copy(unravel, values), notes=summarize_crossings(crossings),
                         kinks=tuple(crossings), error=unravelled_copy(unravel, errors))
+
+    def _on_engines(self, params: Params, X: Any, Y: Any, at_point: Any, coarsest: np.ndarray) -> Gradient:
+        """Without kinks to step around, every level is one run of the fd engines over all coordinates."""
+        from .finite_difference import centered, perturbed_costs
+
+        _, unravel = ravel(params)
+        indices = np.arange(coarsest.size)
+        levels = [coarsest / 2.0**level for level in range(self.levels)]
+        runs = [perturbed_costs(self.model, params, X, Y, indices, steps) for steps in levels]
+        values, last_step = tableau([centered(run.costs, steps) for run, steps in zip(runs, levels)])
+        error = np.asarray(last_step) + rounding_error(at_point.value, at_point.precision, levels[-1])
+        notes = tuple(dict.fromkeys(note for run in runs for note in run.notes))
+        return Gradient(tensors=unravelled_copy(unravel, np.asarray(values, dtype=np.float64)), notes=notes,
+                        error=unravelled_copy(unravel, error))
 
     def _extrapolated(self, differences: KinkAwareDifference, unit: np.ndarray, h: float,
                       where: str) -> tuple[float, float, float, KinkCrossing | None]:
