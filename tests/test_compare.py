@@ -383,7 +383,7 @@ def test_cli_prints_a_summary_and_writes_every_file(cli_run):
     assert len(pd.read_csv(folder / "sources.csv")) == 4 + 3  # seed: all four; linear1d: no numpy-buggy
     for name in ("command", "commit", "versions", "platform", "cpu_count", "load_average_at_start"):
         assert name in provenance
-    assert provenance["settings"]["budget"] == 30.0  # the documented default
+    assert provenance["settings"]["budget"] == 60.0  # the documented default
     assert {"numpy", "torch", "jax"} <= set(provenance["versions"]) and "compare" in provenance["command"]
     assert "| seed " in markdown and "| mlp " in markdown and "![heatmap](heatmap.png)" in markdown
     assert sorted(p.name for p in folder.iterdir()) == REPORT_FILES
