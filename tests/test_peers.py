@@ -28,8 +28,10 @@ def test_forward_flops_counts_the_matrix_products() -> None:
 
 
 def test_seed_style_loop_reproduces_the_exercise(seed: peers.Case) -> None:
-    passed, passes = peers.seed_style_loop(seed)()
-    assert passed and passes == 94
+    run = peers.seed_style_loop(seed)
+    for _ in range(2):  # each run reports its own passes, as the timing loop calls it repeatedly
+        passed, passes = run()
+        assert passed and passes == 2 * 47  # the exercise's two passes per parameter
 
 
 def test_our_contestants_pass_and_count_their_passes(seed: peers.Case) -> None:

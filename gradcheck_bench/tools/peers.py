@@ -111,6 +111,11 @@ def seed_style_loop(case: Case) -> Callable[[], tuple[bool, int]]:
     cost = CountingCost(exercise_cost)
 
     def run() -> tuple[bool, int]:
+        with count_forward_passes() as counter:
+            passed = gradient_check_n()
+        return passed, counter.passes
+
+    def gradient_check_n() -> bool:
         gradients = numpy_backprop(case.params, case.X, case.Y)
         parameters_values = np.concatenate([case.params[n].reshape(-1, 1) for n in names])
         grad = np.concatenate([gradients[n].reshape(-1, 1) for n in names])
@@ -124,7 +129,7 @@ def seed_style_loop(case: Case) -> Callable[[], tuple[bool, int]]:
             J_minus = cost(vector_to_dictionary(thetaminus), case.X, case.Y)
             gradapprox[i] = (J_plus - J_minus) / (2 * SEED_EXERCISE_EPS)
         difference = np.linalg.norm(grad - gradapprox) / (np.linalg.norm(grad) + np.linalg.norm(gradapprox))
-        return bool(difference < DEFAULT_THRESHOLD), cost.calls
+        return bool(difference < DEFAULT_THRESHOLD)
     return run
 
 
