@@ -146,6 +146,27 @@ def test_peak_memory_stays_under_the_budget(engine: str) -> None:
     assert peak <= budget + fixed
 
 
+def wide_tanh_cost(params, X, Y, xp=np):
+    return xp.mean((params["v"] @ xp.tanh(params["W"] @ X) - Y) ** 2)
+
+
+@pytest.mark.parametrize("engine", ["jax", "numpy-batched"])
+def test_engines_that_batch_whole_vectors_budget_a_whole_vector_for_every_coordinate(engine: str) -> None:
+    # A chunk of k coordinates holds 2k perturbed copies of all n parameters, whichever tensor a
+    # coordinate belongs to: the small tensor "v" must not be budgeted as if only it were copied.
+    usable(engine)
+    rng = np.random.default_rng(8)
+    if engine == "jax":
+        model = gb.Model(name="wide-tanh", cost=wide_tanh_cost)
+        params = {"W": rng.standard_normal((60, 50)), "v": rng.standard_normal((1, 60))}
+        X, Y = rng.standard_normal((50, 4)), rng.standard_normal((1, 4))
+    else:
+        model, (params, X, Y) = MLP, gb.random_case((50, 60, 1), 4, seed=8)
+    n = sum(value.size for value in params.values())
+    need = np.broadcast_to(ENGINES[engine].bytes_per_coordinate(model, params, X, Y), (n,))
+    assert need.min() >= 2 * 8 * n
+
+
 def test_too_small_a_budget_says_what_to_do() -> None:
     with pytest.raises(InputError, match="memory_budget=16 bytes is too small"):
         gb.check("numpy", "fd", *gb.seed_case(), engine="structured", memory_budget=16)

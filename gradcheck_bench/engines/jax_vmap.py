@@ -18,9 +18,9 @@ from typing import Any, Callable
 import numpy as np
 
 from ..models import Model, Params
-from ..ravel import ravel
+from ..ravel import parameter_count, ravel
 from . import ChunkEvaluator, EngineUnsuitable, FDEngine, costs_of_batch, perturbed_batch
-from .torch_vmap import bytes_per_coordinate, handles, require_agreement
+from .torch_vmap import FLOAT_BYTES, handles, numpy_pass_bytes, require_agreement
 
 
 def padded(indices: np.ndarray, steps: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -73,6 +73,14 @@ def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
         return costs_of_batch(run(batch), batch)[:, :k]
 
     return evaluate
+
+
+def bytes_per_coordinate(model: Model, params: Params, X: Any, Y: Any) -> int:
+    """Two passes per coordinate, each a whole perturbed parameter vector and a working set like the NumPy pass's.
+
+    Every coordinate costs the same here: the batch holds whole vectors, whichever tensor is perturbed.
+    """
+    return 2 * (FLOAT_BYTES * parameter_count(params) + numpy_pass_bytes(model, params, X, Y))
 
 
 ENGINE = FDEngine(
