@@ -40,11 +40,15 @@ def package_version(name: str) -> str:
 
 
 def git_commit() -> str:
-    """The checkout's commit, with ``+dirty`` when tracked files differ from it; ``unknown`` outside git."""
+    """The checkout's commit, with ``+dirty`` when tracked files differ from it; ``unknown`` outside git.
+
+    Files under ``results/`` do not count: they are what runs write (``regenerate`` rewrites one folder
+    after another), not the code that made them.
+    """
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":(top,exclude)results"], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     if commit.returncode != 0:
