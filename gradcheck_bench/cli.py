@@ -436,7 +436,8 @@ def add_dashboard_arguments(parser: argparse.ArgumentParser) -> None:
     from .tools.dashboard import DEFAULT_GRAPH
 
     verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
-    localize = verbs.add_parser("localize", help="point the published index.html at local copies of its CDN assets")
+    localize = verbs.add_parser("localize", help="point the published index.html at local copies of its CDN assets, "
+                                                  "and open the accuracy graphs on a log scale")
     localize.add_argument("html_dir", type=Path, help="the published site (asv.conf.json's html_dir)")
     check = verbs.add_parser("check", help="load the site in headless Chromium; require graphs")
     check.add_argument("html_dir", type=Path, help="the published site (asv.conf.json's html_dir)")
