@@ -343,3 +343,13 @@ def test_gate_outside_a_git_repository_exits_2_saying_so(tmp_path, capsys):
 def test_gate_refuses_bad_options_with_status_2(arguments, capsys):
     assert main(["gate", "main", "HEAD", *arguments]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_the_summary_says_how_the_slowdowns_were_re_measured():
+    fake = FakeRemeasure({TIME: Remeasured([1.0 + i / 100 for i in range(7)], [3.0 + i / 100 for i in range(7)])})
+    report = compare_measurements({(TIME, ENV): seconds(1.0), ("b", ENV): seconds(1.0)},
+                                  {(TIME, ENV): seconds(3.0), ("b", ENV): seconds(1.0)}, RULES, fake)
+    report.remeasure_rounds, report.remeasure_seconds = 7, 125.0
+    last = report.summary("0" * 40, "1" * 40).splitlines()[-1]
+    assert "2, of which 1 re-measured on both commits in 7 interleaved rounds, 2 min 5 s (1 confirmed" in last
+    assert "(1 confirmed, 0 not confirmed, 0 not judged) and 1 within the factor" in last

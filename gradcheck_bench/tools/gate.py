@@ -127,6 +127,7 @@ class GateReport:
     remeasured: int = 0
     confirmed: int = 0
     not_compared: int = 0
+    remeasure_rounds: int | None = None
     remeasure_seconds: float | None = None
 
     def of(self, verdict: str) -> list[Finding]:
@@ -171,7 +172,9 @@ class GateReport:
         return "\n".join(lines)
 
     def remeasure_time(self) -> str:
-        return "" if self.remeasure_seconds is None else f" in {format_duration(self.remeasure_seconds)}"
+        rounds = "" if self.remeasure_rounds is None else f" in {self.remeasure_rounds} interleaved rounds"
+        seconds = "" if self.remeasure_seconds is None else f", {format_duration(self.remeasure_seconds)}"
+        return rounds + seconds
 
 
 def format_value(value: float | None, unit: str) -> str:
@@ -416,6 +419,6 @@ def run_gate(base: str, head: str, rules: GateRules = GateRules(),
     remeasurer = AsvRemeasurer(options.config_path, machine, base_hash, head_hash, options.rounds)
     report = compare_measurements(*saved, rules, remeasurer, options.confirm)
     if report.remeasured:
-        report.remeasure_seconds = remeasurer.seconds
+        report.remeasure_rounds, report.remeasure_seconds = options.rounds, remeasurer.seconds
     return report, base_hash, head_hash
 
