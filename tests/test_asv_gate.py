@@ -351,5 +351,14 @@ def test_the_summary_says_how_the_slowdowns_were_re_measured():
                                   {(TIME, ENV): seconds(3.0), ("b", ENV): seconds(1.0)}, RULES, fake)
     report.remeasure_rounds, report.remeasure_seconds = 7, 125.0
     last = report.summary("0" * 40, "1" * 40).splitlines()[-1]
-    assert "2, of which 1 re-measured on both commits in 7 interleaved rounds, 2 min 5 s (1 confirmed" in last
-    assert "(1 confirmed, 0 not confirmed, 0 not judged) and 1 within the factor" in last
+    assert ("2, of which 1 past the factor in the saved runs; 1 re-measured on both commits in 7 interleaved "
+            "rounds, 2 min 5 s: 1 confirmed, 0 not confirmed, 0 not judged") in last
+
+
+def test_the_summary_counts_suspects_that_were_not_re_measured():
+    report = compare_measurements({(TIME, ENV): seconds(1.0), ("b", ENV): seconds(1.0)},
+                                  {(TIME, ENV): seconds(3.0), ("b", ENV): seconds(1.0)}, RULES, FakeRemeasure(),
+                                  CONFIRM_NONE)
+    last = report.summary("0" * 40, "1" * 40).splitlines()[-1]
+    assert "2, of which 1 past the factor in the saved runs; 0 re-measured on both commits: 0 confirmed, " \
+           "0 not confirmed, 1 not judged" in last

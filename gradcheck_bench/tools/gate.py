@@ -124,6 +124,7 @@ class GateReport:
     accuracy_judged: int = 0
     failed_on_head: int = 0
     costs: int = 0
+    looked_regressed: int = 0
     remeasured: int = 0
     confirmed: int = 0
     not_compared: int = 0
@@ -165,10 +166,10 @@ class GateReport:
         lines.append(f"gate {base[:8]} -> {head[:8]}: {self.verdict()}; {self.compared} benchmark values "
                      f"compared, {self.not_compared} n/a or on one side only")
         lines.append(f"    accuracy: {self.accuracy_judged} judged directly; failed on HEAD: {self.failed_on_head}; "
-                     f"times, memory and counts: {self.costs}, of which {self.remeasured} re-measured on both "
-                     f"commits{self.remeasure_time()} ({self.confirmed} confirmed, {len(self.of(NOT_CONFIRMED))} "
-                     f"not confirmed, {len(self.of(NOT_JUDGED))} not judged) and {self.costs - self.remeasured} "
-                     "within the factor in the saved runs")
+                     f"times, memory and counts: {self.costs}, of which {self.looked_regressed} past the factor in "
+                     f"the saved runs; {self.remeasured} re-measured on both commits{self.remeasure_time()}: "
+                     f"{self.confirmed} confirmed, {len(self.of(NOT_CONFIRMED))} not confirmed, "
+                     f"{len(self.of(NOT_JUDGED))} not judged")
         return "\n".join(lines)
 
     def remeasure_time(self) -> str:
@@ -319,6 +320,7 @@ def compare_measurements(base: dict[BenchmarkKey, Measurement], head: dict[Bench
     report.findings += confirmed
     report.confirmed = sum(1 for finding in confirmed if finding.verdict == REGRESSION)
     report.remeasured = len(to_confirm) if confirm != CONFIRM_NONE and remeasure is not None else 0
+    report.looked_regressed = len(suspects)
     return report
 
 
