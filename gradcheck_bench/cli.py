@@ -1,7 +1,8 @@
 """The ``gradcheck-bench`` command: the only place that builds argument parsers.
 
 Exit status works like a test: 0 the check passed, 1 it failed, 2 bad usage
-or bad input (with a one-line message, never a traceback). Each subcommand
+or bad input (with a one-line message, never a traceback); ``gate`` adds 3,
+no regression found but a value that looked regressed was not judged. Each subcommand
 is a function that adds its arguments and one that runs it; the tools in
 :mod:`gradcheck_bench.tools` are imported only by the command that runs them.
 """
@@ -390,13 +391,16 @@ def run_dask_bench(args: argparse.Namespace) -> int:
 
 
 def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
-    from .tools.gate import DEFAULT_ACCURACY_THRESHOLD, DEFAULT_ACCURACY_TOLERANCE, DEFAULT_COST_FACTOR
+    from .tools.gate import (CONFIRM_MODES, CONFIRM_SUSPECTS, DEFAULT_ACCURACY_THRESHOLD,
+                             DEFAULT_ACCURACY_TOLERANCE, DEFAULT_COST_FACTOR, DEFAULT_ROUNDS)
 
     parser.add_argument("base", help="the commit to compare against (branch, tag or hash), e.g. main")
     parser.add_argument("head", help="the commit under test, e.g. HEAD")
     parser.add_argument("--config", type=Path, default=Path("asv.conf.json"), help="asv configuration "
                         "(default: ./asv.conf.json)")
     parser.add_argument("--machine", default=None, help="asv machine name (default: the only one with results)")
+    parser.add_argument("--bench", default=None, metavar="REGEX",
+                        help="judge only the benchmark values whose name(params) matches (as asv's --bench)")
     parser.add_argument("--accuracy-threshold", type=positive_float, default=DEFAULT_ACCURACY_THRESHOLD,
                         help=f"an accuracy value above this may regress (default: {DEFAULT_ACCURACY_THRESHOLD:g})")
     parser.add_argument("--accuracy-tolerance", type=float, default=DEFAULT_ACCURACY_TOLERANCE,
@@ -404,29 +408,36 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
                              f"(default: {DEFAULT_ACCURACY_TOLERANCE:g})")
     parser.add_argument("--factor", type=positive_float, default=DEFAULT_COST_FACTOR,
                         help=f"a time, memory or count may grow by this factor (default: {DEFAULT_COST_FACTOR:g})")
+    parser.add_argument("--confirm", choices=CONFIRM_MODES, default=CONFIRM_SUSPECTS,
+                        help="re-measure on both commits, interleaved, the cost values past the factor "
+                             "(suspects, the default), every cost value (all), or none (they are then "
+                             "reported NOT JUDGED, exit 3)")
+    parser.add_argument("--rounds", type=positive_int, default=DEFAULT_ROUNDS,
+                        help=f"interleaved rounds of re-measurement (default: {DEFAULT_ROUNDS}, the fewest "
+                             "that let a one-value-a-round track_ benchmark reach significance)")
 
 
-@subcommand("gate", "compare two commits' asv results; exit 1 naming each benchmark that regressed",
-            add_gate_arguments)
+@subcommand("gate", "compare two commits' asv results; re-measure what looks slower on both, interleaved; "
+            "exit 1 naming each regression", add_gate_arguments)
 def run_gate(args: argparse.Namespace) -> int:
-    from .tools.gate import GateRules, run_gate as gate
+    from .tools.gate import EXIT_CANNOT_COMPARE, GateOptions, GateRules, run_gate as gate
 
     rules = GateRules(args.accuracy_threshold, args.accuracy_tolerance, args.factor)
-    report, base_hash, head_hash = gate(args.base, args.head, config_path=args.config, machine=args.machine,
-                                        rules=rules)
+    options = GateOptions(args.config, args.machine, args.confirm, args.rounds, args.bench)
+    report, base_hash, head_hash = gate(args.base, args.head, rules, options)
     print(report.summary(base_hash, head_hash))
-    if report.passed and report.compared == 0:
-        print("gradcheck-bench gate: nothing was measured on both commits (all n/a, or different "
-              "benchmarks); that is not a pass", file=sys.stderr)
-        return EXIT_USAGE
-    return EXIT_PASS if report.passed else EXIT_FAIL
+    if report.exit_status == EXIT_CANNOT_COMPARE:
+        print("gradcheck-bench gate: nothing was measured on both commits (all n/a, different benchmarks, "
+              "or none matching --bench); that is not a pass", file=sys.stderr)
+    return report.exit_status
 
 
 def add_dashboard_arguments(parser: argparse.ArgumentParser) -> None:
     from .tools.dashboard import DEFAULT_GRAPH
 
     verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
-    localize = verbs.add_parser("localize", help="point the published index.html at local copies of its CDN assets")
+    localize = verbs.add_parser("localize", help="point the published index.html at local copies of its CDN assets, "
+                                                  "and open the accuracy graphs on a log scale")
     localize.add_argument("html_dir", type=Path, help="the published site (asv.conf.json's html_dir)")
     check = verbs.add_parser("check", help="load the site in headless Chromium; require graphs")
     check.add_argument("html_dir", type=Path, help="the published site (asv.conf.json's html_dir)")

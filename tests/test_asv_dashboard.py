@@ -17,12 +17,22 @@ from pathlib import Path
 
 import pytest
 
-from gradcheck_bench.tools.dashboard import check_dashboard, find_chromium, localize
+from gradcheck_bench.tools.dashboard import (
+    DEFAULT_GRAPH,
+    LOCAL_ASSET_DIR,
+    check_dashboard,
+    find_chromium,
+    graph_problems,
+    localize,
+    log_scale_button_active,
+    open_on_log_scale,
+)
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
-pytest.importorskip("asv")
-pytestmark = pytest.mark.skipif(find_chromium() is None, reason="no Chromium on PATH (apt-get install chromium)")
+NO_CHROMIUM = pytest.mark.skipif(find_chromium() is None, reason="no Chromium on PATH (apt-get install chromium)")
+ASV_PAGE_HEAD = ('<html><head>\n    <script language="javascript" type="text/javascript"\n'
+                 '            src="asv.js">\n    </script>\n</head></html>\n')
 
 
 def publish_committed_results(tmp_path: Path) -> Path:
@@ -43,14 +53,55 @@ def _strip_comments(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
 
 
+@NO_CHROMIUM
 def test_published_dashboard_shows_graphs_in_chromium(tmp_path):
+    pytest.importorskip("asv")
     if not any((REPOSITORY / "results" / "asv").glob("*/*-*.json")):
         pytest.skip("no committed asv results to publish")
     if subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPOSITORY, capture_output=True).returncode != 0:
         pytest.skip("asv publish needs the git history of the results' commits; this is not a git checkout")
     html_dir = publish_committed_results(tmp_path)
     assert len(localize(html_dir)) == 10  # from the copies that ship inside the package
+    unlogged = check_dashboard(html_dir, tmp_path / "before")
+    assert any("not on a log scale" in problem for problem in unlogged.problems), unlogged.problems
+    assert DEFAULT_GRAPH in open_on_log_scale(html_dir)
     result = check_dashboard(html_dir, tmp_path / "screenshots")
     assert result.passed, result.problems
     for screenshot in result.screenshots:
         assert screenshot.stat().st_size > 10_000, f"{screenshot} is suspiciously small for a rendered page"
+
+
+def fake_site(tmp_path: Path, units: dict[str, str]) -> Path:
+    """The two files of a published asv site that ``open_on_log_scale`` reads and edits."""
+    (tmp_path / "index.html").write_text(ASV_PAGE_HEAD)
+    (tmp_path / "index.json").write_text(json.dumps({"benchmarks": {name: {"unit": unit} for name, unit in units.items()}}))
+    return tmp_path
+
+
+def test_accuracy_graphs_and_only_those_are_set_to_open_on_a_log_scale(tmp_path):
+    site = fake_site(tmp_path, {"a.track_relative_difference": "relative difference", "b.time_check": "seconds"})
+    assert open_on_log_scale(site) == ["a.track_relative_difference"]
+    assert open_on_log_scale(site) == ["a.track_relative_difference"]  # idempotent
+    page = (site / "index.html").read_text()
+    assert page.count(f'src="{LOCAL_ASSET_DIR}/log-scale.js"') == 1
+    assert page.index("log-scale.js") < page.index('src="asv.js"')  # before asv reads the address
+    script = (site / LOCAL_ASSET_DIR / "log-scale.js").read_text()
+    assert '["a.track_relative_difference"]' in script and "b.time_check" not in script
+
+
+def test_a_page_that_is_not_asvs_is_refused_unchanged(tmp_path):
+    site = fake_site(tmp_path, {})
+    (site / "index.html").write_text("<html>not asv</html>")
+    with pytest.raises(FileNotFoundError, match="asv.js"):
+        open_on_log_scale(site)
+    assert (site / "index.html").read_text() == "<html>not asv</html>"
+
+
+def test_the_graph_check_reads_asvs_log_scale_button():
+    drawn = '<div id="main-graph"><canvas class="flot-base"></canvas><canvas class="flot-overlay"></canvas></div>'
+    pressed = '<a id="log-scale" class="btn btn-default btn-xs active" role="button">log scale</a>'
+    released = '<a id="log-scale" class="btn btn-default btn-xs" role="button">log scale</a>'
+    assert log_scale_button_active(pressed) and not log_scale_button_active(released)
+    assert graph_problems(released + drawn + "track", "m.track", log_scale=True)
+    assert graph_problems(pressed + drawn + "track", "m.track", log_scale=True) == []
+    assert graph_problems(released + drawn + "track", "m.track", log_scale=False) == []

@@ -1,36 +1,88 @@
-"""The regression gate's rules, on plain numbers, and its command line on bad input."""
+"""The regression gate's rules, on plain numbers, with the re-measurement mocked; its command line on bad input.
+
+Expected p-values are derived here from combinatorics, not from the gate: when every one of n
+re-measured HEAD samples is above every one of m BASE samples, the exact two-sided Mann-Whitney
+p-value is 2 / C(n + m, n).
+"""
 
 import math
+import re
+import subprocess
+from math import comb
 
 import pytest
 
+from gradcheck_bench.cli import main
+from gradcheck_bench.errors import InputError
 from gradcheck_bench.tools.gate import (
     ACCURACY_UNIT,
+    CONFIRM_ALL,
+    CONFIRM_NONE,
+    EXIT_CANNOT_COMPARE,
+    EXIT_NOT_JUDGED,
+    EXIT_PASS,
+    EXIT_REGRESSION,
+    NOT_CONFIRMED,
+    NOT_JUDGED,
+    REGRESSION,
     GateRules,
     Measurement,
     compare_measurements,
     judge,
-    unroll,
+    judge_remeasured,
+    select,
+    smallest_p,
 )
-from gradcheck_bench.cli import main
-from gradcheck_bench.errors import InputError
+from gradcheck_bench.tools.gate_asv import unroll
+from gradcheck_bench.tools.gate_remeasure import (
+    Remeasured,
+    RemeasurementError,
+    asv_run_command,
+    pool,
+    remeasured,
+    round_order,
+    run_round,
+    write_round_config,
+)
 
 RULES = GateRules(accuracy_threshold=2e-7, accuracy_tolerance=0.05, cost_factor=2.0)
 NAME = "bench_accuracy.SourceAgreement.track_relative_difference('numpy', 'fd', 'seed')"
+TIME = "bench_fd_cost.FDCheckTime.time_check('loop', 'fraud-47')"
+ENV = "virtualenv-py3.11"
+
+pytest.importorskip("scipy")
 
 
 def accuracy(value):
     return Measurement(value, ACCURACY_UNIT)
 
 
-def seconds(value):
-    return Measurement(value, "seconds")
+def seconds(value, samples=None):
+    return Measurement(value, "seconds", samples)
+
+
+class FakeRemeasure:
+    """Stands in for the interleaved asv run: returns fixed samples and records what it was asked."""
+
+    def __init__(self, samples=None, error=None):
+        self.samples, self.error, self.asked = samples or {}, error, []
+
+    def __call__(self, keys):
+        self.asked.append(list(keys))
+        if self.error:
+            raise RemeasurementError(self.error)
+        return {key: self.samples.get(key[0], Remeasured([1.0] * 7, [1.0] * 7)) for key in keys}
+
+
+# --------------------------------------------------------------------------
+# Accuracy and failures: judged directly
+# --------------------------------------------------------------------------
 
 
 def test_accuracy_rising_past_the_threshold_is_a_regression_named():
     found = judge(NAME, "env", accuracy(1e-11), accuracy(0.2), RULES)
-    assert found is not None and found.benchmark == NAME and "threshold" in found.reason
-    assert NAME in found.line()
+    assert found is not None and found.verdict == REGRESSION and "threshold" in found.reason
+    assert found.line().startswith(f"REGRESSION  {NAME}")
 
 
 def test_accuracy_moving_below_the_threshold_is_not_a_regression():
@@ -47,25 +99,222 @@ def test_canary_gone_silent_is_a_regression():
     assert found is not None and "canary" in found.reason
 
 
-def test_time_within_the_factor_passes_and_past_it_fails():
-    assert judge("t", "env", seconds(1.0), seconds(1.9), RULES) is None
-    found = judge("t", "env", seconds(1.0), seconds(2.5), RULES)
-    assert found is not None and "x2.50" in found.reason
-
-
 def test_failure_on_head_is_a_regression_and_not_available_is_ignored():
-    assert judge("t", "env", seconds(1.0), Measurement(None, "seconds"), RULES) is not None
+    assert judge("t", "env", seconds(1.0), Measurement(None, "seconds"), RULES).verdict == REGRESSION
     assert judge("t", "env", seconds(math.nan), seconds(10.0), RULES) is None
     assert judge("t", "env", seconds(1.0), seconds(math.nan), RULES) is None
+
+
+def test_a_cost_value_is_never_judged_on_its_saved_values():
+    assert judge("t", "env", seconds(1.0), seconds(30.0), RULES) is None
+
+
+def test_accuracy_is_never_sent_to_re_measurement():
+    fake = FakeRemeasure()
+    report = compare_measurements({(NAME, ENV): accuracy(1e-11)}, {(NAME, ENV): accuracy(0.3)}, RULES, fake)
+    assert fake.asked == [] and [f.verdict for f in report.findings] == [REGRESSION]
+    assert report.exit_status == EXIT_REGRESSION
+
+
+# --------------------------------------------------------------------------
+# Costs: screened on the saved values, confirmed by re-measurement
+# --------------------------------------------------------------------------
+
+
+def test_a_single_sample_slowdown_is_re_measured_and_not_confirmed_when_it_was_noise():
+    fake = FakeRemeasure({TIME: Remeasured([1.0, 1.1, 0.9, 1.0, 1.05, 0.95, 1.0], [1.1, 1.0, 1.0, 0.9, 1.0, 1.2, 1.0])})
+    base = {(TIME, ENV): seconds(1.0), ("fast", ENV): seconds(1.0)}
+    head = {(TIME, ENV): seconds(3.46), ("fast", ENV): seconds(1.5)}
+    report = compare_measurements(base, head, RULES, fake)
+    assert fake.asked == [[(TIME, ENV)]]  # only the value past the factor
+    (finding,) = report.findings
+    assert finding.verdict == NOT_CONFIRMED and finding.benchmark == TIME
+    assert "x3.46 in the saved runs" in finding.reason and "not confirmed: x1.00 on re-measurement" in finding.reason
+    assert report.exit_status == EXIT_PASS and report.passed
+
+
+def test_a_real_slowdown_is_confirmed_with_its_factor_and_p():
+    fake = FakeRemeasure({TIME: Remeasured([1.0, 1.01, 0.99, 1.02, 0.98, 1.0, 1.0], [3.0, 3.1, 2.9, 3.0, 3.05, 2.95, 3.0])})
+    report = compare_measurements({(TIME, ENV): seconds(1.0)}, {(TIME, ENV): seconds(3.2)}, RULES, fake)
+    (finding,) = report.regressions
+    p = 2 / comb(14, 7)
+    assert f"confirmed x3.00 (p = {p:.2g}, 7+7 samples" in finding.reason
+    assert report.exit_status == EXIT_REGRESSION and report.confirmed == 1
+
+
+def test_ties_within_each_side_do_not_weaken_the_test():
+    verdict, reason = judge_remeasured(Remeasured([100.0] * 7, [300.0] * 7), RULES)  # pass counts: all equal
+    assert verdict == REGRESSION and f"p = {2 / comb(14, 7):.2g}" in reason
+
+
+def test_the_confirmed_factor_is_the_ratio_of_the_medians():
+    verdict, reason = judge_remeasured(Remeasured([1, 1, 1, 2, 9, 9, 9], [2, 2, 2, 5, 30, 30, 30]), RULES)
+    assert "x2.50" in reason  # median 5 against median 2, whatever the means
+
+
+def test_a_slowdown_past_the_factor_that_is_not_significant_is_not_confirmed():
+    base = [1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0]
+    head = [3.0, 2.5, 3.1, 2.4, 3.2, 2.6, 3.3]
+    verdict, reason = judge_remeasured(Remeasured(base, head), RULES)
+    assert verdict == NOT_CONFIRMED and "not significant" in reason
+
+
+def test_a_significant_slowdown_within_the_factor_is_not_confirmed():
+    base = [1.0 + i / 100 for i in range(7)]
+    verdict, reason = judge_remeasured(Remeasured(base, [1.5 * value for value in base]), RULES)
+    assert verdict == NOT_CONFIRMED and "x1.50" in reason
+
+
+def test_too_few_samples_are_not_judged_and_say_how_to_get_more():
+    assert smallest_p(6, 6) == 2 / comb(12, 6) > RULES.p_threshold > smallest_p(7, 7) == 2 / comb(14, 7)
+    verdict, reason = judge_remeasured(Remeasured([1.0] * 6, [3.0] * 6), RULES)
+    assert verdict == NOT_JUDGED and "--rounds" in reason
+    verdict, _ = judge_remeasured(Remeasured([1.0] * 7, [3.0] * 7), RULES)
+    assert verdict == REGRESSION
+
+
+def test_a_value_the_re_measurement_lost_is_not_judged():
+    verdict, reason = judge_remeasured(Remeasured([1.0] * 7, []), RULES)
+    assert verdict == NOT_JUDGED and "HEAD" in reason
+
+
+def test_a_failed_re_measurement_is_not_judged_and_exits_3():
+    fake = FakeRemeasure(error="`asv run` exited 1")
+    base = {(TIME, ENV): seconds(1.0), ("b", ENV): seconds(1.0)}
+    head = {(TIME, ENV): seconds(3.0), ("b", ENV): seconds(2.5)}
+    report = compare_measurements(base, head, RULES, fake)
+    assert [f.verdict for f in report.findings] == [NOT_JUDGED, NOT_JUDGED]
+    assert sum("`asv run` exited 1" in f.reason for f in report.findings) == 1  # asv's output quoted once
+    assert report.exit_status == EXIT_NOT_JUDGED and not report.passed
+    assert "NOT JUDGED (2 value(s))" in report.summary("0" * 40, "1" * 40)
+
+
+def test_confirm_none_re_measures_nothing_and_never_passes_a_suspect():
+    fake = FakeRemeasure()
+    report = compare_measurements({(TIME, ENV): seconds(1.0)}, {(TIME, ENV): seconds(3.0)}, RULES, fake, CONFIRM_NONE)
+    assert fake.asked == [] and report.exit_status == EXIT_NOT_JUDGED
+    assert "--confirm none" in report.findings[0].reason
+
+
+def test_confirm_all_re_measures_every_cost_value_and_can_find_a_hidden_slowdown():
+    fake = FakeRemeasure({"hidden": Remeasured([1.0 + i / 100 for i in range(7)], [3.0 + i / 100 for i in range(7)])})
+    base = {("hidden", ENV): seconds(1.0), ("fine", ENV): seconds(1.0), (NAME, ENV): accuracy(1e-11)}
+    head = {("hidden", ENV): seconds(1.1), ("fine", ENV): seconds(1.0), (NAME, ENV): accuracy(1e-11)}
+    report = compare_measurements(base, head, RULES, fake, CONFIRM_ALL)
+    assert sorted(fake.asked[0]) == [("fine", ENV), ("hidden", ENV)]
+    assert [(f.verdict, f.benchmark) for f in report.findings] == [(REGRESSION, "hidden")]  # "fine" is no news
+    assert report.remeasured == 2
+
+
+def test_a_regression_outranks_a_value_not_judged():
+    fake = FakeRemeasure(error="no machine")
+    base = {(TIME, ENV): seconds(1.0), (NAME, ENV): accuracy(1e-11)}
+    head = {(TIME, ENV): seconds(3.0), (NAME, ENV): accuracy(0.3)}
+    assert compare_measurements(base, head, RULES, fake).exit_status == EXIT_REGRESSION
 
 
 def test_compare_counts_and_pairs_single_environments():
     base = {("a", "env-1"): seconds(1.0), ("b", "env-1"): seconds(math.nan), ("c", "env-1"): seconds(1.0)}
     head = {("a", "env-2"): seconds(3.0), ("b", "env-2"): seconds(1.0)}
-    report = compare_measurements(base, head, RULES)
-    assert not report.passed and [r.benchmark for r in report.regressions] == ["a"]
+    fake = FakeRemeasure({"a": Remeasured([1.0 + i / 100 for i in range(7)], [3.0 + i / 100 for i in range(7)])})
+    report = compare_measurements(base, head, RULES, fake)
+    assert [r.benchmark for r in report.regressions] == ["a"] and fake.asked == [[("a", "env-2")]]
     assert (report.compared, report.not_compared) == (1, 2)
     assert "FAIL (1 regression(s))" in report.summary("0" * 40, "1" * 40)
+
+
+def test_nothing_compared_is_reported_as_such():
+    report = compare_measurements({("a", "e"): seconds(math.nan)}, {("a", "e"): seconds(1.0)}, RULES, FakeRemeasure())
+    assert report.compared == 0 and report.exit_status == EXIT_CANNOT_COMPARE
+    assert "NOTHING COMPARED" in report.summary("0" * 40, "1" * 40)
+
+
+def test_a_benchmark_whose_code_changed_is_not_compared():
+    base = {("t", "e"): Measurement(1.0, "seconds", version="old")}
+    head = {("t", "e"): Measurement(9.0, "seconds", version="new")}
+    report = compare_measurements(base, head, RULES, FakeRemeasure())
+    assert report.findings == [] and (report.compared, report.not_compared) == (0, 1)
+
+
+def test_bad_rules_are_refused():
+    with pytest.raises(InputError, match="factor > 1"):
+        GateRules(cost_factor=0.5)
+
+
+def test_bench_selects_values_by_name_with_parameters():
+    values = {(TIME, ENV): seconds(1.0), (NAME, ENV): accuracy(1e-11)}
+    assert list(select(values, r"time_check\('loop'")) == [(TIME, ENV)]
+    with pytest.raises(InputError, match="regular expression"):
+        select(values, "time_check(")
+
+
+# --------------------------------------------------------------------------
+# The re-measurement's plumbing (asv itself is not run here)
+# --------------------------------------------------------------------------
+
+
+def test_rounds_alternate_which_commit_goes_first():
+    assert [round_order(n, "B", "H") for n in (1, 2, 3, 4)] == [("B", "H"), ("H", "B"), ("B", "H"), ("H", "B")]
+
+
+def test_the_asv_command_selects_exactly_the_named_parameter_sets(tmp_path):
+    command = asv_run_command(tmp_path / "c.json", "box", tmp_path / "h.txt", [TIME])
+    patterns = [command[i + 1] for i, word in enumerate(command) if word == "--bench"]
+    assert patterns and all(re.search(pattern, TIME) for pattern in patterns)
+    assert not any(re.search(pattern, TIME.replace("fraud-47", "fraud-470")) for pattern in patterns)
+    assert not any(re.search(pattern, TIME.replace("'loop'", "'structured'")) for pattern in patterns)
+    assert command[command.index("--attribute") + 1] == "rounds=1" and "--record-samples" in command
+
+
+def test_a_round_config_writes_elsewhere_and_reuses_the_environments(tmp_path):
+    pytest.importorskip("asv")
+    config = tmp_path / "project" / "asv.conf.json"
+    config.parent.mkdir()
+    config.write_text('{\n  // a comment, as ours has\n  "version": 1, "repo": ".", "env_dir": ".asv/env",\n'
+                      '  "results_dir": "results/asv", "benchmark_dir": "benchmarks"\n}\n')
+    written = write_round_config(config, tmp_path / "scratch" / "round-1")
+    import json
+
+    copied = json.loads(written.read_text())
+    assert copied["env_dir"] == str(tmp_path / "project" / ".asv" / "env")
+    assert copied["repo"] == str(tmp_path / "project")
+    assert copied["results_dir"] == str(tmp_path / "scratch" / "round-1")
+    assert (tmp_path / "project" / "results").exists() is False  # the saved results are not touched
+
+
+def test_a_round_hides_asv_pythonpath_from_asv(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_run(command, env, **kwargs):
+        seen["env"], seen["command"] = env, command
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setenv("ASV_PYTHONPATH", "/some/checkout")
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    run_round(tmp_path / "c.json", "box", ("B", "H"), [TIME], tmp_path)
+    assert "ASV_PYTHONPATH" not in seen["env"] and (tmp_path / "commits.txt").read_text() == "B\nH\n"
+
+
+def test_a_round_where_asv_itself_failed_raises_with_its_output(tmp_path, monkeypatch):
+    monkeypatch.setattr(subprocess, "run", lambda command, **kwargs: subprocess.CompletedProcess(
+        command, 1, "", "No information stored about machine 'box'"))
+    with pytest.raises(RemeasurementError, match="(?s)No information stored about machine 'box'.*asv machine"):
+        run_round(tmp_path / "c.json", "box", ("B", "H"), [TIME], tmp_path)
+
+
+def test_rounds_pool_samples_and_one_value_rounds():
+    pooled = {}
+    for _ in range(2):
+        pool(pooled, {(TIME, ENV): seconds(1.0, [1.0, 1.1, 0.9]), ("track", ENV): seconds(2.0),
+                      ("na", ENV): seconds(math.nan), ("failed", ENV): Measurement(None, "seconds")})
+    assert pooled[(TIME, ENV)] == [1.0, 1.1, 0.9] * 2 and pooled[("track", ENV)] == [2.0, 2.0]
+    assert pooled[("na", ENV)] == [] and pooled[("failed", ENV)] == []
+
+
+def test_saved_values_from_another_environment_take_the_one_the_rounds_ran_in():
+    base, head = {(TIME, ENV): [1.0]}, {(TIME, ENV): [2.0]}
+    assert remeasured((TIME, "existing-py"), base, head) == Remeasured([1.0], [2.0])
+    assert remeasured(("other", ENV), base, head) == Remeasured([], [])
 
 
 def test_unroll_names_parameters_like_asv():
@@ -74,9 +323,9 @@ def test_unroll_names_parameters_like_asv():
     assert list(unroll("m.time", [], [2.0])) == [("m.time", 2.0)]
 
 
-def test_bad_rules_are_refused():
-    with pytest.raises(InputError, match="factor > 1"):
-        GateRules(cost_factor=0.5)
+# --------------------------------------------------------------------------
+# The command line
+# --------------------------------------------------------------------------
 
 
 def test_gate_outside_a_git_repository_exits_2_saying_so(tmp_path, capsys):
@@ -90,33 +339,26 @@ def test_gate_outside_a_git_repository_exits_2_saying_so(tmp_path, capsys):
     assert "not a commit" in capsys.readouterr().err
 
 
-def timing(samples):
-    ordered = sorted(samples)
-    stats = {"ci_99_a": ordered[0], "ci_99_b": ordered[-1], "q_25": ordered[1], "q_75": ordered[-2],
-             "repeat": len(samples), "number": 1}
-    return Measurement(float(ordered[len(ordered) // 2]), "seconds", stats, list(samples))
+@pytest.mark.parametrize("arguments", [["--rounds", "0"], ["--confirm", "maybe"], ["--factor", "-1"]])
+def test_gate_refuses_bad_options_with_status_2(arguments, capsys):
+    assert main(["gate", "main", "HEAD", *arguments]) == 2
+    assert "error" in capsys.readouterr().err
 
 
-def test_a_slower_time_within_noise_is_not_a_regression():
-    base = timing([1.0, 1.0, 2.4, 1.0, 2.6, 1.05, 2.5, 1.0, 2.5, 1.0])
-    head = timing([2.1, 2.2, 2.3, 2.5, 2.2, 2.4, 2.6, 2.3, 2.1, 2.2])
-    assert head.value > 2 * base.value
-    assert judge("t", "env", base, head, RULES) is None
+def test_the_summary_says_how_the_slowdowns_were_re_measured():
+    fake = FakeRemeasure({TIME: Remeasured([1.0 + i / 100 for i in range(7)], [3.0 + i / 100 for i in range(7)])})
+    report = compare_measurements({(TIME, ENV): seconds(1.0), ("b", ENV): seconds(1.0)},
+                                  {(TIME, ENV): seconds(3.0), ("b", ENV): seconds(1.0)}, RULES, fake)
+    report.remeasure_rounds, report.remeasure_seconds = 7, 125.0
+    last = report.summary("0" * 40, "1" * 40).splitlines()[-1]
+    assert ("2, of which 1 past the factor in the saved runs; 1 re-measured on both commits in 7 interleaved "
+            "rounds, 2 min 5 s: 1 confirmed, 0 not confirmed, 0 not judged") in last
 
 
-def test_a_slower_time_well_outside_the_noise_is_a_regression():
-    base = timing([1.0, 1.01, 1.02, 0.99, 1.0, 1.01, 1.0, 0.98, 1.02, 1.0])
-    head = timing([3.0, 3.01, 3.02, 2.99, 3.0, 3.01, 3.0, 2.98, 3.02, 3.0])
-    assert judge("t", "env", base, head, RULES) is not None
-
-
-def test_nothing_compared_is_reported_as_such():
-    report = compare_measurements({("a", "e"): seconds(math.nan)}, {("a", "e"): seconds(1.0)}, RULES)
-    assert report.compared == 0 and "NOTHING COMPARED" in report.summary("0" * 40, "1" * 40)
-
-
-def test_a_benchmark_whose_code_changed_is_not_compared():
-    base = {("t", "e"): Measurement(1.0, "seconds", version="old")}
-    head = {("t", "e"): Measurement(9.0, "seconds", version="new")}
-    report = compare_measurements(base, head, RULES)
-    assert report.passed and (report.compared, report.not_compared) == (0, 1)
+def test_the_summary_counts_suspects_that_were_not_re_measured():
+    report = compare_measurements({(TIME, ENV): seconds(1.0), ("b", ENV): seconds(1.0)},
+                                  {(TIME, ENV): seconds(3.0), ("b", ENV): seconds(1.0)}, RULES, FakeRemeasure(),
+                                  CONFIRM_NONE)
+    last = report.summary("0" * 40, "1" * 40).splitlines()[-1]
+    assert "2, of which 1 past the factor in the saved runs; 0 re-measured on both commits: 0 confirmed, " \
+           "0 not confirmed, 1 not judged" in last

@@ -1,14 +1,20 @@
 """The asv suite itself: it imports, discovers and checks cleanly (so a broken benchmark never lands),
-and the regression gate catches the seed's dW2 bug committed into a scratch copy of this checkout.
+and the regression gate, end to end in scratch copies of this checkout: it catches the seed's dW2 bug,
+confirms a planted slowdown by re-measuring both commits, and passes identical code.
 
-Both run asv with ``--python=same`` (this interpreter) and ``ASV_PYTHONPATH`` pointing at the
-checkout under test, so asv benchmarks this tree even where another copy of the package is installed.
+The accuracy runs use asv's ``--python=same`` (this interpreter) and ``ASV_PYTHONPATH`` pointing at
+the checkout under test, so asv benchmarks this tree even where another copy of the package is
+installed. The slowdown needs each commit's own code, so it runs in a real asv virtualenv, kept lean:
+a configuration without torch or jax, one benchmark, and one environment that asv builds once and
+reuses for both commits' quick runs and every round of the gate's re-measurement.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +25,10 @@ import pytest
 REPOSITORY = Path(__file__).resolve().parents[1]
 BUGGY_LINE = '    grads["W2"] = grads["W2"] * 2  # the seed\'s dW2 bug, committed by the gate test\n'
 RETURN_LINE = "    return {name: grads[name] for name in params}\n"
+LOOP_PASS_LINE = "                    costs[side, j] = scalar_cost(cost(unravel(flat), X, Y))\n"
+DEAD_LOOP = ("                    for _ in range(9):  # planted slowdown: a dead loop over the forward pass\n"
+             "                        model.cost(unravel(flat), X, Y)\n")
+TIMED = "bench_fd_cost.FDCheckTime.time_check('loop', 'fraud-47')"
 
 pytest.importorskip("asv")
 
@@ -137,3 +147,63 @@ def test_gate_fails_on_the_dw2_bug_and_passes_a_harmless_change(tmp_path):
     passed = gate(root, base, harmless)
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "PASS" in passed.stdout and "REGRESSION" not in passed.stdout
+
+
+# ---------------------------------------------------------------------------
+# The gate's re-measurement, end to end: each commit's own code, in an asv virtualenv
+# ---------------------------------------------------------------------------
+
+
+def lean_asv_config(root: Path) -> None:
+    """asv.conf.json for a virtualenv of this Python with the package's own requirements only."""
+    config = json.loads("\n".join(line for line in (root / "asv.conf.json").read_text().splitlines()
+                                  if not line.lstrip().startswith("//")))
+    config.update(pythons=[f"{sys.version_info.major}.{sys.version_info.minor}"], matrix={},
+                  install_command=["in-dir={env_dir} python -m pip install {wheel_file}"])
+    (root / "asv.conf.json").write_text(json.dumps(config, indent=2) + "\n")
+
+
+def quick_run(root: Path, home: Path, commits: list[str], pattern: str) -> None:
+    hashfile = root.parent / "commits.txt"
+    hashfile.write_text("\n".join(commits) + "\n")
+    completed = run([sys.executable, "-m", "asv", "run", f"HASHFILE:{hashfile}", "--quick", "--machine",
+                     "gate-test", "--bench", pattern], root, dict(os.environ, HOME=str(home)))
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+
+
+def gate_remeasuring(root: Path, home: Path, base: str, head: str, pattern: str) -> subprocess.CompletedProcess:
+    environment = dict(os.environ, PYTHONPATH=str(root), HOME=str(home))
+    return run([sys.executable, "-m", "gradcheck_bench", "gate", base, head, "--bench", pattern,
+                "--confirm", "all", "--rounds", "2"], root, environment)
+
+
+@pytest.mark.slow
+def test_gate_confirms_a_planted_slowdown_and_passes_identical_code(tmp_path):
+    pytest.importorskip("virtualenv")
+    pytest.importorskip("scipy")
+    root = scratch_copy(tmp_path / "repo")
+    home = tmp_path / "home"
+    home.mkdir()
+    lean_asv_config(root)
+    base = commit_all(root, "a lean asv configuration")
+    engine = root / "gradcheck_bench" / "engines" / "loop.py"
+    original = engine.read_text()
+    assert original.count(LOOP_PASS_LINE) == 1, "the loop engine's forward pass moved; update this test"
+    engine.write_text(original.replace(LOOP_PASS_LINE, LOOP_PASS_LINE + DEAD_LOOP))
+    slow = commit_all(root, "a dead loop: nine more forward passes per pass")
+    git(root, "checkout", "-q", base)
+    git(root, "commit", "-q", "--allow-empty", "-m", "identical code under another hash")
+    identical = git(root, "rev-parse", "HEAD")
+    completed = run([sys.executable, "-m", "asv", "machine", "--yes", "--machine", "gate-test"], root,
+                    dict(os.environ, HOME=str(home)))
+    assert completed.returncode == 0, completed.stderr
+    pattern = re.escape(TIMED)
+    quick_run(root, home, [base, slow, identical], pattern)
+
+    caught = gate_remeasuring(root, home, base, slow, pattern)
+    assert caught.returncode == 1, caught.stdout + caught.stderr
+    assert re.search(rf"REGRESSION  {re.escape(TIMED)} .*\n.*confirmed x\d+\.\d+ \(p = ", caught.stdout), caught.stdout
+
+    passed = gate_remeasuring(root, home, base, identical, pattern)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "PASS" in passed.stdout and "1 re-measured on both commits" in passed.stdout

@@ -9,13 +9,15 @@ the graph page drew flot canvases for the benchmark.
 
 asv 0.6 links the site's JavaScript libraries from public CDNs; where they
 cannot be reached the page shows nothing but an error. ``localize`` makes the
-site self-contained from the copies in ``benchmarks/dashboard_assets/``::
+site self-contained from the copies in ``dashboard_assets/``, and makes the
+accuracy graphs (unit ``relative difference``, where a correct source sits
+near 1e-11 and the canary near 0.3) open on asv's logarithmic y-axis::
 
     gradcheck-bench dashboard localize results/asv-html
     gradcheck-bench dashboard check results/asv-html --out results/dashboard-check
 
-``check`` exits 0 graphs shown, 1 the page rendered without them, 2 no
-Chromium or no published site. The local copies ship inside the package
+``check`` exits 0 graphs shown (an accuracy graph on a log scale), 1 the
+page rendered without them, 2 no Chromium or no published site. The local copies ship inside the package
 (``gradcheck_bench/tools/dashboard_assets``), so this works from an
 installed wheel as well as from a checkout. ``tests/test_asv_dashboard.py`` runs both where
 Chromium is installed and is skipped elsewhere.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import json
 import re
 import shutil
 import subprocess
@@ -65,6 +68,11 @@ LOCAL_ASSET_DIR = "vendor"
 SCRIPTS_FAILED = "Can not determine continental origin of swallow"
 """What asv's page says when its JavaScript libraries did not load."""
 
+LOG_SCALE_SCRIPT = "log-scale.js"
+LOG_SCALE_UNITS = ("relative difference",)
+"""Units whose graphs open on a log y-axis: accuracy (kept equal to ``benchmarks/common.py``)."""
+LOG_SCALE_PLACEHOLDER = "/*BENCHMARKS*/[]"
+
 SUITE_MODULES = ("bench_accuracy", "bench_fd_cost", "bench_gradient")
 DEFAULT_GRAPH = "bench_accuracy.SourceAgreement.track_relative_difference"
 
@@ -103,6 +111,36 @@ def localize(html_dir: Path, assets_dir: Path = DEFAULT_ASSETS) -> list[str]:
             replaced.append(url)
     index.write_text(text)
     return replaced
+
+
+def open_on_log_scale(html_dir: Path, assets_dir: Path = DEFAULT_ASSETS) -> list[str]:
+    """Make the graphs of benchmarks in ``LOG_SCALE_UNITS`` open on a log y-axis; returns their names.
+
+    asv has no per-benchmark axis setting, but keeps the axis in the page's address
+    (``#name?y-axis-scale=log``): ``log-scale.js``, loaded before asv's own scripts, adds it when such a
+    graph is opened. Idempotent; rerun it after every ``asv publish``.
+    """
+    index, listing = html_dir / "index.html", html_dir / "index.json"
+    if not index.is_file() or not listing.is_file():
+        raise FileNotFoundError(f"no published asv site in {html_dir}; run `asv publish` first")
+    names = log_scale_benchmarks(html_dir)
+    script = (assets_dir / LOG_SCALE_SCRIPT).read_text().replace(LOG_SCALE_PLACEHOLDER, json.dumps(names))
+    (html_dir / LOCAL_ASSET_DIR).mkdir(exist_ok=True)
+    (html_dir / LOCAL_ASSET_DIR / LOG_SCALE_SCRIPT).write_text(script)
+    text, tag = index.read_text(), f'<script src="{LOCAL_ASSET_DIR}/{LOG_SCALE_SCRIPT}"></script>'
+    if tag not in text:
+        first_asv_script = re.search(r'<script\b[^>]*\bsrc="asv\.js"', text)
+        if first_asv_script is None:
+            raise FileNotFoundError(f"{index} does not load asv.js; is it asv's published page?")
+        text = text[:first_asv_script.start()] + tag + "\n    " + text[first_asv_script.start():]
+        index.write_text(text)
+    return names
+
+
+def log_scale_benchmarks(html_dir: Path) -> list[str]:
+    """The published benchmarks whose unit is in ``LOG_SCALE_UNITS``, from asv's ``index.json``."""
+    benchmarks = json.loads((html_dir / "index.json").read_text()).get("benchmarks", {})
+    return sorted(name for name, info in benchmarks.items() if info.get("unit") in LOG_SCALE_UNITS)
 
 
 def local_tag(tag: str, url: str, local: str) -> str:
@@ -163,7 +201,7 @@ def grid_problems(dom: str) -> list[str]:
     return problems
 
 
-def graph_problems(dom: str, benchmark: str) -> list[str]:
+def graph_problems(dom: str, benchmark: str, log_scale: bool = False) -> list[str]:
     graph = dom.split('id="main-graph"', 1)
     if len(graph) < 2:
         return ["the graph page has no main graph element"]
@@ -171,7 +209,17 @@ def graph_problems(dom: str, benchmark: str) -> list[str]:
         return [f"the graph page of {benchmark} drew no graph (no flot canvas in #main-graph)"]
     if benchmark.rsplit(".", 1)[-1] not in dom:
         return [f"the graph page does not name {benchmark}"]
+    if log_scale and not log_scale_button_active(dom):
+        return [f"the graph of {benchmark} is not on a log scale; run `gradcheck-bench dashboard localize` "
+                "after `asv publish`"]
     return []
+
+
+def log_scale_button_active(dom: str) -> bool:
+    """asv's "log scale" button is pressed (asv marks it ``active`` when it draws a log y-axis)."""
+    button = re.search(r'<a\b[^>]*\bid="log-scale"[^>]*>', dom)
+    classes = re.search(r'\bclass="([^"]*)"', button.group(0)) if button else None
+    return classes is not None and "active" in classes.group(1).split()
 
 
 def check_dashboard(html_dir: Path, out_dir: Path, benchmark: str = DEFAULT_GRAPH,
@@ -188,15 +236,22 @@ def check_dashboard(html_dir: Path, out_dir: Path, benchmark: str = DEFAULT_GRAP
         grid_png, graph_png = out_dir / "asv-grid.png", out_dir / "asv-graph.png"
         result.problems += grid_problems(look_at(chromium, base_url + "index.html", grid_png))
         result.problems += graph_problems(look_at(chromium, f"{base_url}index.html#{benchmark}", graph_png),
-                                          benchmark)
+                                          benchmark, benchmark in log_scale_benchmarks(html_dir))
         result.screenshots += [grid_png, graph_png]
     return result
 
 
 def run_localize(html_dir: Path, assets: Path = DEFAULT_ASSETS) -> int:
-    """``gradcheck-bench dashboard localize``: exit 0 once index.html loads its assets locally."""
-    replaced = localize(html_dir, assets)
-    print(f"{html_dir / 'index.html'}: {len(replaced)} CDN links now load from {LOCAL_ASSET_DIR}/")
+    """``gradcheck-bench dashboard localize``: exit 0 once index.html loads its assets locally
+    and opens the accuracy graphs on a log scale; 2 (and a message) where there is no published site."""
+    try:
+        replaced = localize(html_dir, assets)
+        logarithmic = open_on_log_scale(html_dir, assets)
+    except FileNotFoundError as error:
+        print(f"asv dashboard: {error}", file=sys.stderr)
+        return 2
+    print(f"{html_dir / 'index.html'}: {len(replaced)} CDN links now load from {LOCAL_ASSET_DIR}/; "
+          f"{len(logarithmic)} accuracy graphs open on a log scale")
     return 0
 
 

@@ -1,48 +1,61 @@
-"""The regression gate: compare two commits' asv results and fail, naming the benchmark.
+"""The regression gate: compare two commits' asv results, confirm a slowdown before failing on it.
 
-``gradcheck-bench gate BASE HEAD`` reads the results that ``asv run`` saved for
-both commits and exits 1 when HEAD regressed, 0 when it did not, 2 when it
-cannot tell (no results, bad arguments). Why not asv's own commands:
+``gradcheck-bench gate BASE HEAD`` reads the results ``asv run`` saved for
+both commits (:mod:`.gate_asv`) and applies these rules to every benchmark
+value measured on both:
 
-* ``asv compare`` always exits 0, whatever it finds;
-* ``asv continuous`` runs both commits itself, in isolated environments only,
-  and when any benchmark errors it exits 2 without printing the comparison,
-  so the one thing a gate must say (which benchmark) is lost.
+* **accuracy** (unit ``relative difference``, see ``benchmarks/common.py``)
+  is deterministic, so it is judged directly: HEAD regresses when its value
+  is above the threshold (default 2e-7, the check's verdict) and above
+  BASE's by more than a relative tolerance; and a comparison that failed on
+  BASE but passes on HEAD (the ``numpy-buggy`` canary gone silent) regresses
+  too, because a check that stops seeing a planted bug is broken;
+* a benchmark that **fails** on HEAD (asv stores ``None``) regresses;
+* **cost** (times, peak memory, forward-pass counts) is never judged on the
+  saved values, which were measured at different times under different
+  load. They are a screen: a value past ``factor`` times BASE's *looks*
+  regressed, and the gate re-measures it on both commits in one run,
+  interleaved (:mod:`.gate_remeasure`). It regresses only when the
+  re-measurement confirms it: the ratio of the medians is past the factor
+  *and* the two samples differ by a two-sided Mann-Whitney U test at
+  p < 0.002 (scipy's ``mannwhitneyu``; the test and the threshold asv's own
+  ``asv compare`` applies). A value that cannot be re-measured, or whose
+  samples are too few for the test to reach that p, is reported
+  NOT JUDGED, never passed or failed on a single sample.
 
-So the gate reads the saved results through asv's own API
-(:func:`asv.results.iter_results_for_machine_and_hash`, ``Results`` and
-``Benchmarks.load`` for the units), which copes with asv's compressed,
-parametrised result format, and applies two rules:
+n/a on either side (``NotImplementedError`` in ``setup``, stored as NaN), and
+a benchmark whose code changed between the runs (asv's version hash
+differs), are not compared. Why not ``asv continuous``: it exits 2 without
+printing its comparison when any benchmark errors (losing the one thing a
+gate must say: which benchmark), it keeps one value of a ``track_``
+benchmark however many rounds it runs, and ``asv compare`` always exits 0.
 
-* **accuracy** (benchmarks whose unit is ``relative difference``, see
-  ``benchmarks/common.py``): HEAD regresses when its value is above the
-  threshold (default 2e-7, the check's verdict) and above BASE's by more than
-  a relative tolerance; and a comparison that failed on BASE but passes on
-  HEAD (the ``numpy-buggy`` canary gone silent) is flagged too, because a
-  check that stops seeing a planted bug is broken, whatever made it pass;
-* **cost** (every other benchmark: times, peak memory, forward-pass counts):
-  HEAD regresses when its value grows past ``factor`` times BASE's and, where
-  asv kept statistics for both, the two are statistically different by asv's
-  own test (``asv._stats.is_different``, the test ``asv compare`` applies), so
-  one noisy sample on a loaded machine does not fail the gate.
-
-A benchmark that *fails* on HEAD (asv stores ``None``) is always a
-regression; n/a on either side (``NotImplementedError`` in ``setup``, stored
-as NaN), and a benchmark whose code changed between the runs (asv's version
-hash differs), are never compared.
+Exit status: 0 pass, 1 regression, 2 nothing could be compared (or bad
+usage), 3 no regression found but some value that looked regressed was not
+judged (:attr:`GateReport.exit_status`).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-import subprocess
-import sys
-from dataclasses import dataclass
+import re
+import statistics
+from dataclasses import dataclass, field
+from math import comb
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable
 
 from ..errors import InputError
+from .gate_asv import (
+    BenchmarkKey,
+    Measurement,
+    choose_machine,
+    load_config,
+    load_measurements,
+    require_measurements,
+    resolve_commit,
+)
+from .gate_remeasure import DEFAULT_ROUNDS, AsvRemeasurer, Remeasured, RemeasurementError
 
 ACCURACY_UNIT = "relative difference"
 """The unit the suite gives every accuracy ``track_`` (kept equal to ``benchmarks/common.py``)."""
@@ -50,33 +63,21 @@ ACCURACY_UNIT = "relative difference"
 DEFAULT_ACCURACY_THRESHOLD = 2e-7
 DEFAULT_ACCURACY_TOLERANCE = 0.05
 DEFAULT_COST_FACTOR = 2.0
-ASV_INSTALL_HINT = "pip install 'asv>=0.6.6,<0.7'"
+P_THRESHOLD = 0.002
+"""A re-measured difference is significant below this p: asv's own threshold (``asv compare``)."""
+EXACT_TEST_MAX_SAMPLES = 20
+"""Up to this many samples a side the test's p is exact (asv's own cut-off), above it approximated."""
+SCIPY_INSTALL_HINT = "pip install 'scipy>=1.10'"
 
-BenchmarkKey = tuple[str, str]
-"""(benchmark name with its parameters, asv environment name)."""
+CONFIRM_SUSPECTS, CONFIRM_ALL, CONFIRM_NONE = "suspects", "all", "none"
+CONFIRM_MODES = (CONFIRM_SUSPECTS, CONFIRM_ALL, CONFIRM_NONE)
+"""What the gate re-measures: the cost values past the factor, every cost value, or none."""
 
+REGRESSION, NOT_JUDGED, NOT_CONFIRMED = "REGRESSION", "NOT JUDGED", "NOT CONFIRMED"
+EXIT_PASS, EXIT_REGRESSION, EXIT_CANNOT_COMPARE, EXIT_NOT_JUDGED = 0, 1, 2, 3
 
-@dataclass(frozen=True)
-class Measurement:
-    """One parametrised benchmark's value at one commit; ``None`` failed, NaN n/a.
-
-    ``stats`` and ``samples`` are what asv kept for timing benchmarks (None otherwise);
-    ``version`` is asv's hash of the benchmark's code when it ran.
-    """
-
-    value: float | None
-    unit: str
-    stats: dict[str, Any] | None = None
-    samples: list[float] | None = None
-    version: str | None = None
-
-    @property
-    def failed(self) -> bool:
-        return self.value is None
-
-    @property
-    def not_available(self) -> bool:
-        return self.value is not None and math.isnan(self.value)
+Remeasure = Callable[[list[BenchmarkKey]], dict[BenchmarkKey, Remeasured]]
+"""Given the values to re-measure, their samples on BASE and HEAD from one interleaved run."""
 
 
 @dataclass(frozen=True)
@@ -86,19 +87,23 @@ class GateRules:
     accuracy_threshold: float = DEFAULT_ACCURACY_THRESHOLD
     accuracy_tolerance: float = DEFAULT_ACCURACY_TOLERANCE
     cost_factor: float = DEFAULT_COST_FACTOR
+    p_threshold: float = P_THRESHOLD
 
     def __post_init__(self) -> None:
-        if not (self.accuracy_threshold > 0 and self.accuracy_tolerance >= 0 and self.cost_factor > 1):
+        if not (self.accuracy_threshold > 0 and self.accuracy_tolerance >= 0 and self.cost_factor > 1
+                and 0 < self.p_threshold < 1):
             raise InputError(
-                "gate rules need accuracy_threshold > 0, accuracy_tolerance >= 0 and factor > 1; "
-                f"got {self.accuracy_threshold}, {self.accuracy_tolerance}, {self.cost_factor}."
+                "gate rules need accuracy_threshold > 0, accuracy_tolerance >= 0, factor > 1 and "
+                f"0 < p_threshold < 1; got {self.accuracy_threshold}, {self.accuracy_tolerance}, "
+                f"{self.cost_factor}, {self.p_threshold}."
             )
 
 
 @dataclass(frozen=True)
-class Regression:
-    """One benchmark that HEAD made worse, and why."""
+class Finding:
+    """One benchmark value the gate has a word on: a REGRESSION, NOT JUDGED or NOT CONFIRMED."""
 
+    verdict: str
     benchmark: str
     environment: str
     base: float | None
@@ -107,30 +112,70 @@ class Regression:
     reason: str
 
     def line(self) -> str:
-        return (f"REGRESSION  {self.benchmark}  [{self.environment}]\n"
+        return (f"{self.verdict}  {self.benchmark}  [{self.environment}]\n"
                 f"    {format_value(self.base, self.unit)} -> {format_value(self.head, self.unit)}: {self.reason}")
 
 
-@dataclass(frozen=True)
+@dataclass
 class GateReport:
-    """What the gate found: regressions, and how much it compared."""
+    """What the gate found, and how much it compared, judged and re-measured."""
 
-    regressions: list[Regression]
-    compared: int
-    not_compared: int
+    findings: list[Finding] = field(default_factory=list)
+    accuracy_judged: int = 0
+    failed_on_head: int = 0
+    costs: int = 0
+    looked_regressed: int = 0
+    remeasured: int = 0
+    confirmed: int = 0
+    not_compared: int = 0
+    remeasure_rounds: int | None = None
+    remeasure_seconds: float | None = None
+
+    def of(self, verdict: str) -> list[Finding]:
+        return [finding for finding in self.findings if finding.verdict == verdict]
+
+    @property
+    def regressions(self) -> list[Finding]:
+        return self.of(REGRESSION)
+
+    @property
+    def compared(self) -> int:
+        return self.accuracy_judged + self.failed_on_head + self.costs
 
     @property
     def passed(self) -> bool:
-        return not self.regressions
+        return not self.regressions and not self.of(NOT_JUDGED) and self.compared > 0
+
+    @property
+    def exit_status(self) -> int:
+        """0 pass, 1 regression, 2 nothing compared, 3 no regression but something not judged."""
+        if self.regressions:
+            return EXIT_REGRESSION
+        if self.of(NOT_JUDGED):
+            return EXIT_NOT_JUDGED
+        return EXIT_PASS if self.compared else EXIT_CANNOT_COMPARE
+
+    def verdict(self) -> str:
+        return {EXIT_PASS: "PASS", EXIT_REGRESSION: f"FAIL ({len(self.regressions)} regression(s))",
+                EXIT_CANNOT_COMPARE: "NOTHING COMPARED",
+                EXIT_NOT_JUDGED: f"NOT JUDGED ({len(self.of(NOT_JUDGED))} value(s))"}[self.exit_status]
 
     def summary(self, base: str, head: str) -> str:
-        lines = [regression.line() for regression in self.regressions]
-        verdict = "PASS" if self.passed else f"FAIL ({len(self.regressions)} regression(s))"
-        if self.passed and self.compared == 0:
-            verdict = "NOTHING COMPARED"
-        lines.append(f"gate {base[:8]} -> {head[:8]}: {verdict}; {self.compared} benchmark values compared, "
-                     f"{self.not_compared} n/a or on one side only")
+        order = (REGRESSION, NOT_JUDGED, NOT_CONFIRMED)
+        lines = [finding.line() for verdict in order for finding in self.of(verdict)]
+        lines.append(f"gate {base[:8]} -> {head[:8]}: {self.verdict()}; {self.compared} benchmark values "
+                     f"compared, {self.not_compared} n/a or on one side only")
+        lines.append(f"    accuracy: {self.accuracy_judged} judged directly; failed on HEAD: {self.failed_on_head}; "
+                     f"times, memory and counts: {self.costs}, of which {self.looked_regressed} past the factor in "
+                     f"the saved runs; {self.remeasured} re-measured on both commits{self.remeasure_time()}: "
+                     f"{self.confirmed} confirmed, {len(self.of(NOT_CONFIRMED))} not confirmed, "
+                     f"{len(self.of(NOT_JUDGED))} not judged")
         return "\n".join(lines)
+
+    def remeasure_time(self) -> str:
+        rounds = "" if self.remeasure_rounds is None else f" in {self.remeasure_rounds} interleaved rounds"
+        seconds = "" if self.remeasure_seconds is None else f", {format_duration(self.remeasure_seconds)}"
+        return rounds + seconds
 
 
 def format_value(value: float | None, unit: str) -> str:
@@ -141,41 +186,32 @@ def format_value(value: float | None, unit: str) -> str:
     return f"{value:.4g} {unit}"
 
 
+def format_duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
 # --------------------------------------------------------------------------
 # The rules, on plain numbers (unit-tested without asv)
 # --------------------------------------------------------------------------
 
 
 def judge(name: str, environment: str, base: Measurement, head: Measurement,
-          rules: GateRules) -> Regression | None:
-    """The regression of one benchmark value from BASE to HEAD, or None."""
-    def regression(reason: str) -> Regression:
-        return Regression(name, environment, base.value, head.value, head.unit, reason)
+          rules: GateRules) -> Finding | None:
+    """The direct verdict on one value: a failure on HEAD, or accuracy; None for anything else."""
+    def regression(reason: str) -> Finding:
+        return Finding(REGRESSION, name, environment, base.value, head.value, head.unit, reason)
 
     if head.failed:
         return regression("the benchmark failed on HEAD (see `asv show` or rerun with --show-stderr)")
-    if base.failed or base.not_available or head.not_available:
+    if not both_measured(base, head) or head.unit != ACCURACY_UNIT:
         return None
     assert base.value is not None and head.value is not None
-    if head.unit == ACCURACY_UNIT:
-        return judge_accuracy(base.value, head.value, rules, regression)
-    if head.value > base.value * rules.cost_factor and statistically_different(base, head):
-        ratio = head.value / base.value if base.value > 0 else math.inf
-        return regression(f"grew x{ratio:.2f}, past the factor {rules.cost_factor:g}")
-    return None
-
-
-def statistically_different(base: Measurement, head: Measurement) -> bool:
-    """asv's test of two timings (as in ``asv compare``); True when there is too little data to test."""
-    if not (base.stats and head.stats) or 1 in (base.stats.get("repeat"), head.stats.get("repeat")):
-        return True
-    from asv import _stats
-
-    return bool(_stats.is_different(base.samples, head.samples, base.stats, head.stats))
+    return judge_accuracy(base.value, head.value, rules, regression)
 
 
 def judge_accuracy(base: float, head: float, rules: GateRules,
-                   regression: Callable[[str], Regression]) -> Regression | None:
+                   regression: Callable[[str], Finding]) -> Finding | None:
     """The accuracy rules: rising past the threshold, or a failing comparison going silent."""
     threshold = rules.accuracy_threshold
     if head > threshold and head > base * (1 + rules.accuracy_tolerance):
@@ -187,23 +223,142 @@ def judge_accuracy(base: float, head: float, rules: GateRules,
     return None
 
 
+def looks_regressed(base: Measurement, head: Measurement, rules: GateRules) -> bool:
+    """The screen on saved values: HEAD's cost past ``factor`` times BASE's."""
+    assert base.value is not None and head.value is not None
+    return head.value > base.value * rules.cost_factor
+
+
+def ratio_of(base: float, head: float) -> float:
+    return head / base if base > 0 else math.inf
+
+
+def smallest_p(base_count: int, head_count: int) -> float:
+    """The smallest two-sided p a Mann-Whitney U test can give on samples this size (all apart)."""
+    return min(1.0, 2 / comb(base_count + head_count, base_count))
+
+
+def require_scipy() -> None:
+    """Fail before minutes of re-measurement, not after, when scipy's test is not there."""
+    try:
+        import scipy.stats  # noqa: F401 - only its presence is checked here
+    except ImportError as error:
+        raise ImportError(f"the regression gate tests re-measured samples with scipy; install it with: "
+                          f"{SCIPY_INSTALL_HINT}") from error
+
+
+def mann_whitney_p(base: list[float], head: list[float]) -> float:
+    """Two-sided p of scipy's Mann-Whitney U test; 1 where every sample is equal (nothing differs).
+
+    Exact up to ``EXACT_TEST_MAX_SAMPLES`` samples a side, as asv computes it: scipy's normal
+    approximation would otherwise switch on at the first tie (equal pass counts, a coarse timer)
+    and give smaller p-values than the exact distribution on the few samples a gate takes.
+    """
+    require_scipy()
+    from scipy.stats import mannwhitneyu
+
+    method = "exact" if max(len(base), len(head)) <= EXACT_TEST_MAX_SAMPLES else "asymptotic"
+    p = float(mannwhitneyu(head, base, alternative="two-sided", method=method).pvalue)
+    return 1.0 if math.isnan(p) else p
+
+
+def judge_remeasured(samples: Remeasured, rules: GateRules) -> tuple[str, str]:
+    """The verdict on a re-measured cost value, and its reason.
+
+    REGRESSION only when the ratio of medians is past the factor and the samples differ
+    significantly; NOT JUDGED when there is nothing or too little to test.
+    """
+    base, head = samples.base, samples.head
+    if not base or not head:
+        side = "BASE" if not base else "HEAD"
+        return NOT_JUDGED, f"not judged: the re-measurement gave no value on {side} (it failed or was n/a there)"
+    if smallest_p(len(base), len(head)) >= rules.p_threshold:
+        return NOT_JUDGED, (f"not judged: {len(base)}+{len(head)} samples cannot reach p < {rules.p_threshold:g}; "
+                            "rerun with more --rounds")
+    ratio = ratio_of(statistics.median(base), statistics.median(head))
+    p = mann_whitney_p(base, head)
+    counted = f"{len(base)}+{len(head)} samples"
+    if ratio > rules.cost_factor and p < rules.p_threshold:
+        return REGRESSION, f"confirmed x{ratio:.2f} (p = {p:.2g}, {counted} re-measured interleaved)"
+    if ratio > rules.cost_factor:
+        return NOT_CONFIRMED, (f"not confirmed: x{ratio:.2f} on re-measurement, but not significant "
+                               f"(p = {p:.2g} >= {rules.p_threshold:g}, {counted})")
+    return NOT_CONFIRMED, f"not confirmed: x{ratio:.2f} on re-measurement (p = {p:.2g}, {counted})"
+
+
+# --------------------------------------------------------------------------
+# The gate on two sets of saved values
+# --------------------------------------------------------------------------
+
+
 def compare_measurements(base: dict[BenchmarkKey, Measurement], head: dict[BenchmarkKey, Measurement],
-                         rules: GateRules) -> GateReport:
-    """Apply the rules to every benchmark value present on both sides."""
+                         rules: GateRules, remeasure: Remeasure | None = None,
+                         confirm: str = CONFIRM_SUSPECTS) -> GateReport:
+    """Apply the rules to every value measured on both sides; re-measure the cost values to confirm."""
+    if confirm not in CONFIRM_MODES:
+        raise InputError(f"confirm must be one of {', '.join(CONFIRM_MODES)}; got {confirm!r}.")
     base = pair_single_environments(base, head)
-    regressions, compared, not_compared = [], 0, 0
+    report, to_confirm, suspects = GateReport(), [], set()
     for key in sorted(set(base) | set(head)):
         if key not in base or key not in head or benchmark_changed(base[key], head[key]):
-            not_compared += 1
-            continue
-        found = judge(key[0], key[1], base[key], head[key], rules)
-        if found is not None:
-            regressions.append(found)
-        if found is not None or both_measured(base[key], head[key]):
-            compared += 1
+            report.not_compared += 1
+        elif head[key].failed:
+            report.failed_on_head += 1
+            report.findings.append(judge(*key, base[key], head[key], rules))
+        elif not both_measured(base[key], head[key]):
+            report.not_compared += 1
+        elif head[key].unit == ACCURACY_UNIT:
+            report.accuracy_judged += 1
+            report.findings += [found for found in [judge(*key, base[key], head[key], rules)] if found]
         else:
-            not_compared += 1
-    return GateReport(regressions, compared, not_compared)
+            report.costs += 1
+            if looks_regressed(base[key], head[key], rules):
+                suspects.add(key)
+            if key in suspects or confirm == CONFIRM_ALL:
+                to_confirm.append(key)
+    confirmed = confirm_costs(to_confirm, suspects, base, head, rules, remeasure, confirm)
+    report.findings += confirmed
+    report.confirmed = sum(1 for finding in confirmed if finding.verdict == REGRESSION)
+    report.remeasured = len(to_confirm) if confirm != CONFIRM_NONE and remeasure is not None else 0
+    report.looked_regressed = len(suspects)
+    return report
+
+
+def confirm_costs(keys: list[BenchmarkKey], suspects: set[BenchmarkKey], base: dict[BenchmarkKey, Measurement],
+                  head: dict[BenchmarkKey, Measurement], rules: GateRules, remeasure: Remeasure | None,
+                  confirm: str) -> list[Finding]:
+    """Findings on the cost values to re-measure: confirmed, not confirmed (suspects only), not judged."""
+    if not keys:
+        return []
+    if confirm == CONFIRM_NONE or remeasure is None:
+        why = "--confirm none" if confirm == CONFIRM_NONE else "nothing to re-measure with"
+        return [cost_finding(key, base, head, NOT_JUDGED, f"not judged: x{screen_ratio(key, base, head):.2f} in "
+                             f"the saved runs, not re-measured ({why})") for key in keys]
+    require_scipy()
+    try:
+        samples = remeasure(keys)
+    except RemeasurementError as error:
+        explained = [f": {error}"] + [" (as above)"] * (len(keys) - 1)  # asv's output quoted once
+        return [cost_finding(key, base, head, NOT_JUDGED, f"not judged: x{screen_ratio(key, base, head):.2f} in "
+                             f"the saved runs, and the re-measurement failed{why}")
+                for key, why in zip(keys, explained)]
+    findings = []
+    for key in keys:
+        verdict, reason = judge_remeasured(samples[key], rules)
+        if verdict != NOT_CONFIRMED or key in suspects:
+            screen = f"x{screen_ratio(key, base, head):.2f} in the saved runs; "
+            findings.append(cost_finding(key, base, head, verdict, screen + reason))
+    return findings
+
+
+def screen_ratio(key: BenchmarkKey, base: dict[BenchmarkKey, Measurement],
+                 head: dict[BenchmarkKey, Measurement]) -> float:
+    return ratio_of(base[key].value, head[key].value)
+
+
+def cost_finding(key: BenchmarkKey, base: dict[BenchmarkKey, Measurement], head: dict[BenchmarkKey, Measurement],
+                 verdict: str, reason: str) -> Finding:
+    return Finding(verdict, key[0], key[1], base[key].value, head[key].value, head[key].unit, reason)
 
 
 def benchmark_changed(base: Measurement, head: Measurement) -> bool:
@@ -226,105 +381,46 @@ def pair_single_environments(base: dict[BenchmarkKey, Measurement],
     return base
 
 
+def select(measurements: dict[BenchmarkKey, Measurement], pattern: str | None) -> dict[BenchmarkKey, Measurement]:
+    """The values whose ``name(params)`` matches the regular expression ``pattern`` (asv's ``--bench``)."""
+    if pattern is None:
+        return measurements
+    try:
+        expression = re.compile(pattern)
+    except re.error as error:
+        raise InputError(f"--bench {pattern!r} is not a regular expression ({error}).") from None
+    return {key: value for key, value in measurements.items() if expression.search(key[0])}
+
+
 # --------------------------------------------------------------------------
-# Reading asv's results
+# The command
 # --------------------------------------------------------------------------
 
 
-def resolve_commit(revision: str, repository: Path) -> str:
-    """The full hash of a git revision (a branch, tag, HEAD~1 or a hash prefix)."""
-    completed = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"],
-                               cwd=repository, capture_output=True, text=True)
-    if completed.returncode != 0:
-        raise InputError(f"{revision!r} is not a commit of the git repository at {repository}; "
-                         "pass a branch, tag or hash.")
-    return completed.stdout.strip()
+@dataclass(frozen=True)
+class GateOptions:
+    """Where the results are and what to re-measure."""
+
+    config_path: Path = Path("asv.conf.json")
+    machine: str | None = None
+    confirm: str = CONFIRM_SUSPECTS
+    rounds: int = DEFAULT_ROUNDS
+    bench: str | None = None
 
 
-def load_config(config_path: Path) -> Any:
-    """asv's configuration object, with results_dir made absolute like asv does."""
-    try:
-        from asv.config import Config
-        from asv import util
-    except ImportError as error:
-        raise ImportError(f"the regression gate reads results through asv; install it with: {ASV_INSTALL_HINT}") from error
-    if not config_path.is_file():
-        raise InputError(f"no asv configuration at {config_path}; run the gate from the repository root "
-                         "or pass --config PATH/asv.conf.json.")
-    try:
-        config = Config.load(str(config_path))
-    except util.UserError as error:
-        raise InputError(f"cannot read {config_path}: {error}") from error
-    root = config_path.resolve().parent
-    config.results_dir = str(root / config.results_dir)
-    config.benchmark_dir = str(root / config.benchmark_dir)
-    return config
-
-
-def choose_machine(results_dir: Path, machine: str | None) -> str:
-    """The machine whose results to compare: the one given, or the only one there is."""
-    machines = sorted(path.parent.name for path in results_dir.glob("*/machine.json"))
-    if machine is not None:
-        if machine not in machines:
-            raise InputError(f"no results for machine {machine!r} in {results_dir}; "
-                             f"machines there: {', '.join(machines) or 'none'}.")
-        return machine
-    if len(machines) != 1:
-        raise InputError(f"{results_dir} holds results of {len(machines)} machines "
-                         f"({', '.join(machines) or 'none: run asv first'}); choose one with --machine.")
-    return machines[0]
-
-
-def load_measurements(config: Any, machine: str, commit: str) -> dict[BenchmarkKey, Measurement]:
-    """Every benchmark value asv saved for ``commit`` on ``machine``, one entry per parameter set."""
-    from asv.benchmarks import Benchmarks
-    from asv.results import iter_results_for_machine_and_hash
-    from asv import util
-
-    try:
-        units = {name: info.get("unit") or "" for name, info in Benchmarks.load(config).items()}
-    except util.UserError:
-        units = {}
-    measurements: dict[BenchmarkKey, Measurement] = {}
-    for result in iter_results_for_machine_and_hash(config.results_dir, machine, commit):
-        for key in result.get_all_result_keys():
-            params = result.get_result_params(key)
-            values = unroll(key, params, result.get_result_value(key, params))
-            stats = unroll(key, params, result.get_result_stats(key, params))
-            samples = unroll(key, params, result.get_result_samples(key, params))
-            for (name, value), (_, stat), (_, sample) in zip(values, stats, samples):
-                measurements[(name, result.env_name)] = Measurement(
-                    value, units.get(key, ""), stat, sample, result.benchmark_version.get(key))
-    if not measurements:
-        raise InputError(
-            f"no asv results for commit {commit[:8]} on machine {machine!r} in {config.results_dir}; run "
-            f"`asv run --python=same --set-commit-hash={commit}` with that commit checked out (README, Benchmarks)."
-        )
-    return measurements
-
-
-def unroll(key: str, params: list[list[str]], values: Any) -> Iterator[tuple[str, Any]]:
-    """``name(p1, p2)`` and its value for each parameter combination (asv's own naming)."""
-    if not params:
-        yield key, (values[0] if isinstance(values, list) and values else None if values == [] else values)
-        return
-    combinations = list(itertools.product(*params))
-    if values is None:
-        values = [None] * len(combinations)
-    for combination, value in zip(combinations, values):
-        yield f"{key}({', '.join(combination)})", value
-
-
-def run_gate(base: str, head: str, *, config_path: Path = Path("asv.conf.json"), machine: str | None = None,
-             rules: GateRules = GateRules()) -> tuple[GateReport, str, str]:
-    """Compare the saved asv results of two commits; returns the report and both full hashes."""
-    config = load_config(config_path)
-    repository = config_path.resolve().parent
+def run_gate(base: str, head: str, rules: GateRules = GateRules(),
+             options: GateOptions = GateOptions()) -> tuple[GateReport, str, str]:
+    """Compare the saved asv results of two commits, re-measuring what looks regressed;
+    returns the report and both full hashes."""
+    config = load_config(options.config_path)
+    repository = options.config_path.resolve().parent
     base_hash, head_hash = resolve_commit(base, repository), resolve_commit(head, repository)
-    chosen = choose_machine(Path(config.results_dir), machine)
-    report = compare_measurements(load_measurements(config, chosen, base_hash),
-                                  load_measurements(config, chosen, head_hash), rules)
+    machine = choose_machine(Path(config.results_dir), options.machine)
+    saved = [select(require_measurements(load_measurements(config, machine, commit), commit, machine,
+                                         config.results_dir), options.bench) for commit in (base_hash, head_hash)]
+    remeasurer = AsvRemeasurer(options.config_path, machine, base_hash, head_hash, options.rounds)
+    report = compare_measurements(*saved, rules, remeasurer, options.confirm)
+    if report.remeasured:
+        report.remeasure_rounds, report.remeasure_seconds = options.rounds, remeasurer.seconds
     return report, base_hash, head_hash
 
-
-GATE_HELP = "compare two commits' asv results; exit 1 naming each benchmark that regressed"
