@@ -4,68 +4,18 @@ Expected values come from ADBench's published references (the packaged ``referen
 from ADBench's own tests) or from the input file's text, never from the code under test.
 """
 
-import json
 import math
-from importlib.resources import files
 
 import numpy as np
 import pytest
 
 import gradcheck_bench as gb
+from adbench_reference import ADBENCH_DATA, GMM
 from gradcheck_bench.adbench import read_gmm_input
 from gradcheck_bench.errors import InputError
 from gradcheck_bench.models.gmm import MODEL, gmm_model, gmm_point, log_multivariate_gamma
 
-ADBENCH_DATA = files("gradcheck_bench.models").joinpath("adbench_data")
-REFERENCE = json.loads(ADBENCH_DATA.joinpath("references.json").read_text())["gmm_test.txt"]
-ADBENCH_TOLERANCE = 1e-8
-"""ADBench's own tests compare every objective and gradient entry with this absolute tolerance."""
-
-
-def adbench_test_input():
-    return gb.read_adbench("gmm", ADBENCH_DATA.joinpath("gmm_test.txt"))
-
-
-def reference_gradient(params):
-    """ADBench's reference gradient, split in its documented order (alphas, means, icf; row-major)."""
-    assert REFERENCE["gradient_order"].startswith("alphas (k), means (k x d, row-major), icf")
-    flat, tensors, start = np.array(REFERENCE["gradient"]), {}, 0
-    for name in ("alphas", "means", "icf"):
-        size = params[name].size
-        tensors[name] = flat[start:start + size].reshape(params[name].shape)
-        start += size
-    assert start == flat.size
-    return tensors
-
-
-def flat(gradient, params):
-    return np.concatenate([np.ravel(gradient[name]) for name in params])
-
-
-def test_the_cost_reproduces_adbench_reference_objective():
-    params, X, Y = adbench_test_input()
-    value = gb.get_model("gmm").cost(params, X, Y)
-    assert abs(value - REFERENCE["objective"]) < ADBENCH_TOLERANCE
-    # The reference is printed to 18 significant digits; only the order of summation differs.
-    assert value == pytest.approx(REFERENCE["objective"], rel=1e-13)
-
-
-@pytest.mark.parametrize("source", ["numpy", "torch", "jax", "complex-step"])
-def test_exact_sources_reproduce_adbench_reference_gradient(source):
-    if source in ("torch", "jax"):
-        pytest.importorskip(source)
-    params, X, Y = adbench_test_input()
-    ours, reference = gb.gradient(source, params, X, Y, model="gmm"), reference_gradient(params)
-    assert np.max(np.abs(flat(ours, params) - flat(reference, params))) < ADBENCH_TOLERANCE
-    # Exact differentiation in float64 against PyTorch's float64 autograd: only rounding may differ.
-    assert gb.relative_difference(flat(ours, params), flat(reference, params)) < 1e-12
-
-
-def test_fd_reproduces_adbench_reference_gradient_within_its_tolerance():
-    params, X, Y = adbench_test_input()
-    ours, reference = gb.gradient("fd", params, X, Y, model="gmm"), reference_gradient(params)
-    assert np.max(np.abs(flat(ours, params) - flat(reference, params))) < ADBENCH_TOLERANCE
-    assert gb.check(ours, reference, params, X, Y, model="gmm").passed
+adbench_test_input, reference_gradient = GMM.test_input, GMM.gradient
 
 
 def test_numpy_and_jax_agree():

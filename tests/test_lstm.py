@@ -5,68 +5,17 @@ from ADBench's own tests), from the input file's text, or from the formula writt
 never from the code under test.
 """
 
-import json
 import math
-from importlib.resources import files
 
 import numpy as np
 import pytest
 
 import gradcheck_bench as gb
+from adbench_reference import ADBENCH_DATA, LSTM, flat
 from gradcheck_bench.errors import InputError
 from gradcheck_bench.models.lstm import MODEL, lstm_point
 
-ADBENCH_DATA = files("gradcheck_bench.models").joinpath("adbench_data")
-REFERENCE = json.loads(ADBENCH_DATA.joinpath("references.json").read_text())["lstm_l2_c1024.txt"]
-ADBENCH_TOLERANCE = 1e-8
-"""ADBench's own tests compare every objective and gradient entry with this absolute tolerance."""
-
-
-def adbench_test_input():
-    return gb.read_adbench("lstm", ADBENCH_DATA.joinpath("lstm_l2_c1024.txt"))
-
-
-def reference_gradient(params):
-    """ADBench's reference gradient, split in its documented order (main_params, then extra_params; row-major)."""
-    assert REFERENCE["gradient_order"].startswith("main_params (2l x 4b, row-major), then extra_params")
-    flat, tensors, start = np.array(REFERENCE["gradient"]), {}, 0
-    for name in ("main_params", "extra_params"):
-        size = params[name].size
-        tensors[name] = flat[start:start + size].reshape(params[name].shape)
-        start += size
-    assert start == flat.size
-    return tensors
-
-
-def flat(gradient, params):
-    return np.concatenate([np.ravel(gradient[name]) for name in params])
-
-
-def test_the_cost_reproduces_adbench_reference_objective():
-    # The reference objective is stored to 8 decimals (0.66666518): rounding alone leaves up to 5e-9,
-    # so ADBench's 1e-8 is as tight as this reference allows.
-    params, X, Y = adbench_test_input()
-    assert abs(MODEL.cost(params, X, Y) - REFERENCE["objective"]) < ADBENCH_TOLERANCE
-
-
-@pytest.mark.parametrize("source", ["numpy", "torch", "jax"])
-def test_exact_sources_reproduce_adbench_reference_gradient(source):
-    if source in ("torch", "jax"):
-        pytest.importorskip(source)  # jax runs this 1024-step loop without jit: seconds, not a compile
-    params, X, Y = adbench_test_input()
-    ours, reference = gb.gradient(source, params, X, Y, model="lstm"), reference_gradient(params)
-    assert np.max(np.abs(flat(ours, params) - flat(reference, params))) < ADBENCH_TOLERANCE
-    # Most entries are 1e-6 to 1e-3, so 1e-8 absolute alone would let 1% errors through. The reference
-    # gradient is stored to 17 digits and both sides differentiate exactly in float64: only the
-    # rounding of 1023 steps in a different order may differ.
-    assert gb.relative_difference(flat(ours, params), flat(reference, params)) < 1e-12
-
-
-def test_fd_reproduces_adbench_reference_gradient_within_its_tolerance():
-    params, X, Y = adbench_test_input()
-    ours, reference = gb.gradient("fd", params, X, Y, model="lstm"), reference_gradient(params)
-    assert np.max(np.abs(flat(ours, params) - flat(reference, params))) < ADBENCH_TOLERANCE
-    assert gb.check(ours, reference, params, X, Y, model="lstm").passed
+adbench_test_input, reference_gradient = LSTM.test_input, LSTM.gradient
 
 
 def test_the_zero_entries_of_the_reference_are_exactly_zero_here():
