@@ -47,3 +47,12 @@ def test_ci_runs_the_readmes_test_command_verbatim():
     commands = re.findall(r"```\n(pip install [^\n]*)\n```", README)
     assert len(commands) == 2 and "gradcheck-bench compare" in commands[0] and "pytest" in commands[1]
     assert commands[1] in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_link_in_the_readme_and_the_docs_leads_to_a_file():
+    # A picture or table the docs show must be a file that results/ holds (regenerated, with provenance).
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    missing = [(page.name, link) for page in pages
+               for link in re.findall(r"\]\(([^)#\s]+)", page.read_text())
+               if not link.startswith(("http://", "https://")) and not (page.parent / link).exists()]
+    assert not missing
