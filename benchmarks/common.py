@@ -36,10 +36,25 @@ SEED = 0
 SOURCES = ["numpy", "torch", "jax", "fd"]
 """Gradient sources timed against each other; absent ones show as n/a."""
 
-FD_ENGINES = gb.fd_engines(in_process=True) if hasattr(gb, "fd_engines") else ["loop"]
-"""The in-process finite-difference engines of the installed package, found by its engine
-registry (a new engine joins the suite with no edit here). The dask engine is left out: each
-call would start a cluster (``gradcheck-bench dask-bench`` measures it)."""
+
+
+def in_process_engines() -> list[str]:
+    """The in-process finite-difference engines of the installed package, found by its engine
+    registry (a new engine joins the suite with no edit here). The dask engine is left out: each
+    call would start a cluster (``gradcheck-bench dask-bench`` measures it).
+
+    asv imports this module against older commits too, whose ``fd_engines`` took no
+    ``in_process`` (every engine but dask ran in process), or did not exist (the loop only).
+    """
+    if not hasattr(gb, "fd_engines"):
+        return ["loop"]
+    try:
+        return gb.fd_engines(in_process=True)
+    except TypeError:
+        return [name for name in gb.fd_engines() if name != "dask"]
+
+
+FD_ENGINES = in_process_engines()
 
 FULL_PASS_ENGINE_MAX_PARAMETERS = 20_000
 """Above this, engines that run 2n *full* forward passes cost more than a few seconds per
