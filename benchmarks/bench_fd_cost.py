@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import gradcheck_bench as gb
 
-from .common import FD_ENGINES, NETWORKS, counted_passes, fastest_seconds, network_case, require_engine, warm_up
+from .common import (FD_ENGINES, NETWORKS, counted_passes, fastest_seconds, network_case, require_api, require_engine,
+                     warm_up)
 
 
 class _FDEngineGrid:
@@ -40,6 +41,7 @@ class FDForwardPasses(_FDEngineGrid):
     """How many times the oracle evaluates the cost, and what each pass costs."""
 
     def setup(self, engine: str, network: str) -> None:
+        require_api("count_forward_passes")  # older commits could not count the passes of every engine
         super().setup(engine, network)
         warm_up(self.oracle, *self.point)
 
