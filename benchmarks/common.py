@@ -12,8 +12,10 @@ minutes on a 2-core machine (see docs/benchmarks.md):
 
 from __future__ import annotations
 
+import ast
 import functools
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -38,23 +40,34 @@ SOURCES = ["numpy", "torch", "jax", "fd"]
 
 
 
-def in_process_engines() -> list[str]:
-    """The in-process finite-difference engines of the installed package, found by its engine
-    registry (a new engine joins the suite with no edit here). The dask engine is left out: each
-    call would start a cluster (``gradcheck-bench dask-bench`` measures it).
+ENGINE_FILES = Path(__file__).resolve().parents[1] / "gradcheck_bench" / "engines"
+"""This checkout's engine files: the suite's own tree, whichever commit asv installs."""
 
-    asv imports this module against older commits too, whose ``fd_engines`` took no
-    ``in_process`` (every engine but dask ran in process), or did not exist (the loop only).
+
+def declared_engines(folder: Path = ENGINE_FILES) -> list[str]:
+    """The in-process finite-difference engines this checkout declares, read from its source.
+
+    asv discovers a parametrised benchmark's parameters once, then runs each combination by its
+    position in the list, against every commit of a range. So the list must be the same whatever
+    commit is installed: it comes from the files of this checkout (``ENGINE = FDEngine(name=...)``,
+    so a new engine joins the suite with no edit here), not from the installed package, where an
+    older commit would list other engines, or the same in another order, and each benchmark would
+    run one engine under another's name. An engine that hands its chunks to other processes
+    (``map_chunks``: dask, which would start a cluster per call) is left out; a commit without an
+    engine shows it as n/a (``require_engine``).
     """
-    if not hasattr(gb, "fd_engines"):
-        return ["loop"]
-    try:
-        return gb.fd_engines(in_process=True)
-    except TypeError:
-        return [name for name in gb.fd_engines() if name != "dask"]
+    names = []
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "FDEngine":
+                keywords = {keyword.arg: keyword.value for keyword in node.keywords}
+                name = keywords.get("name")
+                if isinstance(name, ast.Constant) and "map_chunks" not in keywords:
+                    names.append(name.value)
+    return sorted(names)
 
 
-FD_ENGINES = in_process_engines()
+FD_ENGINES = declared_engines()
 
 FULL_PASS_ENGINE_MAX_PARAMETERS = 20_000
 """Above this, engines that run 2n *full* forward passes cost more than a few seconds per
