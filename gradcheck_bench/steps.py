@@ -100,8 +100,8 @@ def default_threshold(params: dict[str, Any]) -> float:
 
 def relative_steps(params: dict[str, Any], base: float) -> np.ndarray:
     """Per coordinate (ravel order), ``base`` times a power of two at ``max(|theta_i|, rms of all)``."""
-    values = [np.abs(np.ravel(np.asarray(value, dtype=np.float64))) for value in params.values()]
-    everything = np.concatenate(values) if values else np.zeros(0)
+    values = [np.ravel(value) for value in params.values()]
+    everything = np.abs(np.concatenate(values).astype(np.float64, copy=False)) if values else np.zeros(0)
     scale = np.maximum(everything, root_mean_square(everything) or 1.0)
     return base * np.exp2(np.floor(np.log2(scale)))
 
@@ -111,7 +111,8 @@ def root_mean_square(values: np.ndarray) -> float:
     largest = float(np.max(values, initial=0.0))
     if largest == 0 or not np.isfinite(largest):
         return 0.0
-    return largest * float(np.sqrt(np.mean((values / largest) ** 2)))
+    scaled = np.ravel(values) / largest  # at most 1: its squares cannot overflow
+    return largest * float(np.sqrt(scaled @ scaled / scaled.size))
 
 
 def default_steps(params: dict[str, Any]) -> np.ndarray:

@@ -147,7 +147,7 @@ def run_engine(chosen: FDEngine, model: Model, params: Params, X: Any, Y: Any, i
     distinct. Ctrl-C stops it cleanly: the bar is closed, the engine's work is
     cancelled, ``params`` was never touched (engines work on copies).
     """
-    if np.unique(indices).size != indices.size:
+    if not (np.all(indices[1:] > indices[:-1]) or np.unique(indices).size == indices.size):  # increasing: distinct
         raise ValueError("run_engine places costs by coordinate: evaluate a repeated coordinate in a run of its own.")
     ranges = chunk_ranges(chosen, model, params, X, Y, indices, memory_budget)
     if len(ranges) == 1 and chosen.map_chunks is None:  # one chunk here: nothing for a bar to show
@@ -222,8 +222,9 @@ class CentralDifference:
         return self.model.cost
 
     def __call__(self, params: Params, X: Any, Y: Any) -> Gradient:
-        self.model.check_point(params, X, Y)
-        return self.checked(params, X, Y)
+        # A model's point check may evaluate the cost on the way: that pass is the first of the two
+        # that show the cost finite and deterministic, not an extra one.
+        return self.checked(params, X, Y, cost=self.model.check_point(params, X, Y))
 
     def checked(self, params: Params, X: Any, Y: Any, cost: float | None = None) -> Gradient:
         """The gradient at a point the model's own check has passed (``check`` calls this after checking).
