@@ -126,9 +126,26 @@ def mlp_forward(params: Params, X: Any, xp: Any = np, masks: Any = None) -> Forw
     return ForwardPass(Z=Z, A=A)
 
 
+def mlp_logits(params: Params, X: Any, xp: Any = np, masks: Any = None) -> Any:
+    """The output layer's ``Z_L``: the forward pass as the cost needs it.
+
+    The same layers as :func:`mlp_forward`, but each layer's arrays are dropped
+    once the next is computed and the output sigmoid is never taken (the loss
+    works on the logits): a batch of perturbed networks then holds one layer's
+    activations at a time, not all of them.
+    """
+    L = len(params) // 2
+    A = X
+    for l in range(1, L):
+        A = relu(params[f"W{l}"] @ A + params[f"b{l}"], xp)
+        if masks is not None:
+            A = A * masks[l - 1]  # inverted dropout
+    return params[f"W{L}"] @ A + params[f"b{L}"]
+
+
 def mlp_example_losses(params: Params, X: Any, Y: Any, xp: Any = np, masks: Any = None) -> Any:
     """The cross-entropy of each example, shape ``(1, m)``."""
-    return cross_entropy_from_logits(mlp_forward(params, X, xp, masks).logits, Y, xp)
+    return cross_entropy_from_logits(mlp_logits(params, X, xp, masks), Y, xp)
 
 
 def mlp_cost(params: Params, X: Any, Y: Any, xp: Any = np, masks: Any = None) -> Any:
@@ -145,7 +162,7 @@ def exercise_cost(params: Params, X: Any, Y: Any, xp: Any = np) -> Any:
     with ``eps = 1e-7`` the exercise's ``difference ~ 1.19e-7`` comes from this
     formulation; :func:`mlp_cost` gives about 1e-9 at the same step.
     """
-    A = 1.0 / (1.0 + xp.exp(-mlp_forward(params, X, xp).logits))
+    A = 1.0 / (1.0 + xp.exp(-mlp_logits(params, X, xp)))
     return (-Y * xp.log(A) - (1.0 - Y) * xp.log(1.0 - A)).mean()
 
 
@@ -297,7 +314,7 @@ def check_mlp_point(params: Params, X: np.ndarray, Y: np.ndarray) -> float:
     """
     validate_mlp_point(params, X, Y)
     with np.errstate(over="ignore", invalid="ignore"):
-        logits = mlp_forward(params, X).logits
+        logits = mlp_logits(params, X)
         losses = np.ravel(cross_entropy_from_logits(logits, Y))
     bad = [int(i) for i in np.flatnonzero(~np.isfinite(losses))]
     if bad:
