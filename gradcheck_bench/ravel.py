@@ -78,3 +78,13 @@ def coordinate_name(params: Params, flat_index: int) -> str:
             index = np.unravel_index(flat_index - where.start, np.shape(params[name]))
             return f"{name}[{', '.join(str(int(i)) for i in index)}]"
     raise IndexError(flat_index)
+
+
+def split(params: Params, names: list[str], flat: np.ndarray) -> Params:
+    """Values of the tensors ``names``, concatenated in that order, back as arrays shaped (and typed) like theirs."""
+    tensors, start = {}, 0
+    for name in names:
+        size = int(np.size(params[name]))
+        tensors[name] = flat[start:start + size].reshape(np.shape(params[name])).astype(params[name].dtype)
+        start += size
+    return tensors

@@ -24,8 +24,7 @@ from gradcheck_bench.check import relative_difference  # noqa: E402
 from gradcheck_bench.cli import main  # noqa: E402
 from gradcheck_bench.errors import GradCheckError, InputError  # noqa: E402
 from gradcheck_bench.engines import dask_engine  # noqa: E402
-from gradcheck_bench.sources import finite_difference as fdmod  # noqa: E402
-from gradcheck_bench.sources.finite_difference import central_differences, chunks_in  # noqa: E402
+from gradcheck_bench.differences import central_differences, chunks_in  # noqa: E402
 
 COMPARISON_EPS = 1e-2
 """As in test_fd_engines.py: at this step the loop's own float64 rounding (~ulp(J)/eps) is far

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import tracemalloc
 
 import numpy as np
@@ -14,8 +13,8 @@ import gradcheck_bench.engines as engines_module
 from gradcheck_bench.check import relative_difference
 from gradcheck_bench.errors import InputError
 from gradcheck_bench.models import cost_model
-from gradcheck_bench.sources import finite_difference as fdmod
-from gradcheck_bench.sources.finite_difference import central_differences
+from gradcheck_bench import differences as fdmod
+from gradcheck_bench.differences import central_differences
 
 ENGINES = engines_module.engines()
 MLP = gb.get_model("mlp")

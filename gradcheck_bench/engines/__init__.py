@@ -6,7 +6,7 @@ coordinates*: ``engine.prepare(model, params, X, Y)`` returns a
 ``(2, k)``: ``costs[0, j] = J(theta + steps[j] e_i)`` and
 ``costs[1, j] = J(theta - steps[j] e_i)`` for ``i = indices[j]``, with
 ``theta`` the flat parameter vector (:func:`gradcheck_bench.ravel.ravel`
-order). The driver in :mod:`gradcheck_bench.sources.finite_difference` turns
+order). The driver in :mod:`gradcheck_bench.differences` turns
 them into differences and error estimates, walking the chunks with a
 progress bar and sizing them to a memory budget.
 

@@ -30,32 +30,23 @@ asks for it on the tensors it is about to name (:meth:`CentralDifference.recheck
 from __future__ import annotations
 
 import warnings
-from contextlib import closing
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from ..counting import counted
+from ..differences import EngineRun, centered, perturbed_costs
+from ..engines import DEFAULT_MEMORY_BUDGET, engines, get_engine
 from ..errors import InputError
-from ..engines import (
-    DEFAULT_MEMORY_BUDGET,
-    Chunk,
-    EngineUnsuitable,
-    FDEngine,
-    auto_order,
-    choose_engine,
-    engines,
-    get_engine,
-)
 from ..gradient import Gradient
 from ..models import Model, Params, cost_model, get_model
-from ..progress import progress_bar
-from ..ravel import parameter_count, parameter_slices, ravel
-from ..steps import LowPrecisionWarning, point_dtype, rounding_error, step_vector
+from ..ravel import parameter_slices, split
+from ..steps import LowPrecisionWarning, rounding_error, step_vector
 from ..validation import CostAtPoint, cost_at_point
 from .kink_safe_fd import kink_safe_tensors
 from .registry import SourceSpec
+from .richardson import RichardsonDifference
 
 ERROR_MODES = ("auto", "rounding", "full")
 REFINE_RATIO = 4.0
@@ -67,108 +58,6 @@ MAX_REFINEMENT = 1024
 
 class LowPrecisionCostWarning(LowPrecisionWarning):
     """The cost's values carry float32 precision although the parameters are float64."""
-
-
-def chunk_ranges(engine: FDEngine, model: Model, params: Params, X: Any, Y: Any, indices: np.ndarray,
-                 memory_budget: int) -> list[tuple[int, int]]:
-    """Consecutive ``(start, stop)`` ranges over ``indices`` whose extra memory each fits the budget.
-
-    A chunk is filled up to the budget, or up to the engine's ``fast_chunk_bytes``
-    when that is smaller (a coordinate that alone exceeds it gets a chunk of its own).
-    """
-    everything = parameter_count(params)
-    n = indices.size
-    need = np.broadcast_to(np.asarray(engine.bytes_per_coordinate(model, params, X, Y), dtype=np.int64),
-                           (everything,))[indices]
-    if n and need.max() > memory_budget:
-        raise InputError(
-            f"memory_budget={memory_budget} bytes is too small for one coordinate of the "
-            f"{engine.name!r} engine ({int(need.max())} bytes); raise it or use engine='loop'."
-        )
-    target = min(memory_budget, engine.fast_chunk_bytes or memory_budget)
-    longest = engine.max_chunk or max(n, 1)
-    if n <= longest and need.sum() <= target:
-        return [(0, n)] if n else []  # all of it fits in one chunk
-    cumulative = np.concatenate([[0], np.cumsum(need)])
-    ranges, start = [], 0
-    while start < n:
-        fits = int(np.searchsorted(cumulative, cumulative[start] + target, side="right")) - 1
-        stop = min(max(fits, start + 1), start + longest, n)
-        ranges.append((start, stop))
-        start = stop
-    return ranges
-
-
-def chunks_in(ranges: list[tuple[int, int]], indices: np.ndarray, steps: np.ndarray) -> Iterator[Chunk]:
-    """The chunks ``(indices, steps)`` of ranges over the coordinate list, made on demand."""
-    for start, stop in ranges:
-        yield indices[start:stop], steps[start:stop]
-
-
-@dataclass(frozen=True)
-class EngineRun:
-    """The costs at ``theta +- step`` of the coordinates asked for, and which engine gave them."""
-
-    costs: np.ndarray  # (2, k)
-    engine: str
-    notes: tuple[str, ...] = ()
-
-
-def perturbed_costs(model: Model, params: Params, X: Any, Y: Any, indices: np.ndarray, steps: np.ndarray,
-                    engine: str = "auto", memory_budget: int = DEFAULT_MEMORY_BUDGET, progress: bool | None = None,
-                    engine_options: Mapping[str, Any] | None = None) -> EngineRun:
-    """``J(theta +- steps[j] e_i)`` for ``i = indices[j]``, with the named engine or the best that works.
-
-    With ``engine="auto"``, an engine that finds it cannot evaluate this cost
-    (:class:`EngineUnsuitable`) hands over to the next one, and a note says so.
-    """
-    candidates = auto_order(model, params, X, Y) if engine == "auto" else [choose_engine(engine, model, params, X, Y)]
-    notes: list[str] = []
-    for chosen in candidates:
-        try:
-            costs = run_engine(chosen, model, params, X, Y, indices, steps, memory_budget, progress, engine_options)
-        except EngineUnsuitable as reason:
-            if engine != "auto":
-                raise InputError(f"the {engine!r} finite-difference engine cannot evaluate model "
-                                 f"{model.name!r}: {reason}; use engine='auto' or 'loop'.") from None
-            notes.append(f"the {chosen.name} engine was not used: {reason}")
-            continue
-        return EngineRun(costs, chosen.name, tuple(notes))
-    raise AssertionError("the loop engine evaluates every cost")  # auto_order always ends with it
-
-
-def run_engine(chosen: FDEngine, model: Model, params: Params, X: Any, Y: Any, indices: np.ndarray,
-               steps: np.ndarray, memory_budget: int, progress: bool | None,
-               engine_options: Mapping[str, Any] | None) -> np.ndarray:
-    """The costs ``(2, k)`` from one engine, chunk by chunk with a progress bar (when there are several).
-
-    The bar advances as chunks complete, in whatever order the engine finishes
-    them; their costs are placed by coordinate, so ``indices`` must be
-    distinct. Ctrl-C stops it cleanly: the bar is closed, the engine's work is
-    cancelled, ``params`` was never touched (engines work on copies).
-    """
-    if not (np.all(indices[1:] > indices[:-1]) or np.unique(indices).size == indices.size):  # increasing: distinct
-        raise ValueError("run_engine places costs by coordinate: evaluate a repeated coordinate in a run of its own.")
-    ranges = chunk_ranges(chosen, model, params, X, Y, indices, memory_budget)
-    if len(ranges) == 1 and chosen.map_chunks is None:  # one chunk here: nothing for a bar to show
-        return chosen.prepare(model, params, X, Y)(indices, steps)
-    options = dict(engine_options or {})
-    if "memory_budget" in chosen.options:  # an engine that re-chunks (dask) honours the same budget
-        options["memory_budget"] = memory_budget
-    position = {int(i): j for j, i in enumerate(indices)}  # each coordinate is asked for once per run
-    costs = np.empty((2, indices.size))
-    chunks = chosen.evaluate_chunks(model, params, X, Y, chunks_in(ranges, indices, steps), **options)
-    with progress_bar(total=indices.size, description=f"fd[{chosen.name}]", show=progress, unit="coord") as bar, \
-            closing(chunks):
-        for chunk_indices, chunk_costs in chunks:
-            costs[:, [position[int(i)] for i in chunk_indices]] = chunk_costs
-            bar.update(chunk_indices.size)
-    return costs
-
-
-def centered(costs: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """The centered differences of costs ``(2, k)`` at ``theta +- steps``."""
-    return (costs[0] - costs[1]) / (2 * steps)
 
 
 def combine_errors(rounding: np.ndarray, measured: np.ndarray) -> np.ndarray:
@@ -261,8 +150,8 @@ class CentralDifference:
         values, error = centered(run.costs, steps), rounding_error(at_point.value, at_point.precision, steps)
         if truncation:
             values, error = self._with_truncation(params, X, Y, at_point, indices, steps, values, error)
-        return Gradient(tensors=self._tensors(params, names, values), notes=run.notes,
-                        error=self._tensors(params, names, error), precision=at_point.precision)
+        return Gradient(tensors=split(params, names, values), notes=run.notes,
+                        error=split(params, names, error), precision=at_point.precision)
 
     def _with_truncation(self, params: Params, X: Any, Y: Any, at_point: CostAtPoint, indices: np.ndarray,
                          steps: np.ndarray, values: np.ndarray, rounding: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -291,16 +180,6 @@ class CentralDifference:
         return perturbed_costs(self.model, params, X, Y, indices, steps, self.engine, self.memory_budget,
                                self.progress, self.engine_options)
 
-    @staticmethod
-    def _tensors(params: Params, names: list[str], flat: np.ndarray) -> Params:
-        """Split values of the tensors ``names`` (concatenated in that order) back into shaped arrays."""
-        tensors, start = {}, 0
-        for name in names:
-            size = int(np.size(params[name]))
-            tensors[name] = flat[start:start + size].reshape(np.shape(params[name])).astype(params[name].dtype)
-            start += size
-        return tensors
-
     def recheck(self, params: Params, X: Any, Y: Any, names: list[str]) -> Gradient:
         """A second look at tensors a check is about to name: full error bars, and kinks stepped around.
 
@@ -321,28 +200,16 @@ class CentralDifference:
         return Gradient(tensors=stepped.tensors, notes=full.notes + stepped.notes, kinks=stepped.kinks, error=error,
                         precision=at_point.precision)
 
-
-def central_differences(
-    cost: Callable[..., Any] | Model,
-    params: Params,
-    X: Any,
-    Y: Any,
-    eps: float | np.ndarray | None = None,
-    engine: str = "auto",
-    memory_budget: int = DEFAULT_MEMORY_BUDGET,
-    progress: bool | None = None,
-    engine_options: Mapping[str, Any] | None = None,
-) -> np.ndarray:
-    """The flat centered-difference gradient from one engine: no checks of the point, no error bars.
-
-    What every engine must agree on; the tools and the engine tests use it
-    directly. ``eps=None`` takes the default steps at the parameters' dtype.
-    """
-    model = cost if isinstance(cost, Model) else cost_model(cost)
-    steps = step_vector(eps, params, point_dtype(params))
-    indices = np.arange(steps.size)
-    return centered(perturbed_costs(model, params, X, Y, indices, steps, engine, memory_budget, progress,
-                                    engine_options).costs, steps)
+    def resolve(self, params: Params, X: Any, Y: Any, names: list[str]) -> Gradient:
+        """The tensors ``names`` again, for a check that failed with every mismatch inside this oracle's
+        error bars: at its step the round-off (or truncation) it carries is larger than the difference to
+        decide. Richardson extrapolation of centered differences from coarser steps carries less of both
+        (kinks the model declares stepped around), so the verdict can be taken on what it resolves."""
+        at_point = cost_at_point(counted(self.model.cost), params, X, Y, deterministic=False, probe=self.eps is None)
+        looked = RichardsonDifference(self.model).tensors(params, X, Y, names, at_point)
+        said = ("their mismatch was within this oracle's error bars at its step, so they were evaluated again "
+                "by Richardson extrapolation from coarser steps",)
+        return replace(looked, notes=said + looked.notes)
 
 
 def validate_engine_options(engine: str, options: Mapping[str, Any]) -> None:

@@ -20,6 +20,7 @@ import importlib.util
 import inspect
 import pkgutil
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any, Callable, Protocol
 
 import numpy as np
@@ -146,8 +147,10 @@ def unused_options(names: list[str], options: dict[str, Any]) -> list[str]:
 
 
 def source_label(source: Any) -> str:
-    """A readable name for a source given by name or as a callable."""
+    """A readable name for a source given by name, as a callable or as a gradient already computed."""
     if isinstance(source, str):
         return source
+    if isinstance(source, Mapping):
+        return "given gradient"
     return getattr(source, "name", None) or getattr(source, "__name__", None) or repr(source)
 

@@ -28,11 +28,12 @@ from typing import Any
 import numpy as np
 
 from ..counting import counted
+from ..differences import centered, perturbed_costs
 from ..errors import InputError
 from ..gradient import Gradient
 from ..kinks import MAX_SHRINKS, SHRINK_FACTOR, KinkAwareDifference, KinkCrossing, evaluator, summarize_crossings
 from ..models import Model, Params
-from ..ravel import coordinate_name, ravel, unravelled_copy
+from ..ravel import coordinate_name, parameter_slices, ravel, split
 from ..steps import TOLERANCES, relative_steps, rounding_error
 from ..validation import cost_at_point, is_positive_number
 from .registry import SourceSpec
@@ -76,39 +77,51 @@ class RichardsonDifference:
     def __call__(self, params: Params, X: Any, Y: Any) -> Gradient:
         self.model.check_point(params, X, Y)
         at_point = cost_at_point(counted(self.model.cost), params, X, Y)
+        return self.tensors(params, X, Y, list(params), at_point)
+
+    def tensors(self, params: Params, X: Any, Y: Any, names: list[str], at_point: Any) -> Gradient:
+        """The extrapolated values of the tensors ``names`` (all of them from ``__call__``), with their errors,
+        at a point whose cost ``at_point`` was already found finite and deterministic."""
         flat, unravel = ravel(params)
         coarsest = (relative_steps(params, TOLERANCES[at_point.precision].richardson_step) if self.h is None
                     else np.full(flat.size, float(self.h)))
+        slices = parameter_slices(params)
+        indices = np.concatenate([np.arange(slices[name].start, slices[name].stop) for name in names])
         if self.model.kink_pattern is None:
-            return self._on_engines(params, X, Y, at_point, coarsest)
+            values, errors, notes, crossings = self._on_engines(params, X, Y, at_point, indices, coarsest[indices])
+        else:
+            values, errors, crossings = self._kink_aware(params, X, Y, at_point, indices, coarsest[indices])
+            notes = summarize_crossings(crossings)
+        return Gradient(tensors=split(params, names, values), notes=notes, kinks=tuple(crossings),
+                        error=split(params, names, errors))
+
+    def _kink_aware(self, params: Params, X: Any, Y: Any, at_point: Any, indices: np.ndarray,
+                    coarsest: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[KinkCrossing]]:
+        """Coordinate by coordinate, shrinking a step sequence that crosses one of the model's kinks."""
+        flat, unravel = ravel(params)
         differences = KinkAwareDifference(evaluator(self.model, X, Y), flat, unravel)
-        values, errors = np.empty(flat.size), np.empty(flat.size)
+        values, errors = np.empty(indices.size), np.empty(indices.size)
         crossings: list[KinkCrossing] = []
         unit = np.zeros_like(flat)
-        for k in range(flat.size):
+        for j, k in enumerate(indices):
             unit[k] = 1.0
-            values[k], errors[k], finest, crossing = self._extrapolated(differences, unit, coarsest[k],
-                                                                       coordinate_name(params, k))
+            values[j], errors[j], finest, crossing = self._extrapolated(differences, unit, coarsest[j],
+                                                                       coordinate_name(params, int(k)))
             unit[k] = 0.0
-            errors[k] += rounding_error(at_point.value, at_point.precision, np.array([finest]))[0]
+            errors[j] += rounding_error(at_point.value, at_point.precision, np.array([finest]))[0]
             if crossing is not None:
                 crossings.append(crossing)
-        return Gradient(tensors=unravelled_copy(unravel, values), notes=summarize_crossings(crossings),
-                        kinks=tuple(crossings), error=unravelled_copy(unravel, errors))
+        return values, errors, crossings
 
-    def _on_engines(self, params: Params, X: Any, Y: Any, at_point: Any, coarsest: np.ndarray) -> Gradient:
-        """Without kinks to step around, every level is one run of the fd engines over all coordinates."""
-        from .finite_difference import centered, perturbed_costs
-
-        _, unravel = ravel(params)
-        indices = np.arange(coarsest.size)
+    def _on_engines(self, params: Params, X: Any, Y: Any, at_point: Any, indices: np.ndarray,
+                    coarsest: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], list[KinkCrossing]]:
+        """Without kinks to step around, every level is one run of the fd engines over the coordinates."""
         levels = [coarsest / 2.0**level for level in range(self.levels)]
         runs = [perturbed_costs(self.model, params, X, Y, indices, steps) for steps in levels]
         values, last_step = tableau([centered(run.costs, steps) for run, steps in zip(runs, levels)])
         error = np.asarray(last_step) + rounding_error(at_point.value, at_point.precision, levels[-1])
         notes = tuple(dict.fromkeys(note for run in runs for note in run.notes))
-        return Gradient(tensors=unravelled_copy(unravel, np.asarray(values, dtype=np.float64)), notes=notes,
-                        error=unravelled_copy(unravel, error))
+        return np.asarray(values, dtype=np.float64), error, notes, []
 
     def _extrapolated(self, differences: KinkAwareDifference, unit: np.ndarray, h: float,
                       where: str) -> tuple[float, float, float, KinkCrossing | None]:

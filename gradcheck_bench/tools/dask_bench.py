@@ -35,7 +35,8 @@ from ..engines import DEFAULT_MEMORY_BUDGET, choose_engine, dask_engine
 from ..models import get_model
 from ..models.mlp import random_case, seed_case
 from ..ravel import ravel
-from ..sources.finite_difference import chunk_ranges, fd
+from ..differences import chunk_ranges
+from ..sources.finite_difference import fd
 from .report import provenance, table_to_markdown, write_provenance, write_table
 
 NETS = [((4, 5, 3, 1), 3), ((4, 30, 15, 1), 100), ((4, 120, 60, 1), 100), ((4, 220, 110, 1), 100),

@@ -1,0 +1,149 @@
+"""Centered differences of a cost from any engine: the driver every finite-difference oracle runs.
+
+An oracle (``fd``, ``richardson``, the kink-aware second look) decides the
+steps and what the differences mean; this module gets it the costs
+``J(theta +- h_i e_i)`` for the coordinates it asks for, from the engine it
+names or the best one that works (:mod:`gradcheck_bench.engines`): chunks
+sized to a memory budget, a progress bar over them, and the quotient
+``(J+ - J-) / 2h``.
+"""
+
+from __future__ import annotations
+
+from contextlib import closing
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping
+
+import numpy as np
+
+from .engines import DEFAULT_MEMORY_BUDGET, Chunk, EngineUnsuitable, FDEngine, auto_order, choose_engine
+from .errors import InputError
+from .models import Model, Params, cost_model
+from .progress import progress_bar
+from .ravel import parameter_count
+from .steps import point_dtype, step_vector
+
+
+def chunk_ranges(engine: FDEngine, model: Model, params: Params, X: Any, Y: Any, indices: np.ndarray,
+                 memory_budget: int) -> list[tuple[int, int]]:
+    """Consecutive ``(start, stop)`` ranges over ``indices`` whose extra memory each fits the budget.
+
+    A chunk is filled up to the budget, or up to the engine's ``fast_chunk_bytes``
+    when that is smaller (a coordinate that alone exceeds it gets a chunk of its own).
+    """
+    everything = parameter_count(params)
+    n = indices.size
+    need = np.broadcast_to(np.asarray(engine.bytes_per_coordinate(model, params, X, Y), dtype=np.int64),
+                           (everything,))[indices]
+    if n and need.max() > memory_budget:
+        raise InputError(
+            f"memory_budget={memory_budget} bytes is too small for one coordinate of the "
+            f"{engine.name!r} engine ({int(need.max())} bytes); raise it or use engine='loop'."
+        )
+    target = min(memory_budget, engine.fast_chunk_bytes or memory_budget)
+    longest = engine.max_chunk or max(n, 1)
+    if n <= longest and need.sum() <= target:
+        return [(0, n)] if n else []  # all of it fits in one chunk
+    cumulative = np.concatenate([[0], np.cumsum(need)])
+    ranges, start = [], 0
+    while start < n:
+        fits = int(np.searchsorted(cumulative, cumulative[start] + target, side="right")) - 1
+        stop = min(max(fits, start + 1), start + longest, n)
+        ranges.append((start, stop))
+        start = stop
+    return ranges
+
+
+def chunks_in(ranges: list[tuple[int, int]], indices: np.ndarray, steps: np.ndarray) -> Iterator[Chunk]:
+    """The chunks ``(indices, steps)`` of ranges over the coordinate list, made on demand."""
+    for start, stop in ranges:
+        yield indices[start:stop], steps[start:stop]
+
+
+@dataclass(frozen=True)
+class EngineRun:
+    """The costs at ``theta +- step`` of the coordinates asked for, and which engine gave them."""
+
+    costs: np.ndarray  # (2, k)
+    engine: str
+    notes: tuple[str, ...] = ()
+
+
+def perturbed_costs(model: Model, params: Params, X: Any, Y: Any, indices: np.ndarray, steps: np.ndarray,
+                    engine: str = "auto", memory_budget: int = DEFAULT_MEMORY_BUDGET, progress: bool | None = None,
+                    engine_options: Mapping[str, Any] | None = None) -> EngineRun:
+    """``J(theta +- steps[j] e_i)`` for ``i = indices[j]``, with the named engine or the best that works.
+
+    With ``engine="auto"``, an engine that finds it cannot evaluate this cost
+    (:class:`EngineUnsuitable`) hands over to the next one, and a note says so.
+    """
+    candidates = auto_order(model, params, X, Y) if engine == "auto" else [choose_engine(engine, model, params, X, Y)]
+    notes: list[str] = []
+    for chosen in candidates:
+        try:
+            costs = run_engine(chosen, model, params, X, Y, indices, steps, memory_budget, progress, engine_options)
+        except EngineUnsuitable as reason:
+            if engine != "auto":
+                raise InputError(f"the {engine!r} finite-difference engine cannot evaluate model "
+                                 f"{model.name!r}: {reason}; use engine='auto' or 'loop'.") from None
+            notes.append(f"the {chosen.name} engine was not used: {reason}")
+            continue
+        return EngineRun(costs, chosen.name, tuple(notes))
+    raise AssertionError("the loop engine evaluates every cost")  # auto_order always ends with it
+
+
+def run_engine(chosen: FDEngine, model: Model, params: Params, X: Any, Y: Any, indices: np.ndarray,
+               steps: np.ndarray, memory_budget: int, progress: bool | None,
+               engine_options: Mapping[str, Any] | None) -> np.ndarray:
+    """The costs ``(2, k)`` from one engine, chunk by chunk with a progress bar (when there are several).
+
+    The bar advances as chunks complete, in whatever order the engine finishes
+    them; their costs are placed by coordinate, so ``indices`` must be
+    distinct. Ctrl-C stops it cleanly: the bar is closed, the engine's work is
+    cancelled, ``params`` was never touched (engines work on copies).
+    """
+    if not (np.all(indices[1:] > indices[:-1]) or np.unique(indices).size == indices.size):  # increasing: distinct
+        raise ValueError("run_engine places costs by coordinate: evaluate a repeated coordinate in a run of its own.")
+    ranges = chunk_ranges(chosen, model, params, X, Y, indices, memory_budget)
+    if len(ranges) == 1 and chosen.map_chunks is None:  # one chunk here: nothing for a bar to show
+        return chosen.prepare(model, params, X, Y)(indices, steps)
+    options = dict(engine_options or {})
+    if "memory_budget" in chosen.options:  # an engine that re-chunks (dask) honours the same budget
+        options["memory_budget"] = memory_budget
+    position = {int(i): j for j, i in enumerate(indices)}  # each coordinate is asked for once per run
+    costs = np.empty((2, indices.size))
+    chunks = chosen.evaluate_chunks(model, params, X, Y, chunks_in(ranges, indices, steps), **options)
+    with progress_bar(total=indices.size, description=f"fd[{chosen.name}]", show=progress, unit="coord") as bar, \
+            closing(chunks):
+        for chunk_indices, chunk_costs in chunks:
+            costs[:, [position[int(i)] for i in chunk_indices]] = chunk_costs
+            bar.update(chunk_indices.size)
+    return costs
+
+
+def centered(costs: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """The centered differences of costs ``(2, k)`` at ``theta +- steps``."""
+    return (costs[0] - costs[1]) / (2 * steps)
+
+
+def central_differences(
+    cost: Callable[..., Any] | Model,
+    params: Params,
+    X: Any,
+    Y: Any,
+    eps: float | np.ndarray | None = None,
+    engine: str = "auto",
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    progress: bool | None = None,
+    engine_options: Mapping[str, Any] | None = None,
+) -> np.ndarray:
+    """The flat centered-difference gradient from one engine: no checks of the point, no error bars.
+
+    What every engine must agree on; the tools and the engine tests use it
+    directly. ``eps=None`` takes the default steps at the parameters' dtype.
+    """
+    model = cost if isinstance(cost, Model) else cost_model(cost)
+    steps = step_vector(eps, params, point_dtype(params))
+    indices = np.arange(steps.size)
+    return centered(perturbed_costs(model, params, X, Y, indices, steps, engine, memory_budget, progress,
+                                    engine_options).costs, steps)
