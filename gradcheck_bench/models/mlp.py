@@ -45,15 +45,6 @@ def relu(Z: Any, xp: Any = np) -> Any:
     return xp.where(Z.real > 0, Z, 0.0)
 
 
-def analytic_abs(Z: Any, xp: Any = np) -> Any:
-    """``|Z|`` for real input; ``Z`` or ``-Z`` (by the sign of the real part) for complex.
-
-    ``xp.abs`` of a complex number is its modulus, which is not analytic and
-    would destroy the complex-step derivative; this keeps it analytic.
-    """
-    return xp.where(Z.real > 0, Z, -Z)
-
-
 def sigmoid(Z: Any, xp: Any = np) -> Any:
     """1 / (1 + exp(-Z)) written through tanh, so it never overflows."""
     return 0.5 * (1.0 + xp.tanh(0.5 * Z))
@@ -76,8 +67,10 @@ def cross_entropy_from_logits(Z: Any, Y: Any, xp: Any = np) -> Any:
     ``sigmoid(Z) - Y`` everywhere, ``Z = 0`` included, and a complex input
     (the complex-step oracle) stays analytic (branches on the real part).
     """
-    linear = xp.where(Z.real > 0, (1.0 - Y) * Z, -Y * Z)
-    return linear + xp.log1p(xp.exp(-analytic_abs(Z, xp)))
+    positive = Z.real > 0
+    linear = xp.where(positive, (1.0 - Y) * Z, -Y * Z)
+    # -|Z| by the real part's sign (analytic for complex Z), left unnamed so it is freed after exp.
+    return linear + xp.log1p(xp.exp(xp.where(positive, -Z, Z)))
 
 
 @dataclass(frozen=True)
