@@ -455,7 +455,8 @@ def _second_look(result: CheckResult, outputs: list[Any], functions: list[Any], 
     straddles one measures a one-sided slope and makes a correct gradient
     look wrong). Where no tensor's mismatch lies beyond the error bars, the
     oracle could not resolve the threshold at its own step: it evaluates the
-    tensors past the threshold again with less error (``resolve``). The
+    tensors past the threshold again with less error (``resolve``). An oracle
+    with no ``recheck`` (Richardson) resolves the named tensors instead. The
     verdict is then taken again, and the notes say what was done.
     """
     suspects = [name for name, row in result.rows.items() if seen(row) >= result.threshold]
@@ -466,7 +467,7 @@ def _second_look(result: CheckResult, outputs: list[Any], functions: list[Any], 
     refined = list(outputs)
     extra: list[str] = []
     for k, (function, label) in enumerate(zip(functions, labels)):
-        look = getattr(function, method, None)
+        look = getattr(function, method, None) or getattr(function, "resolve", None)
         if look is None or not suspects:
             continue
         looked = look({name: value.copy() for name, value in params.items()}, private_copy(X), private_copy(Y),

@@ -234,7 +234,9 @@ def _params_float64(params: Params) -> bool:
 
 def _float32_number(value: float) -> bool:
     """A nonzero number that float32 represents exactly (a float64 cost's value almost never is)."""
-    return value != 0 and float(np.float32(value)) == value
+    if value == 0 or abs(value) > float(np.finfo(np.float32).max):  # beyond float32's range: not a float32 value
+        return False
+    return float(np.float32(value)) == value
 
 
 def _probe(evaluate: Callable[..., Any], params: Params, X: Any, Y: Any, relative: float) -> float:

@@ -102,6 +102,32 @@ def test_richardson_takes_levels_and_step_through_check():
     assert three < one_level / 100  # extrapolation removes the h^2 error
 
 
+def steep_exponential_cost(params, X, Y, xp=np):
+    return xp.sum(xp.exp(32.0 * params["t"]))
+
+
+def steep_exponential_gradient(params, X, Y):
+    return {"t": 32.0 * np.exp(32.0 * params["t"])}
+
+
+def test_richardson_resolves_a_cost_whose_high_derivatives_defeat_its_coarse_steps():
+    # d^7/dt^7 exp(32 t) = 32^7 exp(32 t): at the default coarsest step the extrapolation keeps a 1e-6 error.
+    model = gb.Model(name="steep-exponential", cost=steep_exponential_cost)
+    params = {"t": np.linspace(2.0, 3.0, 4)}
+    exact = steep_exponential_gradient(params, None, None)["t"]
+    first_look = gb.gradient("richardson", params, None, None, model=model)["t"]
+    assert gb.relative_difference(first_look, exact) > gb.DEFAULT_THRESHOLD
+
+    result = gb.check(steep_exponential_gradient, "richardson", params, None, None, model=model)
+    assert result.passed, result.summary()
+    assert result.difference < 1e-10
+    assert any("finer steps" in note for note in result.notes)
+    # The finer look does not excuse a wrong gradient: 1% off still fails, and is named.
+    wrong = gb.check({"t": exact * 1.01}, "richardson", params, None, None, model=model)
+    assert not wrong.passed
+    assert wrong.culprits
+
+
 def test_extrapolation_is_exact_for_an_even_polynomial_error():
     # D(h) = 1 + h^2 + h^4: two eliminations leave exactly 1.
     values = [1 + h**2 + h**4 for h in (0.5, 0.25, 0.125)]
