@@ -464,11 +464,13 @@ def _second_look(result: CheckResult, outputs: list[Any], functions: list[Any], 
     if not suspects:
         suspects = [name for name, row in result.rows.items() if row["difference"] >= result.threshold]
         method = "resolve"
+    if not suspects:
+        return result
     refined = list(outputs)
     extra: list[str] = []
     for k, (function, label) in enumerate(zip(functions, labels)):
         look = getattr(function, method, None) or getattr(function, "resolve", None)
-        if look is None or not suspects:
+        if look is None:
             continue
         looked = look({name: value.copy() for name, value in params.items()}, private_copy(X), private_copy(Y),
                       suspects)

@@ -19,8 +19,8 @@ import importlib
 import importlib.util
 import inspect
 import pkgutil
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 import numpy as np

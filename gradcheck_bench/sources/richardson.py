@@ -33,7 +33,7 @@ from ..errors import InputError
 from ..gradient import Gradient
 from ..kinks import MAX_SHRINKS, SHRINK_FACTOR, KinkAwareDifference, KinkCrossing, evaluator, summarize_crossings
 from ..models import Model, Params
-from ..ravel import coordinate_name, parameter_slices, ravel, split
+from ..ravel import coordinate_name, parameter_count, parameter_slices, ravel, split
 from ..steps import TOLERANCES, relative_steps, rounding_error
 from ..validation import cost_at_point, is_positive_number
 from .registry import SourceSpec
@@ -84,16 +84,12 @@ class RichardsonDifference:
     def tensors(self, params: Params, X: Any, Y: Any, names: list[str], at_point: Any) -> Gradient:
         """The extrapolated values of the tensors ``names`` (all of them from ``__call__``), with their errors,
         at a point whose cost ``at_point`` was already found finite and deterministic."""
-        flat, unravel = ravel(params)
         coarsest = (relative_steps(params, TOLERANCES[at_point.precision].richardson_step) if self.h is None
-                    else np.full(flat.size, float(self.h))) / self.finer
+                    else np.full(parameter_count(params), float(self.h))) / self.finer
         slices = parameter_slices(params)
         indices = np.concatenate([np.arange(slices[name].start, slices[name].stop) for name in names])
-        if self.model.kink_pattern is None:
-            values, errors, notes, crossings = self._on_engines(params, X, Y, at_point, indices, coarsest[indices])
-        else:
-            values, errors, crossings = self._kink_aware(params, X, Y, at_point, indices, coarsest[indices])
-            notes = summarize_crossings(crossings)
+        run = self._on_engines if self.model.kink_pattern is None else self._kink_aware
+        values, errors, notes, crossings = run(params, X, Y, at_point, indices, coarsest[indices])
         return Gradient(tensors=split(params, names, values), notes=notes, kinks=tuple(crossings),
                         error=split(params, names, errors))
 
@@ -117,7 +113,7 @@ class RichardsonDifference:
                         kinks=four.kinks + sixteen.kinks, error=error)
 
     def _kink_aware(self, params: Params, X: Any, Y: Any, at_point: Any, indices: np.ndarray,
-                    coarsest: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[KinkCrossing]]:
+                    coarsest: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], list[KinkCrossing]]:
         """Coordinate by coordinate, shrinking a step sequence that crosses one of the model's kinks."""
         flat, unravel = ravel(params)
         differences = KinkAwareDifference(evaluator(self.model, X, Y), flat, unravel)
@@ -132,7 +128,7 @@ class RichardsonDifference:
             errors[j] += rounding_error(at_point.value, at_point.precision, np.array([finest]))[0]
             if crossing is not None:
                 crossings.append(crossing)
-        return values, errors, crossings
+        return values, errors, summarize_crossings(crossings), crossings
 
     def _on_engines(self, params: Params, X: Any, Y: Any, at_point: Any, indices: np.ndarray,
                     coarsest: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], list[KinkCrossing]]:
