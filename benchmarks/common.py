@@ -40,7 +40,10 @@ SOURCES = ["numpy", "torch", "jax", "fd"]
 
 
 
-ENGINE_FILES = Path(__file__).resolve().parents[1] / "gradcheck_bench" / "engines"
+ENGINE_FILES = next((folder for folder in (Path(__file__).resolve().parents[1] / "gradcheck_bench" / "differences" / "engines",
+                     Path(__file__).resolve().parents[1] / "gradcheck_bench" / "engines") if folder.is_dir()),
+                    Path(__file__).resolve().parents[1] / "gradcheck_bench" / "differences" / "engines")
+"""Where this checkout keeps its engine files (older commits kept them in gradcheck_bench/engines)."""
 """This checkout's engine files: the suite's own tree, whichever commit asv installs."""
 
 

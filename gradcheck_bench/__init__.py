@@ -6,8 +6,10 @@ package loads neither pandas nor any framework nor any tool; they load where the
 
 from .adbench import read_adbench
 from .assertions import assert_gradients_close
-from .check import DEFAULT_THRESHOLD, RESOLUTION_FACTOR, CheckResult, check, compare_gradients, gradient
-from .check import relative_difference
+from .check import check, gradient
+from .judge import DEFAULT_THRESHOLD, Tolerance, compare_gradients, judge
+from .metrics import RESOLUTION_FACTOR, relative_difference
+from .result import CheckResult
 from .counting import CountingCost, count_forward_passes
 from .directional import check_directional
 from .dropout import DropoutNet
@@ -19,9 +21,19 @@ from .errors import (
     SaturationWarning,
     SourceError,
 )
-from .engines import FDEngine, fd_engines
+from .differences import (
+    CentralDifference,
+    FDEngine,
+    KinkCrossing,
+    KinkSafeDifference,
+    LowPrecisionCostWarning,
+    RichardsonDifference,
+    fd,
+    fd_engines,
+    richardson,
+)
+from .differences.steps import default_steps
 from .gradient import Gradient
-from .kinks import KinkCrossing
 from .models import Model, Params, PlantedBug, get_model, model_names
 from .models.linear1d import linear1d_case, linear1d_cost
 from .models.mlp import (
@@ -34,13 +46,12 @@ from .models.mlp import (
     seed_buggy_backprop,
     seed_case,
 )
+from .point import Point, build_point
 from .ravel import ravel
-from .sources import GradientSource, SourceSpec, available_sources, build_source, register_source, source_specs
+from .source import CallableSource, GivenGradient, GradientSource
+from .sources import SourceSpec, available_sources, build_source, register_source, source_specs
 from .sources.complex_step import ComplexStep, complex_step
-from .sources.finite_difference import CentralDifference, LowPrecisionCostWarning, fd
-from .sources.kink_safe_fd import KinkSafeDifference
-from .sources.richardson import RichardsonDifference, richardson
-from .steps import TOLERANCES, LowPrecisionWarning, default_steps, default_threshold
+from .tolerances import TOLERANCES, LowPrecisionWarning, default_threshold
 
 __version__ = "0.1.0"
 
@@ -49,12 +60,14 @@ __all__ = [
     "FRAUD_NET_SIZES",
     "RESOLUTION_FACTOR",
     "TOLERANCES",
+    "CallableSource",
     "CentralDifference",
     "CheckResult",
     "ComplexStep",
     "CountingCost",
     "DropoutNet",
     "FDEngine",
+    "GivenGradient",
     "GradCheckError",
     "Gradient",
     "GradientSource",
@@ -67,13 +80,16 @@ __all__ = [
     "NonFiniteLossError",
     "NondeterministicCostError",
     "Params",
+    "Point",
     "PlantedBug",
     "RichardsonDifference",
     "SaturationWarning",
     "SourceError",
     "SourceSpec",
+    "Tolerance",
     "assert_gradients_close",
     "available_sources",
+    "build_point",
     "build_source",
     "check",
     "check_directional",
@@ -88,6 +104,7 @@ __all__ = [
     "get_model",
     "gradient",
     "init_params",
+    "judge",
     "linear1d_case",
     "linear1d_cost",
     "mlp_cost",

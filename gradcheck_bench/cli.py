@@ -171,7 +171,7 @@ def named_case(model: Model, case: str | None) -> Any:
 
 
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
-    from .engines import engines
+    from .differences.engines import engines
 
     parser.add_argument("--candidate", default="numpy", help="source to test (default: numpy)")
     parser.add_argument("--reference", default="fd", help="source to trust (default: fd)")

@@ -28,16 +28,19 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .check import CheckResult, SourceLike, compare_tensor, least_squares_scale, relative_difference, resolve_source
-from .check import run_source
+from .check import DEFAULT_MODEL, SourceLike, label_of, source_for
 from .counting import counted, count_forward_passes
 from .errors import InputError
-from .kinks import KinkAwareDifference, KinkCrossing, evaluator, summarize_crossings
+from .differences.kinks import KinkAwareDifference, KinkCrossing, evaluator, summarize_crossings
+from .differences.steps import default_step
+from .judge import Tolerance, judge
+from .metrics import compare_tensor, least_squares_scale, relative_difference
 from .models import Model, Params, cost_model, get_model
+from .point import build_point, for_layout
 from .ravel import parameter_slices, ravel
-from .sources.registry import source_label
-from .steps import default_step, default_threshold, warn_if_low_precision
-from .validation import is_positive_number, require_finite_cost, validate_params, validate_threshold
+from .result import CheckResult
+from .tolerances import default_threshold, warn_if_low_precision
+from .validation import is_positive_number, require_finite_cost
 
 DEFAULT_DIRECTIONS = 4
 
@@ -91,32 +94,34 @@ def check_directional(
     ``count_passes=True`` returns a :class:`DirectionalResult` instead, which
     adds the number of forward passes used.
     """
-    params = validate_params(params)
+    point = build_point(params, X, Y)
+    params = point.params
     if not (isinstance(directions, int) and not isinstance(directions, bool) and directions >= 1):
         raise InputError(f"directions must be a positive integer, got {directions!r}; try 4.")
     warn_if_low_precision(params)
-    threshold = default_threshold(params) if threshold is None else threshold
-    validate_threshold(threshold)
+    threshold = default_threshold(params) if threshold is None else Tolerance.of(threshold).threshold
     if eps is not None and not is_positive_number(eps):
         raise InputError(f"eps must be a positive finite step, got {eps!r}; leave it out for the dtype table's.")
-    resolved_model = get_model(model or "mlp")
-    probed = resolved_model if cost is None else cost_model(cost)
+    resolved_model = for_layout(get_model(model or DEFAULT_MODEL), point.layout)
+    probed = resolved_model if cost is None else for_layout(cost_model(cost), point.layout)
     if cost is None:
         resolved_model.check_point(params, X, Y)
     with count_forward_passes() as counter:
         require_finite_cost(counted(probed.cost), params, X, Y)
-        gradient = run_source(resolve_source(candidate, resolved_model, {}), candidate, params, X, Y)
-        gradient = {name: np.asarray(gradient[name]) for name in params}
+        source = source_for(candidate, resolved_model, {}, point)
+        found = source.gradient_at(point)
+        gradient = {name: np.asarray(found[name]) for name in params}
+        label = label_of(candidate, source)
         h = default_step(params) if eps is None else float(eps)
         prober = _Prober(probed, copy.deepcopy(params), X, Y, h)
-        result = _probe_and_localise(prober, candidate, gradient, params, directions, seed, threshold, localise)
+        result = _probe_and_localise(prober, label, gradient, params, directions, seed, threshold, localise)
     notes = result.notes + (f"{counter.passes} forward passes, counted (a full per-coordinate check needs "
                             f"2n + 2 = {2 * prober.flat.size + 2})",)
     result = dataclasses.replace(result, notes=notes)
     return DirectionalResult(result, counter.passes) if count_passes else result
 
 
-def _probe_and_localise(prober: "_Prober", candidate: SourceLike, gradient: Params, params: Params,
+def _probe_and_localise(prober: "_Prober", candidate: str, gradient: Params, params: Params,
                         directions: int, seed: int, threshold: float, localise: bool) -> CheckResult:
     """The global probe along random directions; on failure, the per-tensor localisation."""
     h = prober.h
@@ -124,7 +129,10 @@ def _probe_and_localise(prober: "_Prober", candidate: SourceLike, gradient: Para
     basis = random_directions(flat_gradient.size, min(directions, flat_gradient.size), seed)
     projected = basis.T @ flat_gradient.astype(np.float64)
     measured = np.array([prober.along(basis[:, j], f"direction {j}") for j in range(basis.shape[1])])
-    difference = relative_difference(projected, measured)
+    reference_name = f"directional(k={basis.shape[1]})"
+    verdict = judge({"projections": projected}, {"projections": measured}, labels=(candidate, reference_name),
+                    tolerance=Tolerance(threshold=threshold))
+    difference = verdict.difference
     notes = [f"directional check: {basis.shape[1]} random direction(s), seed {seed}, step {h:.2g}"]
     if difference >= threshold and localise:
         table, reference = _localise(prober, gradient, params, directions, seed, threshold)
@@ -133,11 +141,8 @@ def _probe_and_localise(prober: "_Prober", candidate: SourceLike, gradient: Para
     else:
         table, reference = _unlocalised_table(params), {}
     notes += summarize_crossings(prober.crossings)
-    return CheckResult(
-        candidate=source_label(candidate),
-        reference=f"directional(k={basis.shape[1]})",
-        difference=difference,
-        threshold=threshold,
+    return dataclasses.replace(
+        verdict,
         breakdown={name: {k: v for k, v in row.items() if k != "localised"} for name, row in table.items()},
         candidate_gradient=gradient,
         reference_gradient=reference,

@@ -32,6 +32,11 @@ class Gradient(Mapping[str, np.ndarray]):
     """Per coordinate, an estimate of ``|value - true derivative|`` (oracles only), same shapes."""
     precision: np.dtype | None = None
     """The precision the source found the cost to carry, when it looked (the fd oracle does)."""
+    flat: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """The same values as one vector in ``tensors``' order, when the source computed them so (the judge
+    then reads them instead of flattening the tensors again)."""
+    flat_error: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """``error`` as one vector, likewise."""
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.tensors[name]
@@ -56,3 +61,21 @@ def kinks_of(output: Any) -> tuple[Any, ...]:
 def error_of(output: Any) -> Params | None:
     """The per-coordinate error estimates a source gave (None for a plain dict)."""
     return output.error if isinstance(output, Gradient) else None
+
+
+def flat_of(output: Any, names: list[str]) -> np.ndarray:
+    """The values of ``names`` as one float64 vector: the source's own flat vector when it kept one."""
+    if isinstance(output, Gradient) and output.flat is not None and list(output.tensors) == names:
+        return output.flat.astype(np.float64, copy=False)
+    return np.concatenate([np.ravel(output[name]) for name in names]).astype(np.float64, copy=False)
+
+
+def flat_error_of(output: Any, names: list[str]) -> np.ndarray | None:
+    """The error bars of ``names`` as one vector (the source's own when it kept one); None without error bars."""
+    if not isinstance(output, Gradient) or output.error is None:
+        return None
+    if output.flat_error is not None and list(output.tensors) == names:
+        return output.flat_error
+    if not all(name in output.error for name in names):
+        return None
+    return np.concatenate([np.ravel(output.error[name]) for name in names])

@@ -1,4 +1,4 @@
-"""Ravel a params dict into one flat vector and back, in a fixed order, keeping dtypes.
+"""Ravel parameters into one flat vector and back, in a fixed order, keeping dtypes.
 
 ``flat, unravel = ravel(params)`` is the contract (as in
 ``jax.flatten_util.ravel_pytree``): ``flat`` has the parameters' common dtype,
@@ -8,15 +8,70 @@ here is the exercise's ``W1, b1, W2, b2, ...``; each tensor is flattened
 row-major (C order). ``unravel`` slices and reshapes, so it works on torch and
 jax vectors as well as NumPy ones (the vmap engines unravel inside the traced
 cost).
+
+A check's point flattens its parameters once (:class:`PointParams`); every
+later ``ravel`` of those parameters hands back that flattening instead of
+building it again.
+
+:func:`leaves_by_path` walks a caller's pytree (nested dicts, lists and
+tuples) and names each leaf by its ``/``-joined path (``Dense_1/bias``,
+``layers/1/0``); a flat dict keeps its keys as names.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
 from .models import Params
+
+
+@dataclass(frozen=True)
+class Unravel:
+    """``unravel(vector) -> {name: tensor}``: the inverse of :func:`ravel` (a plain object, so it pickles)."""
+
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    dtypes: tuple[np.dtype, ...]
+    slices: tuple[slice, ...]
+    size: int
+
+    def __call__(self, vector: Any) -> Params:
+        if tuple(vector.shape) != (self.size,):
+            raise ValueError(f"expected a flat vector of length {self.size}, got shape {tuple(vector.shape)}.")
+        tensors = [vector[where].reshape(shape) for where, shape in zip(self.slices, self.shapes)]
+        if isinstance(vector, np.ndarray):
+            complex_vector = np.iscomplexobj(vector)
+            tensors = [tensor.astype(np.result_type(dtype, np.complex64) if complex_vector else dtype, copy=False)
+                       for tensor, dtype in zip(tensors, self.dtypes)]
+        return dict(zip(self.names, tensors))
+
+
+class PointParams(dict):  # type: ignore[type-arg]  # a dict of name -> ndarray, as Params
+    """A check's parameters, flattened once: ``ravel`` of them returns this flattening (a copy of ``flat``)."""
+
+    flat: np.ndarray
+    unravel: Unravel
+
+    @classmethod
+    def of(cls, params: Params) -> "PointParams":
+        made = cls(params)
+        made.flat, made.unravel = _flatten(params)
+        made.flat.flags.writeable = False
+        return made
+
+
+def _flatten(params: Params) -> tuple[np.ndarray, Unravel]:
+    names = tuple(params)
+    shapes = tuple(tuple(np.shape(value)) for value in params.values())
+    dtypes = tuple(np.asarray(value).dtype for value in params.values())
+    slices = tuple(parameter_slices(params).values())
+    size = slices[-1].stop if slices else 0
+    flat = np.concatenate([np.ravel(value) for value in params.values()]) if params else np.zeros(0)
+    return flat, Unravel(names, shapes, dtypes, slices, size)
 
 
 def ravel(params: Params) -> tuple[np.ndarray, Callable[[Any], Params]]:
@@ -27,27 +82,16 @@ def ravel(params: Params) -> tuple[np.ndarray, Callable[[Any], Params]]:
     those tensors too; a tensor of another dtype is converted back to it (to
     its complex counterpart for a complex vector, as the complex step needs).
     """
-    names = list(params)
-    shapes = [np.shape(value) for value in params.values()]
-    dtypes = [np.asarray(value).dtype for value in params.values()]
-    slices = list(parameter_slices(params).values())
-    size = slices[-1].stop if slices else 0
-    if params:
-        flat = np.concatenate([np.ravel(value) for value in params.values()])
-    else:
-        flat = np.zeros(0)
+    if isinstance(params, PointParams):
+        return params.flat.copy(), params.unravel
+    return _flatten(params)
 
-    def unravel(vector: Any) -> Params:
-        if tuple(vector.shape) != (size,):
-            raise ValueError(f"expected a flat vector of length {size}, got shape {tuple(vector.shape)}.")
-        tensors = [vector[where].reshape(shape) for where, shape in zip(slices, shapes)]
-        if isinstance(vector, np.ndarray):
-            complex_vector = np.iscomplexobj(vector)
-            tensors = [tensor.astype(np.result_type(dtype, np.complex64) if complex_vector else dtype, copy=False)
-                       for tensor, dtype in zip(tensors, dtypes)]
-        return dict(zip(names, tensors))
 
-    return flat, unravel
+def flat_values(params: Params) -> np.ndarray:
+    """The parameters as one flat vector, read-only where the point already holds it (no copy)."""
+    if isinstance(params, PointParams):
+        return params.flat
+    return _flatten(params)[0]
 
 
 def unravelled_copy(unravel: Callable[[Any], Params], vector: np.ndarray) -> Params:
@@ -66,7 +110,7 @@ def parameter_slices(params: Params) -> dict[str, slice]:
     return slices
 
 
-def parameter_count(params: Params) -> int:
+def parameter_count(params: Mapping[str, Any]) -> int:
     """How many scalars the parameters hold."""
     return sum(int(np.size(value)) for value in params.values())
 
@@ -88,3 +132,53 @@ def split(params: Params, names: list[str], flat: np.ndarray) -> Params:
         tensors[name] = flat[start:start + size].reshape(np.shape(params[name])).astype(params[name].dtype)
         start += size
     return tensors
+
+
+def is_container(value: Any) -> bool:
+    """A pytree node: a mapping, list or tuple (a leaf is anything else)."""
+    return isinstance(value, (Mapping, list, tuple))
+
+
+def leaves_by_path(tree: Any) -> list[tuple[str, Any]]:
+    """``[(name, leaf), ...]`` in the tree's order: names are ``/``-joined keys and indices.
+
+    Mappings keep their own order (as Python dicts do); lists and tuples are
+    numbered from 0. A flat mapping's names are its keys, unchanged.
+    """
+    found: list[tuple[str, Any]] = []
+
+    def walk(node: Any, path: tuple[str, ...]) -> None:
+        if isinstance(node, Mapping):
+            items = [(str(key), value) for key, value in node.items()]
+        elif isinstance(node, (list, tuple)):
+            items = [(str(i), value) for i, value in enumerate(node)]
+        else:
+            found.append(("/".join(path), node))
+            return
+        for key, value in items:
+            walk(value, path + (key,))
+
+    walk(tree, ())
+    return found
+
+
+def rebuild(tree: Any, leaves: Mapping[str, Any]) -> Any:
+    """``tree`` with each leaf replaced by ``leaves[name]`` (names as :func:`leaves_by_path` gives them).
+
+    Containers are rebuilt with their own type (dict subclasses as plain dicts
+    where the type cannot be built from items; namedtuples field by field).
+    """
+    def walk(node: Any, path: tuple[str, ...]) -> Any:
+        if isinstance(node, Mapping):
+            items = {key: walk(value, path + (str(key),)) for key, value in node.items()}
+            try:
+                return type(node)(items)
+            except TypeError:
+                return items
+        if isinstance(node, tuple) and hasattr(node, "_fields"):
+            return type(node)(*(walk(value, path + (str(i),)) for i, value in enumerate(node)))
+        if isinstance(node, (list, tuple)):
+            return type(node)(walk(value, path + (str(i),)) for i, value in enumerate(node))
+        return leaves["/".join(path)]
+
+    return walk(tree, ())

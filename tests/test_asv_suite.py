@@ -59,7 +59,7 @@ def test_the_engine_parameters_come_from_this_checkout_not_the_installed_commit(
     sys.path.insert(0, str(REPOSITORY))
     try:
         common = importlib.import_module("benchmarks.common")
-        in_process = sorted(name for name, engine in gradcheck_bench.engines.engines().items()
+        in_process = sorted(name for name, engine in gradcheck_bench.differences.engines.engines().items()
                             if engine.map_chunks is None)
         assert common.FD_ENGINES == in_process and "dask" not in common.FD_ENGINES
         monkeypatch.setattr(gradcheck_bench, "fd_engines", lambda: ["torch", "loop"])  # an older commit
@@ -207,7 +207,7 @@ def test_gate_confirms_a_planted_slowdown_and_passes_identical_code(tmp_path):
     home.mkdir()
     lean_asv_config(root)
     base = commit_all(root, "a lean asv configuration")
-    engine = root / "gradcheck_bench" / "engines" / "loop.py"
+    engine = root / "gradcheck_bench" / "differences" / "engines" / "loop.py"
     original = engine.read_text()
     assert original.count(LOOP_PASS_LINE) == 1, "the loop engine's forward pass moved; update this test"
     engine.write_text(original.replace(LOOP_PASS_LINE, LOOP_PASS_LINE + DEAD_LOOP))

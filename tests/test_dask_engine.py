@@ -20,11 +20,11 @@ import pytest
 pytest.importorskip("distributed")
 
 import gradcheck_bench as gb  # noqa: E402
-from gradcheck_bench.check import relative_difference  # noqa: E402
+from gradcheck_bench.metrics import relative_difference  # noqa: E402
 from gradcheck_bench.cli import main  # noqa: E402
 from gradcheck_bench.errors import GradCheckError, InputError  # noqa: E402
-from gradcheck_bench.engines import dask_engine  # noqa: E402
-from gradcheck_bench.differences import central_differences, chunks_in  # noqa: E402
+from gradcheck_bench.differences.engines import dask_engine  # noqa: E402
+from gradcheck_bench.differences.driver import central_differences, chunks_in  # noqa: E402
 
 COMPARISON_EPS = 1e-2
 """As in test_fd_engines.py: at this step the loop's own float64 rounding (~ulp(J)/eps) is far
@@ -222,7 +222,7 @@ def test_auto_never_starts_a_cluster() -> None:
     """On this machine dask paid off at no measured size (results/dask/), so auto never picks it."""
     import importlib
 
-    engines = importlib.import_module("gradcheck_bench.engines")
+    engines = importlib.import_module("gradcheck_bench.differences.engines")
     assert engines.engines()["dask"].auto_rank is None
     for sizes, m in [((4, 5, 3, 1), 3), ((4, 420, 210, 1), 100), ((4, 1000, 996, 1), 20)]:
         params, X, Y = gb.random_case(sizes, m, seed=0)

@@ -8,7 +8,7 @@ import pytest
 import gradcheck_bench as gb
 from gradcheck_bench.dropout import DropoutNet, dropout_masks
 from gradcheck_bench.models.mlp import mlp_cost
-from gradcheck_bench.differences import central_differences
+from gradcheck_bench.differences.driver import central_differences
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 import gradcheck_bench as gb
-import gradcheck_bench.engines as engines_module
-from gradcheck_bench.check import relative_difference
+import gradcheck_bench.differences.engines as engines_module
+from gradcheck_bench.metrics import relative_difference
 from gradcheck_bench.errors import InputError
 from gradcheck_bench.models import cost_model
-from gradcheck_bench import differences as fdmod
-from gradcheck_bench.differences import central_differences
+from gradcheck_bench.differences import driver as fdmod
+from gradcheck_bench.differences.driver import central_differences
 
 ENGINES = engines_module.engines()
 MLP = gb.get_model("mlp")

@@ -13,7 +13,7 @@ import gradcheck_bench as gb
 from gradcheck_bench.errors import InputError, SourceError
 from gradcheck_bench.models.mlp import mlp_cost, mlp_forward
 from gradcheck_bench.sources.complex_step import complex_step
-from gradcheck_bench.sources.richardson import extrapolate, richardson
+from gradcheck_bench.differences.richardson import extrapolate, richardson
 
 
 def old_real_cost(params, X, Y, xp=np):

@@ -73,7 +73,7 @@ def test_exactly_zero_gradient_on_both_sides_is_a_pass_and_one_side_is_not():
     [
         (float("nan"), "returned float, not a dict"),
         ([1.0, 2.0], "returned list, not a dict"),
-        ({"theta": 3.0}, "returned builtins.float for 'theta'"),
+        ({"theta": "3.0"}, "returned builtins.str for 'theta'"),
     ],
 )
 def test_candidates_returning_the_wrong_type(returned, message):
@@ -82,18 +82,22 @@ def test_candidates_returning_the_wrong_type(returned, message):
         gb.check(lambda p, X, Y: returned, gb.fd(lambda p, X, Y: float(p["theta"])), params, np.zeros(1))
 
 
-def test_candidate_returning_a_torch_tensor_is_told_how_to_convert():
+def test_candidate_returning_torch_tensors_is_read_as_they_are():
     torch = pytest.importorskip("torch")
-    params = {"theta": np.array(1.0)}
-    with pytest.raises(gb.SourceError, match=r"torch.Tensor for 'theta'.*detach\(\).cpu\(\).numpy\(\)"):
-        gb.check(lambda p, X, Y: {"theta": torch.tensor(1.0)}, gb.fd(lambda p, X, Y: float(p["theta"])), params, np.zeros(1))
+    params = {"theta": np.array(1.5)}
+    cost = gb.fd(lambda p, X, Y: float(p["theta"]) ** 2)
+    assert gb.check(lambda p, X, Y: {"theta": torch.tensor(3.0, dtype=torch.float64)}, cost, params, None).passed
+    wrong = gb.check(lambda p, X, Y: {"theta": torch.tensor(6.0, dtype=torch.float64)}, cost, params, None)
+    assert not wrong.passed and wrong.culprits == ["theta"]
 
 
-def test_candidate_returning_a_jax_array_is_told_how_to_convert():
+def test_candidate_returning_jax_arrays_is_read_as_they_are():
     jnp = pytest.importorskip("jax.numpy")
-    params = {"theta": np.array(1.0)}
-    with pytest.raises(gb.SourceError, match=r"for 'theta'; return a NumPy array.*np.asarray"):
-        gb.check(lambda p, X, Y: {"theta": jnp.asarray(1.0)}, gb.fd(lambda p, X, Y: float(p["theta"])), params, np.zeros(1))
+    params = {"theta": np.array(1.5)}
+    cost = gb.fd(lambda p, X, Y: float(p["theta"]) ** 2)
+    assert gb.check(lambda p, X, Y: {"theta": jnp.asarray(3.0)}, cost, params, None, threshold=1e-6).passed
+    wrong = gb.check(lambda p, X, Y: {"theta": jnp.asarray(6.0)}, cost, params, None)
+    assert not wrong.passed and wrong.culprits == ["theta"]
 
 
 def test_a_mismatch_inside_the_oracles_error_bars_is_resolved_by_richardson_not_failed():

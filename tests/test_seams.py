@@ -26,7 +26,7 @@ def one_new_file(tmp_path, monkeypatch):
 
 
 def forget_registries(monkeypatch):
-    engines = importlib.import_module("gradcheck_bench.engines")
+    engines = importlib.import_module("gradcheck_bench.differences.engines")
     models = importlib.import_module("gradcheck_bench.models")
     registry = importlib.import_module("gradcheck_bench.sources.registry")
     monkeypatch.setattr(engines, "_ENGINES", {})
@@ -35,11 +35,11 @@ def forget_registries(monkeypatch):
 
 
 def test_a_new_engine_is_one_file(one_new_file, monkeypatch):
-    one_new_file("gradcheck_bench.engines", "reversed_loop", '''
+    one_new_file("gradcheck_bench.differences.engines", "reversed_loop", '''
         """An engine that runs the coordinates backwards: different code, the same differences."""
         import numpy as np
-        from gradcheck_bench.engines import FDEngine
-        from gradcheck_bench.engines.loop import prepare as loop_prepare
+        from gradcheck_bench.differences.engines import FDEngine
+        from gradcheck_bench.differences.engines.loop import prepare as loop_prepare
 
         def prepare(model, params, X, Y):
             loop = loop_prepare(model, params, X, Y)

@@ -88,8 +88,11 @@ class Model:
     """The dense-layer layout of a point (:class:`~gradcheck_bench.engines.mlp_layout.MLPPoint`)."""
     complex_safe: bool = True
     """Whether the cost stays analytic for complex parameters (``complex-step`` needs it)."""
-    takes_xp: bool = True
-    """Whether the cost accepts ``xp=`` (torch, jax and their fd engines need it)."""
+    takes_xp: bool | None = None
+    """Whether the cost accepts ``xp=`` (torch, jax and their fd engines need it); None: read from its signature."""
+    native_framework: str | None = None
+    """``"torch"`` or ``"jax"``: the framework whose arrays a cost without ``xp`` computes on (a check of torch
+    or jax parameters sets it), so that framework's autograd and fd engine can run it as it is."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -99,6 +102,12 @@ class Model:
                 f"model {self.name!r}: cost must be a callable cost(params, X, Y, xp=np) -> scalar, "
                 f"got {type(self.cost).__name__}."
             )
+        if self.takes_xp is None:
+            object.__setattr__(self, "takes_xp", accepts_xp(self.cost))
+
+    def runs_on(self, framework: str) -> bool:
+        """Whether the cost can be called on ``framework``'s arrays: written against ``xp``, or native there."""
+        return bool(self.takes_xp) or self.native_framework == framework
 
     def check_point(self, params: Params, X: Any, Y: Any) -> float | None:
         """Run the model's own point check, if it declares one; the cost at the point when it says."""
@@ -112,13 +121,15 @@ def cost_model(cost: Cost, name: str | None = None) -> Model:
     """
     if isinstance(cost, Model):
         return cost
-    return Model(name=name or getattr(cost, "__name__", "cost"), cost=cost, takes_xp=accepts_xp(cost))
+    return Model(name=name or getattr(cost, "__name__", "cost"), cost=cost)
 
 
 def accepts_xp(function: Callable[..., Any]) -> bool:
     """Whether ``function`` declares an ``xp`` parameter (so it can run on torch or jax arrays)."""
     import inspect
 
+    if isinstance(function, Model):
+        return bool(function.takes_xp)
     try:
         parameters = inspect.signature(function).parameters
     except (TypeError, ValueError):

@@ -24,7 +24,7 @@ below that for the default ``h``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,8 @@ import numpy as np
 from ..counting import counted
 from ..errors import InputError, SourceError
 from ..gradient import Gradient
+from ..point import Point
+from ..source import GradientSource
 from ..models import Model, Params, cost_model, get_model
 from ..ravel import ravel, unravelled_copy
 from ..validation import cost_array, is_positive_number, require_finite_cost
@@ -54,7 +56,7 @@ def complex_dtype_for(params: Params) -> type:
 
 
 @dataclass(frozen=True)
-class ComplexStep:
+class ComplexStep(GradientSource):
     """A gradient source: ``Im J(theta + i h e_k) / h`` for every coordinate k."""
 
     model: Model
@@ -69,8 +71,14 @@ class ComplexStep:
                              "(complex_safe=False), so the complex step cannot differentiate it; use 'fd' or "
                              "'richardson'.")
 
-    def __call__(self, params: Params, X: Any, Y: Any) -> Gradient:
-        self.model.check_point(params, X, Y)
+    def for_model(self, model: Model) -> "ComplexStep":
+        return replace(self, model=model)
+
+    def settings(self) -> dict[str, str]:
+        return {"h": str(self.h)}
+
+    def gradient_at(self, point: Point) -> Gradient:
+        params, X, Y = point.params, point.X, point.Y
         cost = counted(self.model.cost)
         require_finite_cost(cost, params, X, Y)
         flat, unravel = ravel(params)

@@ -29,80 +29,20 @@ so a benchmark can time calls that are pure run time.
 from __future__ import annotations
 
 import time
-from contextlib import AbstractContextManager
 from typing import Any, Hashable
 
 import numpy as np
 
 from ..errors import InputError
+from ..frameworks.jax import JAX_INSTALL_HINT, float64_leaves, jax_device, to_jax, x64_scope
 from ..gradient import Gradient
+from ..point import Point
+from ..source import GradientSource
 from ..models import Model, Params, cost_with_xp
 from .registry import SourceSpec
 
-JAX_INSTALL_HINT = 'pip install "gradcheck-bench[jax]"'
-
 MAX_COMPILED_OPERATIONS = 10_000
 """A cost that traces to more operations than this is differentiated without jit (see ``_compiled_for``)."""
-
-
-def x64_scope() -> AbstractContextManager:
-    """A context in which JAX uses float64; the global ``jax_enable_x64`` flag is left alone."""
-    import jax
-
-    scoped_flag = getattr(jax, "enable_x64", None)
-    if scoped_flag is not None:
-        return scoped_flag(True)
-    from jax.experimental import enable_x64  # JAX releases before the flag moved to jax.*
-
-    return enable_x64()
-
-
-def jax_device(device: str = "cpu") -> Any:
-    """The JAX device named ``device`` (``cpu``, ``cuda``/``gpu``, ``tpu``, optionally ``:index``).
-
-    Raises :class:`InputError` naming what is available when this machine has
-    no such device.
-    """
-    import jax
-
-    platform, _, index_text = str(device).partition(":")
-    if not index_text.isdigit() and index_text:
-        raise InputError(f"device={device!r} is not a device name; use 'cpu', 'cuda' or 'cuda:0'.")
-    try:
-        devices = jax.devices(platform)
-    except RuntimeError:
-        available = sorted({d.platform for d in jax.devices()})
-        raise InputError(
-            f"device={device!r} was asked for, but JAX has no {platform!r} device here "
-            f"(available: {', '.join(available)}); use device='cpu' or install a JAX build "
-            "for that accelerator."
-        ) from None
-    index = int(index_text) if index_text else 0
-    if index >= len(devices):
-        raise InputError(
-            f"device={device!r} was asked for, but JAX sees only {len(devices)} {platform} device(s)."
-        )
-    return devices[index]
-
-
-def to_jax(value: Any) -> Any:
-    """NumPy leaves as JAX arrays (floats as float64, call inside :func:`x64_scope`); containers walked."""
-    import jax
-    import jax.numpy as jnp
-
-    return jax.tree_util.tree_map(lambda leaf: jnp.asarray(leaf) if isinstance(leaf, np.ndarray) else leaf,
-                                  float64_leaves(value))
-
-
-def float64_leaves(value: Any) -> Any:
-    """NumPy float leaves as float64 (others as they are), containers walked: ready for one ``device_put``."""
-    if isinstance(value, np.ndarray):
-        return value.astype(np.float64, copy=False) if np.issubdtype(value.dtype, np.floating) else value
-    if isinstance(value, dict):
-        return {key: float64_leaves(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(float64_leaves(item) for item in value)
-    return value
 
 
 def _array_signature(value: Any) -> Hashable:
@@ -120,7 +60,7 @@ def shape_signature(params: Params, X: Any, Y: Any) -> Hashable:
     return str(structure), tuple((np.shape(leaf), str(getattr(leaf, "dtype", type(leaf).__name__))) for leaf in leaves)
 
 
-class JaxAutograd:
+class JaxAutograd(GradientSource):
     """Gradient of ``model.cost(params, X, Y, xp=jax.numpy)`` by ``jax.jit(jax.grad(...))``."""
 
     name = "jax"
@@ -138,8 +78,19 @@ class JaxAutograd:
         self._compiled: dict[Hashable, Any] = {}
         self._eager: dict[Hashable, int] = {}
         """Signatures run without compiling, with the length of the traced cost that made it so."""
-        self.compile_seconds = 0.0
+        self._compile_seconds = 0.0
+        self._device_name = device
+
+    @property
+    def compile_seconds(self) -> float | None:
         """Total seconds spent compiling so far (tracing, lowering and XLA compilation)."""
+        return self._compile_seconds
+
+    def for_model(self, model: Model) -> "JaxAutograd":
+        return JaxAutograd(model, device=self._device_name)
+
+    def settings(self) -> dict[str, str]:
+        return {"device": str(self._device_name)}
 
     @staticmethod
     def _arguments(params: Params, X: Any, Y: Any) -> tuple[Any, Any, Any]:
@@ -176,7 +127,7 @@ class JaxAutograd:
                     "must return one real number, use its xp argument throughout, and not branch in Python on "
                     "array values (use xp.where)."
                 ) from error
-            self.compile_seconds += time.perf_counter() - start
+            self._compile_seconds += time.perf_counter() - start
         return self._compiled[signature]
 
     def warm_up(self, params: Params, X: Any, Y: Any) -> float:
@@ -187,7 +138,8 @@ class JaxAutograd:
             self._compiled_for(arguments, shape_signature(*arguments))
         return self.compile_seconds - before
 
-    def __call__(self, params: Params, X: Any, Y: Any) -> Gradient:
+    def gradient_at(self, point: Point) -> Gradient:
+        params, X, Y = point.params, point.X, point.Y
         with x64_scope():
             arguments = self._arguments(params, X, Y)
             signature = shape_signature(*arguments)
@@ -213,8 +165,8 @@ SOURCES = [
         description="JAX jit(grad) on the same cost definition, float64 in a scoped x64 context",
         kind="autograd",
         requires=("jax",),
-        applies_to=lambda model: model.takes_xp,
-        needs="a cost written against xp (cost(params, X, Y, xp=np))",
+        applies_to=lambda model: model.runs_on("jax"),
+        needs="a cost written against xp (cost(params, X, Y, xp=np)), or jax parameters",
         install_hint=JAX_INSTALL_HINT,
     ),
 ]

@@ -1,84 +1,10 @@
-"""``fd-kink-safe``: centered differences that step around the kinks a model declares.
-
-The same estimate as ``fd`` wherever a step stays on one side of every kink;
-where it would straddle one (the model's kink pattern, e.g. the MLP's ReLU
-signs, changes between ``theta`` and ``theta +- h``), the one-sided or
-smaller-step difference of :mod:`gradcheck_bench.kinks`, recorded and
-reported in the check's summary (which parameters, which examples, what was
-done). Costs 2n + 1 forward passes plus a few for each straddling coordinate.
-"""
+"""The ``fd-kink-safe`` source: centered differences that step around declared kinks (:mod:`gradcheck_bench.differences.kink_safe`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-
-from ..counting import counted
-from ..errors import InputError
-from ..gradient import Gradient
-from ..kinks import KinkAwareDifference, evaluator, summarize_crossings
-from ..models import Model, Params
-from ..ravel import coordinate_name, parameter_slices, ravel
-from ..steps import rounding_error, step_vector
-from ..validation import CostAtPoint, cost_at_point
+from ..differences.kink_safe import KinkSafeDifference
+from ..models import Model
 from .registry import SourceSpec
-
-
-def kink_safe_tensors(model: Model, params: Params, X: Any, Y: Any, steps: np.ndarray, names: list[str],
-                      at_point: CostAtPoint) -> Gradient:
-    """Kink-aware centered differences of the tensors ``names`` only, with their error estimates.
-
-    Coordinates whose step stays on one side of every kink get exactly the
-    plain centered difference; the others are stepped around and recorded.
-    """
-    flat, unravel = ravel(params)
-    differences = KinkAwareDifference(evaluator(model, X, Y), flat, unravel)
-    slices = parameter_slices(params)
-    values, errors, crossings = {}, {}, []
-    unit = np.zeros_like(flat)
-    for name in names:
-        where = slices[name]
-        value, error = np.zeros(where.stop - where.start), np.zeros(where.stop - where.start)
-        for k, i in enumerate(range(where.start, where.stop)):
-            index = tuple(int(j) for j in np.unravel_index(k, np.shape(params[name])))
-            unit[i] = 1.0
-            value[k], crossing = differences.along(unit, steps[i], coordinate_name(params, i), name, index)
-            unit[i] = 0.0
-            step, factor = (steps[i], 1.0) if crossing is None else (crossing.step, crossing.noise_factor())
-            error[k] = factor * rounding_error(at_point.value, at_point.precision, np.array([step]))[0]
-            if crossing is not None:
-                crossings.append(crossing)
-                if crossing.action == "unresolved":
-                    error[k] = max(error[k], abs(value[k]))  # a slope mixed across a kink: nothing resolved
-        values[name] = value.reshape(np.shape(params[name])).astype(params[name].dtype)
-        errors[name] = error.reshape(np.shape(params[name]))
-    return Gradient(tensors=values, notes=summarize_crossings(crossings), kinks=tuple(crossings), error=errors)
-
-
-@dataclass(frozen=True)
-class KinkSafeDifference:
-    """A gradient source: kink-aware centered differences of a model that declares its kinks."""
-
-    model: Model
-    eps: float | None = None
-    name: str = "fd-kink-safe"
-
-    def __post_init__(self) -> None:
-        from ..validation import is_positive_number
-
-        if self.eps is not None and not is_positive_number(self.eps):
-            raise InputError(f"eps must be a positive finite step, got {self.eps!r}; try 1e-5.")
-        if self.model.kink_pattern is None:
-            raise InputError(f"fd-kink-safe needs a model that declares its kinks (Model(kink_pattern=...)); "
-                             f"{self.model.name!r} does not: use 'fd'.")
-
-    def __call__(self, params: Params, X: Any, Y: Any) -> Gradient:
-        self.model.check_point(params, X, Y)
-        at_point = cost_at_point(counted(self.model.cost), params, X, Y)
-        return kink_safe_tensors(self.model, params, X, Y, step_vector(self.eps, params, at_point.precision),
-                                 list(params), at_point)
 
 
 def _kink_safe_for_model(model: Model, eps: float | None = None) -> KinkSafeDifference:

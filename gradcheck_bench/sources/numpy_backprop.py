@@ -9,18 +9,19 @@ to the forward line it reverses.
 
 from __future__ import annotations
 
-from ..models import GradientFunction, Model
+from ..models import Model
+from ..source import CallableSource
 from .registry import SourceSpec
 
 
-def _hand_written(model: Model) -> GradientFunction:
+def _hand_written(model: Model) -> CallableSource:
     assert model.gradient is not None  # the registry only builds it for models that declare one
-    return model.gradient
+    return CallableSource(model.gradient, "numpy", check_arrays=True)
 
 
-def _planted_bug(model: Model) -> GradientFunction:
+def _planted_bug(model: Model) -> CallableSource:
     assert model.planted_bug is not None
-    return model.planted_bug.gradient
+    return CallableSource(model.planted_bug.gradient, "numpy-buggy", check_arrays=True)
 
 
 SOURCES = [

@@ -21,19 +21,12 @@ import inspect
 import pkgutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
-
-import numpy as np
+from typing import Any, Callable
 
 from ..errors import SourceError
 from ..installed import module_installed
-from ..models import Model, Params, get_model
-
-
-class GradientSource(Protocol):
-    """What ``check`` calls: float arrays in, a dict of gradients out."""
-
-    def __call__(self, params: Params, X: np.ndarray, Y: Any) -> Params: ...
+from ..models import Model, get_model
+from ..source import CallableSource, GradientSource
 
 
 @dataclass(frozen=True)
@@ -46,7 +39,8 @@ class SourceSpec:
     """
 
     name: str
-    factory: Callable[..., GradientSource]
+    factory: Callable[..., Any]
+    """``factory(model=..., **options)``: a :class:`GradientSource`, or a function ``(params, X, Y) -> gradient``."""
     description: str
     kind: str  # "hand-written", "oracle", "autograd" or "planted-bug"
     requires: tuple[str, ...] = ()
@@ -135,7 +129,15 @@ def build_source(name: str, model: Model, **options: Any) -> GradientSource:
             f"installed; install it with: {spec.install_hint or 'pip install ' + ' '.join(spec.requires)}"
         )
     accepted = {key: value for key, value in options.items() if key in spec.option_names()}
-    return spec.factory(model=model, **accepted)
+    built = spec.factory(model=model, **accepted)
+    if isinstance(built, GradientSource):
+        return built
+    return CallableSource(built, name, check_arrays=True)  # a factory that returns a plain function of the model
+
+
+def option_owners(names: list[str]) -> dict[str, frozenset[str]]:
+    """The options each named source accepts."""
+    return {name: get_spec(name).option_names() for name in names}
 
 
 def unused_options(names: list[str], options: dict[str, Any]) -> list[str]:
@@ -144,13 +146,3 @@ def unused_options(names: list[str], options: dict[str, Any]) -> list[str]:
     for name in names:
         accepted |= get_spec(name).option_names()
     return sorted(set(options) - accepted)
-
-
-def source_label(source: Any) -> str:
-    """A readable name for a source given by name, as a callable or as a gradient already computed."""
-    if isinstance(source, str):
-        return source
-    if isinstance(source, Mapping):
-        return "given gradient"
-    return getattr(source, "name", None) or getattr(source, "__name__", None) or repr(source)
-

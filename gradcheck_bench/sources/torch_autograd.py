@@ -16,85 +16,24 @@ when a source is built, so ``import gradcheck_bench`` works without it.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
+from ..gradient import Gradient
+from ..point import Point
+from ..source import GradientSource
+from ..frameworks.torch import TORCH_INSTALL_HINT, limited_threads, to_torch, torch_device, torch_namespace
 from ..models import Model, Params, cost_with_xp
 from .registry import SourceSpec
 
-TORCH_INSTALL_HINT = (
-    'pip install "gradcheck-bench[torch]" (on a CPU-only machine install a CPU build of torch '
-    "first, e.g. pip install torch --index-url https://download.pytorch.org/whl/cpu, "
-    "or a plain pip install torch pulls a multi-GB CUDA build)"
-)
+class TorchAutograd(GradientSource):
+    """Gradient of ``model.cost(params, X, Y, xp=<torch's Array API namespace>)`` by ``torch.autograd``, in float64.
 
-
-def torch_namespace() -> Any:
-    """The namespace a cost written against ``xp`` gets for torch tensors (Array API semantics)."""
-    try:
-        import array_api_compat.torch as namespace
-    except ImportError as error:
-        raise ImportError(f"the torch sources need array-api-compat as well; install them with: "
-                          f"{TORCH_INSTALL_HINT}") from error
-    return namespace
-
-
-@contextmanager
-def limited_threads(torch: Any, threads: int | None) -> Iterator[None]:
-    """Use ``threads`` intra-op threads inside the block, then restore torch's setting (None: leave it).
-
-    On a busy machine torch's default (one thread per core) can spend more
-    time waiting for cores than computing on small matrices; one thread
-    avoids that without changing torch for the rest of the process.
+    A model whose cost is native to torch (a check of torch tensors, a cost without ``xp``) gets its
+    parameters in their own dtypes, as the caller's module expects them.
     """
-    if threads is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def torch_device(device: str) -> Any:
-    """``torch.device(device)``, after checking that this machine has it.
-
-    Raises :class:`InputError` naming the device and what is available, rather
-    than failing later inside a tensor constructor.
-    """
-    import torch
-
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise InputError(f"device={device!r} is not a PyTorch device name ({error}); use 'cpu' or 'cuda'.") from None
-    if resolved.type == "cpu":
-        return resolved
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(
-            f"device={device!r} was asked for, but PyTorch sees no CUDA device here "
-            f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); "
-            "use device='cpu' or run on a machine with a GPU."
-        )
-    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
-        raise InputError(
-            f"device={device!r} was asked for, but there are only "
-            f"{torch.cuda.device_count()} CUDA device(s); use cuda:0 .. cuda:{torch.cuda.device_count() - 1}."
-        )
-    try:
-        torch.empty(0, device=resolved)
-    except (RuntimeError, AssertionError) as error:
-        raise InputError(f"device={device!r} is not usable by PyTorch here: {error}; use device='cpu'.") from None
-    return resolved
-
-
-class TorchAutograd:
-    """Gradient of ``model.cost(params, X, Y, xp=<torch's Array API namespace>)`` by ``torch.autograd``, in float64."""
 
     name = "torch"
 
@@ -110,27 +49,23 @@ class TorchAutograd:
         self.threads = threads
 
     def _tensor(self, value: Any, requires_grad: bool = False) -> Any:
-        tensor = self._torch.tensor(np.asarray(value), dtype=self._torch.float64, device=self.device)
+        keep = self.model.native_framework == "torch"
+        tensor = self._torch.tensor(np.asarray(value), dtype=None if keep else self._torch.float64, device=self.device)
         return tensor.requires_grad_(requires_grad)
 
-    def _data(self, value: Any) -> Any:
-        """Data on the device: float arrays as float64 tensors, integer arrays as they are; containers walked."""
-        if isinstance(value, np.ndarray):
-            floating = np.issubdtype(value.dtype, np.floating)
-            return self._torch.as_tensor(value, dtype=self._torch.float64 if floating else None, device=self.device)
-        if isinstance(value, dict):
-            return {key: self._data(item) for key, item in value.items()}
-        if isinstance(value, (list, tuple)):
-            return type(value)(self._data(item) for item in value)
-        return value
-
-    def __call__(self, params: Params, X: Any, Y: Any) -> Params:
+    def gradient_at(self, point: Point) -> Gradient:
         with limited_threads(self._torch, self.threads):
-            return self._gradient(params, X, Y)
+            return Gradient(tensors=self._gradient(point.params, point.X, point.Y))
+
+    def for_model(self, model: Model) -> "TorchAutograd":
+        return TorchAutograd(model, device=str(self.device), threads=self.threads)
+
+    def settings(self) -> dict[str, str]:
+        return {"device": str(self.device), "threads": str(self.threads)}
 
     def _gradient(self, params: Params, X: Any, Y: Any) -> Params:
         leaves = {name: self._tensor(value, requires_grad=True) for name, value in params.items()}
-        cost = cost_with_xp(self.model, leaves, self._data(X), self._data(Y), self._xp, "torch")
+        cost = cost_with_xp(self.model, leaves, to_torch(X, self.device), to_torch(Y, self.device), self._xp, "torch")
         if not isinstance(cost, self._torch.Tensor) or not cost.requires_grad:
             raise InputError(
                 f"the cost of {self.model.name!r} returned {type(cost).__name__} under xp=torch, not a tensor "
@@ -161,8 +96,8 @@ SOURCES = [
         description="PyTorch autograd on the same cost definition, float64 (device= option, CPU by default)",
         kind="autograd",
         requires=("torch", "array_api_compat"),
-        applies_to=lambda model: model.takes_xp,
-        needs="a cost written against xp (cost(params, X, Y, xp=np))",
+        applies_to=lambda model: model.runs_on("torch"),
+        needs="a cost written against xp (cost(params, X, Y, xp=np)), or torch parameters",
         install_hint=TORCH_INSTALL_HINT,
     ),
 ]

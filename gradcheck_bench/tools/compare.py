@@ -32,10 +32,10 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ..check import DEFAULT_THRESHOLD, compare_gradients
+from ..judge import DEFAULT_THRESHOLD, compare_gradients
 from ..counting import count_forward_passes
 from ..errors import InputError
-from ..engines import engines
+from ..differences.engines import engines
 from ..models import Model, Params, get_model, model_names
 from ..progress import progress_bar
 from ..sources.registry import SourceSpec, build_source, get_spec, source_specs, unused_options

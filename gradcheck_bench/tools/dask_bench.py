@@ -30,13 +30,13 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ..check import relative_difference
-from ..engines import DEFAULT_MEMORY_BUDGET, choose_engine, dask_engine
+from ..metrics import relative_difference
+from ..differences.engines import DEFAULT_MEMORY_BUDGET, choose_engine, dask_engine
 from ..models import get_model
 from ..models.mlp import random_case, seed_case
 from ..ravel import ravel
-from ..differences import chunk_ranges
-from ..sources.finite_difference import fd
+from ..differences.driver import chunk_ranges
+from ..differences.central import fd
 from .report import provenance, table_to_markdown, write_provenance, write_table
 
 NETS = [((4, 5, 3, 1), 3), ((4, 30, 15, 1), 100), ((4, 120, 60, 1), 100), ((4, 220, 110, 1), 100),

@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 
 from ..counting import count_forward_passes
-from ..engines import DEFAULT_MEMORY_BUDGET, choose_engine
+from ..differences.engines import DEFAULT_MEMORY_BUDGET, choose_engine
 from ..models import get_model
 from ..models.mlp import random_case, seed_case
-from ..sources.finite_difference import fd
+from ..differences.central import fd
 from .atomic_files import atomic_open
 from .report import provenance, write_provenance, write_table
 

@@ -25,14 +25,16 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ..check import DEFAULT_THRESHOLD, check, relative_difference
+from ..check import check
+from ..judge import DEFAULT_THRESHOLD
+from ..metrics import relative_difference
 from ..counting import CountingCost, count_forward_passes
 from ..errors import InputError
-from ..engines import fd_engines
+from ..differences.engines import fd_engines
 from ..models import Model, Params, get_model, model_names
 from ..models.mlp import exercise_cost, mlp_cost, numpy_backprop, random_case, seed_case
 from ..ravel import ravel
-from ..sources.finite_difference import fd
+from ..differences.central import fd
 from .atomic_files import write_text_atomically
 from .report import provenance, write_provenance, write_table
 
@@ -156,7 +158,7 @@ def jax_check_grads(case: Case) -> Callable[[], tuple[bool, int]]:
     import jax.numpy as jnp
     from jax.test_util import check_grads
 
-    from ..sources.jax_autograd import x64_scope
+    from ..frameworks.jax import x64_scope
 
     with x64_scope():
         X, Y = jnp.asarray(case.X), jnp.asarray(case.Y)

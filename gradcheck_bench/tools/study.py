@@ -31,7 +31,9 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ..check import CheckResult, check, compare_gradients
+from ..check import check
+from ..judge import compare_gradients
+from ..result import CheckResult
 from ..counting import count_forward_passes
 from ..directional import check_directional
 from ..errors import InputError
@@ -40,10 +42,11 @@ from ..models import Params, get_model
 from ..models.mlp import numpy_backprop, random_case, seed_case
 from ..progress import with_progress
 from ..sources.complex_step import complex_step
-from ..sources.finite_difference import fd
-from ..sources.kink_safe_fd import KinkSafeDifference
-from ..sources.richardson import richardson
-from ..steps import TOLERANCES, LowPrecisionWarning, relative_steps
+from ..differences.central import fd
+from ..differences.kink_safe import KinkSafeDifference
+from ..differences.richardson import richardson
+from ..differences.steps import relative_steps
+from ..tolerances import TOLERANCES, LowPrecisionWarning
 from .atomic_files import write_bytes_atomically, write_text_atomically
 from .interruption import saying_where
 from .planted_bugs import CATALOGUE
@@ -286,7 +289,7 @@ def jax_check_grads_passes(params: Params, X: np.ndarray, Y: np.ndarray, eps: fl
         return None
     from ..models.mlp import mlp_cost
     from ..ravel import ravel
-    from ..sources.jax_autograd import x64_scope
+    from ..frameworks.jax import x64_scope
 
     flat, unravel = ravel(params)
     with x64_scope():  # float64 for this call only; the process's JAX settings stay as they were

@@ -17,11 +17,12 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 
 from .engines import DEFAULT_MEMORY_BUDGET, Chunk, EngineUnsuitable, FDEngine, auto_order, choose_engine
-from .errors import InputError
-from .models import Model, Params, cost_model
-from .progress import progress_bar
-from .ravel import parameter_count
-from .steps import point_dtype, step_vector
+from ..errors import InputError
+from ..models import Model, Params, cost_model
+from ..progress import progress_bar
+from ..ravel import parameter_count
+from ..tolerances import point_dtype
+from .steps import step_vector
 
 
 def chunk_ranges(engine: FDEngine, model: Model, params: Params, X: Any, Y: Any, indices: np.ndarray,

@@ -45,9 +45,9 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from ..counting import record_passes
-from ..errors import GradCheckError, InputError
-from ..models import Model, Params
+from ...counting import record_passes
+from ...errors import GradCheckError, InputError
+from ...models import Model, Params
 from . import DEFAULT_MEMORY_BUDGET, Chunk, ChunkEvaluator, FDEngine, choose_engine
 
 CONNECT_TIMEOUT_S = 10.0

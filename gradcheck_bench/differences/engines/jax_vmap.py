@@ -17,10 +17,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..models import Model, Params
-from ..ravel import parameter_count, ravel
-from . import ChunkEvaluator, EngineUnsuitable, FDEngine, costs_of_batch, perturbed_batch
-from .torch_vmap import FLOAT_BYTES, handles, numpy_pass_bytes, require_agreement
+from ...models import Model, Params
+from ...ravel import parameter_count, ravel
+from . import (FLOAT_BYTES, ChunkEvaluator, EngineUnsuitable, FDEngine, costs_of_batch, handles_framework, numpy_pass_bytes,
+               perturbed_batch, require_agreement)
 
 
 def padded(indices: np.ndarray, steps: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +48,7 @@ def batched_cost_for(cost: Callable[..., Any], layout: tuple[tuple[str, tuple[in
 def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
     import jax
 
-    from ..sources.jax_autograd import to_jax, x64_scope
+    from ...frameworks.jax import to_jax, x64_scope
 
     flat, _ = ravel(params)
     batched_cost = batched_cost_for(model.cost, tuple((name, np.shape(v), str(v.dtype)) for name, v in params.items()))
@@ -87,7 +87,7 @@ ENGINE = FDEngine(
     name="jax",
     description="JAX jit(vmap) of the model's cost over perturbed parameter vectors (costs written against xp)",
     prepare=prepare,
-    handles=handles,
+    handles=handles_framework("jax"),
     bytes_per_coordinate=bytes_per_coordinate,
     requires=("jax",),
 )

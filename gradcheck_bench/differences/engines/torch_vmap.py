@@ -25,12 +25,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..counting import counted, record_passes
-from ..models import Model, Params
-from ..ravel import parameter_slices, ravel
-from ..validation import scalar_cost
-from . import (ChunkEvaluator, EngineUnsuitable, FDEngine, by_tensor, costs_of_batch, float64_params, layout_of,
-               pass_bytes, perturbed_batch)
+from ...models import Model, Params
+from ...ravel import parameter_slices, ravel
+from . import (FLOAT_BYTES, ChunkEvaluator, EngineUnsuitable, FDEngine, by_tensor, costs_of_batch, handles_framework,
+               numpy_pass_bytes, perturbed_batch, require_agreement)
 
 WHOLE_VECTOR_PARAMETERS = 2048
 """Up to this many parameters a chunk carries whole perturbed vectors (one vmap call per chunk, and the
@@ -40,22 +38,6 @@ ENGINE_THREADS = 1
 operations, which threads slow down more than they share, most of all on a busy machine."""
 FAST_CHUNK_BYTES = 16 * 2**20
 """Chunks of about this working set ran fastest (``gradcheck-bench peers --growth`` measures the engines)."""
-AGREEMENT = 1e-9
-"""Relative agreement the vmapped cost must reach with the NumPy cost at the unperturbed point."""
-FLOAT_BYTES = 8
-
-
-def to_torch(value: Any) -> Any:
-    """NumPy leaves as tensors (floats as float64, integers as they are); containers walked; others kept."""
-    import torch
-
-    if isinstance(value, np.ndarray):
-        return torch.from_numpy(value.astype(np.float64) if np.issubdtype(value.dtype, np.floating) else value)
-    if isinstance(value, dict):
-        return {key: to_torch(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(to_torch(item) for item in value)
-    return value
 
 
 def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
@@ -69,7 +51,7 @@ def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
     import torch
     from torch.func import vmap
 
-    from ..sources.torch_autograd import limited_threads, torch_namespace
+    from ...frameworks.torch import limited_threads, to_torch, torch_namespace
 
     xp = torch_namespace()
     X_torch, Y_torch = to_torch(X), to_torch(Y)
@@ -117,15 +99,6 @@ def perturbed_copies(tensor: np.ndarray, local: np.ndarray, steps: np.ndarray) -
     return batch.reshape((batch.shape[0],) + np.shape(tensor))
 
 
-def require_agreement(engine_cost: float, model: Model, params: Params, X: Any, Y: Any, backend: str) -> None:
-    """The engine's cost at the point must be the NumPy cost's, or the engine does not evaluate this cost."""
-    record_passes(1)
-    numpy_cost = scalar_cost(counted(model.cost)(params, X, Y))
-    if abs(engine_cost - numpy_cost) > AGREEMENT * max(abs(numpy_cost), 1e-300):
-        raise EngineUnsuitable(f"its cost under xp={backend} gives {engine_cost!r} at the point, NumPy gives "
-                               f"{numpy_cost!r}: the cost is not written against xp throughout")
-
-
 def bytes_per_coordinate(model: Model, params: Params, X: Any, Y: Any) -> np.ndarray:
     """Two passes per coordinate: a perturbed copy of its tensor each, and a working set like the NumPy pass's."""
     working_set = numpy_pass_bytes(model, params, X, Y)
@@ -134,22 +107,11 @@ def bytes_per_coordinate(model: Model, params: Params, X: Any, Y: Any) -> np.nda
                                                     + working_set)) for value in params.values()])
 
 
-def numpy_pass_bytes(model: Model, params: Params, X: Any, Y: Any) -> int:
-    """Peak memory of one NumPy pass of the model's cost (the vmapped pass holds about as much per member)."""
-    cost = counted(model.cost)
-    return pass_bytes((cost.function, *layout_of(params, X, Y)), lambda: cost(params, X, Y))
-
-
-def handles(model: Model, params: Params, X: Any, Y: Any) -> bool:
-    """Costs written against ``xp``, at a float64 point."""
-    return model.takes_xp and float64_params(params)
-
-
 ENGINE = FDEngine(
     name="torch",
     description="PyTorch torch.func.vmap of the model's cost over perturbed parameter vectors (costs written against xp)",
     prepare=prepare,
-    handles=handles,
+    handles=handles_framework("torch"),
     bytes_per_coordinate=bytes_per_coordinate,
     requires=("torch", "array_api_compat"),
     fast_chunk_bytes=FAST_CHUNK_BYTES,

@@ -15,15 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from ..models import Model, Params
-from ..ravel import parameter_count, parameter_slices, ravel
-from ..counting import counted
-from . import ChunkEvaluator, FDEngine, costs_of_batch, float64_params, layout_of, pass_bytes, perturbed_batch
+from ...models import Model, Params
+from ...ravel import parameter_count, parameter_slices, ravel
+from ...counting import counted
+from . import FLOAT_BYTES, ChunkEvaluator, FDEngine, costs_of_batch, float64_params, layout_of, pass_bytes, perturbed_batch
 
 SMALL_WORK_BYTES = 4 * 2**20
 """``auto`` picks this engine while one chunk holding all 2n passes needs at most this much
 memory: then the Python overhead per chunk, not the arithmetic, is what costs."""
-FLOAT_BYTES = 8
 
 
 def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:

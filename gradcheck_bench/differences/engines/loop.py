@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from ..counting import counted
-from ..models import Model, Params
-from ..ravel import ravel
-from ..validation import scalar_cost
+from ...counting import counted
+from ...models import Model, Params
+from ...ravel import ravel
+from ...validation import scalar_cost
 from . import ChunkEvaluator, FDEngine
 
 LOOP_CHUNK = 256

@@ -22,12 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from ..counting import record_passes
-from ..models import Model, Params
-from ..ravel import parameter_slices, ravel
-from . import ChunkEvaluator, FDEngine, by_tensor, float64_params
+from ...counting import record_passes
+from ...models import Model, Params
+from ...ravel import parameter_slices, ravel
+from . import FLOAT_BYTES, ChunkEvaluator, FDEngine, by_tensor, float64_params
 
-FLOAT_BYTES = 8
 WORKING_COPIES = 4
 """Arrays of a layer's batched activations alive at once (Z, A, the product, the loss)."""
 CACHE_SIZED_CHUNK = 2 * 2**20

@@ -30,10 +30,11 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from ..counting import record_passes
-from ..errors import InputError
-from ..installed import module_installed
-from ..models import Model, Params
+from ...counting import counted, record_passes
+from ...errors import InputError
+from ...installed import module_installed
+from ...models import Model, Params
+from ...validation import scalar_cost
 
 ChunkEvaluator = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """``(indices: int array (k,), steps: float array (k,)) -> costs (2, k)`` at ``theta +- step``."""
@@ -43,6 +44,9 @@ ChunkMapper = Callable[..., Iterator[Chunk]]
 """``(model, params, X, Y, chunks, **options) -> iterator of (indices, costs)``, any order."""
 
 FLOAT64 = np.dtype(np.float64)
+FLOAT_BYTES = 8
+AGREEMENT = 1e-9
+"""Relative agreement a framework engine's cost must reach with the NumPy cost at the unperturbed point."""
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
 """Peak extra bytes an engine may hold at once (256 MiB); chunks are sized from it."""
 
@@ -217,3 +221,24 @@ def layout_of(params: Params, X: Any, Y: Any) -> tuple[Any, ...]:
     """What a pass's memory depends on: the parameters' names and shapes, and the data arrays' shapes."""
     return (tuple((name, np.shape(value)) for name, value in params.items()),
             tuple(np.shape(value) for value in (X, Y) if isinstance(value, np.ndarray)))
+
+
+def require_agreement(engine_cost: float, model: Model, params: Params, X: Any, Y: Any, backend: str) -> None:
+    """The engine's cost at the point must be the NumPy cost's, or the engine does not evaluate this cost."""
+    record_passes(1)
+    numpy_cost = scalar_cost(counted(model.cost)(params, X, Y))
+    if abs(engine_cost - numpy_cost) > AGREEMENT * max(abs(numpy_cost), 1e-300):
+        raise EngineUnsuitable(f"its cost under xp={backend} gives {engine_cost!r} at the point, NumPy gives "
+                               f"{numpy_cost!r}: the cost is not written against xp throughout")
+
+
+def numpy_pass_bytes(model: Model, params: Params, X: Any, Y: Any) -> int:
+    """Peak memory of one NumPy pass of the model's cost (the vmapped pass holds about as much per member)."""
+    cost = counted(model.cost)
+    return pass_bytes((cost.function, *layout_of(params, X, Y)), lambda: cost(params, X, Y))
+
+
+def handles_framework(framework: str) -> Callable[[Model, Params, Any, Any], bool]:
+    """``handles`` for an engine that runs the cost on ``framework``'s arrays: costs written against ``xp``
+    (or native to that framework), at a float64 point."""
+    return lambda model, params, X, Y: model.runs_on(framework) and float64_params(params)

@@ -27,7 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
+from ..ravel import flat_values
+from ..tolerances import TOLERANCES, tolerance_for
 
 
 CONDITION = 1.0
@@ -36,72 +38,9 @@ estimate, not a bound: where it matters most (below float64) the oracle also mea
 with a second step, which sees round-off that this misses (``gradcheck-bench study`` measures
 false failures and detection with it)."""
 
-class LowPrecisionWarning(UserWarning):
-    """A check runs below float64, so it judges against a coarser precision and can miss small bugs."""
-
-
-@dataclass(frozen=True)
-class DtypeTolerance:
-    """What a check needs to know about one floating-point type.
-
-    ``fd_step`` is the relative step ``base``; ``richardson_step`` the
-    coarsest relative step of the Richardson sequence; ``threshold`` the
-    verdict's relative difference below which a check passes, before the
-    oracle's own resolution is taken into account (see :mod:`.check`).
-    """
-
-    dtype: np.dtype
-    fd_step: float
-    richardson_step: float
-    threshold: float
-    note: str
-
-    @property
-    def eps(self) -> float:
-        """Machine epsilon of the type."""
-        return float(np.finfo(self.dtype).eps)
-
-
-TOLERANCES: dict[np.dtype, DtypeTolerance] = {
-    np.dtype(np.float64): DtypeTolerance(
-        np.dtype(np.float64), 2.0**-17, 2.0**-6, 2e-7,
-        "cube root of 2.2e-16 is 6.1e-6; threshold as in the exercise",
-    ),
-    np.dtype(np.float32): DtypeTolerance(
-        np.dtype(np.float32), 2.0**-8, 2.0**-3, 1e-4,
-        "cube root of 1.2e-7 is 4.9e-3; raised to what the oracle can resolve at the point",
-    ),
-}
-"""dtype -> default relative steps and pass threshold."""
-
-
-def point_dtype(params: dict[str, Any]) -> np.dtype:
-    """The least precise floating type among the parameters (that one limits the check)."""
-    dtypes = {np.dtype(getattr(value, "dtype", np.float64)) for value in params.values()}
-    for dtype in (np.dtype(np.float32), np.dtype(np.float64)):
-        if dtype in dtypes:
-            return dtype
-    lowest = next(iter(dtypes), np.dtype(np.float64))
-    raise InputError(
-        f"no step or tolerance is known for dtype {lowest}; use float64 (or float32): "
-        "params = {k: v.astype(np.float64) for k, v in params.items()}."
-    )
-
-
-def tolerance_for(params: dict[str, Any]) -> DtypeTolerance:
-    """The table's row for the parameters' precision."""
-    return TOLERANCES[point_dtype(params)]
-
-
-def default_threshold(params: dict[str, Any]) -> float:
-    """The pass threshold for these parameters' dtype."""
-    return tolerance_for(params).threshold
-
-
 def relative_steps(params: dict[str, Any], base: float) -> np.ndarray:
     """Per coordinate (ravel order), ``base`` times a power of two at ``max(|theta_i|, rms of all)``."""
-    values = [np.ravel(value) for value in params.values()]
-    everything = np.abs(np.concatenate(values).astype(np.float64, copy=False)) if values else np.zeros(0)
+    everything = np.abs(flat_values(params).astype(np.float64, copy=False)) if params else np.zeros(0)
     scale = np.maximum(everything, root_mean_square(everything) or 1.0)
     return base * np.exp2(np.floor(np.log2(scale)))
 
@@ -125,20 +64,6 @@ def default_step(params: dict[str, Any]) -> float:
     values = np.concatenate([np.abs(np.ravel(np.asarray(v, dtype=np.float64))) for v in params.values()])
     scale = root_mean_square(values) or 1.0
     return tolerance_for(params).fd_step * float(np.exp2(np.floor(np.log2(scale))))
-
-
-def warn_if_low_precision(params: dict[str, Any]) -> None:
-    """Warn, once per call site, when the parameters are float32."""
-    tolerance = tolerance_for(params)
-    if tolerance.dtype != np.dtype(np.float64):
-        warnings.warn(
-            f"checking gradients in {tolerance.dtype}: steps of {tolerance.fd_step:g} relative to each "
-            "parameter, and a verdict against what the oracle can resolve at that precision; bugs smaller "
-            "than that cannot be told from round-off. Check in float64 (or with the complex-step oracle) "
-            "to see small errors.",
-            LowPrecisionWarning,
-            stacklevel=3,
-        )
 
 
 def rounding_error(cost: float, precision: np.dtype, steps: np.ndarray) -> np.ndarray:

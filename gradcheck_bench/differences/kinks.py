@@ -29,9 +29,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .counting import counted, record_passes
-from .models import Model, Params
-from .validation import scalar_cost
+from ..counting import counted, record_passes
+from ..models import Model, Params
+from ..validation import scalar_cost
 
 Evaluation = tuple[float, np.ndarray]
 """A cost value and the activation pattern (bool, e.g. hidden units x examples) where it was taken."""

@@ -1,0 +1,270 @@
+"""The finite-difference oracle: a gradient from forward passes only, with its own error bars.
+
+``fd(cost)`` is a gradient source for any cost ``(params, X, Y) -> float`` (or
+any :class:`~gradcheck_bench.models.Model`; by default the MLP). The gradient
+is the centered difference per coordinate,
+
+    g[i] = (J(theta + h_i e_i) - J(theta - h_i e_i)) / (2 h_i),
+
+2n forward passes for n parameters, with ``h_i`` relative to ``|theta_i|``
+(:mod:`gradcheck_bench.steps`). How those passes are evaluated is the job of
+an *engine* (:mod:`gradcheck_bench.engines`); ``engine="auto"`` takes the
+best one that can evaluate the cost, and moves on to the next when one finds
+it cannot (a cost that does not run under ``vmap``).
+
+Every value comes with an estimate of its own error (``Gradient.error``):
+
+* rounding: the cost carries about ``CONDITION * eps * |J|`` of noise, so a
+  difference over ``2 h`` carries ``CONDITION * eps * |J| / h``;
+* truncation (``error="full"``): the same difference at ``h / 2``; the
+  centered difference's error is ``c h^2``, so ``|D(h) - D(h/2)| * 4/3``
+  estimates it (and is large wherever a step crossed a kink). Where it
+  outweighs round-off, the two estimates give the step that balances them
+  and that coordinate is evaluated again there (adaptive only where it pays).
+
+``error="auto"`` (the default) adds the truncation estimate when the check
+runs below float64, where it decides the verdict; in float64 a failing check
+asks for it on the tensors it is about to name (:meth:`CentralDifference.recheck`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from ..counting import counted
+from .driver import EngineRun, centered, perturbed_costs
+from .engines import DEFAULT_MEMORY_BUDGET, engines, get_engine
+from ..errors import InputError
+from ..gradient import Gradient
+from ..point import Point
+from ..source import GradientSource
+from ..models import Model, Params, cost_model, get_model
+from ..ravel import parameter_slices, split
+from ..tolerances import LowPrecisionWarning
+from .steps import rounding_error, step_vector
+from ..validation import CostAtPoint, cost_at_point
+from .kink_safe import kink_safe_tensors
+from .richardson import RichardsonDifference
+
+ERROR_MODES = ("auto", "rounding", "full")
+REFINE_RATIO = 4.0
+"""With error bars from a second step, a coordinate whose truncation error outweighs its round-off
+by this much is evaluated again at the step that balances the two."""
+MAX_REFINEMENT = 1024
+"""A refined step is never smaller than the default one divided by this."""
+
+
+class LowPrecisionCostWarning(LowPrecisionWarning):
+    """The cost's values carry float32 precision although the parameters are float64."""
+
+
+def combine_errors(rounding: np.ndarray, measured: np.ndarray) -> np.ndarray:
+    """The error bar: the two-step measurement, which contains the round-off it saw, never below the
+    round-off model (one measurement can come out small by chance). Adding the two would count
+    round-off twice and hide real mismatches in small gradients."""
+    return np.maximum(rounding, measured)
+
+
+def validate_step(eps: Any) -> None:
+    """A positive finite step, or a 1-D array of them (its length is checked when the oracle runs)."""
+    if isinstance(eps, np.ndarray) and eps.ndim == 1:
+        if eps.size and np.issubdtype(eps.dtype, np.number) and np.all(np.isfinite(eps) & (eps > 0)):
+            return
+    elif not isinstance(eps, bool) and isinstance(eps, (int, float, np.floating)) and np.isfinite(eps) and eps > 0:
+        return
+    raise InputError(f"eps must be a positive finite step or an array of shape (n,), got {eps!r:.80}; try 1e-6, "
+                     "or leave it out for a step relative to each parameter.")
+
+
+@dataclass(frozen=True)
+class CentralDifference(GradientSource):
+    """A gradient source that differentiates ``model``'s cost by centered differences."""
+
+    model: Model
+    eps: float | np.ndarray | None = None
+    engine: str = "auto"
+    memory_budget: int = DEFAULT_MEMORY_BUDGET
+    progress: bool | None = field(default=None, compare=False)
+    engine_options: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    error: str = "auto"
+    name: str = "fd"
+
+    def __post_init__(self) -> None:
+        if self.eps is not None:
+            validate_step(self.eps)
+        if self.engine != "auto":
+            get_engine(self.engine)
+        if self.error not in ERROR_MODES:
+            raise InputError(f"error must be one of {', '.join(ERROR_MODES)}, got {self.error!r}.")
+        validate_engine_options(self.engine, self.engine_options)
+        if not (isinstance(self.memory_budget, int) and not isinstance(self.memory_budget, bool)
+                and self.memory_budget > 0):
+            raise InputError(
+                f"memory_budget must be a positive number of bytes, got {self.memory_budget!r}; "
+                "e.g. 256 * 2**20 for 256 MiB."
+            )
+
+    @property
+    def cost(self) -> Callable[..., Any]:
+        return self.model.cost
+
+    def gradient_at(self, point: Point) -> Gradient:
+        """Every tensor's centered differences with their error bars. The cost at the point, when the check
+        evaluated it for this model, counts as the first of the two evaluations that show the cost finite and
+        deterministic, not an extra one."""
+        at_point = self.cost_at_point(point.params, point.X, point.Y, point.cost_for(self.model))
+        return self.differentiate(point.params, point.X, point.Y, at_point, point.names,
+                                  self.wants_truncation(at_point))
+
+    def second_look(self, point: Point, names: list[str], within_error_bars: bool) -> Gradient:
+        """Full error bars and kinks stepped around (:meth:`recheck`); where every mismatch was within this
+        oracle's error bars, a more accurate value instead (:meth:`resolve`)."""
+        look = self.resolve if within_error_bars else self.recheck
+        return look(point.params, point.X, point.Y, names)
+
+    def for_model(self, model: Model) -> "CentralDifference":
+        return replace(self, model=model)
+
+    def settings(self) -> dict[str, str]:
+        return {"eps": str(self.eps), "engine": self.engine}
+
+    def cost_at_point(self, params: Params, X: Any, Y: Any, first: float | None = None) -> CostAtPoint:
+        """The cost at the point: finite, deterministic, and the precision it carries."""
+        at_point = cost_at_point(counted(self.model.cost), params, X, Y, probe=self.eps is None, first=first)
+        if at_point.precision != np.dtype(np.float64) and all(v.dtype == np.float64 for v in params.values()):
+            warnings.warn(
+                f"the cost of {self.model.name!r} returns values with only {at_point.precision} precision at "
+                "float64 parameters (a float32 computation, or a float32 tensor's .item()); the oracle steps "
+                f"and the verdict follow {at_point.precision}. Compute the cost in float64 to check small errors.",
+                LowPrecisionCostWarning, stacklevel=3)
+        return at_point
+
+    def wants_truncation(self, at_point: CostAtPoint) -> bool:
+        return self.error == "full" or (self.error == "auto" and at_point.precision != np.dtype(np.float64))
+
+    def differentiate(self, params: Params, X: Any, Y: Any, at_point: CostAtPoint, names: list[str],
+                      truncation: bool) -> Gradient:
+        """Centered differences of the tensors ``names``, with their error estimates."""
+        slices = parameter_slices(params)
+        all_steps = step_vector(self.eps, params, at_point.precision)
+        indices = np.arange(all_steps.size) if names == list(params) else \
+            np.concatenate([np.arange(slices[name].start, slices[name].stop) for name in names])
+        steps = all_steps[indices]
+        run = self._run(params, X, Y, indices, steps)
+        values, error = centered(run.costs, steps), rounding_error(at_point.value, at_point.precision, steps)
+        if truncation:
+            values, error = self._with_truncation(params, X, Y, at_point, indices, steps, values, error)
+        whole = names == list(params) and all(value.dtype == np.float64 for value in params.values())
+        return Gradient(tensors=split(params, names, values), notes=run.notes, error=split(params, names, error),
+                        precision=at_point.precision, flat=values if whole else None,
+                        flat_error=error if whole else None)
+
+    def _with_truncation(self, params: Params, X: Any, Y: Any, at_point: CostAtPoint, indices: np.ndarray,
+                         steps: np.ndarray, values: np.ndarray, rounding: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The truncation error from a second step, and a better step where truncation dominates.
+
+        ``D(h) - D(h/2) = 3/4 c h^2``, so ``T = |D(h) - D(h/2)| * 4/3`` is the
+        truncation error at ``h``. With round-off ``R`` at ``h``, the error at
+        a step ``s`` is about ``R h / s + T (s / h)^2``, smallest at
+        ``s* = h (R / 2T)^(1/3)``: where ``T`` outweighs ``R`` by
+        ``REFINE_RATIO``, those coordinates are evaluated again at ``s*``
+        (a power of two, at least ``h / MAX_REFINEMENT``) and keep that value.
+        """
+        truncation = np.abs(values - centered(self._run(params, X, Y, indices, steps / 2).costs, steps / 2)) * 4 / 3
+        error = combine_errors(rounding, truncation)
+        refine = np.flatnonzero(truncation > REFINE_RATIO * rounding) if self.eps is None else np.zeros(0, int)
+        if refine.size:
+            ideal = steps[refine] * np.cbrt(rounding[refine] / (2 * truncation[refine]))
+            better = np.maximum(np.exp2(np.floor(np.log2(ideal))), steps[refine] / MAX_REFINEMENT)
+            values = values.copy()
+            values[refine] = centered(self._run(params, X, Y, indices[refine], better).costs, better)
+            error = error.copy()
+            error[refine] = rounding[refine] * steps[refine] / better + truncation[refine] * (better / steps[refine]) ** 2
+        return values, error
+
+    def _run(self, params: Params, X: Any, Y: Any, indices: np.ndarray, steps: np.ndarray) -> EngineRun:
+        return perturbed_costs(self.model, params, X, Y, indices, steps, self.engine, self.memory_budget,
+                               self.progress, self.engine_options)
+
+    def recheck(self, params: Params, X: Any, Y: Any, names: list[str]) -> Gradient:
+        """A second look at tensors a check is about to name: full error bars, and kinks stepped around.
+
+        Every coordinate of those tensors gets the truncation estimate of a
+        second step. Where the model declares its kinks, a coordinate whose
+        step straddles one is redone one-sided (or with a smaller step) and
+        recorded in the notes; every other coordinate keeps its value.
+        """
+        at_point = cost_at_point(counted(self.model.cost), params, X, Y, deterministic=False, probe=self.eps is None)
+        full = self.differentiate(params, X, Y, at_point, names, truncation=True)
+        if self.model.kink_pattern is None:
+            return full
+        stepped = kink_safe_tensors(self.model, params, X, Y, step_vector(self.eps, params, at_point.precision),
+                                    names, at_point)
+        error = {name: value.copy() for name, value in (full.error or {}).items()}
+        for crossing in stepped.kinks:  # a straddling coordinate: the stepped-around value and its own error
+            error[crossing.tensor][crossing.index] = stepped.error[crossing.tensor][crossing.index]
+        return Gradient(tensors=stepped.tensors, notes=full.notes + stepped.notes, kinks=stepped.kinks, error=error,
+                        precision=at_point.precision)
+
+    def resolve(self, params: Params, X: Any, Y: Any, names: list[str]) -> Gradient:
+        """The tensors ``names`` again, for a check that failed with every mismatch inside this oracle's
+        error bars: at its step the round-off (or truncation) it carries is larger than the difference to
+        decide. Richardson extrapolation of centered differences from coarser steps carries less of both
+        (kinks the model declares stepped around), so the verdict can be taken on what it resolves."""
+        at_point = cost_at_point(counted(self.model.cost), params, X, Y, deterministic=False, probe=self.eps is None)
+        looked = RichardsonDifference(self.model).tensors(params, X, Y, names, at_point)
+        said = ("their mismatch was within this oracle's error bars at its step, so they were evaluated again "
+                "by Richardson extrapolation from coarser steps",)
+        return replace(looked, notes=said + looked.notes)
+
+
+def validate_engine_options(engine: str, options: Mapping[str, Any]) -> None:
+    """Options such as ``scheduler=`` only mean something to an engine that declares them."""
+    if not isinstance(options, Mapping):
+        raise InputError(f"engine_options must be a dict, got {type(options).__name__}; e.g. "
+                         "engine_options={'scheduler': 'tcp://HOST:8786'}.")
+    accepted = engines()[engine].options if engine in engines() else ()
+    stray = sorted(set(options) - set(accepted))
+    if stray:
+        takers = sorted(name for name, spec in engines().items() if set(stray) <= set(spec.options))
+        hint = f"pass engine={takers[0]!r} (--engine {takers[0]}) with it" if takers else "leave it out"
+        raise InputError(
+            f"{', '.join(stray)} {'is' if len(stray) == 1 else 'are'} not an option of the "
+            f"{engine!r} finite-difference engine; {hint}."
+        )
+
+
+def fd(
+    cost: Callable[..., Any] | Model | str | None = None,
+    *,
+    eps: float | np.ndarray | None = None,
+    engine: str = "auto",
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    progress: bool | None = None,
+    engine_options: Mapping[str, Any] | None = None,
+    error: str = "auto",
+) -> CentralDifference:
+    """The finite-difference oracle for ``cost``: a function, a :class:`Model` or a model's name (the MLP if none).
+
+    ``engine`` is ``"auto"`` (the best that can evaluate the cost) or one of
+    :func:`~gradcheck_bench.engines.fd_engines`; a cost that takes ``xp=``
+    can use the torch and jax engines. ``eps`` is a float, one step per
+    parameter (shape (n,)), or None for steps relative to each parameter
+    (:mod:`gradcheck_bench.steps`); ``memory_budget`` the engine's peak extra
+    bytes; ``progress`` shows the bar (None: only on a terminal);
+    ``engine_options`` go to the engine (e.g. ``{"scheduler":
+    "tcp://HOST:PORT"}`` for dask); ``error`` is ``"auto"``, ``"rounding"`` or
+    ``"full"`` (see the module docstring).
+    """
+    if cost is None or isinstance(cost, (str, Model)):
+        model = get_model(cost or "mlp")
+    elif callable(cost):
+        model = cost_model(cost)
+    else:
+        raise InputError(f"fd() needs a callable cost (params, X, Y) -> float or a Model, got {cost!r:.80}.")
+    return CentralDifference(model=model, eps=eps, engine=engine, memory_budget=memory_budget, progress=progress,
+                             engine_options=dict(engine_options or {}), error=error)

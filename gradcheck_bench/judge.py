@@ -1,0 +1,193 @@
+"""The one judge: every verdict (``check``, ``compare``, the directional check, the asv suite) comes from here.
+
+:func:`judge` compares a candidate derivative with a reference at a point:
+the overall numbers (:mod:`gradcheck_bench.metrics`), the precision rule (a
+check runs at the lowest precision of its parameters and of what its sources
+found the cost to carry), the tolerances (the exercise's relative threshold,
+or torch-style ``atol``/``rtol``), and, when the first look fails, the
+*second look*: each source that can re-examines the tensors about to be
+named, and the verdict is taken again on what they return. The result is
+built once, after that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import InputError
+from .gradient import Gradient, error_of, flat_error_of, flat_of, notes_of
+from .metrics import beyond_tolerance, numbers
+from .models import Params
+from .result import CheckResult, seen
+from .tolerances import TOLERANCES
+from .validation import is_positive_number
+
+if TYPE_CHECKING:
+    from .point import Point
+    from .source import GradientSource
+
+DEFAULT_THRESHOLD = TOLERANCES[np.dtype(np.float64)].threshold
+"""The exercise's verdict: below 2e-7 the gradient is declared correct."""
+
+GRADCHECK_ATOL, GRADCHECK_RTOL = 1e-5, 1e-3
+"""torch.autograd.gradcheck's defaults, taken for whichever of ``atol``/``rtol`` is not given."""
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How close is close enough: a relative ``threshold`` (None: the dtype table's), or ``atol``/``rtol``."""
+
+    threshold: float | None = None
+    atol: float | None = None
+    rtol: float | None = None
+
+    @classmethod
+    def of(cls, threshold: Any = None, atol: Any = None, rtol: Any = None) -> "Tolerance":
+        """Checked tolerances; ``atol`` or ``rtol`` alone takes torch gradcheck's default for the other."""
+        if threshold is not None and not is_positive_number(threshold):
+            raise InputError(f"threshold must be a positive number, got {threshold!r}; the exercise uses 2e-7.")
+        for name, value in (("atol", atol), ("rtol", rtol)):
+            if value is not None and not (is_positive_number(value) or value == 0) or isinstance(value, bool):
+                raise InputError(f"{name} must be a number >= 0, got {value!r}; e.g. atol=1e-5, rtol=1e-3 "
+                                 "(torch.autograd.gradcheck's defaults).")
+        if threshold is not None and (atol is not None or rtol is not None):
+            raise InputError("give either threshold= (the relative difference of the whole gradient) or "
+                             "atol=/rtol= (element by element, as torch.allclose), not both.")
+        if atol is None and rtol is None:
+            return cls(threshold=None if threshold is None else float(threshold))
+        return cls(atol=float(GRADCHECK_ATOL if atol is None else atol),
+                   rtol=float(GRADCHECK_RTOL if rtol is None else rtol))
+
+    @property
+    def elementwise(self) -> bool:
+        return self.atol is not None and self.rtol is not None
+
+
+def combined_error(*errors: Params | None) -> Params | None:
+    """The sum of the sources' error bars, per tensor (None when no source gave any)."""
+    given = [error for error in errors if error is not None]
+    if not given:
+        return None
+    names = set().union(*given)
+    return {name: sum(np.abs(np.asarray(e[name], dtype=np.float64)) for e in given if name in e) for name in names}
+
+
+def lowest_precision(precision: np.dtype, *outputs: Any) -> np.dtype:
+    """The parameters' precision, lowered to any lower precision a source found the cost to carry."""
+    found = [o.precision for o in outputs if isinstance(o, Gradient) and o.precision is not None]
+    return min([np.dtype(precision), *found], key=lambda d: np.finfo(d).bits)
+
+
+def judge(candidate: Any, reference: Any, *, labels: tuple[str, str] = ("candidate", "reference"),
+          tolerance: Tolerance = Tolerance(), precision: np.dtype | str = np.float64, point: "Point | None" = None,
+          sources: "tuple[GradientSource | None, GradientSource | None]" = (None, None)) -> CheckResult:
+    """The verdict on ``candidate`` against ``reference`` (two gradients with the same names and shapes).
+
+    ``precision`` is the parameters'; with a ``point`` and the ``sources`` that
+    gave the two gradients, a failing first look asks each source for its
+    second look at the tensors it is about to name (see :func:`second_look`).
+    """
+    outputs = [candidate, reference]
+    precision = lowest_precision(np.dtype(precision), *outputs)
+    first = _verdict(outputs, labels, tolerance, precision)
+    if first.passed or point is None:
+        return first
+    return second_look(first, outputs, labels, tolerance, precision, point, sources)
+
+
+def _verdict(outputs: list[Any], labels: tuple[str, str], tolerance: Tolerance, precision: np.dtype,
+             extra_notes: tuple[str, ...] = ()) -> CheckResult:
+    candidate, reference = outputs
+    names = list(reference)
+    values_c = {name: np.asarray(candidate[name]) for name in names}
+    values_r = {name: np.asarray(reference[name]) for name in names}
+    error = combined_error(error_of(candidate), error_of(reference))
+    flat_c, flat_r = flat_of(candidate, names), flat_of(reference, names)
+    flat_e = None
+    if error is not None and all(n in error for n in names):
+        given = [e for e in (flat_error_of(candidate, names), flat_error_of(reference, names)) if e is not None]
+        flat_e = given[0] if len(given) == 1 else np.concatenate([np.ravel(error[n]) for n in names])
+    overall = numbers(flat_c, flat_r, flat_e)
+    failing = None
+    if tolerance.elementwise:
+        assert tolerance.atol is not None and tolerance.rtol is not None
+        failing = int(beyond_tolerance(flat_c, flat_r, flat_e, tolerance.atol, tolerance.rtol).sum())
+    threshold = TOLERANCES[np.dtype(precision)].threshold if tolerance.threshold is None else tolerance.threshold
+    notes = tuple(f"{label}: {note}" for output, label in zip(outputs, labels) for note in notes_of(output))
+    return CheckResult(
+        candidate=labels[0], reference=labels[1], difference=overall.difference, threshold=float(threshold),
+        candidate_gradient=values_c, reference_gradient=values_r, error=error, resolution=overall.resolution,
+        unexplained=overall.unexplained, precision=np.dtype(precision).name, notes=notes + extra_notes,
+        atol=tolerance.atol, rtol=tolerance.rtol, failing_elements=failing,
+    )
+
+
+def second_look(result: CheckResult, outputs: list[Any], labels: tuple[str, str], tolerance: Tolerance,
+                precision: np.dtype, point: "Point",
+                sources: "tuple[GradientSource | None, GradientSource | None]") -> CheckResult:
+    """A failing check asks each source that can to re-examine the tensors it is about to name.
+
+    The finite-difference oracle estimates its truncation error there with a
+    second step, and steps around kinks the model declares (a step that
+    straddles one measures a one-sided slope and makes a correct gradient
+    look wrong). Where no tensor's mismatch lies beyond the error bars, the
+    oracle could not resolve the threshold at its own step: it evaluates the
+    tensors past the threshold again with less error. The verdict is then
+    taken again, and the notes say what was done.
+    """
+    if result.elementwise:
+        suspects = [name for name, row in result.rows.items() if row["failing"] > 0]
+    else:
+        suspects = [name for name, row in result.rows.items() if seen(row) >= result.threshold]
+    within_error_bars = not suspects
+    if within_error_bars:
+        suspects = [name for name, row in result.rows.items() if row["difference"] >= result.threshold]
+    if not suspects:
+        return result
+    refined = list(outputs)
+    said: list[str] = []
+    for k, (source, label) in enumerate(zip(sources, labels)):
+        looked = None if source is None else source.second_look(point, suspects, within_error_bars)
+        if looked is None:
+            continue
+        refined[k] = merged(outputs[k], looked)
+        said += [f"{label} (second look at {', '.join(suspects)}): {note}" for note in looked.notes]
+    if all(new is old for new, old in zip(refined, outputs)):
+        return result
+    return _verdict(refined, labels, tolerance, precision, tuple(said))
+
+
+def merged(original: Any, looked: Gradient) -> Gradient:
+    """The original output with the re-examined tensors (values and error bars) replaced."""
+    values = {**dict(original.tensors if isinstance(original, Gradient) else original), **looked.tensors}
+    error = error_of(original)
+    error = None if error is None and looked.error is None else {**(error or {}), **(looked.error or {})}
+    return Gradient(tensors=values, notes=notes_of(original), kinks=tuple(looked.kinks), error=error,
+                    precision=looked.precision)
+
+
+def compare_gradients(
+    candidate: Any,
+    reference: Any,
+    *,
+    threshold: float | None = None,
+    candidate_name: str = "candidate",
+    reference_name: str = "reference",
+    precision: np.dtype | str = np.float64,
+    atol: float | None = None,
+    rtol: float | None = None,
+) -> CheckResult:
+    """Judge two gradients that are already computed (same names and shapes), with no second look.
+
+    Error bars that either gradient carries (a :class:`~gradcheck_bench.gradient.Gradient`
+    from an oracle) give the result its ``resolution`` and ``unexplained``
+    difference; below float64 ``precision`` the verdict is taken on the latter.
+    """
+    return judge(candidate, reference, labels=(candidate_name, reference_name),
+                 tolerance=Tolerance.of(threshold, atol, rtol), precision=precision)
+
+
+__all__ = ["DEFAULT_THRESHOLD", "Tolerance", "compare_gradients", "judge", "second_look", "seen"]

@@ -1,0 +1,206 @@
+"""The outcome of a check: the verdict, and a per-tensor breakdown that names what is wrong.
+
+A :class:`CheckResult` holds the two derivatives the judge compared, their
+error bars and the overall numbers; its per-tensor ``rows`` name the element
+with the largest error and the factor (``scale``) by which the candidate is
+off, so the seed's planted bugs read as ``W2 x2.000`` and ``b1 x4.000``.
+
+The verdict: in float64 the exercise's (difference below the threshold);
+below float64, where round-off and kinks make the plain difference large for
+correct gradients, the difference the error bars leave unexplained; with
+torch-style ``atol``/``rtol``, every element within ``atol + rtol |r|`` or
+within its error bars.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .metrics import RESOLUTION_FACTOR, compare_tensor
+from .models import Params
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check: overall difference, verdict and per-tensor breakdown.
+
+    ``rows`` holds one dict per tensor (see :func:`compare_tensor`) and
+    ``per_parameter`` the same as a pandas DataFrame. Both are computed from
+    the two gradients on first use, so a check whose verdict is all that is
+    read pays nothing for them; a check that builds its breakdown another way
+    (the directional check) passes it as ``breakdown``. ``error`` holds the
+    sources' combined error bars per tensor, where they gave any.
+    """
+
+    candidate: str
+    reference: str
+    difference: float
+    threshold: float
+    candidate_gradient: Params = field(repr=False)
+    reference_gradient: Params = field(repr=False)
+    notes: tuple[str, ...] = ()
+    """What a source or the check did that a reader should know (e.g. kinks stepped around)."""
+    breakdown: dict[str, dict[str, Any]] | None = field(default=None, repr=False)
+    error: Params | None = field(default=None, repr=False)
+    resolution: float | None = None
+    """The relative difference the sources' own error bars could produce (None: no error bars)."""
+    unexplained: float | None = None
+    """The relative mismatch beyond RESOLUTION_FACTOR times the error bars, coordinate by coordinate."""
+    precision: str = "float64"
+    """The precision the check ran at: the parameters', or the cost's where that is lower."""
+    atol: float | None = None
+    """With ``rtol``: the verdict is torch.allclose's, element by element (``|g - r| <= atol + rtol |r|``)."""
+    rtol: float | None = None
+    failing_elements: int | None = field(default=None, repr=False)
+    """With ``atol``/``rtol``: how many elements lie beyond both the tolerances and their error bars."""
+
+    @cached_property
+    def rows(self) -> dict[str, dict[str, Any]]:
+        """Per tensor: size, difference, resolution, scale, max_abs_error, worst_index, both values."""
+        if self.breakdown is not None:
+            return self.breakdown
+        errors = self.error or {}
+        return {
+            name: compare_tensor(self.candidate_gradient[name], self.reference_gradient[name], errors.get(name),
+                                 self.atol, self.rtol)
+            for name in self.reference_gradient
+        }
+
+    @property
+    def elementwise(self) -> bool:
+        """Whether the verdict is element by element (``atol``/``rtol`` given) rather than on the threshold."""
+        return self.atol is not None and self.rtol is not None
+
+    @property
+    def judged_on_error_bars(self) -> bool:
+        """Below float64 the verdict is taken on the unexplained difference, where error bars exist."""
+        return self.precision != "float64" and self.unexplained is not None
+
+    @property
+    def passed(self) -> bool:
+        """The verdict: the difference (below float64: the unexplained difference) is below the threshold."""
+        if self.elementwise:
+            return self.failing_elements == 0
+        return (self.unexplained if self.judged_on_error_bars else self.difference) < self.threshold
+
+    @cached_property
+    def per_parameter(self) -> "pd.DataFrame":
+        """One row per tensor: size, difference, resolution, scale, max_abs_error, worst_index, both values."""
+        import pandas as pd
+
+        return pd.DataFrame.from_dict(self.rows, orient="index").rename_axis("parameter")
+
+    @property
+    def culprits(self) -> list[str]:
+        """Tensors whose own mismatch, beyond what the error bars explain, reaches the threshold. Worst first.
+
+        A tensor whose mismatch lies within ``RESOLUTION_FACTOR`` times the
+        sources' error bars is not named: that is the oracle's own error.
+        """
+        if self.passed:
+            return []
+        worst_first = sorted(self.rows, key=lambda name: -self.rows[name]["difference"])
+        if self.elementwise:
+            return [name for name in worst_first if self.rows[name]["failing"] > 0]
+        return [name for name in worst_first if seen(self.rows[name]) >= self.threshold]
+
+    def table(self, worst_first: bool = False) -> str:
+        """The per-parameter table as aligned text, in parameter order or worst first."""
+        shown = self.per_parameter.copy()
+        if worst_first:
+            shown = shown.sort_values("difference", ascending=False, kind="stable")
+        shown["scale"] = [_format_scale(s) for s in shown["scale"]]
+        shown["worst_index"] = [list(i) for i in shown["worst_index"]]
+        shown["verdict"] = ["MISMATCH" if name in self.culprits else "ok" for name in shown.index]
+        shown = shown.drop(columns=[c for c in ("resolution", "unexplained") if c in shown and shown[c].isna().all()])
+        numbers = ("difference", "resolution", "unexplained", "max_abs_error", "candidate_value", "reference_value")
+        return shown.to_string(formatters={c: "{:.3e}".format for c in numbers if c in shown})
+
+    def headline(self) -> str:
+        """The verdict in one line, with what the oracle resolves when it knows."""
+        line = f"{'PASS' if self.passed else 'FAIL'}  {self.candidate} vs {self.reference}: relative difference " \
+               f"{self.difference:.3e}"
+        if self.elementwise:
+            line += f"; {self.failing_elements} element(s) beyond atol {self.atol:.1e} + rtol {self.rtol:.1e} |r|"
+        elif self.judged_on_error_bars:
+            line += f", {self.unexplained:.3e} beyond {RESOLUTION_FACTOR:g}x the error bars (threshold " \
+                    f"{self.threshold:.1e}, {self.precision})"
+        else:
+            line += f" (threshold {self.threshold:.1e})"
+        if self.resolution is not None:
+            line += f"; the oracle resolves {self.resolution:.1e} here"
+        return line
+
+    def summary(self) -> str:
+        """A readable verdict that names the worst tensors, then the table."""
+        lines = [self.headline()]
+        if self.culprits:
+            lines.append("Mismatched tensors, worst first:")
+            for name in self.culprits:
+                row = self.rows[name]
+                lines.append(
+                    f"  {name} {_format_scale(row['scale'])}  difference {row['difference']:.3e}, "
+                    f"largest error {row['max_abs_error']:.3e} at {list(row['worst_index'])} "
+                    f"(candidate {row['candidate_value']:.6g}, reference {row['reference_value']:.6g})"
+                )
+        elif not self.passed and any(r["difference"] >= self.threshold for r in self.rows.values()):
+            lines.append(f"No tensor's mismatch lies beyond {RESOLUTION_FACTOR:g}x the sources' error bars: the "
+                         "difference is within the oracle's own error, so nothing is named. Use a more "
+                         "accurate oracle (richardson, complex-step) to decide.")
+        elif not self.passed:
+            lines.append("No single tensor reaches the threshold; the error is spread over all of them.")
+        return "\n".join(lines + list(self.notes) + ["", self.table()])
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (no NumPy or pandas types)."""
+        rows = {name: {key: _plain(value) for key, value in row.items()} for name, row in self.rows.items()}
+        return {
+            "candidate": self.candidate,
+            "reference": self.reference,
+            "difference": self.difference,
+            "threshold": self.threshold,
+            "resolution": self.resolution,
+            "unexplained": self.unexplained,
+            "precision": self.precision,
+            "atol": self.atol,
+            "rtol": self.rtol,
+            "failing_elements": self.failing_elements,
+            "passed": self.passed,
+            "culprits": self.culprits,
+            "notes": list(self.notes),
+            "per_parameter": rows,
+        }
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+
+def seen(row: dict[str, Any]) -> float:
+    """A tensor's mismatch as the verdict sees it: beyond the error bars where there are some."""
+    unexplained = row.get("unexplained", float("nan"))
+    return row["difference"] if unexplained is None or not np.isfinite(unexplained) else unexplained
+
+
+def _format_scale(scale: float) -> str:
+    return "x   nan" if not np.isfinite(scale) else f"x{scale:.3f}"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [int(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return float(value) if np.isfinite(value) else None
+    return value

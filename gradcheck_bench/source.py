@@ -1,0 +1,117 @@
+"""The one contract every gradient source keeps, with its optional hooks declared.
+
+A source turns a :class:`~gradcheck_bench.point.Point` into a
+:class:`~gradcheck_bench.gradient.Gradient` (the check's arrays by name, with
+notes, error bars and the precision it found where it knows them). What else
+a source may offer is declared here, with a default that says "not offered",
+so no caller has to find out what a source can do:
+
+* ``second_look(point, names, within_error_bars)``: the tensors ``names`` again,
+  for a check about to name them (an oracle's full error bars, kinks stepped
+  around, or a more accurate method where its own error bars could not decide);
+* ``for_model(model)``: the same source for another model (``check`` hands
+  oracles built from a bare cost the model wrapped for the caller's values);
+* ``compile_seconds``: seconds spent compiling so far (jit), kept apart from run time;
+* ``settings()``: the options it runs with (step, engine, device), for a report.
+
+A source may use ``point.cost``, when set, instead of evaluating the cost at
+the point again. Anything else is wrapped once, at the boundary: a callable
+``(params, X, Y) -> gradient`` as :class:`CallableSource`, a gradient already
+computed as :class:`GivenGradient`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Callable
+
+from .gradient import Gradient
+from .models import Model
+from .point import Point, build_point, for_layout
+
+
+class GradientSource:
+    """Base of every source: ``gradient_at`` and the optional hooks, each with its "not offered" default."""
+
+    name: str = "source"
+    model: Model | None = None
+
+    def gradient_at(self, point: Point) -> Gradient:
+        """The gradient at ``point`` (whose model check, if any, has passed)."""
+        raise NotImplementedError
+
+    def second_look(self, point: Point, names: list[str], within_error_bars: bool) -> Gradient | None:
+        """The tensors ``names`` re-examined, or None when this source has nothing more to offer.
+
+        ``within_error_bars``: every mismatch lay inside the sources' error bars, so what is
+        needed is a more accurate value, not a second opinion on the same one.
+        """
+        return None
+
+    def for_model(self, model: Model) -> "GradientSource":
+        """This source for ``model`` (a model wrapped for the caller's layout); itself where it holds none."""
+        return self
+
+    @property
+    def compile_seconds(self) -> float | None:
+        """Seconds spent compiling so far; None for a source that compiles nothing."""
+        return None
+
+    def settings(self) -> dict[str, str]:
+        """The options this source runs with, as text (for a report's header)."""
+        return {}
+
+    def __call__(self, params: Any, X: Any = None, Y: Any = None) -> Gradient:
+        """The gradient at ``(params, X, Y)`` directly, without a check (the model's point check runs)."""
+        point = build_point(params, X, Y)
+        source = self
+        if self.model is not None and not point.layout.plain:
+            source = self.for_model(for_layout(self.model, point.layout))
+        if source.model is not None:
+            point = point.with_cost(source.model.check_point(point.params, X, Y), source.model)
+        return source.gradient_at(point)
+
+
+class CallableSource(GradientSource):
+    """A function ``(params, X, Y) -> gradient`` (a user's): given private copies of the caller's values in
+    the caller's structure, its output read back whatever kind of arrays it returns.
+
+    ``check_arrays=True`` for a function that already speaks the check's arrays (a model's hand-written
+    gradient, which the check's model wraps for the caller's layout itself).
+    """
+
+    def __init__(self, function: Callable[..., Any], name: str | None = None, check_arrays: bool = False) -> None:
+        self.function = function
+        self.check_arrays = check_arrays
+        self.name = name or getattr(function, "name", None) or getattr(function, "__name__", None) or repr(function)
+
+    def gradient_at(self, point: Point) -> Gradient:
+        X, Y = point.private_data()
+        params = point.private_params()
+        given = params if self.check_arrays or point.layout.plain else point.layout.for_caller(params)
+        return point.layout.gradient(self.function(given, X, Y), self.name)
+
+
+class GivenGradient(GradientSource):
+    """A gradient already computed (a dict, the parameters' tree, or a :class:`Gradient` with its error bars)."""
+
+    name = "given gradient"
+
+    def __init__(self, gradient: Any) -> None:
+        self.gradient = gradient
+
+    def gradient_at(self, point: Point) -> Gradient:
+        return point.layout.gradient(self.gradient, self.name)
+
+
+def as_source(source: Any) -> GradientSource:
+    """A :class:`GradientSource` for whatever a check was given as one (not a registry name)."""
+    if isinstance(source, GradientSource):
+        return source
+    if isinstance(source, (Mapping, list, tuple)):
+        return GivenGradient(source)
+    if callable(source):
+        return CallableSource(source)
+    from .errors import InputError
+
+    raise InputError(f"a gradient source must be a name, a callable or a dict of arrays, got {source!r:.80}.")
