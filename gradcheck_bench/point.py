@@ -237,7 +237,7 @@ def for_layout(model: Model, layout: Layout) -> Model:
         user, cost=cost, validate_point=wrapped(user.validate_point),
         gradient=gradient_of(user.gradient, f"{user.name} gradient"), planted_bug=planted,
         kink_pattern=wrapped(user.kink_pattern), batched_cost=None, layers=None,
-        complex_safe=user.complex_safe and not layout.has_complex,
+        complex_safe=user.complex_safe and not layout.has_complex and (user.takes_xp or layout.framework is None),
         native_framework=None if user.takes_xp else layout.framework,
     )
 
