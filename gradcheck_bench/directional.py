@@ -17,7 +17,7 @@ When the check fails it localises the bug, cheaply first: k probes restricted
 to each tensor (2k passes per tensor), then per-coordinate finite differences
 only on the tensors whose probes fail, so the per-parameter table names the
 culprit tensors, their scale and worst element as the full check does. For
-the MLP the differences step around ReLU kinks (:mod:`gradcheck_bench.kinks`).
+the MLP the differences step around ReLU kinks (:mod:`gradcheck_bench.differences.kinks`).
 """
 
 from __future__ import annotations
@@ -99,7 +99,8 @@ def check_directional(
     if not (isinstance(directions, int) and not isinstance(directions, bool) and directions >= 1):
         raise InputError(f"directions must be a positive integer, got {directions!r}; try 4.")
     warn_if_low_precision(params)
-    threshold = default_threshold(params) if threshold is None else Tolerance.of(threshold).threshold
+    given = Tolerance.of(threshold).threshold
+    threshold = default_threshold(params) if given is None else given
     if eps is not None and not is_positive_number(eps):
         raise InputError(f"eps must be a positive finite step, got {eps!r}; leave it out for the dtype table's.")
     resolved_model = for_layout(get_model(model or DEFAULT_MODEL), point.layout)

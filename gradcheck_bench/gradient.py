@@ -27,7 +27,7 @@ class Gradient(Mapping[str, np.ndarray]):
     notes: tuple[str, ...] = ()
     """Sentences for the check's summary (e.g. kinks stepped around)."""
     kinks: tuple[Any, ...] = ()
-    """:class:`~gradcheck_bench.kinks.KinkCrossing` of every difference that straddled a kink."""
+    """:class:`~gradcheck_bench.differences.kinks.KinkCrossing` of every difference that straddled a kink."""
     error: Params | None = field(default=None, repr=False)
     """Per coordinate, an estimate of ``|value - true derivative|`` (oracles only), same shapes."""
     precision: np.dtype | None = None

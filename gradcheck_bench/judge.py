@@ -72,7 +72,8 @@ def combined_error(*errors: Params | None) -> Params | None:
     if not given:
         return None
     names = set().union(*given)
-    return {name: sum(np.abs(np.asarray(e[name], dtype=np.float64)) for e in given if name in e) for name in names}
+    return {name: np.sum([np.abs(np.asarray(e[name], dtype=np.float64)) for e in given if name in e], axis=0)
+            for name in names}
 
 
 def lowest_precision(precision: np.dtype, *outputs: Any) -> np.dtype:
@@ -82,7 +83,7 @@ def lowest_precision(precision: np.dtype, *outputs: Any) -> np.dtype:
 
 
 def judge(candidate: Any, reference: Any, *, labels: tuple[str, str] = ("candidate", "reference"),
-          tolerance: Tolerance = Tolerance(), precision: np.dtype | str = np.float64, point: "Point | None" = None,
+          tolerance: Tolerance = Tolerance(), precision: np.dtype | str = "float64", point: "Point | None" = None,
           sources: "tuple[GradientSource | None, GradientSource | None]" = (None, None)) -> CheckResult:
     """The verdict on ``candidate`` against ``reference`` (two gradients with the same names and shapes).
 
@@ -176,7 +177,7 @@ def compare_gradients(
     threshold: float | None = None,
     candidate_name: str = "candidate",
     reference_name: str = "reference",
-    precision: np.dtype | str = np.float64,
+    precision: np.dtype | str = "float64",
     atol: float | None = None,
     rtol: float | None = None,
 ) -> CheckResult:

@@ -172,7 +172,7 @@ def rebuild(tree: Any, leaves: Mapping[str, Any]) -> Any:
         if isinstance(node, Mapping):
             items = {key: walk(value, path + (str(key),)) for key, value in node.items()}
             try:
-                return type(node)(items)
+                return type(node)(items)  # type: ignore[call-arg]  # a dict type built from its items
             except TypeError:
                 return items
         if isinstance(node, tuple) and hasattr(node, "_fields"):

@@ -89,7 +89,10 @@ class CheckResult:
         """The verdict: the difference (below float64: the unexplained difference) is below the threshold."""
         if self.elementwise:
             return self.failing_elements == 0
-        return (self.unexplained if self.judged_on_error_bars else self.difference) < self.threshold
+        if self.judged_on_error_bars:
+            assert self.unexplained is not None
+            return self.unexplained < self.threshold
+        return self.difference < self.threshold
 
     @cached_property
     def per_parameter(self) -> "pd.DataFrame":

@@ -29,7 +29,7 @@ def is_positive_number(value: Any) -> bool:
 
 def is_count(value: Any, smallest: int = 1) -> bool:
     """An integer (Python or NumPy; bools are not counts here) of at least ``smallest``: a size, a seed count."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= smallest
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and bool(value >= smallest)
 
 
 def validate_threshold(threshold: Any) -> float:

@@ -7,8 +7,8 @@ is the centered difference per coordinate,
     g[i] = (J(theta + h_i e_i) - J(theta - h_i e_i)) / (2 h_i),
 
 2n forward passes for n parameters, with ``h_i`` relative to ``|theta_i|``
-(:mod:`gradcheck_bench.steps`). How those passes are evaluated is the job of
-an *engine* (:mod:`gradcheck_bench.engines`); ``engine="auto"`` takes the
+(:mod:`gradcheck_bench.differences.steps`). How those passes are evaluated is the job of
+an *engine* (:mod:`gradcheck_bench.differences.engines`); ``engine="auto"`` takes the
 best one that can evaluate the cost, and moves on to the next when one finds
 it cannot (a cost that does not run under ``vmap``).
 
@@ -205,7 +205,9 @@ class CentralDifference(GradientSource):
         stepped = kink_safe_tensors(self.model, params, X, Y, step_vector(self.eps, params, at_point.precision),
                                     names, at_point)
         error = {name: value.copy() for name, value in (full.error or {}).items()}
+        assert stepped.error is not None  # kink_safe_tensors always gives error bars
         for crossing in stepped.kinks:  # a straddling coordinate: the stepped-around value and its own error
+            assert crossing.tensor is not None and crossing.index is not None  # a coordinate's crossing
             error[crossing.tensor][crossing.index] = stepped.error[crossing.tensor][crossing.index]
         return Gradient(tensors=stepped.tensors, notes=full.notes + stepped.notes, kinks=stepped.kinks, error=error,
                         precision=at_point.precision)
@@ -251,10 +253,10 @@ def fd(
     """The finite-difference oracle for ``cost``: a function, a :class:`Model` or a model's name (the MLP if none).
 
     ``engine`` is ``"auto"`` (the best that can evaluate the cost) or one of
-    :func:`~gradcheck_bench.engines.fd_engines`; a cost that takes ``xp=``
+    :func:`~gradcheck_bench.differences.engines.fd_engines`; a cost that takes ``xp=``
     can use the torch and jax engines. ``eps`` is a float, one step per
     parameter (shape (n,)), or None for steps relative to each parameter
-    (:mod:`gradcheck_bench.steps`); ``memory_budget`` the engine's peak extra
+    (:mod:`gradcheck_bench.differences.steps`); ``memory_budget`` the engine's peak extra
     bytes; ``progress`` shows the bar (None: only on a terminal);
     ``engine_options`` go to the engine (e.g. ``{"scheduler":
     "tcp://HOST:PORT"}`` for dask); ``error`` is ``"auto"``, ``"rounding"`` or

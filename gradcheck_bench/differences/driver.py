@@ -3,7 +3,7 @@
 An oracle (``fd``, ``richardson``, the kink-aware second look) decides the
 steps and what the differences mean; this module gets it the costs
 ``J(theta +- h_i e_i)`` for the coordinates it asks for, from the engine it
-names or the best one that works (:mod:`gradcheck_bench.engines`): chunks
+names or the best one that works (:mod:`gradcheck_bench.differences.engines`): chunks
 sized to a memory budget, a progress bar over them, and the quotient
 ``(J+ - J-) / 2h``.
 """

@@ -3,7 +3,7 @@
 The same estimate as ``fd`` wherever a step stays on one side of every kink;
 where it would straddle one (the model's kink pattern, e.g. the MLP's ReLU
 signs, changes between ``theta`` and ``theta +- h``), the one-sided or
-smaller-step difference of :mod:`gradcheck_bench.kinks`, recorded and
+smaller-step difference of :mod:`gradcheck_bench.differences.kinks`, recorded and
 reported in the check's summary (which parameters, which examples, what was
 done). Costs 2n + 1 forward passes plus a few for each straddling coordinate.
 """

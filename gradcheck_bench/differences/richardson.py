@@ -9,7 +9,7 @@ round-off to be small. ``levels`` steps cost ``2 * levels`` forward passes per
 parameter; for a model that declares no kinks each level is one run of the
 finite-difference engines (vectorised where the cost allows), otherwise a
 kink-aware loop over coordinates. The coarsest step follows the oracles' rule, relative to each
-parameter (:mod:`gradcheck_bench.steps`), at the table's ``richardson_step``.
+parameter (:mod:`gradcheck_bench.differences.steps`), at the table's ``richardson_step``.
 
 The error of each value is the difference between the last two entries of
 its tableau (the last extrapolation's own size), plus the round-off of the
@@ -113,6 +113,7 @@ class RichardsonDifference(GradientSource):
         four, sixteen = (replace(self, finer=self.finer * factor).tensors(params, X, Y, names, at_point)
                          for factor in (4.0, 16.0))
         tensors, error = {}, {}
+        assert four.error is not None and sixteen.error is not None  # tensors() always gives error bars
         for name in names:
             take_finer = sixteen.error[name] < four.error[name]
             tensors[name] = np.where(take_finer, sixteen[name], four[name])

@@ -1,4 +1,4 @@
-"""Steps and tolerances by floating-point type: the one table the oracles and the verdict read.
+"""The step of every coordinate, and the round-off a difference over it carries.
 
 Centered differences lose about ``eps_mach * |J| / h`` to round-off and gain
 ``h^2 |J'''| / 6`` of truncation error; the two balance near
@@ -8,7 +8,7 @@ default step of coordinate ``i`` is
 
     h_i = base * 2 ** floor(log2(max(|theta_i|, s)))
 
-with ``base`` from the table below (2^-17 in float64, near the cube root of
+with ``base`` from the dtype table (:mod:`gradcheck_bench.tolerances`; 2^-17 in float64, near the cube root of
 2.2e-16) and ``s`` the root-mean-square of all parameters (1 when they are
 all zero), so a coordinate at or near zero steps on the parameters' common
 scale. That floor is shared rather than per tensor because a cost varies
@@ -21,8 +21,6 @@ against the error.
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np

@@ -24,9 +24,9 @@ def x64_scope() -> AbstractContextManager:
     scoped_flag = getattr(jax, "enable_x64", None)
     if scoped_flag is not None:
         return scoped_flag(True)
-    from jax.experimental import enable_x64  # JAX releases before the flag moved to jax.*
+    import importlib
 
-    return enable_x64()
+    return importlib.import_module("jax.experimental").enable_x64()  # JAX releases before the flag moved to jax.*
 
 
 def jax_device(device: str = "cpu") -> Any:

@@ -82,7 +82,7 @@ class ComplexStep(GradientSource):
         cost = counted(self.model.cost)
         require_finite_cost(cost, params, X, Y)
         flat, unravel = ravel(params)
-        point_vector = flat.astype(complex_dtype_for(params))
+        point_vector: np.ndarray = flat.astype(complex_dtype_for(params))
         gradient = np.empty(flat.size, dtype=np.float64)
         for k in range(flat.size):
             point_vector[k] = flat[k] + 1j * self.h

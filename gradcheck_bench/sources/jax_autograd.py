@@ -64,6 +64,7 @@ class JaxAutograd(GradientSource):
     """Gradient of ``model.cost(params, X, Y, xp=jax.numpy)`` by ``jax.jit(jax.grad(...))``."""
 
     name = "jax"
+    model: Model
 
     def __init__(self, model: Model, device: str = "cpu") -> None:
         import jax
@@ -132,11 +133,11 @@ class JaxAutograd(GradientSource):
 
     def warm_up(self, params: Params, X: Any, Y: Any) -> float:
         """Compile for this point's shapes (if not yet done); return the seconds it took."""
-        before = self.compile_seconds
+        before = self._compile_seconds
         with x64_scope():
             arguments = self._arguments(params, X, Y)
             self._compiled_for(arguments, shape_signature(*arguments))
-        return self.compile_seconds - before
+        return self._compile_seconds - before
 
     def gradient_at(self, point: Point) -> Gradient:
         params, X, Y = point.params, point.X, point.Y

@@ -36,6 +36,7 @@ class TorchAutograd(GradientSource):
     """
 
     name = "torch"
+    model: Model
 
     def __init__(self, model: Model, device: str = "cpu", threads: int | None = None) -> None:
         import torch

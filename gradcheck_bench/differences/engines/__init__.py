@@ -26,7 +26,7 @@ import importlib
 import pkgutil
 import tracemalloc
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Generator, Iterable, Iterator
 
 import numpy as np
 
@@ -40,7 +40,7 @@ ChunkEvaluator = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """``(indices: int array (k,), steps: float array (k,)) -> costs (2, k)`` at ``theta +- step``."""
 Chunk = tuple[np.ndarray, np.ndarray]
 """``(indices, steps)``: the coordinates of one chunk and their steps."""
-ChunkMapper = Callable[..., Iterator[Chunk]]
+ChunkMapper = Callable[..., Generator[Chunk, None, None]]
 """``(model, params, X, Y, chunks, **options) -> iterator of (indices, costs)``, any order."""
 
 FLOAT64 = np.dtype(np.float64)
@@ -92,7 +92,7 @@ class FDEngine:
         return all(module_installed(module) for module in self.requires)
 
     def evaluate_chunks(self, model: Model, params: Params, X: Any, Y: Any, chunks: Iterable[Chunk],
-                        **options: Any) -> Iterator[Chunk]:
+                        **options: Any) -> Generator[Chunk, None, None]:
         """``(indices, costs)`` of every chunk, in completion order.
 
         By default the evaluator from ``prepare`` runs the chunks one after
@@ -141,7 +141,7 @@ def get_engine(name: str) -> FDEngine:
 def auto_order(model: Model, params: Params, X: Any, Y: Any) -> list[FDEngine]:
     """The engines ``engine="auto"`` may use for this point, best first (the last always handles it)."""
     ranked = sorted((e for e in engines().values() if e.auto_rank is not None and e.is_available()),
-                    key=lambda e: e.auto_rank)
+                    key=lambda e: e.auto_rank or 0)
     return [e for e in ranked if e.handles(model, params, X, Y)
             and (e.auto_suits is None or e.auto_suits(model, params, X, Y))]
 
@@ -159,7 +159,7 @@ def choose_engine(name: str, model: Model, params: Params, X: Any, Y: Any) -> FD
     return engine
 
 
-def evaluate_in_order(evaluate: ChunkEvaluator, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+def evaluate_in_order(evaluate: ChunkEvaluator, chunks: Iterable[Chunk]) -> Generator[Chunk, None, None]:
     """The sequential schedule: one chunk after another, each as soon as it is asked for."""
     for indices, steps in chunks:
         yield indices, evaluate(indices, steps)

@@ -41,7 +41,7 @@ import logging
 import math
 import os
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator
+from typing import Any, Generator, Iterable, Iterator
 
 import numpy as np
 
@@ -91,7 +91,7 @@ def evaluate_pieces(model: Model, point: tuple[Params, Any, Any], pieces: list[C
 
 def map_chunks(model: Model, params: Params, X: Any, Y: Any, chunks: Iterable[Chunk], *,
                scheduler: str | None = None, client: Any = None,
-               task_size: int | None = None, memory_budget: int | None = None) -> Iterator[Chunk]:
+               task_size: int | None = None, memory_budget: int | None = None) -> Generator[Chunk, None, None]:
     """Every task's ``(indices, costs)`` from the cluster, in the order tasks complete.
 
     The coordinates are cut into pieces as the local engine would chunk them

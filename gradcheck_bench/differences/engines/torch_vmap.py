@@ -65,7 +65,8 @@ def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
     def cost_with(name: str) -> Callable[[Any], Any]:
         return lambda tensor: model.cost({**tensors, name: tensor}, X_torch, Y_torch, xp=xp).reshape(())
 
-    batched = {None: vmap(cost_of_vector)} if whole else {name: vmap(cost_with(name)) for name in params}
+    batched: dict[str | None, Any] = {None: vmap(cost_of_vector)} if whole else \
+        {name: vmap(cost_with(name)) for name in params}
 
     def run(name: str | None, batch: np.ndarray) -> np.ndarray:
         try:
@@ -76,7 +77,7 @@ def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
                                    f"{str(error)[:200]})") from error
 
     first = None if whole else next(iter(params))
-    base = flat if whole else params[first]
+    base = flat if first is None else params[first]
     require_agreement(float(run(first, base[None].copy())[0]), model, params, X, Y, "torch")
 
     def evaluate(indices: np.ndarray, steps: np.ndarray) -> np.ndarray:
