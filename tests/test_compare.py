@@ -227,6 +227,7 @@ def test_a_slow_source_is_stopped_at_the_budget_and_recorded_as_timeout(broken_s
     slow = report.sources.set_index("source").loc["slow"]
     assert slow["outcome"] == "TIMEOUT" and np.isnan(slow["seconds"])
     assert f"budget of 1 s ({'worker process stopped' if worker == 'process' else 'stopped'})" in slow["message"]
+    pytest.importorskip("matplotlib")  # the rest is about the pictures
     assert {"heatmap.png", "cost.png", "cost_ratio.png"} <= set(report.render())  # a timeout is drawn too
 
 
@@ -334,6 +335,8 @@ def test_the_summary_of_the_default_cases_fits_in_40_lines(monkeypatch):
 def test_many_models_still_fit_in_40_lines(monkeypatch):
     import gradcheck_bench.tools.compare as compare_module
 
+    pytest.importorskip("torch")  # without it the torch cells are UNAVAILABLE and the copies are not folded
+
     monkeypatch.setattr(compare_module, "measure", _instant_measure)
     linear = get_model("linear1d")
     extra = [gb.Model(name=f"copy{i}", cost=linear.cost, gradient=linear.gradient, cases={f"copy{i}": linear.cases[
@@ -385,7 +388,9 @@ def test_cli_prints_a_summary_and_writes_every_file(cli_run):
         assert name in provenance
     assert provenance["settings"]["budget"] == 60.0  # the documented default
     assert {"numpy", "torch", "jax"} <= set(provenance["versions"]) and "compare" in provenance["command"]
-    assert "| seed " in markdown and "| mlp " in markdown and "![heatmap](heatmap.png)" in markdown
+    assert "| seed " in markdown and "| mlp " in markdown
+    pytest.importorskip("matplotlib")  # the rest is about the pictures
+    assert "![heatmap](heatmap.png)" in markdown
     assert sorted(p.name for p in folder.iterdir()) == REPORT_FILES
 
 
@@ -397,6 +402,7 @@ def test_cli_full_prints_every_row(tmp_path, capsys):
 
 
 def test_the_pictures_are_pngs_and_the_heatmap_reads_pass_green_and_fail_red(cli_run):
+    pytest.importorskip("matplotlib")
     import matplotlib.image
 
     _, _, folder = cli_run
@@ -524,8 +530,9 @@ window.addEventListener('load', function () {
 
 
 def test_the_html_report_opens_offline_in_chromium_with_tables_and_pictures(cli_run, tmp_path):
-    from gradcheck_bench.tools.dashboard import find_chromium, run_chromium
+    pytest.importorskip("matplotlib")
     import matplotlib.image
+    from gradcheck_bench.tools.dashboard import find_chromium, run_chromium
 
     chromium = find_chromium()
     if chromium is None:
