@@ -34,13 +34,15 @@ def test_the_python_examples_run_in_order():
 def test_the_example_output_is_what_the_command_prints():
     shown = re.search(r"```\n\$ (gradcheck-bench check [^\n]*)\n(.*?)```", README, re.S)
     command, output = shown.group(1), shown.group(2)
+    assert command == "gradcheck-bench check --candidate numpy-buggy --reference fd"
     completed = subprocess.run([sys.executable, "-m", "gradcheck_bench", *command.split()[1:]],
                                capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert completed.returncode == 1
-    printed = completed.stdout.splitlines()
-    for line in output.strip().splitlines():
-        # The oracle's resolution is an estimate printed to two digits; the verdict and culprits are exact.
-        assert re.sub(r"resolves \S+ here", "", line) in [re.sub(r"resolves \S+ here", "", p) for p in printed]
+    # The README shows the verdict and the culprits, every line up to the first blank one, figure for figure.
+    # The per-tensor table after them is left out: its round-off-sized figures (differences near 1e-11)
+    # change with the CPU's BLAS kernel, the verdict's lines do not.
+    summary = completed.stdout.split("\n\n")[0].splitlines()
+    assert output.splitlines() == summary
 
 
 def test_ci_runs_the_readmes_test_command_verbatim():

@@ -93,6 +93,7 @@ def test_an_interrupted_study_says_where_it_stopped(tmp_path, monkeypatch):
 
 
 def test_the_detection_heatmap_reads_green_where_the_verdict_is_right():
+    pytest.importorskip("matplotlib")
     from gradcheck_bench.tools.study import CORRECT, METHODS, detection_figure
 
     control = next(bug.name for bug in CATALOGUE if bug.control)

@@ -85,7 +85,8 @@ class Model:
     batched_cost: Callable[[Params, Any, Any], np.ndarray] | None = None
     """NumPy costs of a batch: every parameter has a leading batch axis; returns one cost per member."""
     layers: Callable[[Params, Any, Any], Any] | None = None
-    """The dense-layer layout of a point (:class:`~gradcheck_bench.engines.mlp_layout.MLPPoint`)."""
+    """The dense-layer layout of a point, which the ``structured`` engine reads
+    (the MLP's is :class:`~gradcheck_bench.models.mlp.DenseLayers`)."""
     complex_safe: bool = True
     """Whether the cost stays analytic for complex parameters (``complex-step`` needs it)."""
     takes_xp: bool | None = None

@@ -31,7 +31,7 @@ WORKING_COPIES = 4
 """Arrays of a layer's batched activations alive at once (Z, A, the product, the loss)."""
 CACHE_SIZED_CHUNK = 2 * 2**20
 """Its passes are memory-bound: cache-sized chunks (about 2 MiB) run faster per coordinate
-than budget-sized ones (``gradcheck-bench peers --growth`` measures it)."""
+than budget-sized ones (``gradcheck-bench growth`` measures it)."""
 
 
 def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:

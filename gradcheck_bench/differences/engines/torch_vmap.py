@@ -37,7 +37,8 @@ ENGINE_THREADS = 1
 """torch's intra-op threads while the engine runs (restored after): the batched passes are many small
 operations, which threads slow down more than they share, most of all on a busy machine."""
 FAST_CHUNK_BYTES = 16 * 2**20
-"""Chunks of about this working set ran fastest (``gradcheck-bench peers --growth`` measures the engines)."""
+"""Chunks of about this working set ran fastest (``gradcheck-bench peers`` times each fd engine, this one
+included; ``gradcheck-bench growth`` times only the NumPy engines)."""
 
 
 def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
