@@ -125,6 +125,6 @@ SOURCES = [
         description="complex-step differentiation Im J(theta + ih e_k)/h (n complex forward passes)",
         kind="oracle",
         applies_to=lambda model: model.complex_safe,
-        needs="real parameters and a complex-safe cost (its Model says complex_safe=False, or the parameters are complex)",
+        needs="a complex-safe cost of real parameters (its Model says complex_safe=False, or the parameters are complex)",
     ),
 ]
