@@ -26,6 +26,7 @@ from .tolerances import TOLERANCES
 from .validation import is_positive_number
 
 if TYPE_CHECKING:
+    from .kinds import Request
     from .point import Point
     from .source import GradientSource
 
@@ -84,7 +85,8 @@ def lowest_precision(precision: np.dtype, *outputs: Any) -> np.dtype:
 
 def judge(candidate: Any, reference: Any, *, labels: tuple[str, str] = ("candidate", "reference"),
           tolerance: Tolerance = Tolerance(), precision: np.dtype | str = "float64", point: "Point | None" = None,
-          sources: "tuple[GradientSource | None, GradientSource | None]" = (None, None)) -> CheckResult:
+          sources: "tuple[GradientSource | None, GradientSource | None]" = (None, None),
+          request: "Request | None" = None) -> CheckResult:
     """The verdict on ``candidate`` against ``reference`` (two gradients with the same names and shapes).
 
     ``precision`` is the parameters'; with a ``point`` and the ``sources`` that
@@ -96,7 +98,7 @@ def judge(candidate: Any, reference: Any, *, labels: tuple[str, str] = ("candida
     first = _verdict(outputs, labels, tolerance, precision)
     if first.passed or point is None:
         return first
-    return second_look(first, outputs, labels, tolerance, precision, point, sources)
+    return second_look(first, outputs, labels, tolerance, precision, point, sources, request)
 
 
 def _verdict(outputs: list[Any], labels: tuple[str, str], tolerance: Tolerance, precision: np.dtype,
@@ -128,7 +130,8 @@ def _verdict(outputs: list[Any], labels: tuple[str, str], tolerance: Tolerance, 
 
 def second_look(result: CheckResult, outputs: list[Any], labels: tuple[str, str], tolerance: Tolerance,
                 precision: np.dtype, point: "Point",
-                sources: "tuple[GradientSource | None, GradientSource | None]") -> CheckResult:
+                sources: "tuple[GradientSource | None, GradientSource | None]",
+                request: "Request | None" = None) -> CheckResult:
     """A failing check asks each source that can to re-examine the tensors it is about to name.
 
     The finite-difference oracle estimates its truncation error there with a
@@ -151,7 +154,7 @@ def second_look(result: CheckResult, outputs: list[Any], labels: tuple[str, str]
     refined = list(outputs)
     said: list[str] = []
     for k, (source, label) in enumerate(zip(sources, labels)):
-        looked = None if source is None else source.second_look(point, suspects, within_error_bars)
+        looked = None if source is None else source.second_look(point, suspects, within_error_bars, request)
         if looked is None:
             continue
         refined[k] = merged(outputs[k], looked)

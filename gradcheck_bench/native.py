@@ -88,6 +88,11 @@ class Leaf:
         return self.kind == NUMPY and self.dtype in (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def replace_shape(leaf: Leaf, shape: tuple[int, ...]) -> Leaf:
+    """``leaf`` described with another shape (a Jacobian block of it)."""
+    return Leaf(leaf.name, tuple(shape), leaf.dtype, leaf.kind, leaf.device)
+
+
 def leaf_of(name: str, value: Any) -> tuple[Leaf, np.ndarray]:
     """The leaf's description and its private real array; a clear error for a value no check can take."""
     kind = kind_of(value)

@@ -214,9 +214,14 @@ def for_layout(model: Model, layout: Layout) -> Model:
         return model
     user = model
 
-    def cost(params: Params, X: Any, Y: Any, xp: Any = np) -> Any:
-        tree = layout.for_caller(params) if xp is np and not user.takes_xp else layout.joined(params)
-        return user.cost(tree, X, Y, xp=xp) if user.takes_xp else user.cost(tree, X, Y)
+    def speaking_check_arrays(function: Callable[..., Any]) -> Callable[..., Any]:
+        def adapted(params: Params, X: Any, Y: Any, xp: Any = np) -> Any:
+            tree = layout.for_caller(params) if xp is np and not user.takes_xp else layout.joined(params)
+            return function(tree, X, Y, xp=xp) if user.takes_xp else function(tree, X, Y)
+        return adapted
+
+    cost = speaking_check_arrays(user.cost)
+    function = cost if user.function is user.cost or user.function is None else speaking_check_arrays(user.function)
 
     def wrapped(function: Callable[..., Any] | None) -> Callable[..., Any] | None:
         if function is None:
@@ -234,7 +239,7 @@ def for_layout(model: Model, layout: Layout) -> Model:
         assert bug is not None
         planted = replace(planted, gradient=bug)
     return replace(
-        user, cost=cost, validate_point=wrapped(user.validate_point),
+        user, cost=cost, function=function, validate_point=wrapped(user.validate_point),
         gradient=gradient_of(user.gradient, f"{user.name} gradient"), planted_bug=planted,
         kink_pattern=wrapped(user.kink_pattern), batched_cost=None, layers=None,
         complex_safe=user.complex_safe and not layout.has_complex and (user.takes_xp or layout.framework is None),
@@ -245,3 +250,60 @@ def for_layout(model: Model, layout: Layout) -> Model:
 def leaf_kinds(params: Any) -> set[str]:
     """The kinds of leaf in a caller's tree (for messages)."""
     return {str(kind_of(value)) for _, value in leaves_by_path(params)}
+
+
+@dataclass(frozen=True)
+class Output:
+    """A function's output at the point: its tree, its leaves (``output`` for one array, else paths), values."""
+
+    tree: Any
+    leaves: tuple[Leaf, ...]
+    values: dict[str, np.ndarray]
+
+    @property
+    def names(self) -> list[str]:
+        return [leaf.name for leaf in self.leaves]
+
+    @property
+    def single(self) -> bool:
+        """One array, not a pytree of them."""
+        return not is_container(self.tree)
+
+    def for_caller(self, internal: Mapping[str, np.ndarray]) -> Any:
+        """Output-shaped values (a cotangent) in the output's own structure and kinds."""
+        leaves = {leaf.name: as_caller_kind(leaf, internal[leaf.name]) for leaf in self.leaves}
+        return leaves[OUTPUT] if self.single else rebuild(self.tree, leaves)
+
+    def read(self, value: Any, source: str, what: str = "output") -> dict[str, np.ndarray]:
+        """Output-shaped values a source returned (a JVP, a given cotangent), as real arrays by output name."""
+        if self.single:
+            by_name = {OUTPUT: value}
+        else:
+            by_name = flat_by_name(value, self.names, source, self.tree)
+        return {leaf.name: gradient_leaf(leaf, by_name[leaf.name], f"{source} ({what})")[0] for leaf in self.leaves}
+
+
+OUTPUT = "output"
+"""The name of a function's output when it is one array."""
+
+
+def read_output(value: Any, function_name: str) -> Output:
+    """A function's output at the point (one array or a pytree of them), real floating point."""
+    if is_container(value):
+        found = [(name, leaf) for name, leaf in leaves_by_path(value) if not is_container(leaf)]
+        tree = rebuild_structure(value)
+    else:
+        found, tree = [(OUTPUT, value)], None
+    leaves, values = [], {}
+    for name, leaf in found:
+        try:
+            described, array = leaf_of(name, leaf)
+        except InputError as error:
+            raise InputError(f"the function of {function_name!r} returned {error}".replace("params[", "output[")) \
+                from None
+        if described.is_complex:
+            raise InputError(f"the function of {function_name!r} returns complex values ({name}); derivative "
+                             "kinds compare real outputs: return the real and imaginary parts as two arrays.")
+        leaves.append(described)
+        values[name] = array
+    return Output(tree=tree, leaves=tuple(leaves), values=values)

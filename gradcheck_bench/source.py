@@ -23,11 +23,17 @@ computed as :class:`GivenGradient`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
+from .errors import SourceError
 from .gradient import Gradient
 from .models import Model
 from .point import Point, build_point, for_layout
+
+if TYPE_CHECKING:
+    from .kinds import Request
+
+GRADIENT_ONLY = frozenset({"gradient"})
 
 
 class GradientSource:
@@ -40,11 +46,24 @@ class GradientSource:
         """The gradient at ``point`` (whose model check, if any, has passed)."""
         raise NotImplementedError
 
-    def second_look(self, point: Point, names: list[str], within_error_bars: bool) -> Gradient | None:
+    def provides(self) -> frozenset[str]:
+        """The derivative kinds this source gives (:mod:`gradcheck_bench.kinds`)."""
+        return GRADIENT_ONLY
+
+    def derivative_at(self, point: Point, request: "Request") -> Gradient:
+        """The derivative ``request`` asks for at ``point``: the gradient here, other kinds where a source offers them."""
+        if request.name == "gradient":
+            return self.gradient_at(point)
+        raise SourceError(f"gradient source {self.name!r} gives {', '.join(sorted(self.provides()))}, "
+                          f"not the {request.name}.")
+
+    def second_look(self, point: Point, names: list[str], within_error_bars: bool,
+                    request: "Request | None" = None) -> Gradient | None:
         """The tensors ``names`` re-examined, or None when this source has nothing more to offer.
 
         ``within_error_bars``: every mismatch lay inside the sources' error bars, so what is
-        needed is a more accurate value, not a second opinion on the same one.
+        needed is a more accurate value, not a second opinion on the same one. ``request``: the
+        derivative the check compares (None: the gradient).
         """
         return None
 
@@ -80,16 +99,35 @@ class CallableSource(GradientSource):
     gradient, which the check's model wraps for the caller's layout itself).
     """
 
-    def __init__(self, function: Callable[..., Any], name: str | None = None, check_arrays: bool = False) -> None:
+    def __init__(self, function: Callable[..., Any], name: str | None = None, check_arrays: bool = False,
+                 kinds: frozenset[str] | None = None) -> None:
         self.function = function
         self.check_arrays = check_arrays
+        self.kinds = kinds
         self.name = name or getattr(function, "name", None) or getattr(function, "__name__", None) or repr(function)
+
+    def provides(self) -> frozenset[str]:
+        """A user's callable is whatever the check asks it to be; a model's is what the model declares."""
+        if self.kinds is not None:
+            return self.kinds
+        from .kinds import kinds
+
+        return frozenset(kinds())
 
     def gradient_at(self, point: Point) -> Gradient:
         X, Y = point.private_data()
         params = point.private_params()
         given = params if self.check_arrays or point.layout.plain else point.layout.for_caller(params)
         return point.layout.gradient(self.function(given, X, Y), self.name)
+
+    def derivative_at(self, point: Point, request: "Request") -> Gradient:
+        if request.name == "gradient":
+            return self.gradient_at(point)
+        X, Y = point.private_data()
+        params = point.private_params()
+        given = params if point.layout.plain else point.layout.for_caller(params)
+        returned = self.function(*request.arguments(point, given, X, Y))
+        return returned if isinstance(returned, Gradient) else request.kind.read(point, request, returned, self.name)
 
 
 class GivenGradient(GradientSource):
@@ -102,6 +140,16 @@ class GivenGradient(GradientSource):
 
     def gradient_at(self, point: Point) -> Gradient:
         return point.layout.gradient(self.gradient, self.name)
+
+    def provides(self) -> frozenset[str]:
+        from .kinds import kinds
+
+        return frozenset(kinds())
+
+    def derivative_at(self, point: Point, request: "Request") -> Gradient:
+        if isinstance(self.gradient, Gradient):
+            return self.gradient
+        return request.kind.read(point, request, self.gradient, self.name)
 
 
 def as_source(source: Any) -> GradientSource:

@@ -35,6 +35,9 @@ class DtypeTolerance:
     richardson_step: float
     threshold: float
     note: str
+    hvp_step: float = 2.0**-13
+    """The relative step of each of the two differences a Hessian-vector product nests (their round-off
+    ``eps |J| / h^2`` and truncation ``h^2`` balance near ``eps ** (1/4)``)."""
 
     @property
     def eps(self) -> float:
@@ -49,7 +52,7 @@ TOLERANCES: dict[np.dtype, DtypeTolerance] = {
     ),
     np.dtype(np.float32): DtypeTolerance(
         np.dtype(np.float32), 2.0**-8, 2.0**-3, 1e-4,
-        "cube root of 1.2e-7 is 4.9e-3; raised to what the oracle can resolve at the point",
+        "cube root of 1.2e-7 is 4.9e-3; raised to what the oracle can resolve at the point", 2.0**-5,
     ),
 }
 """dtype -> default relative steps and pass threshold."""

@@ -40,13 +40,16 @@ from .driver import EngineRun, centered, perturbed_costs
 from .engines import DEFAULT_MEMORY_BUDGET, engines, get_engine
 from ..errors import InputError
 from ..gradient import Gradient
+from ..kinds import ALL_KINDS, Request
 from ..point import Point
 from ..source import GradientSource
 from ..models import Model, Params, cost_model, get_model
 from ..ravel import parameter_slices, split
-from ..tolerances import LowPrecisionWarning
-from .steps import rounding_error, step_vector
-from ..validation import CostAtPoint, cost_at_point
+from ..tolerances import TOLERANCES, LowPrecisionWarning
+from .steps import relative_steps, rounding_error, step_vector
+from .vector import (columns, direction_step, directional, directional_model, flattened_output, jacobian_blocks,
+                     projected_model, rounding_of, split_output, without)
+from ..validation import CostAtPoint, cost_at_point, scalar_cost
 from .kink_safe import kink_safe_tensors
 from .richardson import RichardsonDifference
 
@@ -92,6 +95,9 @@ class CentralDifference(GradientSource):
     engine_options: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     error: str = "auto"
     name: str = "fd"
+    noise: float | None = field(default=None, compare=False)
+    """The absolute round-off of one evaluation of the cost, where it is not ``eps |J|`` (a derived cost that is
+    itself a difference, as for a Hessian-vector product)."""
 
     def __post_init__(self) -> None:
         if self.eps is not None:
@@ -120,11 +126,70 @@ class CentralDifference(GradientSource):
         return self.differentiate(point.params, point.X, point.Y, at_point, point.names,
                                   self.wants_truncation(at_point))
 
-    def second_look(self, point: Point, names: list[str], within_error_bars: bool) -> Gradient:
+    def second_look(self, point: Point, names: list[str], within_error_bars: bool,
+                    request: Request | None = None) -> Gradient | None:
         """Full error bars and kinks stepped around (:meth:`recheck`); where every mismatch was within this
-        oracle's error bars, a more accurate value instead (:meth:`resolve`)."""
+        oracle's error bars, a more accurate value instead (:meth:`resolve`). For another kind, the derived
+        cost's own second look, or the Jacobian again with its truncation error."""
+        if request is not None and request.name != "gradient":
+            return self._second_look_of(point, names, within_error_bars, request)
         look = self.resolve if within_error_bars else self.recheck
         return look(point.params, point.X, point.Y, names)
+
+    def provides(self) -> frozenset[str]:
+        return ALL_KINDS
+
+    def derivative_at(self, point: Point, request: Request) -> Gradient:
+        """Any kind from forward passes only (:mod:`gradcheck_bench.differences.vector`)."""
+        if request.name == "gradient":
+            return self.gradient_at(point)
+        if request.name in ("vjp", "hvp"):
+            return self._derived(point, request).gradient_at(without(point))
+        assert request.output is not None
+        values = flattened_output(self.model, request.output, point.X, point.Y)
+        if request.name == "jacobian":
+            return self._jacobian(point, request, values, truncation=False)
+        assert request.probe is not None
+        step = direction_step(point, request.probe, TOLERANCES[point.precision].fd_step)
+        coarse, at_point = directional(values, point, request.probe, step)
+        fine, _ = directional(values, point, request.probe, step / 2)
+        error = combine_errors(rounding_of(at_point, point.precision, step), np.abs(coarse - fine) * 4 / 3)
+        return Gradient(tensors=split_output(coarse, request.output), error=split_output(error, request.output),
+                        notes=(f"a centered difference along the tangent, steps {step:.2g} and {step / 2:.2g}",))
+
+    def _jacobian(self, point: Point, request: Request, values: Any, truncation: bool) -> Gradient:
+        assert request.output is not None
+        steps = step_vector(self.eps, point.params, point.precision)
+        matrix, error = columns(values, point, steps)
+        if truncation:
+            finer, _ = columns(values, point, steps / 2)
+            error = combine_errors(error, np.abs(matrix - finer) * 4 / 3)
+        return Gradient(tensors=jacobian_blocks(matrix, point, request.output),
+                        error=jacobian_blocks(error, point, request.output))
+
+    def _derived(self, point: Point, request: Request) -> "CentralDifference":
+        """The gradient oracle on the derived cost: ``u . f`` for a VJP, the directional difference for a HVP."""
+        assert request.probe is not None
+        if request.name == "vjp":
+            assert request.output is not None
+            return replace(self, model=projected_model(self.model, request.output, request.probe))
+        base = TOLERANCES[point.precision].hvp_step
+        step = direction_step(point, request.probe, base)
+        cost = abs(point.cost_for(self.model) if point.cost_for(self.model) is not None
+                   else float(scalar_cost(counted(self.model.cost)(point.params, point.X, point.Y))))
+        noise = float(np.finfo(point.precision).eps) * max(cost, np.finfo(np.float64).tiny) / step
+        steps = relative_steps(point.params, base) if self.eps is None else self.eps
+        return replace(self, model=directional_model(self.model, request.probe, step), eps=steps, noise=noise)
+
+    def _second_look_of(self, point: Point, names: list[str], within_error_bars: bool,
+                        request: Request) -> Gradient | None:
+        if request.name in ("vjp", "hvp"):
+            return self._derived(point, request).second_look(without(point), names, within_error_bars)
+        if request.name == "jacobian":
+            assert request.output is not None
+            values = flattened_output(self.model, request.output, point.X, point.Y)
+            return self._jacobian(point, request, values, truncation=True)
+        return None
 
     def for_model(self, model: Model) -> "CentralDifference":
         return replace(self, model=model)
@@ -155,7 +220,8 @@ class CentralDifference(GradientSource):
             np.concatenate([np.arange(slices[name].start, slices[name].stop) for name in names])
         steps = all_steps[indices]
         run = self._run(params, X, Y, indices, steps)
-        values, error = centered(run.costs, steps), rounding_error(at_point.value, at_point.precision, steps)
+        values = centered(run.costs, steps)
+        error = rounding_error(at_point.value, at_point.precision, steps) if self.noise is None else self.noise / steps
         if truncation:
             values, error = self._with_truncation(params, X, Y, at_point, indices, steps, values, error)
         whole = names == list(params) and all(value.dtype == np.float64 for value in params.values())

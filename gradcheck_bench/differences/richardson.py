@@ -31,6 +31,7 @@ from ..counting import counted
 from .driver import centered, perturbed_costs
 from ..errors import InputError
 from ..gradient import Gradient
+from ..kinds import GRADIENT, JACOBIAN, JVP, VJP, Request
 from ..point import Point
 from ..source import GradientSource
 from .kinks import MAX_SHRINKS, SHRINK_FACTOR, KinkAwareDifference, KinkCrossing, evaluator, summarize_crossings
@@ -38,9 +39,13 @@ from ..models import Model, Params
 from ..ravel import coordinate_name, parameter_count, parameter_slices, ravel, split
 from ..tolerances import TOLERANCES
 from .steps import relative_steps, rounding_error
+from .vector import (columns, direction_step, directional, flattened_output, jacobian_blocks, projected_model,
+                     rounding_of, split_output, without)
 from ..validation import cost_at_point, is_positive_number
 
 DEFAULT_LEVELS = 3
+RICHARDSON_KINDS = frozenset({GRADIENT, JACOBIAN, JVP, VJP})
+"""No Hessian-vector product: extrapolating nested differences is left to ``fd``'s second differences."""
 
 
 def tableau(differences: list[Any]) -> tuple[Any, Any]:
@@ -82,9 +87,47 @@ class RichardsonDifference(GradientSource):
         at_point = cost_at_point(counted(self.model.cost), point.params, point.X, point.Y)
         return self.tensors(point.params, point.X, point.Y, point.names, at_point)
 
-    def second_look(self, point: Point, names: list[str], within_error_bars: bool) -> Gradient:
+    def second_look(self, point: Point, names: list[str], within_error_bars: bool,
+                    request: Request | None = None) -> Gradient | None:
         """Richardson's values again from finer steps (:meth:`resolve`), whatever the first look lacked."""
+        if request is not None and request.name != "gradient":
+            return None
         return self.resolve(point.params, point.X, point.Y, names)
+
+    def provides(self) -> frozenset[str]:
+        return RICHARDSON_KINDS
+
+    def derivative_at(self, point: Point, request: Request) -> Gradient:
+        """The VJP as the extrapolated gradient of ``u . f``; the JVP and the Jacobian's columns extrapolated
+        over ``levels`` halving steps, each with its tableau's error estimate."""
+        if request.name == "gradient":
+            return self.gradient_at(point)
+        if request.name == "vjp":
+            assert request.output is not None and request.probe is not None
+            derived = projected_model(self.model, request.output, request.probe)
+            return replace(self, model=derived).gradient_at(without(point))
+        if request.name not in RICHARDSON_KINDS:
+            return super().derivative_at(point, request)
+        assert request.output is not None
+        values = flattened_output(self.model, request.output, point.X, point.Y)
+        base = TOLERANCES[point.precision].richardson_step / self.finer
+        if request.name == "jvp":
+            assert request.probe is not None
+            step = direction_step(point, request.probe, base) if self.h is None else float(self.h)
+            estimates = []
+            for level in range(self.levels):
+                value, at_point = directional(values, point, request.probe, step / 2.0**level)
+                estimates.append(value)
+            product, left = tableau(estimates)
+            error = np.asarray(left) + rounding_of(at_point, point.precision, step / 2.0 ** (self.levels - 1))
+            return Gradient(tensors=split_output(np.asarray(product), request.output),
+                            error=split_output(error, request.output))
+        coarsest = relative_steps(point.params, base) if self.h is None else np.full(point.size, float(self.h))
+        levels = [columns(values, point, coarsest / 2.0**level) for level in range(self.levels)]
+        matrix, left = tableau([level[0] for level in levels])
+        error = np.asarray(left) + levels[-1][1]
+        return Gradient(tensors=jacobian_blocks(np.asarray(matrix), point, request.output),
+                        error=jacobian_blocks(error, point, request.output))
 
     def for_model(self, model: Model) -> "RichardsonDifference":
         return replace(self, model=model)

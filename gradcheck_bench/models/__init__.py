@@ -53,9 +53,15 @@ GradientFunction = Callable[[Params, Any, Any], Params]
 class PlantedBug:
     """A deliberately wrong gradient of a model, and the tensors a check must name for it."""
 
-    gradient: GradientFunction
+    gradient: GradientFunction | None
     description: str
     culprits: tuple[str, ...]
+    derivatives: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    """The same mistake in other derivative kinds, by kind (``{"jacobian": f, "jvp": g, ...}``)."""
+
+
+def _NO_COST(params: Any, X: Any, Y: Any, xp: Any = np) -> Any:  # noqa: N802 - a sentinel, replaced on creation
+    raise AssertionError("a Model's cost is set from its function when it is created")
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,8 @@ class Model:
     """
 
     name: str
-    cost: Cost
+    cost: Cost = field(default_factory=lambda: _NO_COST)
+    """``cost(params, X, Y, xp=np) -> scalar``; for a function of any output, give ``function`` instead."""
     description: str = ""
     validate_point: Callable[[Params, Any, Any], float | None] | None = None
     """Raises :class:`~gradcheck_bench.errors.InputError` when ``(params, X, Y)`` does not suit the model;
@@ -94,17 +101,30 @@ class Model:
     native_framework: str | None = None
     """``"torch"`` or ``"jax"``: the framework whose arrays a cost without ``xp`` computes on (a check of torch
     or jax parameters sets it), so that framework's autograd and fd engine can run it as it is."""
+    function: Callable[..., Any] | None = None
+    """``function(params, X, Y, xp=np)``: an array of any shape (or a pytree of arrays), for the Jacobian,
+    JVP and VJP kinds; a scalar cost serves as its own function."""
+    derivatives: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    """Hand-written derivatives beyond the gradient, by kind (the ``numpy`` source): ``"jacobian"``
+    ``(params, X, Y)``, ``"jvp"`` ``(params, X, Y, tangent)``, ``"vjp"`` ``(params, X, Y, cotangent)``,
+    ``"hvp"`` ``(params, X, Y, vector)``; see :mod:`gradcheck_bench.kinds`."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise InputError(f"a Model needs a non-empty name, got {self.name!r}; e.g. Model(name='mine', cost=f).")
-        if not callable(self.cost):
-            raise InputError(
-                f"model {self.name!r}: cost must be a callable cost(params, X, Y, xp=np) -> scalar, "
-                f"got {type(self.cost).__name__}."
-            )
+        if self.cost is _NO_COST and self.function is None:
+            raise InputError(f"model {self.name!r} needs cost=f (a scalar cost(params, X, Y, xp=np)) or function=f "
+                             "(any output, for Jacobians, JVPs and VJPs).")
+        for role, given in (("cost", self.cost), ("function", self.function)):
+            if given is not None and not callable(given):
+                raise InputError(f"model {self.name!r}: {role} must be a callable {role}(params, X, Y, xp=np), "
+                                 f"got {type(given).__name__}.")
+        if self.function is None:
+            object.__setattr__(self, "function", self.cost)
+        if self.cost is _NO_COST:
+            object.__setattr__(self, "cost", self.function)
         if self.takes_xp is None:
-            object.__setattr__(self, "takes_xp", accepts_xp(self.cost))
+            object.__setattr__(self, "takes_xp", accepts_xp(self.function))
 
     def runs_on(self, framework: str) -> bool:
         """Whether the cost can be called on ``framework``'s arrays: written against ``xp``, or native there."""
@@ -138,9 +158,13 @@ def accepts_xp(function: Callable[..., Any]) -> bool:
     return "xp" in parameters
 
 
-def cost_with_xp(model: Model, params: Any, X: Any, Y: Any, xp: Any, backend: str) -> Any:
-    """``model.cost(params, X, Y, xp=xp)``, with an error that says what to do when the cost is not xp-ready."""
+def cost_with_xp(model: Model, params: Any, X: Any, Y: Any, xp: Any, backend: str, output: bool = False) -> Any:
+    """``model.cost(params, X, Y, xp=xp)`` (``output=True``: its ``function``), with an error that says what to do
+    when the cost is not xp-ready."""
     try:
+        if output:
+            assert model.function is not None  # a Model always has one
+            return model.function(params, X, Y, xp=xp)
         return model.cost(params, X, Y, xp=xp)
     except InputError:
         raise

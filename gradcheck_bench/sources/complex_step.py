@@ -31,11 +31,13 @@ import numpy as np
 
 from ..counting import counted
 from ..errors import InputError, SourceError
+from ..differences.vector import jacobian_blocks, projected_model, split_output, without
 from ..gradient import Gradient
-from ..point import Point
+from ..kinds import GRADIENT, JACOBIAN, JVP, VJP, Request
+from ..point import OUTPUT, Point
 from ..source import GradientSource
 from ..models import Model, Params, cost_model, get_model
-from ..ravel import ravel, unravelled_copy
+from ..ravel import leaves_by_path, ravel, unravelled_copy
 from ..validation import cost_array, is_positive_number, require_finite_cost
 from .registry import SourceSpec
 
@@ -45,6 +47,9 @@ ROUND_OFF_EPS = 4.0
 DEFAULT_COMPLEX_STEP = 1e-20
 """Far below any truncation error and far above the smallest normal number,
 in complex128 and complex64 alike."""
+
+COMPLEX_STEP_KINDS = frozenset({GRADIENT, JACOBIAN, JVP, VJP})
+"""No Hessian-vector product: the complex step gives first derivatives only."""
 
 _COMPLEX_OF = {np.dtype(np.float64): np.complex128, np.dtype(np.float32): np.complex64}
 
@@ -92,6 +97,57 @@ class ComplexStep(GradientSource):
         return Gradient(tensors=unravelled_copy(unravel, gradient),
                         error=unravelled_copy(unravel, ROUND_OFF_EPS * eps * np.abs(gradient)))
 
+    def provides(self) -> frozenset[str]:
+        return COMPLEX_STEP_KINDS
+
+    def derivative_at(self, point: Point, request: Request) -> Gradient:
+        """Jacobian columns and the JVP as imaginary parts of complex passes (n, and 1); the VJP as the complex
+        step's gradient of ``u . f``."""
+        if request.name == "gradient":
+            return self.gradient_at(point)
+        if request.name == "vjp":
+            assert request.output is not None and request.probe is not None
+            derived = projected_model(self.model, request.output, request.probe)
+            return replace(self, model=derived).gradient_at(without(point))
+        if request.name not in COMPLEX_STEP_KINDS:
+            return super().derivative_at(point, request)
+        assert request.output is not None
+        function = counted(self.model.function)
+        flat, unravel = ravel(point.params)
+        moved: np.ndarray = flat.astype(complex_dtype_for(point.params))
+        eps = float(np.finfo(moved.real.dtype).eps)
+        if request.name == "jvp":
+            assert request.probe is not None
+            tangent = np.concatenate([np.ravel(request.probe[name]) for name in point.names])
+            product = self._imaginary_parts(function(unravel(moved + 1j * self.h * tangent), point.X, point.Y),
+                                            request) / self.h
+            return Gradient(tensors=split_output(product, request.output),
+                            error=split_output(ROUND_OFF_EPS * eps * np.abs(product), request.output))
+        matrix = None
+        for k in range(flat.size):
+            moved[k] = flat[k] + 1j * self.h
+            column = self._imaginary_parts(function(unravel(moved), point.X, point.Y), request) / self.h
+            moved[k] = flat[k]
+            matrix = np.empty((column.size, flat.size)) if matrix is None else matrix
+            matrix[:, k] = column
+        assert matrix is not None
+        return Gradient(tensors=jacobian_blocks(matrix, point, request.output),
+                        error=jacobian_blocks(ROUND_OFF_EPS * eps * np.abs(matrix), point, request.output))
+
+    def _imaginary_parts(self, returned: Any, request: Request) -> np.ndarray:
+        """The imaginary parts of every output leaf, flattened in the output's order."""
+        assert request.output is not None
+        leaves = {OUTPUT: returned} if request.output.single else dict(leaves_by_path(returned))
+        parts = []
+        for name in request.output.names:
+            value = leaves[name]
+            value = np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value)
+            if not np.iscomplexobj(value):
+                raise SourceError(f"the function of {self.model.name!r} returned real values for complex "
+                                  "parameters, so the complex step cannot see its derivative; use 'fd'.")
+            parts.append(np.ravel(value.imag).astype(np.float64))
+        return np.concatenate(parts)
+
     def _imaginary_part(self, value: Any) -> float:
         if hasattr(value, "detach"):
             value = value.detach().cpu().numpy()
@@ -125,6 +181,7 @@ SOURCES = [
         description="complex-step differentiation Im J(theta + ih e_k)/h (n complex forward passes)",
         kind="oracle",
         applies_to=lambda model: model.complex_safe,
+        derivatives=lambda model: COMPLEX_STEP_KINDS,
         needs="a complex-safe cost of real parameters (its Model says complex_safe=False, or the parameters are complex)",
     ),
 ]

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..differences.central import CentralDifference
 from ..differences.engines import DEFAULT_MEMORY_BUDGET
+from ..kinds import ALL_KINDS
 from ..models import Model
 from .registry import SourceSpec
 
@@ -25,5 +26,6 @@ SOURCES = [
         factory=_fd_for_model,
         description="centered finite differences of the cost (2n forward passes), with error bars",
         kind="oracle",
+        derivatives=lambda model: ALL_KINDS,
     ),
 ]

@@ -36,7 +36,9 @@ import numpy as np
 from ..errors import InputError
 from ..frameworks.jax import JAX_INSTALL_HINT, float64_leaves, jax_device, to_jax, x64_scope
 from ..gradient import Gradient
-from ..point import Point
+from ..kinds import ALL_KINDS, Request
+from ..ravel import leaves_by_path
+from ..point import OUTPUT, Point
 from ..source import GradientSource
 from ..models import Model, Params, cost_with_xp
 from .registry import SourceSpec
@@ -154,6 +156,43 @@ class JaxAutograd(GradientSource):
             "compile (a long Python loop, unrolled); write the loop with jax.lax.scan to compile it",)
         return Gradient(tensors=tensors, notes=notes)
 
+    def provides(self) -> frozenset[str]:
+        return ALL_KINDS
+
+    def derivative_at(self, point: Point, request: Request) -> Gradient:
+        """Any kind by JAX's transformations on the model's function (``jacrev``, ``jvp``, ``vjp``, and ``jvp``
+        of ``grad`` for the Hessian-vector product), so ``custom_vjp`` and ``custom_jvp`` rules are what is
+        checked; jitted, in float64."""
+        if request.name == "gradient":
+            return self.gradient_at(point)
+        jax = self._jax
+        import jax.numpy as jnp
+
+        with x64_scope():
+            params, X, Y = self._placed(self._arguments(point.params, point.X, point.Y))
+            probe = None if request.probe is None else {k: np.asarray(v, dtype=np.float64)
+                                                        for k, v in request.probe.items()}
+
+            def function(p: Any) -> Any:
+                returned = cost_with_xp(self.model, p, X, Y, jnp, "jax.numpy", output=True)
+                assert request.output is not None
+                return {OUTPUT: returned} if request.output.single else dict(leaves_by_path(returned))
+
+            def cost(p: Any) -> Any:
+                return jnp.reshape(cost_with_xp(self.model, p, X, Y, jnp, "jax.numpy"), ())
+
+            if request.name == "jacobian":
+                found = jax.jit(jax.jacrev(lambda p: function(p)[OUTPUT]))(params)
+            elif request.name == "jvp":
+                found = jax.jit(lambda p, t: jax.jvp(function, (p,), (t,))[1])(params, probe)
+            elif request.name == "vjp":
+                found = jax.jit(lambda p, u: jax.vjp(function, p)[1](u)[0])(params, probe)
+            else:
+                found = jax.jit(lambda p, v: jax.jvp(jax.grad(cost), (p,), (v,))[1])(params, probe)
+            found = jax.block_until_ready(found)
+            order = request.output.names if request.name == "jvp" and request.output is not None else point.names
+            return Gradient(tensors={name: np.asarray(found[name], dtype=np.float64) for name in order})
+
 
 def _jax_for_model(model: Model, device: str = "cpu") -> JaxAutograd:
     return JaxAutograd(model, device=device)
@@ -167,6 +206,7 @@ SOURCES = [
         kind="autograd",
         requires=("jax",),
         applies_to=lambda model: model.runs_on("jax"),
+        derivatives=lambda model: ALL_KINDS,
         needs="a cost written against xp (cost(params, X, Y, xp=np)), or jax parameters",
         install_hint=JAX_INSTALL_HINT,
     ),

@@ -26,7 +26,7 @@ from typing import Any, Callable
 from ..errors import SourceError
 from ..installed import module_installed
 from ..models import Model, get_model
-from ..source import CallableSource, GradientSource
+from ..source import GRADIENT_ONLY, CallableSource, GradientSource
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,8 @@ class SourceSpec:
     applies_to: Callable[[Model], bool] = lambda model: True
     needs: str = ""
     install_hint: str = ""
+    derivatives: Callable[[Model], frozenset[str]] = lambda model: GRADIENT_ONLY
+    """The derivative kinds the source gives for ``model`` (:mod:`gradcheck_bench.kinds`)."""
 
     def option_names(self) -> frozenset[str]:
         """The keyword options the factory accepts (everything but ``model``)."""
@@ -114,8 +116,14 @@ def get_spec(name: str) -> SourceSpec:
     return specs[name]
 
 
-def build_source(name: str, model: Model, **options: Any) -> GradientSource:
-    """Build the named source for ``model``, handing it the options it accepts."""
+def sources_giving(derivative: str, model: Model) -> list[str]:
+    """The names of the installed sources that give ``derivative`` for ``model``."""
+    return [name for name, spec in source_specs().items()
+            if spec.is_available() and spec.applies_to(model) and derivative in spec.derivatives(model)]
+
+
+def build_source(name: str, model: Model, derivative: str = "gradient", **options: Any) -> GradientSource:
+    """Build the named source for ``model``, handing it the options it accepts; it must give ``derivative``."""
     spec = get_spec(name)
     if not spec.applies_to(model):
         usable = ", ".join(n for n, s in source_specs().items() if s.applies_to(model))
@@ -127,6 +135,12 @@ def build_source(name: str, model: Model, **options: Any) -> GradientSource:
         raise ImportError(
             f"gradient source {name!r} needs {', '.join(spec.requires)}, which is not "
             f"installed; install it with: {spec.install_hint or 'pip install ' + ' '.join(spec.requires)}"
+        )
+    if spec.applies_to(model) and derivative not in spec.derivatives(model):
+        raise SourceError(
+            f"gradient source {name!r} does not give the {derivative} of model {model.name!r} (it gives "
+            f"{', '.join(sorted(spec.derivatives(model))) or 'nothing here'}); sources that do: "
+            f"{', '.join(sources_giving(derivative, model)) or 'none installed'}."
         )
     accepted = {key: value for key, value in options.items() if key in spec.option_names()}
     built = spec.factory(model=model, **accepted)

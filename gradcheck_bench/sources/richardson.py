@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..differences.richardson import DEFAULT_LEVELS, RichardsonDifference
+from ..differences.richardson import DEFAULT_LEVELS, RICHARDSON_KINDS, RichardsonDifference
 from ..models import Model
 from .registry import SourceSpec
 
@@ -17,5 +17,6 @@ SOURCES = [
         factory=_richardson_for_model,
         description="centered differences at halving steps, Richardson-extrapolated (2*levels*n passes)",
         kind="oracle",
+        derivatives=lambda model: RICHARDSON_KINDS,
     ),
 ]
