@@ -11,19 +11,24 @@ way, so a reference computed once can serve many checks.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable, Mapping, Union
+
+import numpy as np
 
 from .counting import counted
 from .errors import InputError
 from .gradient import Gradient
 from .judge import Tolerance, judge
+from .kinds import DerivativeKind, Request, draw_probe, get_kind
+from .kinds.jacobian import require_one_output
 from .models import Model, get_model
-from .point import Point, build_point, for_layout
+from .point import Point, build_point, for_layout, read_output
 from .result import CheckResult
 from .source import GradientSource, as_source
 from .sources.registry import build_source, option_owners, unused_options
 from .tolerances import warn_if_low_precision
-from .validation import require_finite_cost
+from .validation import is_count, require_finite_cost
 
 SourceLike = Union[str, GradientSource, Callable[..., Any], Mapping[str, Any]]
 """A registry name, a source object, a callable ``(params, X, Y) -> gradient``, or a gradient already computed."""
@@ -43,9 +48,14 @@ def check(
     atol: float | None = None,
     rtol: float | None = None,
     model: str | Model | None = None,
+    derivative: str = "gradient",
+    seed: int = 0,
+    tangent: Any = None,
+    cotangent: Any = None,
+    vector: Any = None,
     **options: Any,
 ) -> CheckResult:
-    """Check ``candidate``'s gradient against ``reference``'s at ``(params, X, Y)``.
+    """Check ``candidate``'s derivative against ``reference``'s at ``(params, X, Y)``: by default the gradient.
 
     Each source is a registry name (``"numpy"``, ``"numpy-buggy"``, ``"fd"``, ...),
     a source object (``gb.fd(cost)``), a callable ``(params, X, Y) -> gradient``,
@@ -62,22 +72,77 @@ def check(
     float64; below float64, 1e-4 on the difference the oracle's error bars
     leave unexplained); ``atol``/``rtol`` judge element by element instead, as
     ``torch.allclose`` does, except where an element lies within its error bars.
+
+    ``derivative`` is ``"gradient"``, ``"jacobian"``, ``"jvp"``, ``"vjp"`` or
+    ``"hvp"`` (:mod:`gradcheck_bench.kinds` says what each candidate takes and
+    returns); the tangent, cotangent or vector it needs is drawn from ``seed``
+    (the same for both sources, recorded in the result) unless given.
     """
     tolerance = Tolerance.of(threshold, atol, rtol)
+    kind = get_kind(derivative)
     point = build_point(params, X, Y)
     warn_if_low_precision(point.params)
     names = [s for s in (candidate, reference) if isinstance(s, str)]
     refuse_unknown_options(names, options)
     chosen = None if model is None and not names else get_model(model or DEFAULT_MODEL)
     checked_model = None if chosen is None else for_layout(chosen, point.layout)
-    sources = [source_for(s, checked_model, options, point) for s in (candidate, reference)]
+    sources = [source_for(s, checked_model, options, point, kind.name) for s in (candidate, reference)]
     evaluating = checked_model or next((s.model for s in sources if s.model is not None), None)
-    if evaluating is not None:
+    if evaluating is not None and kind.scalar_output:
         point = point.with_cost(cost_at(evaluating, point), evaluating)
-    outputs = [source.gradient_at(point) for source in sources]
+    request = request_for(kind, point, evaluating, seed, tangent=tangent, cotangent=cotangent, vector=vector)
+    outputs = [source.derivative_at(point, request) for source in sources]
     labels = (label_of(candidate, sources[0]), label_of(reference, sources[1]))
-    return judge(outputs[0], outputs[1], labels=labels, tolerance=tolerance, precision=point.precision,
-                 point=point, sources=(sources[0], sources[1]))
+    result = judge(outputs[0], outputs[1], labels=labels, tolerance=tolerance, precision=point.precision,
+                   point=point, sources=(sources[0], sources[1]), request=request)
+    return localised(result, request, point, sources, labels, tolerance) if kind.name != "gradient" else result
+
+
+def request_for(kind: DerivativeKind, point: Point, model: Model | None, seed: int, **given: Any) -> Request:
+    """What the check asks both sources for: the kind, the function's output at the point, the probe drawn."""
+    if not is_count(seed, smallest=0):
+        raise InputError(f"seed must be a non-negative integer, got {seed!r}; e.g. seed=0.")
+    for name, value in given.items():
+        if value is not None and name != kind.draws:
+            raise InputError(f"{name}= is not used by the {kind.name} kind"
+                             + (f"; it takes {kind.draws}=" if kind.draws else "") + ".")
+    if kind.name == "gradient":
+        return Request(kind)
+    if model is None:
+        raise InputError(f"a {kind.name} check needs the model whose function it differentiates: pass "
+                         "model=gb.Model(name=..., function=f) (or a model's name).")
+    output = None
+    if not kind.scalar_output or kind.draws == "cotangent":
+        model.check_point(point.params, point.X, point.Y)
+        assert model.function is not None
+        output = read_output(counted(model.function)(point.params, point.X, point.Y), model.name)
+    if kind.name == "jacobian":
+        require_one_output(Request(kind, output), model.name)
+    supplied = given.get(kind.draws) if kind.draws else None
+    probe = draw_probe(kind, point, output, seed, supplied)
+    return Request(kind, output, probe, None if supplied is not None else seed)
+
+
+def localised(result: CheckResult, request: Request, point: Point, sources: list[GradientSource],
+              labels: tuple[str, str], tolerance: Tolerance) -> CheckResult:
+    """The result with its kind and probe recorded; a failing JVP re-checked one tensor's tangent at a time,
+    so the tensor whose tangent exposes the mismatch is named."""
+    tensors: tuple[str, ...] = ()
+    if request.name == "jvp" and not result.passed and request.probe is not None:
+        exposing = []
+        for name in point.names:
+            alone = {key: value if key == name else np.zeros_like(value) for key, value in request.probe.items()}
+            one = replace(request, probe=alone)
+            outputs = [source.derivative_at(point, one) for source in sources]
+            again = judge(outputs[0], outputs[1], labels=labels, tolerance=tolerance, precision=point.precision)
+            if not again.passed:
+                exposing.append(name)
+        tensors = tuple(exposing)
+    notes = result.notes + ((f"re-checked one tensor's tangent at a time: the mismatch shows along "
+                             f"{', '.join(tensors)}",) if tensors else ())
+    axes = len(request.output.leaves[0].shape) if request.name == "jacobian" and request.output is not None else 0
+    return replace(result, derivative=request.name, probe=request.probe, seed=request.seed, exposed_by=tensors,
+                   notes=notes, output_axes=axes)
 
 
 def gradient(source: SourceLike, params: Any, X: Any = None, Y: Any = None, *,
@@ -107,11 +172,12 @@ def cost_at(model: Model, point: Point) -> float:
     return float(cost)
 
 
-def source_for(source: SourceLike, model: Model | None, options: dict[str, Any], point: Point) -> GradientSource:
+def source_for(source: SourceLike, model: Model | None, options: dict[str, Any], point: Point,
+               derivative: str = "gradient") -> GradientSource:
     """The source object: a name built for the model, anything else wrapped once (and given the model)."""
     if isinstance(source, str):
         assert model is not None
-        return build_source(source, model, **options)
+        return build_source(source, model, derivative=derivative, **options)
     built = as_source(source)
     if built.model is not None and not point.layout.plain:
         return built.for_model(for_layout(built.model, point.layout))

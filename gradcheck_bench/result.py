@@ -61,6 +61,16 @@ class CheckResult:
     rtol: float | None = None
     failing_elements: int | None = field(default=None, repr=False)
     """With ``atol``/``rtol``: how many elements lie beyond both the tolerances and their error bars."""
+    derivative: str = "gradient"
+    """The kind compared (:mod:`gradcheck_bench.kinds`)."""
+    probe: Params | None = field(default=None, repr=False)
+    """The tangent, cotangent or vector both sources were given, by name."""
+    seed: int | None = None
+    """The seed the probe was drawn from (None: given by the caller, or not needed)."""
+    exposed_by: tuple[str, ...] = ()
+    """For a failing JVP: the tensors whose tangent alone exposes the mismatch."""
+    output_axes: int = 0
+    """For a Jacobian: how many leading axes of each block are the output's."""
 
     @cached_property
     def rows(self) -> dict[str, dict[str, Any]]:
@@ -127,10 +137,17 @@ class CheckResult:
         numbers = ("difference", "resolution", "unexplained", "max_abs_error", "candidate_value", "reference_value")
         return shown.to_string(formatters={c: "{:.3e}".format for c in numbers if c in shown})
 
+    def where(self, index: tuple[int, ...]) -> str:
+        """An element's index as the summary reads it: a Jacobian's output index apart from the parameter's."""
+        if self.output_axes:
+            return f"output {list(index[:self.output_axes])}, element {list(index[self.output_axes:])}"
+        return str(list(index))
+
     def headline(self) -> str:
         """The verdict in one line, with what the oracle resolves when it knows."""
-        line = f"{'PASS' if self.passed else 'FAIL'}  {self.candidate} vs {self.reference}: relative difference " \
-               f"{self.difference:.3e}"
+        what = "" if self.derivative == "gradient" else f" ({self.derivative})"
+        line = f"{'PASS' if self.passed else 'FAIL'}  {self.candidate} vs {self.reference}{what}: relative " \
+               f"difference {self.difference:.3e}"
         if self.elementwise:
             line += f"; {self.failing_elements} element(s) beyond atol {self.atol:.1e} + rtol {self.rtol:.1e} |r|"
         elif self.judged_on_error_bars:
@@ -151,7 +168,7 @@ class CheckResult:
                 row = self.rows[name]
                 lines.append(
                     f"  {name} {_format_scale(row['scale'])}  difference {row['difference']:.3e}, "
-                    f"largest error {row['max_abs_error']:.3e} at {list(row['worst_index'])} "
+                    f"largest error {row['max_abs_error']:.3e} at {self.where(row['worst_index'])} "
                     f"(candidate {row['candidate_value']:.6g}, reference {row['reference_value']:.6g})"
                 )
         elif not self.passed and any(r["difference"] >= self.threshold for r in self.rows.values()):
@@ -179,6 +196,9 @@ class CheckResult:
             "atol": self.atol,
             "rtol": self.rtol,
             "failing_elements": self.failing_elements,
+            "derivative": self.derivative,
+            "seed": self.seed,
+            "exposed_by": list(self.exposed_by),
             "passed": self.passed,
             "culprits": self.culprits,
             "notes": list(self.notes),

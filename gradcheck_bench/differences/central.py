@@ -48,6 +48,7 @@ from ..ravel import parameter_slices, split
 from ..tolerances import TOLERANCES, LowPrecisionWarning
 from .steps import relative_steps, rounding_error, step_vector
 from .vector import (columns, direction_step, directional, directional_model, flattened_output, jacobian_blocks,
+                     kink_free_step, uses_complex_step,
                      projected_model, rounding_of, split_output, without)
 from ..validation import CostAtPoint, cost_at_point, scalar_cost
 from .kink_safe import kink_safe_tensors
@@ -173,11 +174,14 @@ class CentralDifference(GradientSource):
         if request.name == "vjp":
             assert request.output is not None
             return replace(self, model=projected_model(self.model, request.output, request.probe))
+        if uses_complex_step(self.model):  # grad J . v exact to round-off: an ordinary cost to difference
+            return replace(self, model=directional_model(self.model, request.probe, 0.0))
         base = TOLERANCES[point.precision].hvp_step
-        step = direction_step(point, request.probe, base)
-        cost = abs(point.cost_for(self.model) if point.cost_for(self.model) is not None
-                   else float(scalar_cost(counted(self.model.cost)(point.params, point.X, point.Y))))
-        noise = float(np.finfo(point.precision).eps) * max(cost, np.finfo(np.float64).tiny) / step
+        step = kink_free_step(self.model, point, request.probe, direction_step(point, request.probe, base))
+        cost = point.cost_for(self.model)
+        if cost is None:
+            cost = float(scalar_cost(counted(self.model.cost)(point.params, point.X, point.Y)))
+        noise = float(np.finfo(point.precision).eps) * max(abs(cost), np.finfo(np.float64).tiny) / step
         steps = relative_steps(point.params, base) if self.eps is None else self.eps
         return replace(self, model=directional_model(self.model, request.probe, step), eps=steps, noise=noise)
 

@@ -123,21 +123,72 @@ def projected_model(model: Model, output: Output, cotangent: Params) -> Model:
                    batched_cost=None, layers=None, kink_pattern=None, validate_point=None, derivatives={})
 
 
+COMPLEX_DIRECTION_STEP = 1e-20
+"""The complex step of a directional derivative taken as ``Im J(theta + i k v) / k`` (no cancellation)."""
+
+
 def directional_model(model: Model, vector: Params, step: float) -> Model:
-    """The scalar ``(J(theta + k v) - J(theta - k v)) / 2k``: its gradient is the HVP ``H v`` (up to ``k^2``)."""
+    """A scalar whose gradient is the HVP ``H v``: the directional derivative ``grad J . v``.
+
+    For a complex-safe cost it is exact to round-off, ``Im J(theta + i k v) / k`` (so its gradient by
+    centered differences carries the ordinary error bars); otherwise the centered difference
+    ``(J(theta + k v) - J(theta - k v)) / 2k``, a difference of differences whose round-off the caller
+    accounts for. Where the model declares its kinks, so does the derived cost, so a coordinate's
+    difference that moves across one is stepped around like a gradient's.
+    """
     cost_of = model.cost
     arrays = {name: np.asarray(value, dtype=np.float64) for name, value in vector.items()}
+    exact = uses_complex_step(model)
+
+    def ends(params: Params, xp: Any) -> tuple[Params, Params]:
+        along = {name: arrays[name] if xp is np else xp.asarray(arrays[name]) for name in arrays}
+        return ({name: params[name] + step * along[name] for name in params},
+                {name: params[name] - step * along[name] for name in params})
+
+    def complex_cost(params: Params, X: Any, Y: Any) -> Any:
+        moved = {name: params[name] + 1j * COMPLEX_DIRECTION_STEP * arrays[name] for name in params}
+        return float(np.imag(np.asarray(cost_of(moved, X, Y)))) / COMPLEX_DIRECTION_STEP
 
     def cost(params: Params, X: Any, Y: Any, xp: Any = np) -> Any:
-        along = {name: arrays[name] if xp is np else xp.asarray(arrays[name]) for name in arrays}
-        plus = {name: params[name] + step * along[name] for name in params}
-        minus = {name: params[name] - step * along[name] for name in params}
+        plus, minus = ends(params, xp)
         call = (lambda p: cost_of(p, X, Y, xp=xp)) if model.takes_xp else (lambda p: cost_of(p, X, Y))
         return (call(plus) - call(minus)) / (2 * step)
 
-    return replace(model, name=f"{model.name} (directional)", cost=cost, function=cost, gradient=None,
-                   planted_bug=None, batched_cost=None, layers=None, kink_pattern=None, validate_point=None,
-                   derivatives={}, complex_safe=model.complex_safe)
+    kink_pattern = None
+    if model.kink_pattern is not None:
+        pattern_of = model.kink_pattern
+
+        def kink_pattern(params: Params, X: Any, Y: Any) -> tuple[float, np.ndarray]:
+            if exact:
+                return complex_cost(params, X, Y), pattern_of(params, X, Y)[1]
+            plus, minus = ends(params, np)
+            (high, above), (low, below) = pattern_of(plus, X, Y), pattern_of(minus, X, Y)
+            return (high - low) / (2 * step), np.concatenate([above, below], axis=0)
+
+    return replace(model, name=f"{model.name} (directional)", cost=complex_cost if exact else cost,
+                   function=complex_cost if exact else cost, gradient=None, planted_bug=None, batched_cost=None,
+                   layers=None, kink_pattern=kink_pattern, validate_point=None, derivatives={},
+                   takes_xp=False if exact else model.takes_xp, native_framework=None if exact else
+                   model.native_framework)
+
+
+def uses_complex_step(model: Model) -> bool:
+    """Whether a directional derivative of the model's cost is taken exactly by a complex step."""
+    return bool(model.complex_safe) and bool(model.takes_xp)
+
+
+def kink_free_step(model: Model, point: Point, vector: Params, step: float, shrinks: int = 12) -> float:
+    """``step`` halved until neither end of ``theta +- step v`` lies across a kink the model declares
+    (a second difference across one measures a jump, not a curvature)."""
+    if model.kink_pattern is None:
+        return step
+    _, at_point = model.kink_pattern(dict(point.params), point.X, point.Y)
+    for _ in range(shrinks):
+        ends = [{name: point.params[name] + sign * step * vector[name] for name in point.names} for sign in (1, -1)]
+        if all(np.array_equal(model.kink_pattern(end, point.X, point.Y)[1], at_point) for end in ends):
+            return step
+        step /= 2
+    return step
 
 
 def rounding_of(values: np.ndarray, precision: np.dtype, step: float) -> np.ndarray:

@@ -381,6 +381,46 @@ def numpy_backprop(params: Params, X: np.ndarray, Y: np.ndarray, masks: Any = No
     return {name: grads[name] for name in params}
 
 
+def numpy_hvp(params: Params, X: np.ndarray, Y: np.ndarray, vector: Params,
+              forget_activation_term: bool = False) -> Params:
+    """The cost's Hessian times ``vector``, written by hand: the backprop above moved along ``vector``.
+
+    Each line is the directional derivative R(.) of a line of :func:`numpy_backprop` (Pearlmutter's
+    R-operator): the forward pass is moved first, then each reverse step. ReLU's mask is constant
+    almost everywhere, so R(mask) = 0. ``forget_activation_term`` drops ``dZ R(A[l-1])^T`` from
+    R(dW), the term people forget (a planted bug).
+    """
+    L = layer_count(params)
+    m = X.shape[1]
+    A = mlp_forward(params, X, np).A
+    RA = [np.zeros_like(X)]                         # R(A[0]) = R(X) = 0
+    for l in range(1, L + 1):
+        # forward: Z[l] = W[l] @ A[l-1] + b[l]
+        RZ = vector[f"W{l}"] @ A[l - 1] + params[f"W{l}"] @ RA[l - 1] + vector[f"b{l}"]
+        # forward: A[l] = relu(Z[l]), or sigmoid(Z[l]) for the output layer
+        RA.append(RZ * (A[l] > 0) if l < L else A[L] * (1 - A[L]) * RZ)
+    products: Params = {}
+    dZ = A[L] - Y                                   # backprop: dZ[L] = A[L] - Y (1/m below)
+    RdZ = RA[L]                                     # R(dZ[L]) = R(A[L])
+    for l in range(L, 0, -1):
+        # backprop: dW[l] = dZ @ A[l-1].T / m ; db[l] = sum(dZ) / m
+        activation_term = 0.0 if forget_activation_term else dZ @ RA[l - 1].T
+        products[f"W{l}"] = (RdZ @ A[l - 1].T + activation_term) / m
+        products[f"b{l}"] = RdZ.sum(axis=1, keepdims=True) / m
+        if l == 1:
+            break
+        # backprop: dA = W[l].T @ dZ ; dZ[l-1] = dA * (A[l-1] > 0)
+        RdA = vector[f"W{l}"].T @ dZ + params[f"W{l}"].T @ RdZ
+        dZ = (params[f"W{l}"].T @ dZ) * (A[l - 1] > 0)
+        RdZ = RdA * (A[l - 1] > 0)
+    return {name: products[name] for name in params}
+
+
+def buggy_hvp(params: Params, X: np.ndarray, Y: np.ndarray, vector: Params) -> Params:
+    """A Hessian-vector product that forgets how the activations move (``dZ R(A)^T``): wrong in W2 and W3."""
+    return numpy_hvp(params, X, Y, vector, forget_activation_term=True)
+
+
 SEED_PLANTED_BUGS: dict[str, float] = {"W2": 2.0, "b1": 4.0}
 """The exercise's two bugs: ``dW2`` has an extra factor 2, ``db1`` uses 4/m for 1/m."""
 
@@ -507,7 +547,9 @@ MODEL = Model(
     description="the fraud-detection MLP (ReLU hidden layers, sigmoid output, mean cross-entropy)",
     validate_point=check_mlp_point,
     gradient=numpy_backprop,
-    planted_bug=PlantedBug(seed_buggy_backprop, "the exercise's two bugs: dW2 x2, db1 x4", ("W2", "b1")),
+    planted_bug=PlantedBug(seed_buggy_backprop, "the exercise's two bugs: dW2 x2, db1 x4", ("W2", "b1"),
+                           derivatives={"hvp": buggy_hvp}),
+    derivatives={"hvp": numpy_hvp},
     cases=CASES,
     kink_pattern=mlp_cost_and_pattern,
     batched_cost=mlp_batched_cost,
