@@ -146,22 +146,28 @@ def localised(result: CheckResult, request: Request, point: Point, sources: list
 
 
 def gradient(source: SourceLike, params: Any, X: Any = None, Y: Any = None, *,
-             model: str | Model | None = None, **options: Any) -> Gradient:
-    """One source's gradient at the point, validated: compute a reference once, check many candidates.
+             model: str | Model | None = None, derivative: str = "gradient", seed: int = 0, tangent: Any = None,
+             cotangent: Any = None, vector: Any = None, **options: Any) -> Gradient:
+    """One source's derivative at the point, validated: compute a reference once, check many candidates.
 
     ``ref = gradient("fd", params, X, Y, model="gmm")`` then ``check(c, ref, ...)``
     for each candidate ``c``; an oracle's result keeps its error bars and notes.
+    ``derivative`` chooses the kind (for ``"jacobian"``, one block per parameter
+    of shape ``output.shape + param.shape``); its probe is drawn from ``seed``
+    as :func:`check` draws it, so the two agree.
     """
+    kind = get_kind(derivative)
     point = build_point(params, X, Y)
     names = [source] if isinstance(source, str) else []
     refuse_unknown_options(names, options)
     chosen = None if model is None and not names else get_model(model or DEFAULT_MODEL)
     checked_model = None if chosen is None else for_layout(chosen, point.layout)
-    built = source_for(source, checked_model, options, point)
+    built = source_for(source, checked_model, options, point, kind.name)
     evaluating = checked_model or built.model
-    if evaluating is not None:
+    if evaluating is not None and kind.scalar_output:
         point = point.with_cost(evaluating.check_point(point.params, point.X, point.Y), evaluating)
-    return built.gradient_at(point)
+    request = request_for(kind, point, evaluating, seed, tangent=tangent, cotangent=cotangent, vector=vector)
+    return built.derivative_at(point, request)
 
 
 def cost_at(model: Model, point: Point) -> float:
