@@ -22,6 +22,8 @@ from .gradient import Gradient
 from .judge import Tolerance, judge
 from .kinds import DerivativeKind, Request, draw_probe, get_kind
 from .kinds.jacobian import require_one_output
+from .projections import CHEAP_KINDS, DEFAULT_PROJECTIONS
+from .projections import projections as projections_of
 from .models import Model, get_model
 from .point import Point, build_point, for_layout, read_output
 from .result import CheckResult
@@ -53,6 +55,8 @@ def check(
     tangent: Any = None,
     cotangent: Any = None,
     vector: Any = None,
+    mode: str = "full",
+    projections: int = DEFAULT_PROJECTIONS,
     **options: Any,
 ) -> CheckResult:
     """Check ``candidate``'s derivative against ``reference``'s at ``(params, X, Y)``: by default the gradient.
@@ -77,6 +81,11 @@ def check(
     ``"hvp"`` (:mod:`gradcheck_bench.kinds` says what each candidate takes and
     returns); the tangent, cotangent or vector it needs is drawn from ``seed``
     (the same for both sources, recorded in the result) unless given.
+
+    ``mode="fast"`` compares ``projections`` random projections ``u^T D v``
+    first (:mod:`gradcheck_bench.projections`: a few forward passes for an
+    oracle instead of 2n) and falls back to the full check, with its
+    localisation, only where one fails.
     """
     tolerance = Tolerance.of(threshold, atol, rtol)
     kind = get_kind(derivative)
@@ -91,10 +100,31 @@ def check(
     if evaluating is not None and kind.scalar_output:
         point = point.with_cost(cost_at(evaluating, point), evaluating)
     request = request_for(kind, point, evaluating, seed, tangent=tangent, cotangent=cotangent, vector=vector)
-    outputs = [source.derivative_at(point, request) for source in sources]
     labels = (label_of(candidate, sources[0]), label_of(reference, sources[1]))
+    if mode not in ("full", "fast"):
+        raise InputError(f"mode must be 'full' or 'fast', got {mode!r}.")
+    notes: tuple[str, ...] = ()
+    first = sources[0].derivative_at(point, request)
+    if mode == "fast" and kind.name in CHEAP_KINDS:
+        if not is_count(projections):
+            raise InputError(f"projections must be a positive integer, got {projections!r}; e.g. 4.")
+        projected = projections_of(first, sources[1], point, request, projections, seed)
+        if projected is not None:
+            quick = judge({"projections": projected[0]}, {"projections": projected[1]}, labels=labels,
+                          tolerance=tolerance, precision=point.precision)
+            said = f"fast mode: {projections} random projections u^T D v, seed {seed}"
+            if quick.passed:
+                return replace(quick, derivative=kind.name, probe=request.probe, seed=request.seed,
+                               notes=(said,))
+            notes = (f"{said}: a projection failed (difference {quick.difference:.3e}), so the full "
+                     f"{kind.name} was checked",)
+        else:
+            notes = (f"fast mode: {labels[1]} is not an oracle that projections would save work, or gives no "
+                     f"directional derivative to project on here, so the full {kind.name} was checked",)
+    outputs = [first, sources[1].derivative_at(point, request)]
     result = judge(outputs[0], outputs[1], labels=labels, tolerance=tolerance, precision=point.precision,
                    point=point, sources=(sources[0], sources[1]), request=request)
+    result = replace(result, notes=notes + result.notes) if notes else result
     return localised(result, request, point, sources, labels, tolerance) if kind.name != "gradient" else result
 
 

@@ -41,6 +41,9 @@ class GradientSource:
 
     name: str = "source"
     model: Model | None = None
+    forward_only: bool = False
+    """Whether it differentiates from forward passes only (an oracle): the cheap mode's projections save it
+    work, where an autograd source's full derivative costs about what a projection would."""
 
     def gradient_at(self, point: Point) -> Gradient:
         """The gradient at ``point`` (whose model check, if any, has passed)."""

@@ -266,3 +266,27 @@ def test_the_seed_check_is_unchanged_by_derivative_kinds():
     assert result.derivative == "gradient" and result.probe is None and result.passed
     buggy = gb.check("numpy-buggy", "fd", *gb.seed_case())
     assert buggy.culprits == ["b1", "W2"] and buggy.difference == pytest.approx(0.2851, abs=1e-4)
+
+
+# --------------------------------------------------------------------------------------------------
+# The cheap mode
+# --------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["gradient", "jacobian", "vjp", "hvp"])
+def test_fast_mode_passes_in_a_few_forward_passes_and_falls_back_to_name_a_bug(kind):
+    params, X, Y = SOFTMAX.cases["softmax-k10-d20-m30"]()
+    n = sum(value.size for value in params.values())
+    with gb.count_forward_passes() as fast:
+        quick = gb.check("numpy", "fd", params, X, Y, model="softmax", derivative=kind, mode="fast")
+    with gb.count_forward_passes() as full:
+        gb.check("numpy", "fd", params, X, Y, model="softmax", derivative=kind)
+    assert quick.passed and quick.notes[0].startswith("fast mode: 4 random projections")
+    assert fast.passes <= 4 * 5 + 10 < 2 * n <= full.passes
+    caught = gb.check("numpy-buggy", "fd", params, X, Y, model="softmax", derivative=kind, mode="fast")
+    assert not caught.passed and caught.culprits == ["b"] and "a projection failed" in caught.notes[0]
+
+
+def test_fast_mode_against_autograd_checks_the_full_derivative_and_says_why():
+    pytest.importorskip("torch")
+    result = gb.check("numpy", "torch", *softmax_point(), model="softmax", derivative="jacobian", mode="fast")
+    assert result.passed and "so the full jacobian was checked" in result.notes[0]

@@ -88,6 +88,8 @@ def validate_step(eps: Any) -> None:
 class CentralDifference(GradientSource):
     """A gradient source that differentiates ``model``'s cost by centered differences."""
 
+    forward_only = True
+
     model: Model
     eps: float | np.ndarray | None = None
     engine: str = "auto"

@@ -62,6 +62,8 @@ def kink_safe_tensors(model: Model, params: Params, X: Any, Y: Any, steps: np.nd
 class KinkSafeDifference(GradientSource):
     """A gradient source: kink-aware centered differences of a model that declares its kinks."""
 
+    forward_only = True
+
     model: Model
     eps: float | None = None
     name: str = "fd-kink-safe"

@@ -69,6 +69,8 @@ def extrapolate(differences: list[float]) -> float:
 class RichardsonDifference(GradientSource):
     """A gradient source: centered differences at ``levels`` halving steps, extrapolated."""
 
+    forward_only = True
+
     model: Model
     h: float | None = None
     levels: int = DEFAULT_LEVELS

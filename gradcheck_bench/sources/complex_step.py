@@ -64,6 +64,8 @@ def complex_dtype_for(params: Params) -> type:
 class ComplexStep(GradientSource):
     """A gradient source: ``Im J(theta + i h e_k) / h`` for every coordinate k."""
 
+    forward_only = True
+
     model: Model
     h: float = DEFAULT_COMPLEX_STEP
     name: str = "complex-step"
