@@ -5,13 +5,17 @@ into a :class:`~gradcheck_bench.point.Point` (any pytree of NumPy, torch or
 jax arrays, real or complex; the caller's values are never touched), runs the
 model's point check once, asks the two sources for their gradients there and
 hands both to the one judge (:func:`gradcheck_bench.judge.judge`), which
-takes the verdict and its second look. ``gradient`` runs one source the same
-way, so a reference computed once can serve many checks.
+takes the verdict and its second look. :func:`prepare` (the point, the model's
+point check, the sources) and :func:`judged` (the judge with the point and the
+sources) are the two halves of that path, public so that ``compare`` judges
+its cells on the gradients it timed exactly as ``check`` would. ``gradient``
+runs one source the same way, so a reference computed once can serve many checks.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Union
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence, Union
 
 from .counting import counted
 from .errors import InputError
@@ -64,20 +68,51 @@ def check(
     ``torch.allclose`` does, except where an element lies within its error bars.
     """
     tolerance = Tolerance.of(threshold, atol, rtol)
+    prepared = prepare((candidate, reference), params, X, Y, model=model, **options)
+    outputs = [source.gradient_at(prepared.point) for source in prepared.sources]
+    return judged(prepared, outputs, tolerance)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a check is taken on: the point (with the model's cost there), the model wrapped for the caller's
+    layout, and the sources built for it with their labels. ``compare`` prepares its cells the same way."""
+
+    point: Point
+    model: Model | None
+    """The model the named sources were built for, wrapped for the caller's layout (None: no named source)."""
+    sources: tuple[GradientSource, ...]
+    labels: tuple[str, ...]
+
+
+def prepare(sources: Sequence[SourceLike], params: Any, X: Any = None, Y: Any = None, *,
+            model: str | Model | None = None, **options: Any) -> Prepared:
+    """The point built once, the model's point check run there, and the ``sources`` built for it.
+
+    The arguments are :func:`check`'s (``sources`` its candidate and reference,
+    or any number of them); the cost at the point is evaluated once, by the
+    model the sources are built for, and every source may reuse it.
+    """
     point = build_point(params, X, Y)
     warn_if_low_precision(point.params)
-    names = [s for s in (candidate, reference) if isinstance(s, str)]
+    names = [s for s in sources if isinstance(s, str)]
     refuse_unknown_options(names, options)
     chosen = None if model is None and not names else get_model(model or DEFAULT_MODEL)
     checked_model = None if chosen is None else for_layout(chosen, point.layout)
-    sources = [source_for(s, checked_model, options, point) for s in (candidate, reference)]
-    evaluating = checked_model or next((s.model for s in sources if s.model is not None), None)
+    built = tuple(source_for(s, checked_model, options, point) for s in sources)
+    evaluating = checked_model or next((s.model for s in built if s.model is not None), None)
     if evaluating is not None:
         point = point.with_cost(cost_at(evaluating, point), evaluating)
-    outputs = [source.gradient_at(point) for source in sources]
-    labels = (label_of(candidate, sources[0]), label_of(reference, sources[1]))
-    return judge(outputs[0], outputs[1], labels=labels, tolerance=tolerance, precision=point.precision,
-                 point=point, sources=(sources[0], sources[1]))
+    labels = tuple(label_of(s, b) for s, b in zip(sources, built))
+    return Prepared(point=point, model=checked_model, sources=built, labels=labels)
+
+
+def judged(prepared: Prepared, outputs: Sequence[Any], tolerance: Tolerance = Tolerance()) -> CheckResult:
+    """The one judge on the first two prepared sources' ``outputs`` (their gradients at ``prepared.point``):
+    the precision rule, the tolerances, and, when the first look fails, each source's second look."""
+    candidate, reference = prepared.sources[:2]
+    return judge(outputs[0], outputs[1], labels=(prepared.labels[0], prepared.labels[1]), tolerance=tolerance,
+                 precision=prepared.point.precision, point=prepared.point, sources=(candidate, reference))
 
 
 def gradient(source: SourceLike, params: Any, X: Any = None, Y: Any = None, *,
@@ -137,5 +172,5 @@ def refuse_unknown_options(names: list[str], options: dict[str, Any]) -> None:
     )
 
 
-__all__ = ["CheckResult", "DEFAULT_MODEL", "SourceLike", "check", "gradient"]
+__all__ = ["CheckResult", "DEFAULT_MODEL", "Prepared", "SourceLike", "check", "gradient", "judged", "prepare"]
 
