@@ -308,11 +308,11 @@ def test_bad_arguments_are_clear_errors(arguments, error, message):
 # --------------------------------------------------------------------------
 
 
-def _instant_measure(source, name, params, X, Y, repeats, repeat_seconds, deadline=float("inf"), keep=None):
+def _instant_measure(source, name, point, repeats, repeat_seconds, deadline=float("inf"), keep=None):
     """A measurement that computes nothing: every gradient all ones, except one source that breaks."""
     if name == "fd":
         raise RuntimeError("fd broken for the length test")
-    return Measurement("OK", gradient={k: np.ones_like(v, dtype=float) for k, v in params.items()}, seconds=1e-3,
+    return Measurement("OK", gradient={k: np.ones_like(v, dtype=float) for k, v in point.params.items()}, seconds=1e-3,
                        repeats=1, first_call_seconds=1e-3, forward_passes=1.0)
 
 

@@ -32,13 +32,17 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ..judge import DEFAULT_THRESHOLD, compare_gradients
+from ..check import prepare
 from ..counting import count_forward_passes
 from ..errors import InputError
 from ..differences.engines import engines
+from ..gradient import Gradient
+from ..judge import DEFAULT_THRESHOLD, compare_gradients
 from ..models import Model, Params, get_model, model_names
+from ..point import Point
 from ..progress import progress_bar
-from ..sources.registry import SourceSpec, build_source, get_spec, source_specs, unused_options
+from ..source import GradientSource
+from ..sources.registry import SourceSpec, get_spec, option_owners, source_specs, unused_options
 from ..validation import validate_gradient, validate_threshold
 from . import compare_figures, compare_html, compare_summary
 from .atomic_files import write_bytes_atomically, write_text_atomically
@@ -147,32 +151,37 @@ class Measurement:
     """One source's gradient at one case and what it cost, or why there is none (``outcome`` not OK)."""
 
     outcome: str  # OK, UNAVAILABLE, TIMEOUT or ERROR
-    gradient: Params | None = None
+    gradient: Gradient | Params | None = None  # as the source gave it: notes, error bars and precision kept
     seconds: float = math.nan  # median of the warm calls; the first call's time when none fitted the budget
     repeats: int = 0  # warm calls timed
     first_call_seconds: float = math.nan
     compile_seconds: float = math.nan  # NaN for sources that do not compile
-    forward_passes: float = math.nan  # counted: evaluations of the cost during the first call
+    forward_passes: float = math.nan  # counted: evaluations of the cost during the first call (the cost at the
+    # point, which check evaluates once for every source, is not the source's)
     message: str = ""
 
 
-def measure(source: Any, name: str, params: Params, X: Any, Y: Any, repeats: int, repeat_seconds: float,
+def measure(source: GradientSource, name: str, point: Point, repeats: int, repeat_seconds: float,
             deadline: float = math.inf, keep: Callable[[Measurement], None] | None = None) -> Measurement:
-    """Call ``source`` once cold, then time up to ``repeats`` warm calls.
+    """``source.gradient_at(point)`` once cold, then up to ``repeats`` warm calls, timed, at the same point.
 
-    The warm calls stop once they have used ``repeat_seconds`` (so a slow
-    oracle on a big case costs a call or two, not ``repeats`` of them), and
-    none starts that the last call's duration says would end after
-    ``deadline`` (a ``time.perf_counter()`` value). After the first call,
-    ``keep`` receives the measurement so far, with the first call's time as
+    ``point`` is built once (by :func:`~gradcheck_bench.check.prepare`, as
+    ``check`` builds it, the cost there included) and serves every call. The
+    warm calls stop once they have used ``repeat_seconds`` (so a slow oracle
+    on a big case costs a call or two, not ``repeats`` of them), and none
+    starts that the last call's duration says would end after ``deadline``
+    (a ``time.perf_counter()`` value). After the first call, ``keep``
+    receives the measurement so far, with the first call's time as
     ``seconds``: what stands if a warm call is cut short by the budget.
     """
-    compiled_before = getattr(source, "compile_seconds", None)
+    compiled_before = source.compile_seconds
     with count_forward_passes() as counter:
         start = time.perf_counter()
-        gradient = validate_gradient(source(params, X, Y), params, name)
+        gradient = source.gradient_at(point)
         first_call = time.perf_counter() - start
-    compiled_after = getattr(source, "compile_seconds", None)
+    compiled_after = source.compile_seconds
+    validate_gradient(gradient, point.params, name)
+    compiled = math.nan if compiled_before is None or compiled_after is None else compiled_after - compiled_before
 
     def measured(times: list[float]) -> Measurement:
         return Measurement(
@@ -181,7 +190,7 @@ def measure(source: Any, name: str, params: Params, X: Any, Y: Any, repeats: int
             seconds=statistics.median(times) if times else first_call,
             repeats=len(times),
             first_call_seconds=first_call,
-            compile_seconds=(compiled_after - compiled_before) if compiled_before is not None else math.nan,
+            compile_seconds=compiled,
             forward_passes=float(counter.passes),
         )
 
@@ -191,7 +200,7 @@ def measure(source: Any, name: str, params: Params, X: Any, Y: Any, repeats: int
     last = first_call
     while len(times) < repeats and sum(times) < repeat_seconds and time.perf_counter() + last < deadline:
         start = time.perf_counter()
-        source(params, X, Y)
+        source.gradient_at(point)
         last = time.perf_counter() - start
         times.append(last)
     return measured(times)
@@ -399,9 +408,10 @@ def _frameworks(names: set[str]) -> list[str]:
     return [module for module in dict.fromkeys(declared) if importlib.util.find_spec(module) is not None]
 
 
-def _settings_of(source: Any) -> dict[str, Any]:
-    """The options a built source reports (eps, engine, device), for the header."""
-    return {key: str(getattr(source, key)) for key in ("eps", "engine", "device", "threads") if hasattr(source, key)}
+def options_for(names: list[str], options: dict[str, Any]) -> dict[str, Any]:
+    """The run's options that at least one of the named sources takes: what ``check`` on them would be given."""
+    taken = set().union(*option_owners(names).values())
+    return {key: value for key, value in options.items() if key in taken}
 
 
 def _facts_within_budget(case: Case, repeats: int, repeat_seconds: float, budget: float) -> CaseFacts:
@@ -418,10 +428,11 @@ def _measure_within_budget(case: Case, name: str, choice: SourceChoice, options:
         return Measurement(UNAVAILABLE, message=f"not installed; install with: {choice.unavailable[name]}")
 
     def work(cell: Cell) -> tuple[Measurement, dict[str, Any]]:
-        source = build_source(name, case.model, **options)
-        settings = _settings_of(source)
         params, X, Y = case.point()
-        return measure(source, name, params, X, Y, repeats, repeat_seconds, cell.deadline,
+        prepared = prepare((name,), params, X, Y, model=case.model, **options_for([name], options))
+        source = prepared.sources[0]
+        settings = source.settings()
+        return measure(source, name, prepared.point, repeats, repeat_seconds, cell.deadline,
                        keep=lambda so_far: cell.keep((so_far, settings))), settings
 
     run = run_within_budget(work, budget, f"{case.name}: {name}")
