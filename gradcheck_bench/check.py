@@ -5,14 +5,18 @@ into a :class:`~gradcheck_bench.point.Point` (any pytree of NumPy, torch or
 jax arrays, real or complex; the caller's values are never touched), runs the
 model's point check once, asks the two sources for their gradients there and
 hands both to the one judge (:func:`gradcheck_bench.judge.judge`), which
-takes the verdict and its second look. ``gradient`` runs one source the same
-way, so a reference computed once can serve many checks.
+takes the verdict and its second look. :func:`prepare` (the point, the model's
+point check, the sources, the derivative asked for) and :func:`judged` (the
+judge with the point and the sources) are the two halves of that path, public
+so that ``compare`` judges its cells on the derivatives it timed exactly as
+``check`` would. ``gradient`` runs one source the same way, so a reference
+computed once can serve many checks.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any, Callable, Mapping, Union
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Mapping, Sequence, Union
 
 import numpy as np
 
@@ -88,44 +92,91 @@ def check(
     localisation, only where one fails.
     """
     tolerance = Tolerance.of(threshold, atol, rtol)
+    if mode not in ("full", "fast"):
+        raise InputError(f"mode must be 'full' or 'fast', got {mode!r}.")
+    prepared = prepare((candidate, reference), params, X, Y, model=model, derivative=derivative, seed=seed,
+                       tangent=tangent, cotangent=cotangent, vector=vector, **options)
+    point, request, sources = prepared.point, prepared.request, prepared.sources
+    first = sources[0].derivative_at(point, request)
+    notes: tuple[str, ...] = ()
+    if mode == "fast" and request.name in CHEAP_KINDS:
+        quick, notes = fast_look(prepared, first, tolerance, projections, seed)
+        if quick is not None:
+            return quick
+    outputs = [first, sources[1].derivative_at(point, request)]
+    return judged(prepared, outputs, tolerance, notes)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a check is taken on: the point (with the model's cost there), the model wrapped for the caller's
+    layout, the sources built for it with their labels, and the derivative asked of them. ``compare``
+    prepares its cells the same way."""
+
+    point: Point
+    model: Model | None
+    """The model the named sources were built for, wrapped for the caller's layout (None: no named source)."""
+    sources: tuple[GradientSource, ...]
+    labels: tuple[str, ...]
+    request: Request
+
+
+def prepare(sources: Sequence[SourceLike], params: Any, X: Any = None, Y: Any = None, *,
+            model: str | Model | None = None, derivative: str = "gradient", seed: int = 0, tangent: Any = None,
+            cotangent: Any = None, vector: Any = None, **options: Any) -> Prepared:
+    """The point built once, the model's point check run there, the ``sources`` built for it, the probe drawn.
+
+    The arguments are :func:`check`'s (``sources`` its candidate and reference,
+    or any number of them); the cost at the point is evaluated once, by the
+    model the sources are built for, and every source may reuse it.
+    """
     kind = get_kind(derivative)
     point = build_point(params, X, Y)
     warn_if_low_precision(point.params)
-    names = [s for s in (candidate, reference) if isinstance(s, str)]
+    names = [s for s in sources if isinstance(s, str)]
     refuse_unknown_options(names, options)
     chosen = None if model is None and not names else get_model(model or DEFAULT_MODEL)
     checked_model = None if chosen is None else for_layout(chosen, point.layout)
-    sources = [source_for(s, checked_model, options, point, kind.name) for s in (candidate, reference)]
-    evaluating = checked_model or next((s.model for s in sources if s.model is not None), None)
+    built = tuple(source_for(s, checked_model, options, point, kind.name) for s in sources)
+    evaluating = checked_model or next((s.model for s in built if s.model is not None), None)
     if evaluating is not None and kind.scalar_output:
         point = point.with_cost(cost_at(evaluating, point), evaluating)
     request = request_for(kind, point, evaluating, seed, tangent=tangent, cotangent=cotangent, vector=vector)
-    labels = (label_of(candidate, sources[0]), label_of(reference, sources[1]))
-    if mode not in ("full", "fast"):
-        raise InputError(f"mode must be 'full' or 'fast', got {mode!r}.")
-    notes: tuple[str, ...] = ()
-    first = sources[0].derivative_at(point, request)
-    if mode == "fast" and kind.name in CHEAP_KINDS:
-        if not is_count(projections):
-            raise InputError(f"projections must be a positive integer, got {projections!r}; e.g. 4.")
-        projected = projections_of(first, sources[1], point, request, projections, seed)
-        if projected is not None:
-            quick = judge({"projections": projected[0]}, {"projections": projected[1]}, labels=labels,
-                          tolerance=tolerance, precision=point.precision)
-            said = f"fast mode: {projections} random projections u^T D v, seed {seed}"
-            if quick.passed:
-                return replace(quick, derivative=kind.name, probe=request.probe, seed=request.seed,
-                               notes=(said,))
-            notes = (f"{said}: a projection failed (difference {quick.difference:.3e}), so the full "
-                     f"{kind.name} was checked",)
-        else:
-            notes = (f"fast mode: {labels[1]} is not an oracle that projections would save work, or gives no "
-                     f"directional derivative to project on here, so the full {kind.name} was checked",)
-    outputs = [first, sources[1].derivative_at(point, request)]
-    result = judge(outputs[0], outputs[1], labels=labels, tolerance=tolerance, precision=point.precision,
-                   point=point, sources=(sources[0], sources[1]), request=request)
+    labels = tuple(label_of(s, b) for s, b in zip(sources, built))
+    return Prepared(point=point, model=checked_model, sources=built, labels=labels, request=request)
+
+
+def judged(prepared: Prepared, outputs: Sequence[Any], tolerance: Tolerance = Tolerance(),
+           notes: tuple[str, ...] = ()) -> CheckResult:
+    """The one judge on the first two prepared sources' ``outputs`` (their derivatives at ``prepared.point``):
+    the precision rule, the tolerances, and, when the first look fails, each source's second look."""
+    candidate, reference = prepared.sources[:2]
+    labels = (prepared.labels[0], prepared.labels[1])
+    result = judge(outputs[0], outputs[1], labels=labels, tolerance=tolerance, precision=prepared.point.precision,
+                   point=prepared.point, sources=(candidate, reference), request=prepared.request)
     result = replace(result, notes=notes + result.notes) if notes else result
-    return localised(result, request, point, sources, labels, tolerance) if kind.name != "gradient" else result
+    if prepared.request.name == "gradient":
+        return result
+    return localised(result, prepared.request, prepared.point, [candidate, reference], labels, tolerance)
+
+
+def fast_look(prepared: Prepared, first: Any, tolerance: Tolerance, count: int,
+              seed: int) -> tuple[CheckResult | None, tuple[str, ...]]:
+    """The cheap mode's verdict on a few projections, or None (with a note) where the full check must decide."""
+    if not is_count(count):
+        raise InputError(f"projections must be a positive integer, got {count!r}; e.g. 4.")
+    request, labels = prepared.request, (prepared.labels[0], prepared.labels[1])
+    projected = projections_of(first, prepared.sources[1], prepared.point, request, count, seed)
+    if projected is None:
+        return None, (f"fast mode: {labels[1]} is not an oracle that projections would save work, or gives no "
+                      f"directional derivative to project on here, so the full {request.name} was checked",)
+    quick = judge({"projections": projected[0]}, {"projections": projected[1]}, labels=labels,
+                  tolerance=tolerance, precision=prepared.point.precision)
+    said = f"fast mode: {count} random projections u^T D v, seed {seed}"
+    if quick.passed:
+        return replace(quick, derivative=request.name, probe=request.probe, seed=request.seed, notes=(said,)), ()
+    return None, (f"{said}: a projection failed (difference {quick.difference:.3e}), so the full "
+                  f"{request.name} was checked",)
 
 
 def request_for(kind: DerivativeKind, point: Point, model: Model | None, seed: int, **given: Any) -> Request:
@@ -186,18 +237,9 @@ def gradient(source: SourceLike, params: Any, X: Any = None, Y: Any = None, *,
     of shape ``output.shape + param.shape``); its probe is drawn from ``seed``
     as :func:`check` draws it, so the two agree.
     """
-    kind = get_kind(derivative)
-    point = build_point(params, X, Y)
-    names = [source] if isinstance(source, str) else []
-    refuse_unknown_options(names, options)
-    chosen = None if model is None and not names else get_model(model or DEFAULT_MODEL)
-    checked_model = None if chosen is None else for_layout(chosen, point.layout)
-    built = source_for(source, checked_model, options, point, kind.name)
-    evaluating = checked_model or built.model
-    if evaluating is not None and kind.scalar_output:
-        point = point.with_cost(evaluating.check_point(point.params, point.X, point.Y), evaluating)
-    request = request_for(kind, point, evaluating, seed, tangent=tangent, cotangent=cotangent, vector=vector)
-    return built.derivative_at(point, request)
+    prepared = prepare((source,), params, X, Y, model=model, derivative=derivative, seed=seed, tangent=tangent,
+                       cotangent=cotangent, vector=vector, **options)
+    return prepared.sources[0].derivative_at(prepared.point, prepared.request)
 
 
 def cost_at(model: Model, point: Point) -> float:
@@ -239,5 +281,5 @@ def refuse_unknown_options(names: list[str], options: dict[str, Any]) -> None:
     )
 
 
-__all__ = ["CheckResult", "DEFAULT_MODEL", "SourceLike", "check", "gradient"]
+__all__ = ["CheckResult", "DEFAULT_MODEL", "Prepared", "SourceLike", "check", "gradient", "judged", "prepare"]
 

@@ -1,6 +1,7 @@
 """The comparison report: cells and their outcomes, the screen summary, files and pictures, the HTML, the CLI."""
 
 import contextlib
+import dataclasses
 import io
 import json
 import multiprocessing
@@ -68,6 +69,10 @@ def _slow(model):
     return gradient
 
 
+def _doubled(model):  # a wrong gradient that raises nothing: its cells FAIL where PASS is expected
+    return lambda params, X, Y: {name: 2 * value for name, value in model.gradient(params, X, Y).items()}
+
+
 def _tiring(model):
     calls = []
 
@@ -82,9 +87,10 @@ def _tiring(model):
 
 @pytest.fixture
 def broken_sources(monkeypatch):
-    """A fresh registry for the test, holding the package's sources and four that fail in their own ways."""
+    """A fresh registry for the test, holding the package's sources and five that fail in their own ways."""
     monkeypatch.setattr(registry, "_REGISTRY", registry._Registry(specs=dict(source_specs()), scanned=True))
-    for name, factory in (("broken", _raising), ("misshapen", _wrong_shape), ("slow", _slow), ("tiring", _tiring)):
+    for name, factory in (("broken", _raising), ("misshapen", _wrong_shape), ("slow", _slow), ("tiring", _tiring),
+                          ("doubled", _doubled)):
         gb.register_source(SourceSpec(name=name, factory=factory, description=f"a {name} source for tests",
                                       kind="autograd"))
     yield
@@ -168,15 +174,55 @@ def test_jit_compile_time_is_reported_apart_from_run_time():
     assert pd.isna(row["candidate_compile_seconds"])  # numpy compiles nothing
 
 
-def test_a_fd_failure_at_a_relu_kink_is_explained():
-    # One hidden pre-activation of this case sits 1.4e-5 from zero: a step of 1e-5 crosses it
-    # (the default step, 2^-17 = 7.6e-6, happens not to).
+def test_a_fd_step_across_a_relu_kink_passes_as_check_does():
+    # One hidden pre-activation of this case sits 1.4e-5 from zero: a step of 1e-5 crosses it (the default
+    # step, 2^-17 = 7.6e-6, happens not to). The first look fails (~2.5e-6); the check's second look steps
+    # around the kink and passes, and the compare cell is judged the same way (it used to stop at the first look).
     report = compare_sources(["fraud-s3-m1024"], ["numpy"], ["fd"], repeats=1, eps=1e-5, show_progress=False)
     row = report.table.iloc[0]
-    assert row["verdict"] == "FAIL" and not row["as_expected"] and row["relu_margin"] < 1e-4
-    assert len(report.unexpected) == 1 and report.incomplete.empty
-    assert "UNEXPECTED" in report.summary() and "from the ReLU kink" in report.summary()
-    assert "FAIL!" in report.summary()  # the matrix cell is marked
+    case = default_cases()["fraud-s3-m1024"]
+    checked = gb.check("numpy", "fd", *case.point(), model=case.model, eps=1e-5)
+    assert checked.passed and any("straddled a ReLU kink" in note for note in checked.notes)
+    assert row["verdict"] == "PASS" and row["as_expected"] and row["relu_margin"] < 1e-4
+    assert row["difference"] == pytest.approx(checked.difference, rel=1e-12) and row["difference"] < 1e-9
+    assert report.unexpected.empty and report.incomplete.empty and "UNEXPECTED" not in report.summary()
+
+
+AGREEMENT_SAMPLE = {
+    # every reference on one case of each shipped model family, planted bugs and autograd among the candidates
+    "default": (["seed", "linear1d", "gmm-d2-k5"], ["numpy", "numpy-buggy", "torch", "jax"], None, {}),
+    # where compare used to stop at the first look: a step across a ReLU kink (FAIL ~2.5e-6 before, PASS now)
+    "kink": (["fraud-s3-m1024"], ["numpy", "numpy-buggy"], ["fd"], {"eps": 1e-5}),
+}
+
+
+@pytest.mark.parametrize("sample", list(AGREEMENT_SAMPLE))
+def test_every_cell_has_the_verdict_and_difference_check_gives(sample):
+    cases, candidates, references, options = AGREEMENT_SAMPLE[sample]
+    table = compare_sources(cases, candidates, references, repeats=1, show_progress=False, **options).table
+    checked = table[table["verdict"].isin(["PASS", "FAIL"])]
+    assert len(checked) == len(table) - (table["verdict"] == "UNAVAILABLE").sum()  # no ERROR, no TIMEOUT
+    every_case = default_cases()
+    for row in checked.itertuples():
+        case = every_case[row.case]
+        taken = set().union(*registry.option_owners([row.candidate, row.reference]).values())
+        result = gb.check(row.candidate, row.reference, *case.point(), model=case.model,
+                          **{key: value for key, value in options.items() if key in taken})
+        cell = f"{row.case}: {row.candidate} vs {row.reference}"
+        assert row.verdict == ("PASS" if result.passed else "FAIL"), cell
+        assert row.difference == pytest.approx(result.difference, rel=1e-12, abs=0), cell
+        assert row.threshold == result.threshold and row.culprits == " ".join(result.culprits), cell
+    buggy = checked[checked["candidate"] == "numpy-buggy"]
+    assert len(buggy) and (buggy["verdict"] == "FAIL").all()  # failing cells: the second look ran, and agreed
+    assert (checked["reference"] == "fd").any()
+
+
+def test_an_unexpected_fail_near_a_relu_kink_is_explained():
+    report = compare_sources(["fraud-s3-m1024"], ["numpy"], ["fd"], repeats=1, eps=1e-5, show_progress=False)
+    failed = report.table.assign(verdict="FAIL", as_expected=False, difference=2.5e-6)  # as the first look had it
+    summary = dataclasses.replace(report, table=failed).summary()
+    assert "UNEXPECTED" in summary and "from the ReLU kink" in summary
+    assert "FAIL!" in summary  # the matrix cell is marked
 
 
 def test_missing_frameworks_are_unavailable_cells_not_errors(monkeypatch):
@@ -233,6 +279,29 @@ def test_a_warm_call_cut_short_by_the_budget_leaves_the_first_calls_time(broken_
     tiring = report.sources.set_index("source").loc["tiring"]
     assert tiring["outcome"] == "OK" and tiring["repeats"] == 0
     assert tiring["seconds"] == tiring["first_call_seconds"]
+
+
+def test_a_check_that_raises_or_runs_out_of_time_is_that_cells_error_or_timeout(worker, monkeypatch):
+    import gradcheck_bench.tools.compare as compare_module
+
+    def judged(prepared, outputs, tolerance):
+        if prepared.labels[0] == "numpy-buggy":  # its first look fails: the second look is where a check can hang
+            end = time.monotonic() + 60
+            while time.monotonic() < end:
+                time.sleep(0.005)
+        raise RuntimeError("the judge broke")
+
+    monkeypatch.setattr(compare_module, "judged", judged)
+    started = time.perf_counter()
+    report = compare_sources(["seed"], ["numpy", "numpy-buggy"], ["fd"], repeats=1, budget=1.0, show_progress=False)
+    assert time.perf_counter() - started < 20
+    table = report.table.set_index("candidate")
+    assert table["verdict"].to_dict() == {"numpy": "ERROR", "numpy-buggy": "TIMEOUT"}
+    assert table.loc["numpy", "message"] == "the check: RuntimeError: the judge broke"
+    assert table.loc["numpy-buggy", "message"].startswith("the check: no result within the budget of 1 s")
+    assert (report.sources["outcome"] == "OK").all()  # the sources were fine: only the check is missing
+    assert len(report.incomplete) == 2 and report.unexpected.empty
+    assert "seed: numpy vs fd ERROR; seed: numpy-buggy vs fd TIMEOUT" in report.summary()
 
 
 def _unpicklable(cell):
@@ -305,11 +374,11 @@ def test_bad_arguments_are_clear_errors(arguments, error, message):
 # --------------------------------------------------------------------------
 
 
-def _instant_measure(source, name, params, X, Y, repeats, repeat_seconds, deadline=float("inf"), keep=None):
+def _instant_measure(source, name, point, repeats, repeat_seconds, deadline=float("inf"), keep=None):
     """A measurement that computes nothing: every gradient all ones, except one source that breaks."""
     if name == "fd":
         raise RuntimeError("fd broken for the length test")
-    return Measurement("OK", gradient={k: np.ones_like(v, dtype=float) for k, v in params.items()}, seconds=1e-3,
+    return Measurement("OK", gradient={k: np.ones_like(v, dtype=float) for k, v in point.params.items()}, seconds=1e-3,
                        repeats=1, first_call_seconds=1e-3, forward_passes=1.0)
 
 
@@ -317,6 +386,7 @@ def test_the_summary_of_the_default_cases_fits_in_40_lines(monkeypatch):
     import gradcheck_bench.tools.compare as compare_module
 
     monkeypatch.setattr(compare_module, "measure", _instant_measure)
+    monkeypatch.setattr(compare_cells, "forking_is_safe", lambda: False)  # ~330 checks of nothing: no fork each
     report = compare_sources(repeats=1, repeat_seconds=0.01, show_progress=False)
     lines = report.summary().splitlines()
     assert MAX_LINES == 40 and len(lines) <= 40
@@ -431,15 +501,16 @@ def test_without_matplotlib_the_rest_is_written_and_one_line_says_so(tmp_path, m
 def test_cli_exit_statuses(broken_sources, tmp_path, capsys):
     base = ["compare", "--cases", "seed", "--references", "fd", "--repeats", "1", "--output", str(tmp_path)]
     kink = ["compare", "--cases", "fraud-s3-m1024", "--references", "fd", "--eps", "1e-5", "--repeats", "1",
-            "--output", str(tmp_path)]  # a step that crosses a kink: numpy vs fd FAILs unexpectedly
+            "--output", str(tmp_path)]  # a step that crosses a kink: the second look steps around it, as check's does
     assert main([*base, "--candidates", "numpy,numpy-buggy", "--strict"]) == 0
     assert main([*base, "--candidates", "numpy,broken"]) == EXIT_INCOMPLETE == 3
     assert main([*base, "--candidates", "numpy,broken", "--strict"]) == 3
     assert main([*base, "--candidates", "numpy,slow", "--budget", "0.5"]) == 3
-    assert main([*kink, "--candidates", "numpy"]) == 0
-    assert main([*kink, "--candidates", "numpy", "--strict"]) == 1
-    assert main([*kink, "--candidates", "numpy,broken", "--strict"]) == 1  # a wrong verdict outranks a gap
-    assert main([*kink, "--candidates", "numpy,broken"]) == 3
+    assert main([*kink, "--candidates", "numpy", "--strict"]) == 0
+    assert main([*base, "--candidates", "numpy,doubled"]) == 0  # an unexpected FAIL: a report, not an error
+    assert main([*base, "--candidates", "numpy,doubled", "--strict"]) == 1
+    assert main([*base, "--candidates", "numpy,doubled,broken", "--strict"]) == 1  # a wrong verdict outranks a gap
+    assert main([*base, "--candidates", "numpy,doubled,broken"]) == 3
     capsys.readouterr()
 
 

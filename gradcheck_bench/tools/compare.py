@@ -2,11 +2,17 @@
 
 ``gradcheck-bench compare`` (or :func:`compare_sources`) computes each
 source's gradient once per case, timing it within a per-cell budget, and
-then checks every (candidate, reference) pair on those gradients. Each pair
-on each case is a cell with one outcome (:mod:`.compare_cells`): PASS or FAIL
-from the check, UNAVAILABLE (framework not installed), TIMEOUT (no gradient
-within ``budget`` seconds) or ERROR (the source raised; its message is kept).
-A broken or slow source costs its own cells, never the run.
+then checks every (candidate, reference) pair on those gradients, the way
+:func:`gradcheck_bench.check` does: the point and the model's point check
+(:func:`~gradcheck_bench.check.prepare`), then the one judge with the
+precision rule and, where the first look fails, the sources' second look
+(:func:`~gradcheck_bench.check.judged`), in a budgeted worker of its own,
+since the second look runs the oracle again. So a cell's verdict is
+``check``'s on the same pair, point and options. Each pair on each case is a
+cell with one outcome (:mod:`.compare_cells`): PASS or FAIL from the check,
+UNAVAILABLE (framework not installed), TIMEOUT (no gradient, or no verdict,
+within ``budget`` seconds) or ERROR (a source or the check raised; its
+message is kept). A broken or slow source costs its own cells, never the run.
 
 Two tables come out: ``table``, one row per (case, candidate, reference),
 with the relative difference, the verdict, the worst tensor and its
@@ -32,18 +38,23 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ..judge import DEFAULT_THRESHOLD, compare_gradients
+from ..check import judged, prepare
 from ..counting import count_forward_passes
 from ..errors import InputError
 from ..differences.engines import engines
+from ..gradient import Gradient
+from ..judge import DEFAULT_THRESHOLD, Tolerance
 from ..models import Model, Params, get_model, model_names
+from ..point import Point
 from ..progress import progress_bar
-from ..sources.registry import SourceSpec, build_source, get_spec, source_specs, unused_options
+from ..result import CheckResult
+from ..source import GradientSource
+from ..sources.registry import SourceSpec, get_spec, option_owners, source_specs, unused_options
 from ..validation import validate_gradient, validate_threshold
 from . import compare_figures, compare_html, compare_summary
 from .atomic_files import write_bytes_atomically, write_text_atomically
-from .compare_cells import (DEFAULT_BUDGET, ERROR, FAIL, INCOMPLETE, OK, PASS, SEVERITY, UNAVAILABLE, Cell,
-                            describe, prepare_forking, run_within_budget)
+from .compare_cells import (DEFAULT_BUDGET, FAIL, INCOMPLETE, OK, PASS, SEVERITY, UNAVAILABLE, Cell, CellRun,
+                            prepare_forking, run_within_budget)
 from .interruption import saying_where
 from .report import provenance, table_to_json, write_provenance
 
@@ -147,32 +158,37 @@ class Measurement:
     """One source's gradient at one case and what it cost, or why there is none (``outcome`` not OK)."""
 
     outcome: str  # OK, UNAVAILABLE, TIMEOUT or ERROR
-    gradient: Params | None = None
+    gradient: Gradient | Params | None = None  # as the source gave it: notes, error bars and precision kept
     seconds: float = math.nan  # median of the warm calls; the first call's time when none fitted the budget
     repeats: int = 0  # warm calls timed
     first_call_seconds: float = math.nan
     compile_seconds: float = math.nan  # NaN for sources that do not compile
-    forward_passes: float = math.nan  # counted: evaluations of the cost during the first call
+    forward_passes: float = math.nan  # counted: evaluations of the cost during the first call (the cost at the
+    # point, which check evaluates once for every source, is not the source's)
     message: str = ""
 
 
-def measure(source: Any, name: str, params: Params, X: Any, Y: Any, repeats: int, repeat_seconds: float,
+def measure(source: GradientSource, name: str, point: Point, repeats: int, repeat_seconds: float,
             deadline: float = math.inf, keep: Callable[[Measurement], None] | None = None) -> Measurement:
-    """Call ``source`` once cold, then time up to ``repeats`` warm calls.
+    """``source.gradient_at(point)`` once cold, then up to ``repeats`` warm calls, timed, at the same point.
 
-    The warm calls stop once they have used ``repeat_seconds`` (so a slow
-    oracle on a big case costs a call or two, not ``repeats`` of them), and
-    none starts that the last call's duration says would end after
-    ``deadline`` (a ``time.perf_counter()`` value). After the first call,
-    ``keep`` receives the measurement so far, with the first call's time as
+    ``point`` is built once (by :func:`~gradcheck_bench.check.prepare`, as
+    ``check`` builds it, the cost there included) and serves every call. The
+    warm calls stop once they have used ``repeat_seconds`` (so a slow oracle
+    on a big case costs a call or two, not ``repeats`` of them), and none
+    starts that the last call's duration says would end after ``deadline``
+    (a ``time.perf_counter()`` value). After the first call, ``keep``
+    receives the measurement so far, with the first call's time as
     ``seconds``: what stands if a warm call is cut short by the budget.
     """
-    compiled_before = getattr(source, "compile_seconds", None)
+    compiled_before = source.compile_seconds
     with count_forward_passes() as counter:
         start = time.perf_counter()
-        gradient = validate_gradient(source(params, X, Y), params, name)
+        gradient = source.gradient_at(point)
         first_call = time.perf_counter() - start
-    compiled_after = getattr(source, "compile_seconds", None)
+    compiled_after = source.compile_seconds
+    validate_gradient(gradient, point.params, name)
+    compiled = math.nan if compiled_before is None or compiled_after is None else compiled_after - compiled_before
 
     def measured(times: list[float]) -> Measurement:
         return Measurement(
@@ -181,7 +197,7 @@ def measure(source: Any, name: str, params: Params, X: Any, Y: Any, repeats: int
             seconds=statistics.median(times) if times else first_call,
             repeats=len(times),
             first_call_seconds=first_call,
-            compile_seconds=(compiled_after - compiled_before) if compiled_before is not None else math.nan,
+            compile_seconds=compiled,
             forward_passes=float(counter.passes),
         )
 
@@ -191,7 +207,7 @@ def measure(source: Any, name: str, params: Params, X: Any, Y: Any, repeats: int
     last = first_call
     while len(times) < repeats and sum(times) < repeat_seconds and time.perf_counter() + last < deadline:
         start = time.perf_counter()
-        source(params, X, Y)
+        source.gradient_at(point)
         last = time.perf_counter() - start
         times.append(last)
     return measured(times)
@@ -308,12 +324,15 @@ def compare_sources(
     candidate and of kind oracle/autograd as a reference (those not
     installed give UNAVAILABLE cells). A pair is left out when a source does
     not handle the case's model (``numpy-buggy`` on the 1-D model) or when
-    candidate and reference are the same source. ``budget`` is the wall time
-    one source may take on one case, its first call and warm repeats
-    together; ``device`` goes to the sources that take one (torch, jax),
-    ``threads`` to torch (its intra-op threads during each call; None leaves
-    torch's own), ``eps`` to the finite-difference oracles (None: their
-    dtype-aware default).
+    candidate and reference are the same source. Each cell's verdict and
+    difference are ``check(candidate, reference, *case.point(),
+    model=case.model, threshold=threshold, **the options they take)``'s, taken
+    on the gradients timed. ``budget`` is the wall time one source may take on
+    one case, its first call and warm repeats together, and, apart, the check
+    of one cell (its second look may run an oracle again); ``device`` goes to
+    the sources that take one (torch, jax), ``threads`` to torch (its
+    intra-op threads during each call; None leaves torch's own), ``eps`` to
+    the finite-difference oracles (None: their dtype-aware default).
     """
     if not (isinstance(repeats, int) and repeats >= 1):
         raise InputError(f"repeats must be a positive integer, got {repeats!r}.")
@@ -332,18 +351,25 @@ def compare_sources(
     }
     refuse_unused_options(options, [*choice.candidates, *choice.references])
     plan = [(case, name) for case in selected_cases for name in _sources_for(case, choice)]
+    planned = {(case.name, name) for case, name in plan}
+    cells = [(case, candidate, reference) for case in selected_cases for candidate in choice.candidates
+             for reference in choice.references
+             if candidate != reference and {(case.name, candidate), (case.name, reference)} <= planned]
     prepare_forking(_frameworks({name for _, name in plan} - set(choice.unavailable)))
     facts: dict[str, CaseFacts] = {}
     measurements: dict[tuple[str, str], Measurement] = {}
+    checks: dict[tuple[str, str, str], CellRun[dict[str, Any]] | None] = {}
     source_settings: dict[str, dict[str, Any]] = {}
     reached = {"case": "", "source": ""}
 
     def where() -> str:
-        return (f"compare stopped at case {reached['case']!r}, source {reached['source']!r} "
-                f"({len(measurements)} of {len(plan)} measurements done); no report file was written, "
-                "so the previous ones are intact.")
+        done = (f"{len(measurements)} of {len(plan)} measurements done" if len(measurements) < len(plan) else
+                f"every measurement done, {len(checks)} of {len(cells)} cells checked")
+        return (f"compare stopped at case {reached['case']!r}, source {reached['source']!r} ({done}); no report "
+                "file was written, so the previous ones are intact.")
 
-    with saying_where(where), progress_bar(total=len(plan), description="compare", show=show_progress) as bar:
+    with saying_where(where), progress_bar(total=len(plan) + len(cells), description="compare",
+                                           show=show_progress) as bar:
         for case, name in plan:
             if case.name not in facts:
                 reached.update(case=case.name, source="(its cost)")
@@ -354,14 +380,14 @@ def compare_sources(
             measurements[case.name, name] = _measure_within_budget(
                 case, name, choice, options, repeats, repeat_seconds, budget, source_settings)
             bar.update(1)
-    rows = [
-        _row(case, candidate, reference, measurements, threshold, facts[case.name])
-        for case in selected_cases
-        for candidate in choice.candidates
-        for reference in choice.references
-        if candidate != reference and (case.name, candidate) in measurements
-        and (case.name, reference) in measurements
-    ]
+        for case, candidate, reference in cells:
+            reached.update(case=case.name, source=f"{candidate} vs {reference} (the check)")
+            bar.set_postfix_str(f"{case.name}: {candidate} vs {reference}")
+            checks[case.name, candidate, reference] = _check_within_budget(
+                case, candidate, reference, measurements, options, threshold, budget)
+            bar.update(1)
+    rows = [_row(case, candidate, reference, measurements, checks[case.name, candidate, reference], threshold,
+                 facts[case.name]) for case, candidate, reference in cells]
     header = {**record, "wall_seconds": time.perf_counter() - started, "source_settings": source_settings,
               "timing": f"median of up to {repeats} warm calls within {repeat_seconds} s, first call apart; "
                         f"at most {budget:g} s per source and case"}
@@ -399,9 +425,10 @@ def _frameworks(names: set[str]) -> list[str]:
     return [module for module in dict.fromkeys(declared) if importlib.util.find_spec(module) is not None]
 
 
-def _settings_of(source: Any) -> dict[str, Any]:
-    """The options a built source reports (eps, engine, device), for the header."""
-    return {key: str(getattr(source, key)) for key in ("eps", "engine", "device", "threads") if hasattr(source, key)}
+def options_for(names: list[str], options: dict[str, Any]) -> dict[str, Any]:
+    """The run's options that at least one of the named sources takes: what ``check`` on them would be given."""
+    taken = set().union(*option_owners(names).values())
+    return {key: value for key, value in options.items() if key in taken}
 
 
 def _facts_within_budget(case: Case, repeats: int, repeat_seconds: float, budget: float) -> CaseFacts:
@@ -418,10 +445,11 @@ def _measure_within_budget(case: Case, name: str, choice: SourceChoice, options:
         return Measurement(UNAVAILABLE, message=f"not installed; install with: {choice.unavailable[name]}")
 
     def work(cell: Cell) -> tuple[Measurement, dict[str, Any]]:
-        source = build_source(name, case.model, **options)
-        settings = _settings_of(source)
         params, X, Y = case.point()
-        return measure(source, name, params, X, Y, repeats, repeat_seconds, cell.deadline,
+        prepared = prepare((name,), params, X, Y, model=case.model, **options_for([name], options))
+        source = prepared.sources[0]
+        settings = source.settings()
+        return measure(source, name, prepared.point, repeats, repeat_seconds, cell.deadline,
                        keep=lambda so_far: cell.keep((so_far, settings))), settings
 
     run = run_within_budget(work, budget, f"{case.name}: {name}")
@@ -431,6 +459,39 @@ def _measure_within_budget(case: Case, name: str, choice: SourceChoice, options:
     if settings:
         source_settings.setdefault(name, settings)
     return measurement
+
+
+def _check_within_budget(case: Case, candidate: str, reference: str,
+                         measurements: dict[tuple[str, str], Measurement], options: dict[str, Any],
+                         threshold: float | None, budget: float) -> CellRun[dict[str, Any]] | None:
+    """The verdict on one cell, as ``check(candidate, reference, *case.point(), model=case.model, ...)`` takes
+    it, on the gradients measured, in a budgeted worker (the second look runs the sources again); None when
+    a source has no gradient to check."""
+    ours, theirs = measurements[case.name, candidate], measurements[case.name, reference]
+    if ours.outcome != OK or theirs.outcome != OK:
+        return None
+
+    def work(cell: Cell) -> dict[str, Any]:
+        params, X, Y = case.point()
+        prepared = prepare((candidate, reference), params, X, Y, model=case.model,
+                           **options_for([candidate, reference], options))
+        return _verdict_columns(judged(prepared, (ours.gradient, theirs.gradient), Tolerance.of(threshold)))
+
+    return run_within_budget(work, budget, f"{case.name}: {candidate} vs {reference}")
+
+
+def _verdict_columns(result: CheckResult) -> dict[str, Any]:
+    """What a row keeps of a check (a few numbers: the worker sends them back, not the gradients)."""
+    worst = result.per_parameter["difference"].idxmax()
+    return {
+        "difference": result.difference,
+        "threshold": result.threshold,
+        "verdict": PASS if result.passed else FAIL,
+        "worst_parameter": worst,
+        "worst_parameter_difference": float(result.per_parameter.loc[worst, "difference"]),
+        "worst_parameter_scale": float(result.per_parameter.loc[worst, "scale"]),
+        "culprits": " ".join(result.culprits),
+    }
 
 
 COLUMNS = [
@@ -443,7 +504,7 @@ COLUMNS = [
 
 
 def _row(case: Case, candidate: str, reference: str, measurements: dict[tuple[str, str], Measurement],
-         threshold: float | None, facts: CaseFacts) -> dict[str, Any]:
+         checked: CellRun[dict[str, Any]] | None, threshold: float | None, facts: CaseFacts) -> dict[str, Any]:
     ours, theirs = measurements[case.name, candidate], measurements[case.name, reference]
     expected = FAIL if get_spec(candidate).kind == "planted-bug" else PASS
     row: dict[str, Any] = {
@@ -463,24 +524,11 @@ def _row(case: Case, candidate: str, reference: str, measurements: dict[tuple[st
         outcome = next(o for o in SEVERITY if any(m.outcome == o for m in problems.values()))
         message = "; ".join(f"{name}: {m.message}" for name, m in problems.items())
         return {**row, "verdict": outcome, "as_expected": False, "message": message}
-    try:
-        result = compare_gradients(ours.gradient, theirs.gradient, threshold=threshold,
-                                   candidate_name=candidate, reference_name=reference)
-    except Exception as error:  # noqa: BLE001 - gradients that cannot be compared are this cell's ERROR
-        return {**row, "verdict": ERROR, "as_expected": False, "message": f"the check: {describe(error)}"}
-    worst = result.per_parameter["difference"].idxmax()
-    verdict = PASS if result.passed else FAIL
-    return {
-        **row,
-        "difference": result.difference,
-        "threshold": result.threshold,
-        "verdict": verdict,
-        "as_expected": verdict == expected,
-        "worst_parameter": worst,
-        "worst_parameter_difference": float(result.per_parameter.loc[worst, "difference"]),
-        "worst_parameter_scale": float(result.per_parameter.loc[worst, "scale"]),
-        "culprits": " ".join(result.culprits),
-    }
+    assert checked is not None
+    if checked.outcome != OK or checked.value is None:  # the check raised, or ran out of budget
+        return {**row, "verdict": checked.outcome, "as_expected": False,
+                "message": compare_summary.CHECK_PREFIX + checked.message}
+    return {**row, **checked.value, "as_expected": checked.value["verdict"] == expected}
 
 
 SOURCE_COLUMNS = [

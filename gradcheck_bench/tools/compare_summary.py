@@ -28,6 +28,8 @@ LEGEND = ("cell: worst relative difference over the cases, and the verdict, or w
 TIMING_TITLE = "gradient time over one cost evaluation / over the numpy backprop's (median of the finished cases)"
 KINK_WARNING_MARGIN = 1e-3
 """Below this ``relu_margin`` an unexpected fd verdict is explained as a kink crossing."""
+CHECK_PREFIX = "the check: "
+"""How a cell's message starts when its sources gave gradients but the check itself raised or ran out of time."""
 GOOD, BAD, INCOMPLETE_STATE, NOT_RUN = "as expected", "unexpected", "incomplete", "unavailable"
 """The state of a matrix cell, which the HTML report colours."""
 
@@ -191,9 +193,8 @@ def _incomplete_lines(table: pd.DataFrame, sources: pd.DataFrame, header: dict[s
         return []
     failed = sources[sources["outcome"].isin(INCOMPLETE)]
     items = [f"{r.case}: {r.source} {r.outcome}" for r in failed.itertuples()]
-    if not items:  # only the check itself failed on some pair
-        items = [f"{r.case}: {r.candidate} vs {r.reference} ERROR" for r in
-                 table[table["verdict"] == ERROR].itertuples()]
+    checks = table[table["verdict"].isin(INCOMPLETE) & table["message"].astype(str).str.startswith(CHECK_PREFIX)]
+    items += [f"{r.case}: {r.candidate} vs {r.reference} {r.verdict}" for r in checks.itertuples()]
     budget = header.get("settings", {}).get("budget")
     return [_one_line(f"not checked (budget {budget:g} s a cell; messages in compare.json; exit status 3): ", items)]
 
