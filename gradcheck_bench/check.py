@@ -97,12 +97,14 @@ def check(
     prepared = prepare((candidate, reference), params, X, Y, model=model, derivative=derivative, seed=seed,
                        tangent=tangent, cotangent=cotangent, vector=vector, **options)
     point, request, sources = prepared.point, prepared.request, prepared.sources
-    first = sources[0].derivative_at(point, request)
+    first = None
     notes: tuple[str, ...] = ()
     if mode == "fast" and request.name in CHEAP_KINDS:
-        quick, notes = fast_look(prepared, first, tolerance, projections, seed)
+        quick, notes, first = fast_look(prepared, tolerance, projections, seed)
         if quick is not None:
             return quick
+    if first is None:
+        first = sources[0].derivative_at(point, request)
     outputs = [first, sources[1].derivative_at(point, request)]
     return judged(prepared, outputs, tolerance, notes)
 
@@ -160,23 +162,25 @@ def judged(prepared: Prepared, outputs: Sequence[Any], tolerance: Tolerance = To
     return localised(result, prepared.request, prepared.point, [candidate, reference], labels, tolerance)
 
 
-def fast_look(prepared: Prepared, first: Any, tolerance: Tolerance, count: int,
-              seed: int) -> tuple[CheckResult | None, tuple[str, ...]]:
-    """The cheap mode's verdict on a few projections, or None (with a note) where the full check must decide."""
+def fast_look(prepared: Prepared, tolerance: Tolerance, count: int,
+              seed: int) -> tuple[CheckResult | None, tuple[str, ...], Any]:
+    """The cheap mode's verdict on a few projections, or None (with a note) where the full check must decide;
+    and the candidate's full derivative where the projections computed it."""
     if not is_count(count):
         raise InputError(f"projections must be a positive integer, got {count!r}; e.g. 4.")
     request, labels = prepared.request, (prepared.labels[0], prepared.labels[1])
-    projected = projections_of(first, prepared.sources[1], prepared.point, request, count, seed)
+    projected = projections_of(prepared.sources[0], prepared.sources[1], prepared.point, request, count, seed)
     if projected is None:
         return None, (f"fast mode: {labels[1]} is not an oracle that projections would save work, or gives no "
-                      f"directional derivative to project on here, so the full {request.name} was checked",)
+                      f"directional derivative to project on here, so the full {request.name} was checked",), None
     quick = judge({"projections": projected[0]}, {"projections": projected[1]}, labels=labels,
                   tolerance=tolerance, precision=prepared.point.precision)
     said = f"fast mode: {count} random projections u^T D v, seed {seed}"
     if quick.passed:
-        return replace(quick, derivative=request.name, probe=request.probe, seed=request.seed, notes=(said,)), ()
+        return replace(quick, derivative=request.name, probe=request.probe, seed=request.seed,
+                       notes=(said,)), (), None
     return None, (f"{said}: a projection failed (difference {quick.difference:.3e}), so the full "
-                  f"{request.name} was checked",)
+                  f"{request.name} was checked",), projected[2]
 
 
 def request_for(kind: DerivativeKind, point: Point, model: Model | None, seed: int, **given: Any) -> Request:

@@ -40,9 +40,14 @@ DEFAULT_PROJECTIONS = 4
 CHEAP_KINDS = ("gradient", "jacobian", "vjp", "hvp")
 
 
-def projections(candidate: Gradient, reference: GradientSource, point: Point, request: Request, count: int,
-                seed: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """The candidate's and the reference's projections, or None where the reference has no JVP to give them."""
+def projections(candidate: GradientSource, reference: GradientSource, point: Point, request: Request, count: int,
+                seed: int) -> tuple[np.ndarray, np.ndarray, Gradient | None] | None:
+    """The candidate's and the reference's projections, and the candidate's full derivative where it was
+    computed on the way; None where the reference has no JVP to give them.
+
+    A Jacobian's projections come from the candidate's own VJPs where it gives them (one reverse pass each,
+    as torch's fast_mode does), else from its full Jacobian.
+    """
     if not reference.forward_only:
         return None
     jvp = get_kind("jvp")
@@ -59,10 +64,11 @@ def projections(candidate: Gradient, reference: GradientSource, point: Point, re
         source = reference.for_model(derived)
         if "jvp" not in source.provides():
             return None
+        full = candidate.derivative_at(point, request)
         for j, w in enumerate(directions):
-            mine[j] = _dot(candidate, w, point.names)
+            mine[j] = _dot(full, w, point.names)
             theirs[j] = _scalar(source.derivative_at(_bare(point), Request(jvp, scalar, w)))
-        return mine, theirs
+        return mine, theirs, full
     if "jvp" not in reference.provides():
         return None
     output = request.output
@@ -70,24 +76,32 @@ def projections(candidate: Gradient, reference: GradientSource, point: Point, re
         if reference.model is None:
             return None
         reference = reference.for_model(replace(reference.model, function=reference.model.cost))
-        output = read_output(np.float64(0.0), reference.model.name)
+        output = read_output(np.float64(point.cost if point.cost is not None else 0.0), reference.model.name)
     if output is None:
         return None
     weights = [_weights(output, rng) for _ in range(count)] if request.name == "jacobian" else None
+    by_vjp = request.name == "jacobian" and "vjp" in candidate.provides()
+    full = None if by_vjp else candidate.derivative_at(point, request)
     for j, v in enumerate(directions):
         moved = reference.derivative_at(point, Request(jvp, output, v))
         if request.name == "gradient":
-            mine[j], theirs[j] = _dot(candidate, v, point.names), _scalar(moved)
+            assert full is not None
+            mine[j], theirs[j] = _dot(full, v, point.names), _scalar(moved)
         elif request.name == "vjp":
-            assert request.probe is not None
-            mine[j] = _dot(candidate, v, point.names)
+            assert request.probe is not None and full is not None
+            mine[j] = _dot(full, v, point.names)
             theirs[j] = _dot(moved, request.probe, output.names)
         else:
             assert weights is not None
-            along = sum(np.tensordot(candidate[name], v[name], axes=np.ndim(v[name])) for name in point.names)
-            mine[j] = float(np.sum(along * weights[j][OUTPUT]))
+            if by_vjp:
+                pulled = candidate.derivative_at(point, Request(get_kind("vjp"), output, weights[j]))
+                mine[j] = _dot(pulled, v, point.names)
+            else:
+                assert full is not None
+                along = sum(np.tensordot(full[name], v[name], axes=np.ndim(v[name])) for name in point.names)
+                mine[j] = float(np.sum(along * weights[j][OUTPUT]))
             theirs[j] = _dot(moved, weights[j], output.names)
-    return mine, theirs
+    return mine, theirs, full
 
 
 def _dot(values: Any, weights: dict[str, np.ndarray], names: list[str]) -> float:

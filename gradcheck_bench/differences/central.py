@@ -154,9 +154,11 @@ class CentralDifference(GradientSource):
             return self._jacobian(point, request, values, truncation=False)
         assert request.probe is not None
         step = direction_step(point, request.probe, TOLERANCES[point.precision].fd_step)
-        coarse, at_point = directional(values, point, request.probe, step)
-        fine, _ = directional(values, point, request.probe, step / 2)
-        error = combine_errors(rounding_of(at_point, point.precision, step), np.abs(coarse - fine) * 4 / 3)
+        coarse = directional(values, point, request.probe, step)
+        fine = directional(values, point, request.probe, step / 2)
+        at_point = request.output.values  # the output where the check evaluated it
+        flat_at_point = np.concatenate([np.ravel(at_point[name]) for name in request.output.names])
+        error = combine_errors(rounding_of(flat_at_point, point.precision, step), np.abs(coarse - fine) * 4 / 3)
         return Gradient(tensors=split_output(coarse, request.output), error=split_output(error, request.output),
                         notes=(f"a centered difference along the tangent, steps {step:.2g} and {step / 2:.2g}",))
 

@@ -116,10 +116,8 @@ class RichardsonDifference(GradientSource):
         if request.name == "jvp":
             assert request.probe is not None
             step = direction_step(point, request.probe, base) if self.h is None else float(self.h)
-            estimates = []
-            for level in range(self.levels):
-                value, at_point = directional(values, point, request.probe, step / 2.0**level)
-                estimates.append(value)
+            estimates = [directional(values, point, request.probe, step / 2.0**level) for level in range(self.levels)]
+            at_point = np.concatenate([np.ravel(request.output.values[name]) for name in request.output.names])
             product, left = tableau(estimates)
             error = np.asarray(left) + rounding_of(at_point, point.precision, step / 2.0 ** (self.levels - 1))
             return Gradient(tensors=split_output(np.asarray(product), request.output),

@@ -81,11 +81,11 @@ def direction_step(point: Point, direction: Params, base: float) -> float:
     return float(base * np.exp2(np.floor(np.log2(scale / size))))
 
 
-def directional(values: Values, point: Point, direction: Params, step: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(f(theta + h d) - f(theta - h d)) / 2h`` and the output at the point."""
+def directional(values: Values, point: Point, direction: Params, step: float) -> np.ndarray:
+    """``(f(theta + h d) - f(theta - h d)) / 2h``."""
     moved = {name: point.params[name] + step * direction[name] for name in point.names}
     back = {name: point.params[name] - step * direction[name] for name in point.names}
-    return (values(moved) - values(back)) / (2 * step), values(dict(point.params))
+    return (values(moved) - values(back)) / (2 * step)
 
 
 def split_output(flat: np.ndarray, output: Output) -> Params:
