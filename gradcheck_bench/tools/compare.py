@@ -280,8 +280,8 @@ class ComparisonReport:
         that cannot be rendered changes nothing on disk.
         """
         directory = Path(directory)
-        paths = {name: (write_bytes_atomically if isinstance(content, bytes) else write_text_atomically)(
-                     directory / name, content) for name, content in self.render().items()}
+        paths = {name: write_bytes_atomically(directory / name, content) if isinstance(content, bytes)
+                 else write_text_atomically(directory / name, content) for name, content in self.render().items()}
         paths["provenance.json"] = write_provenance(directory, {**self.header, "unavailable": self.unavailable})
         return paths
 
@@ -407,7 +407,10 @@ def _settings_of(source: Any) -> dict[str, Any]:
 def _facts_within_budget(case: Case, repeats: int, repeat_seconds: float, budget: float) -> CaseFacts:
     run = run_within_budget(lambda cell: case_facts(case, repeats, repeat_seconds, cell.deadline), budget,
                             f"{case.name}: cost")
-    return run.value if run.outcome == OK else CaseFacts(message=f"{run.outcome}: {run.message}")
+    if run.outcome != OK:
+        return CaseFacts(message=f"{run.outcome}: {run.message}")
+    assert run.value is not None  # OK carries what case_facts returned
+    return run.value
 
 
 def _measure_within_budget(case: Case, name: str, choice: SourceChoice, options: dict[str, Any], repeats: int,
@@ -427,6 +430,7 @@ def _measure_within_budget(case: Case, name: str, choice: SourceChoice, options:
     run = run_within_budget(work, budget, f"{case.name}: {name}")
     if run.outcome != OK:
         return Measurement(run.outcome, message=run.message)
+    assert run.value is not None  # OK carries what work returned, or the last pair it kept
     measurement, settings = run.value
     if settings:
         source_settings.setdefault(name, settings)
@@ -463,6 +467,7 @@ def _row(case: Case, candidate: str, reference: str, measurements: dict[tuple[st
         outcome = next(o for o in SEVERITY if any(m.outcome == o for m in problems.values()))
         message = "; ".join(f"{name}: {m.message}" for name, m in problems.items())
         return {**row, "verdict": outcome, "as_expected": False, "message": message}
+    assert ours.gradient is not None and theirs.gradient is not None  # an OK measurement has its gradient
     try:
         result = compare_gradients(ours.gradient, theirs.gradient, threshold=threshold,
                                    candidate_name=candidate, reference_name=reference)
