@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .compare_cells import FAIL, PASS, TIMEOUT
+
+if TYPE_CHECKING:
+    from matplotlib.artist import Artist
 
 HEATMAP, COST, COST_RATIO = "heatmap.png", "cost.png", "cost_ratio.png"
 SHORT = {"UNAVAILABLE": "n/i", "TIMEOUT": "TIME", "ERROR": "ERR"}
@@ -164,7 +167,7 @@ def cost_figure(sources: pd.DataFrame, budget: float, ratio: bool = False) -> An
         axes = figure.add_subplot(rows, columns, number)
         _cost_panel(axes, timed[timed["model"] == model], colours, budget, ratio)
         axes.set_title(model, fontsize=10)
-    handles = {}
+    handles: dict[str, Artist] = {}
     for axes in figure.axes:
         for handle, label in zip(*axes.get_legend_handles_labels()):
             handles.setdefault(label, handle)
