@@ -112,7 +112,8 @@ def cost_model(cost: Cost, name: str | None = None) -> Model:
     """
     if isinstance(cost, Model):
         return cost
-    return Model(name=name or getattr(cost, "__name__", "cost"), cost=cost, takes_xp=accepts_xp(cost))
+    # not `name or getattr(...)`: mypy then types getattr's default by the context str | None and lets None in
+    return Model(name=name if name else getattr(cost, "__name__", "cost"), cost=cost, takes_xp=accepts_xp(cost))
 
 
 def accepts_xp(function: Callable[..., Any]) -> bool:
