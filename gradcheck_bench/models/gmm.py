@@ -257,7 +257,7 @@ def validate_gmm_point(params: Params, X: Any, Y: Any) -> None:
 
 def adbench_test_point() -> tuple[Params, np.ndarray, None]:
     """ADBench's GMM test input (``data/gmm/test.txt``: d=2, k=3, n=1), the point of its reference values."""
-    return packaged_test_input("gmm")  # type: ignore[return-value]
+    return packaged_test_input("gmm")
 
 
 def _generated(d: int, k: int) -> Callable[[], tuple[Params, np.ndarray, None]]:
