@@ -114,7 +114,10 @@ def heatmap_figure(table: pd.DataFrame) -> Any:
                         norm=TwoSlopeNorm(vcenter=centre, vmin=low, vmax=high), aspect="auto")
     size = 7 if len(pairs) < 16 else 6
     for (i, j), label in np.ndenumerate(labels):
-        red, green, blue, _ = image.to_rgba(values[i, j]) if np.isfinite(values[i, j]) else (0.8, 0.8, 0.8, 1)
+        if np.isfinite(values[i, j]):
+            red, green, blue, _ = image.to_rgba(values[i, j])
+        else:
+            red, green, blue = 0.8, 0.8, 0.8
         dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
         axes.text(j, i, label, ha="center", va="center", fontsize=size, color="white" if dark else "black",
                   fontweight="bold" if label.endswith("!") else "normal")
