@@ -44,7 +44,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Union
+from typing import Callable, Literal, NamedTuple, Union, overload
 
 import numpy as np
 
@@ -225,7 +225,20 @@ def packaged_text(filename: str) -> str:
     from importlib.resources import files
 
     package, folder = PACKAGED_DATA
-    return files(package).joinpath(folder, filename).read_text(encoding="utf-8")
+    # one name per joinpath: Traversable.joinpath takes several only from Python 3.11
+    return files(package).joinpath(folder).joinpath(filename).read_text(encoding="utf-8")
+
+
+@overload
+def packaged_test_input(name: Literal["gmm"]) -> tuple[dict[str, np.ndarray], np.ndarray, None]: ...
+
+
+@overload
+def packaged_test_input(name: Literal["lstm"]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]: ...
+
+
+@overload
+def packaged_test_input(name: str) -> tuple[dict[str, np.ndarray], np.ndarray, object]: ...
 
 
 def packaged_test_input(name: str) -> tuple[dict[str, np.ndarray], np.ndarray, object]:

@@ -199,7 +199,6 @@ def request_for(kind: DerivativeKind, point: Point, model: Model | None, seed: i
     output = None
     if not kind.scalar_output or kind.draws == "cotangent":
         model.check_point(point.params, point.X, point.Y)
-        assert model.function is not None
         output = read_output(counted(model.function)(point.params, point.X, point.Y), model.name)
     if kind.name == "jacobian":
         require_one_output(Request(kind, output), model.name)

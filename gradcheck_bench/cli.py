@@ -14,7 +14,7 @@ import importlib
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 from .errors import GradCheckError, InputError
 from .models import Model, get_model, model_names
@@ -29,7 +29,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {}
 class _Parser(argparse.ArgumentParser):
     """argparse that exits with status 2 and one line, as the rest of the CLI does."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 

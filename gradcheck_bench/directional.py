@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, Literal, overload
 
 import numpy as np
 
@@ -68,6 +68,30 @@ class _Prober:
         return value
 
 
+@overload
+def check_directional(
+    candidate: SourceLike, params: Params, X: Any, Y: Any = None, *, directions: int = ..., seed: int = ...,
+    eps: float | None = ..., threshold: float | None = ..., model: str | Model | None = ...,
+    cost: Callable[[Params, Any, Any], Any] | None = ..., localise: bool = ..., count_passes: Literal[False] = ...,
+) -> CheckResult: ...
+
+
+@overload
+def check_directional(
+    candidate: SourceLike, params: Params, X: Any, Y: Any = None, *, directions: int = ..., seed: int = ...,
+    eps: float | None = ..., threshold: float | None = ..., model: str | Model | None = ...,
+    cost: Callable[[Params, Any, Any], Any] | None = ..., localise: bool = ..., count_passes: Literal[True],
+) -> DirectionalResult: ...
+
+
+@overload
+def check_directional(
+    candidate: SourceLike, params: Params, X: Any, Y: Any = None, *, directions: int = ..., seed: int = ...,
+    eps: float | None = ..., threshold: float | None = ..., model: str | Model | None = ...,
+    cost: Callable[[Params, Any, Any], Any] | None = ..., localise: bool = ..., count_passes: bool = ...,
+) -> CheckResult | DirectionalResult: ...
+
+
 def check_directional(
     candidate: SourceLike,
     params: Params,
@@ -82,7 +106,7 @@ def check_directional(
     cost: Callable[[Params, Any, Any], Any] | None = None,
     localise: bool = True,
     count_passes: bool = False,
-) -> CheckResult | "DirectionalResult":
+) -> CheckResult | DirectionalResult:
     """Check ``candidate`` along ``directions`` random directions; localise the bug if it fails.
 
     ``cost`` defaults to ``model``'s (the MLP's); a candidate given by name is

@@ -221,7 +221,7 @@ def for_layout(model: Model, layout: Layout) -> Model:
         return adapted
 
     cost = speaking_check_arrays(user.cost)
-    function = cost if user.function is user.cost or user.function is None else speaking_check_arrays(user.function)
+    function = cost if user.function is user.cost else speaking_check_arrays(user.function)
 
     def wrapped(function: Callable[..., Any] | None) -> Callable[..., Any] | None:
         if function is None:

@@ -75,13 +75,14 @@ def projections(candidate: GradientSource, reference: GradientSource, point: Poi
     if request.name == "gradient":  # the directional derivative of the cost itself
         if reference.model is None:
             return None
-        reference = reference.for_model(replace(reference.model, function=reference.model.cost))
-        output = read_output(np.float64(point.cost if point.cost is not None else 0.0), reference.model.name)
+        model = replace(reference.model, function=reference.model.cost)
+        reference = reference.for_model(model)
+        output = read_output(np.float64(point.cost if point.cost is not None else 0.0), model.name)
     if output is None:
         return None
     weights = [_weights(output, rng) for _ in range(count)] if request.name == "jacobian" else None
     by_vjp = request.name == "jacobian" and "vjp" in candidate.provides()
-    full = None if by_vjp else candidate.derivative_at(point, request)
+    full: Gradient | None = None if by_vjp else candidate.derivative_at(point, request)
     for j, v in enumerate(directions):
         moved = reference.derivative_at(point, Request(jvp, output, v))
         if request.name == "gradient":

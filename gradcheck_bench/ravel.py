@@ -50,7 +50,7 @@ class Unravel:
         return dict(zip(self.names, tensors))
 
 
-class PointParams(dict):  # type: ignore[type-arg]  # a dict of name -> ndarray, as Params
+class PointParams(dict[str, np.ndarray]):
     """A check's parameters, flattened once: ``ravel`` of them returns this flattening (a copy of ``flat``)."""
 
     flat: np.ndarray

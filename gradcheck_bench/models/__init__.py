@@ -101,7 +101,7 @@ class Model:
     native_framework: str | None = None
     """``"torch"`` or ``"jax"``: the framework whose arrays a cost without ``xp`` computes on (a check of torch
     or jax parameters sets it), so that framework's autograd and fd engine can run it as it is."""
-    function: Callable[..., Any] | None = None
+    function: Callable[..., Any] = field(default_factory=lambda: _NO_COST)
     """``function(params, X, Y, xp=np)``: an array of any shape (or a pytree of arrays), for the Jacobian,
     JVP and VJP kinds; a scalar cost serves as its own function."""
     derivatives: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
@@ -112,14 +112,14 @@ class Model:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise InputError(f"a Model needs a non-empty name, got {self.name!r}; e.g. Model(name='mine', cost=f).")
-        if self.cost is _NO_COST and self.function is None:
+        if self.cost is _NO_COST and self.function is _NO_COST:
             raise InputError(f"model {self.name!r} needs cost=f (a scalar cost(params, X, Y, xp=np)) or function=f "
                              "(any output, for Jacobians, JVPs and VJPs).")
         for role, given in (("cost", self.cost), ("function", self.function)):
-            if given is not None and not callable(given):
+            if not callable(given):
                 raise InputError(f"model {self.name!r}: {role} must be a callable {role}(params, X, Y, xp=np), "
                                  f"got {type(given).__name__}.")
-        if self.function is None:
+        if self.function is _NO_COST:
             object.__setattr__(self, "function", self.cost)
         if self.cost is _NO_COST:
             object.__setattr__(self, "cost", self.function)
@@ -142,7 +142,8 @@ def cost_model(cost: Cost, name: str | None = None) -> Model:
     """
     if isinstance(cost, Model):
         return cost
-    return Model(name=name or getattr(cost, "__name__", "cost"), cost=cost)
+    # not `name or getattr(...)`: mypy then types getattr's default by the context str | None and lets None in
+    return Model(name=name if name else getattr(cost, "__name__", "cost"), cost=cost)
 
 
 def accepts_xp(function: Callable[..., Any]) -> bool:
@@ -163,7 +164,6 @@ def cost_with_xp(model: Model, params: Any, X: Any, Y: Any, xp: Any, backend: st
     when the cost is not xp-ready."""
     try:
         if output:
-            assert model.function is not None  # a Model always has one
             return model.function(params, X, Y, xp=xp)
         return model.cost(params, X, Y, xp=xp)
     except InputError:

@@ -257,7 +257,7 @@ def validate_gmm_point(params: Params, X: Any, Y: Any) -> None:
 
 def adbench_test_point() -> tuple[Params, np.ndarray, None]:
     """ADBench's GMM test input (``data/gmm/test.txt``: d=2, k=3, n=1), the point of its reference values."""
-    return packaged_test_input("gmm")  # type: ignore[return-value]
+    return packaged_test_input("gmm")
 
 
 def _generated(d: int, k: int) -> Callable[[], tuple[Params, np.ndarray, None]]:
@@ -289,16 +289,16 @@ def gmm_model(gamma: float = 1.0, m: int = 0) -> Model:
         raise InputError(f"the Wishart prior's gamma must be a positive number, got {gamma!r}.")
     if not is_count(m, smallest=0):
         raise InputError(f"the Wishart prior's m must be a non-negative integer, got {m!r}.")
-    prior = {"gamma": float(gamma), "m": int(m)}
-    default = (prior["gamma"], prior["m"]) == DEFAULT_GMM_PRIOR
+    prior_gamma, prior_m = float(gamma), int(m)
+    default = (prior_gamma, prior_m) == DEFAULT_GMM_PRIOR
     return Model(
         name="gmm" if default else f"gmm-gamma{gamma:g}-m{m}",
-        cost=partial(gmm_cost, **prior),
+        cost=partial(gmm_cost, gamma=prior_gamma, m=prior_m),
         description=f"ADBench's Gaussian mixture log-likelihood with a Wishart prior (gamma={gamma:g}, m={m})",
         validate_point=validate_gmm_point,
-        gradient=partial(gmm_gradient, **prior),
+        gradient=partial(gmm_gradient, gamma=prior_gamma, m=prior_m),
         planted_bug=PlantedBug(
-            partial(gmm_gradient_prior_without_chain_rule, **prior),
+            partial(gmm_gradient_prior_without_chain_rule, gamma=prior_gamma, m=prior_m),
             "the Wishart prior's exp(q)^2 term reversed without the chain factor exp(q)",
             ("icf",),
         ),

@@ -301,7 +301,7 @@ def validate_lstm_point(params: Params, X: Any, Y: Any) -> None:
 
 def adbench_test_point() -> tuple[Params, np.ndarray, np.ndarray]:
     """ADBench's LSTM test input (``data/lstm/lstm_l2_c1024.txt``: l=2, c=1024, b=14)."""
-    return packaged_test_input("lstm")  # type: ignore[return-value]
+    return packaged_test_input("lstm")
 
 
 def _generated(l: int, c: int) -> Callable[[], tuple[Params, np.ndarray, np.ndarray]]:

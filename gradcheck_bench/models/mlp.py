@@ -509,7 +509,7 @@ class DenseLayers:
     @property
     def widths(self) -> list[int]:
         """Units per layer, ``[n_0, n_1, ..., n_L]``."""
-        return [int(self.X.shape[0])] + [int(W.shape[0]) for W in self.W[1:]]
+        return [int(self.X.shape[0])] + [int(W.shape[0]) for W in self.W[1:] if W is not None]  # W[0]: None
 
     @property
     def examples(self) -> int:

@@ -20,6 +20,8 @@ from .registry import SourceSpec
 class HandWritten(GradientSource):
     """A model's hand-written derivatives (or its planted bug's): the gradient, and the other kinds it declares."""
 
+    model: Model
+
     def __init__(self, model: Model, planted: bool = False) -> None:
         self.model = model
         self.planted = planted

@@ -296,8 +296,8 @@ class ComparisonReport:
         that cannot be rendered changes nothing on disk.
         """
         directory = Path(directory)
-        paths = {name: (write_bytes_atomically if isinstance(content, bytes) else write_text_atomically)(
-                     directory / name, content) for name, content in self.render().items()}
+        paths = {name: write_bytes_atomically(directory / name, content) if isinstance(content, bytes)
+                 else write_text_atomically(directory / name, content) for name, content in self.render().items()}
         paths["provenance.json"] = write_provenance(directory, {**self.header, "unavailable": self.unavailable})
         return paths
 
@@ -434,7 +434,10 @@ def options_for(names: list[str], options: dict[str, Any]) -> dict[str, Any]:
 def _facts_within_budget(case: Case, repeats: int, repeat_seconds: float, budget: float) -> CaseFacts:
     run = run_within_budget(lambda cell: case_facts(case, repeats, repeat_seconds, cell.deadline), budget,
                             f"{case.name}: cost")
-    return run.value if run.outcome == OK else CaseFacts(message=f"{run.outcome}: {run.message}")
+    if run.outcome != OK:
+        return CaseFacts(message=f"{run.outcome}: {run.message}")
+    assert run.value is not None  # OK carries what case_facts returned
+    return run.value
 
 
 def _measure_within_budget(case: Case, name: str, choice: SourceChoice, options: dict[str, Any], repeats: int,
@@ -455,6 +458,7 @@ def _measure_within_budget(case: Case, name: str, choice: SourceChoice, options:
     run = run_within_budget(work, budget, f"{case.name}: {name}")
     if run.outcome != OK:
         return Measurement(run.outcome, message=run.message)
+    assert run.value is not None  # OK carries what work returned, or the last pair it kept
     measurement, settings = run.value
     if settings:
         source_settings.setdefault(name, settings)

@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .compare_cells import FAIL, PASS, TIMEOUT
+
+if TYPE_CHECKING:
+    from matplotlib.artist import Artist
 
 HEATMAP, COST, COST_RATIO = "heatmap.png", "cost.png", "cost_ratio.png"
 SHORT = {"UNAVAILABLE": "n/i", "TIMEOUT": "TIME", "ERROR": "ERR"}
@@ -111,7 +114,10 @@ def heatmap_figure(table: pd.DataFrame) -> Any:
                         norm=TwoSlopeNorm(vcenter=centre, vmin=low, vmax=high), aspect="auto")
     size = 7 if len(pairs) < 16 else 6
     for (i, j), label in np.ndenumerate(labels):
-        red, green, blue, _ = image.to_rgba(values[i, j]) if np.isfinite(values[i, j]) else (0.8, 0.8, 0.8, 1)
+        if np.isfinite(values[i, j]):
+            red, green, blue, _ = image.to_rgba(values[i, j])
+        else:
+            red, green, blue = 0.8, 0.8, 0.8
         dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
         axes.text(j, i, label, ha="center", va="center", fontsize=size, color="white" if dark else "black",
                   fontweight="bold" if label.endswith("!") else "normal")
@@ -164,7 +170,7 @@ def cost_figure(sources: pd.DataFrame, budget: float, ratio: bool = False) -> An
         axes = figure.add_subplot(rows, columns, number)
         _cost_panel(axes, timed[timed["model"] == model], colours, budget, ratio)
         axes.set_title(model, fontsize=10)
-    handles = {}
+    handles: dict[str, Artist] = {}
     for axes in figure.axes:
         for handle, label in zip(*axes.get_legend_handles_labels()):
             handles.setdefault(label, handle)

@@ -106,8 +106,10 @@ def localize(html_dir: Path, assets_dir: Path = DEFAULT_ASSETS) -> list[str]:
     for url, name in CDN_ASSETS.items():
         if url in text:
             shutil.copyfile(assets_dir / name, html_dir / LOCAL_ASSET_DIR / name)
-            text = re.sub(r"<(script|link)\b[^>]*" + re.escape(url) + r"[^>]*>",
-                          lambda tag: local_tag(tag.group(0), url, f"{LOCAL_ASSET_DIR}/{name}"), text)
+            def localized(tag: re.Match[str]) -> str:
+                return local_tag(tag.group(0), url, f"{LOCAL_ASSET_DIR}/{name}")
+
+            text = re.sub(r"<(script|link)\b[^>]*" + re.escape(url) + r"[^>]*>", localized, text)
             replaced.append(url)
     index.write_text(text)
     return replaced

@@ -203,11 +203,17 @@ def judge(name: str, environment: str, base: Measurement, head: Measurement,
         return Finding(REGRESSION, name, environment, base.value, head.value, head.unit, reason)
 
     if head.failed:
-        return regression("the benchmark failed on HEAD (see `asv show` or rerun with --show-stderr)")
+        return failure_finding(name, environment, base, head)
     if not both_measured(base, head) or head.unit != ACCURACY_UNIT:
         return None
     assert base.value is not None and head.value is not None
     return judge_accuracy(base.value, head.value, rules, regression)
+
+
+def failure_finding(name: str, environment: str, base: Measurement, head: Measurement) -> Finding:
+    """The verdict on a value that failed on HEAD: always a regression."""
+    return Finding(REGRESSION, name, environment, base.value, head.value, head.unit,
+                   "the benchmark failed on HEAD (see `asv show` or rerun with --show-stderr)")
 
 
 def judge_accuracy(base: float, head: float, rules: GateRules,
@@ -304,7 +310,7 @@ def compare_measurements(base: dict[BenchmarkKey, Measurement], head: dict[Bench
             report.not_compared += 1
         elif head[key].failed:
             report.failed_on_head += 1
-            report.findings.append(judge(*key, base[key], head[key], rules))
+            report.findings.append(failure_finding(*key, base[key], head[key]))
         elif not both_measured(base[key], head[key]):
             report.not_compared += 1
         elif head[key].unit == ACCURACY_UNIT:
@@ -353,7 +359,9 @@ def confirm_costs(keys: list[BenchmarkKey], suspects: set[BenchmarkKey], base: d
 
 def screen_ratio(key: BenchmarkKey, base: dict[BenchmarkKey, Measurement],
                  head: dict[BenchmarkKey, Measurement]) -> float:
-    return ratio_of(base[key].value, head[key].value)
+    base_value, head_value = base[key].value, head[key].value
+    assert base_value is not None and head_value is not None  # only measured cost values are screened
+    return ratio_of(base_value, head_value)
 
 
 def cost_finding(key: BenchmarkKey, base: dict[BenchmarkKey, Measurement], head: dict[BenchmarkKey, Measurement],
@@ -416,10 +424,12 @@ def run_gate(base: str, head: str, rules: GateRules = GateRules(),
     repository = options.config_path.resolve().parent
     base_hash, head_hash = resolve_commit(base, repository), resolve_commit(head, repository)
     machine = choose_machine(Path(config.results_dir), options.machine)
-    saved = [select(require_measurements(load_measurements(config, machine, commit), commit, machine,
-                                         config.results_dir), options.bench) for commit in (base_hash, head_hash)]
+    base_saved, head_saved = (
+        select(require_measurements(load_measurements(config, machine, commit), commit, machine, config.results_dir),
+               options.bench)
+        for commit in (base_hash, head_hash))
     remeasurer = AsvRemeasurer(options.config_path, machine, base_hash, head_hash, options.rounds)
-    report = compare_measurements(*saved, rules, remeasurer, options.confirm)
+    report = compare_measurements(base_saved, head_saved, rules, remeasurer, options.confirm)
     if report.remeasured:
         report.remeasure_rounds, report.remeasure_seconds = options.rounds, remeasurer.seconds
     return report, base_hash, head_hash

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -235,7 +236,7 @@ def median_time(run: Callable[[], Any], repeats: int, budget_s: float) -> tuple[
     return statistics.median(times), len(times), result
 
 
-def time_contestants(case: Case, repeats: int, budget_s: float, skip_slow: set[str] = frozenset()) -> pd.DataFrame:
+def time_contestants(case: Case, repeats: int, budget_s: float, skip_slow: Set[str] = frozenset()) -> pd.DataFrame:
     """One row per contestant on ``case``: median time, forward passes, verdict."""
     rows = []
     for name, (contestant, what) in contestants().items():
@@ -358,12 +359,16 @@ XP_COSTS = {
 """Costs written against xp, about 3,000-4,000 parameters, that no structured engine knows."""
 
 
+ENGINES_COMPARED: tuple[str, ...] = ("loop", "torch", "jax")
+"""The fd engines timed against each other on XP_COSTS (those installed)."""
+
+
 def xp_cost_engines(repeats: int = 5) -> pd.DataFrame:
     """The fd gradient of each cost with the loop, torch and jax engines, interleaved; medians and ratios."""
     rows = []
     for name, build in {**XP_COSTS, **workload_costs()}.items():
         model, params, X, Y = build()
-        oracles = {engine: fd(model, engine=engine, progress=False) for engine in ("loop", "torch", "jax")
+        oracles = {engine: fd(model, engine=engine, progress=False) for engine in ENGINES_COMPARED
                    if engine in fd_engines()}
         for oracle in oracles.values():
             oracle(params, X, Y)  # imports, compilation, memory measurement
@@ -383,13 +388,17 @@ def xp_cost_engines(repeats: int = 5) -> pd.DataFrame:
 
 def workload_costs() -> dict[str, Callable[[], tuple[Model, Params, Any, Any]]]:
     """ADBench's test inputs as costs for the same comparison, where those models are installed."""
-    found = {}
+    found: dict[str, Callable[[], tuple[Model, Params, Any, Any]]] = {}
     for name in ("lstm", "gmm"):
         if name in model_names():
             model = get_model(name)
             case = next(iter(model.cases))
-            found[f"{name} ({case})"] = lambda model=model, case=case: (model, *model.cases[case]())
+            found[f"{name} ({case})"] = _case_with_model(model, case)
     return found
+
+
+def _case_with_model(model: Model, case: str) -> Callable[[], tuple[Model, Params, Any, Any]]:
+    return lambda: (model, *model.cases[case]())
 
 
 def run_peers(out: Path = RESULTS, repeats: int = 15, budget_s: float = 20.0) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:

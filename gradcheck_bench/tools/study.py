@@ -37,7 +37,7 @@ from ..result import CheckResult
 from ..counting import count_forward_passes
 from ..directional import check_directional
 from ..errors import InputError
-from ..gradient import kinks_of
+from ..gradient import Gradient, kinks_of
 from ..models import Params, get_model
 from ..models.mlp import numpy_backprop, random_case, seed_case
 from ..progress import with_progress
@@ -308,8 +308,10 @@ def kinks(nets: int = 5, show: bool | None = None) -> pd.DataFrame:
     for seed in with_progress(range(nets), nets, "kinks", show):
         params, X, Y = random_case(KINK_SIZES, KINK_EXAMPLES, seed)
         exact = numpy_backprop(params, X, Y)
-        for method, source in (("fd, default step", fd()), ("fd, step 1e-4", fd(eps=JAX_CHECK_GRADS_STEP)),
-                               ("fd-kink-safe, step 1e-4", KinkSafeDifference(get_model("mlp"), eps=JAX_CHECK_GRADS_STEP))):
+        oracles: tuple[tuple[str, Callable[[Params, Any, Any], Gradient]], ...] = (
+            ("fd, default step", fd()), ("fd, step 1e-4", fd(eps=JAX_CHECK_GRADS_STEP)),
+            ("fd-kink-safe, step 1e-4", KinkSafeDifference(get_model("mlp"), eps=JAX_CHECK_GRADS_STEP)))
+        for method, source in oracles:
             gradient = source(params, X, Y)
             result = compare_gradients(exact, gradient)
             rows.append({"net_seed": seed, "method": method, "difference": result.difference,
