@@ -55,6 +55,7 @@ def projections(candidate: GradientSource, reference: GradientSource, point: Poi
     directions = [{name: rng.standard_normal(np.shape(value)) for name, value in point.params.items()}
                   for _ in range(count)]
     mine, theirs = np.empty(count), np.empty(count)
+    full: Gradient | None
     if request.name == "hvp":
         assert request.probe is not None
         if reference.model is None or not uses_complex_step(reference.model):
@@ -82,7 +83,7 @@ def projections(candidate: GradientSource, reference: GradientSource, point: Poi
         return None
     weights = [_weights(output, rng) for _ in range(count)] if request.name == "jacobian" else None
     by_vjp = request.name == "jacobian" and "vjp" in candidate.provides()
-    full: Gradient | None = None if by_vjp else candidate.derivative_at(point, request)
+    full = None if by_vjp else candidate.derivative_at(point, request)
     for j, v in enumerate(directions):
         moved = reference.derivative_at(point, Request(jvp, output, v))
         if request.name == "gradient":
