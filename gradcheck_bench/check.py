@@ -17,7 +17,7 @@ from .counting import counted
 from .errors import InputError
 from .gradient import Gradient
 from .judge import Tolerance, judge
-from .models import Model, get_model
+from .models import DEFAULT_MODEL, Model, get_model
 from .point import Point, build_point, for_layout
 from .result import CheckResult
 from .source import GradientSource, as_source
@@ -27,9 +27,6 @@ from .validation import require_finite_cost
 
 SourceLike = Union[str, GradientSource, Callable[..., Any], Mapping[str, Any]]
 """A registry name, a source object, a callable ``(params, X, Y) -> gradient``, or a gradient already computed."""
-
-DEFAULT_MODEL = "mlp"
-"""The model a named source is built for when none is given: the exercise's fraud-detection network."""
 
 
 def check(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .errors import GradCheckError, InputError
-from .models import Model, get_model, model_names
+from .models import DEFAULT_MODEL, Model, get_model, model_names
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -115,7 +115,7 @@ def add_point_arguments(parser: argparse.ArgumentParser) -> None:
     """``--model``, ``--case`` and the flags that build a random MLP or the 1-D model's point."""
     parser.add_argument("--model", type=model_argument, default=None, metavar="NAME|MODULE:ATTR",
                         help=f"a model ({', '.join(model_names())}) or module:attribute naming your own "
-                             "gradcheck_bench.Model (default: mlp)")
+                             f"gradcheck_bench.Model (default: {DEFAULT_MODEL})")
     parser.add_argument("--case", default=None,
                         help="one of the model's cases (default: its first; the MLP's are seed, ... and random)")
     parser.add_argument("--sizes", type=layer_sizes, default=None, help="layer sizes of a random MLP; implies --case random")
@@ -139,7 +139,7 @@ def point_from_arguments(args: argparse.Namespace) -> tuple[Model, Any]:
         from .models.linear1d import linear1d_case
 
         return model, linear1d_case(2.0 if args.x is None else args.x, 4.0 if args.theta is None else args.theta)
-    model = model or get_model("mlp")
+    model = model or get_model(DEFAULT_MODEL)
     if random_flags:
         if model.name != "mlp" or args.case not in (None, "random"):
             raise InputError(f"{' and '.join(random_flags)} build a random MLP (--case random); they cannot go with "

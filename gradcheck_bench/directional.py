@@ -28,14 +28,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .check import DEFAULT_MODEL, SourceLike, label_of, source_for
+from .check import SourceLike, label_of, source_for
 from .counting import counted, count_forward_passes
 from .errors import InputError
 from .differences.kinks import KinkAwareDifference, KinkCrossing, evaluator, summarize_crossings
 from .differences.steps import default_step
 from .judge import Tolerance, judge
 from .metrics import compare_tensor, least_squares_scale, relative_difference
-from .models import Model, Params, cost_model, get_model
+from .models import DEFAULT_MODEL, Model, Params, cost_model, get_model
 from .point import build_point, for_layout
 from .ravel import parameter_slices, ravel
 from .result import CheckResult

@@ -42,7 +42,7 @@ from ..errors import InputError
 from ..gradient import Gradient
 from ..point import Point
 from ..source import GradientSource
-from ..models import Model, Params, cost_model, get_model
+from ..models import DEFAULT_MODEL, Model, Params, cost_model, get_model
 from ..ravel import parameter_slices, split
 from ..tolerances import LowPrecisionWarning
 from .steps import rounding_error, step_vector
@@ -248,7 +248,8 @@ def fd(
     engine_options: Mapping[str, Any] | None = None,
     error: str = "auto",
 ) -> CentralDifference:
-    """The finite-difference oracle for ``cost``: a function, a :class:`Model` or a model's name (the MLP if none).
+    """The finite-difference oracle for ``cost``: a function, a :class:`Model` or a model's name
+    (None: :data:`~gradcheck_bench.models.DEFAULT_MODEL`).
 
     ``engine`` is ``"auto"`` (the best that can evaluate the cost) or one of
     :func:`~gradcheck_bench.engines.fd_engines`; a cost that takes ``xp=``
@@ -261,7 +262,7 @@ def fd(
     ``"full"`` (see the module docstring).
     """
     if cost is None or isinstance(cost, (str, Model)):
-        model = get_model(cost or "mlp")
+        model = get_model(cost or DEFAULT_MODEL)
     elif callable(cost):
         model = cost_model(cost)
     else:

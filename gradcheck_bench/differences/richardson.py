@@ -174,8 +174,8 @@ class RichardsonDifference(GradientSource):
 
 def richardson(model: Model | str | None = None, *, h: float | None = None,
                levels: int = DEFAULT_LEVELS) -> RichardsonDifference:
-    """The Richardson-extrapolated oracle for a model or cost (the MLP if none is given)."""
-    from ..models import cost_model, get_model
+    """The Richardson-extrapolated oracle for a model or cost (None: :data:`~gradcheck_bench.models.DEFAULT_MODEL`)."""
+    from ..models import DEFAULT_MODEL, cost_model, get_model
 
-    resolved = get_model(model or "mlp") if model is None or isinstance(model, (str, Model)) else cost_model(model)
+    resolved = get_model(model or DEFAULT_MODEL) if model is None or isinstance(model, (str, Model)) else cost_model(model)
     return RichardsonDifference(model=resolved, h=h, levels=levels)

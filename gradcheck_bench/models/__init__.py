@@ -48,6 +48,9 @@ Cost = Callable[..., Any]
 GradientFunction = Callable[[Params, Any, Any], Params]
 """``gradient(params, X, Y) -> {name: ndarray}``, one array per parameter."""
 
+DEFAULT_MODEL = "mlp"
+"""The model a source, an oracle or the CLI is built for when none is given: the exercise's fraud-detection network."""
+
 
 @dataclass(frozen=True)
 class PlantedBug:
