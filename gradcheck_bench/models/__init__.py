@@ -14,6 +14,7 @@ field                     who uses it
 ``gradient``              the ``numpy`` source: a hand-written NumPy gradient
 ``planted_bug``           the ``numpy-buggy`` source: a known-wrong gradient
 ``cases``                 ``compare``, the asv suite and the CLI: named points
+``point_builder``         the CLI: a point built from settings (``--sizes``, ``--x``)
 ``kink_pattern``          kink-aware oracles: where the cost is not smooth
 ``batched_cost``          the ``numpy-batched`` engine: many points per call
 ``layers``                the ``structured`` engine: the dense-layer algebra
@@ -30,7 +31,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -62,6 +63,36 @@ class PlantedBug:
 
 
 @dataclass(frozen=True)
+class PointSetting:
+    """One setting of a :class:`PointBuilder`, given on the command line as ``--name TEXT``."""
+
+    name: str
+    parse: Callable[[str], Any]
+    """Text -> value; raises :class:`~gradcheck_bench.errors.InputError` or ``ValueError`` saying what it expected."""
+    help: str
+
+
+@dataclass(frozen=True)
+class PointBuilder:
+    """A point built from a few settings, each optional: ``build(**given)`` uses its own defaults for the rest.
+
+    The CLI offers each setting as a flag (``--sizes 4,5,3,1``); a flag implies the model that declares it and
+    the case ``case`` (the name ``--case`` knows the built point by).
+    """
+
+    case: str
+    settings: tuple[PointSetting, ...]
+    build: Callable[..., Point]
+
+    def setting(self, name: str) -> PointSetting:
+        return next(setting for setting in self.settings if setting.name == name)
+
+    def takes(self, names: Iterable[str]) -> bool:
+        """Whether every one of these settings is one of the builder's."""
+        return set(names) <= {setting.name for setting in self.settings}
+
+
+@dataclass(frozen=True)
 class Model:
     """A named cost and the capabilities it declares (all but ``name`` and ``cost`` optional).
 
@@ -82,6 +113,8 @@ class Model:
     """A wrong gradient with a known mistake (the ``numpy-buggy`` source)."""
     cases: Mapping[str, Callable[[], Point]] = field(default_factory=dict)
     """Named points, smallest first: ``cases[name]()`` returns a fresh ``(params, X, Y)``."""
+    point_builder: PointBuilder | None = None
+    """A point built from settings (the MLP's layer sizes, examples and seed; the 1-D model's x and theta)."""
     kink_pattern: Callable[[Params, Any, Any], tuple[float, np.ndarray]] | None = None
     """``(params, X, Y) -> (cost, pattern)``: the cost and a boolean array that changes where the
     cost's slope jumps (ReLU signs); kink-aware oracles step around a change of pattern."""

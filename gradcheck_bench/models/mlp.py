@@ -23,8 +23,8 @@ import numpy as np
 
 from ..counting import record_passes
 from ..errors import InputError, NonFiniteLossError, SaturationWarning, SourceError
-from ..validation import validate_data
-from . import Model, Params, PlantedBug
+from ..validation import is_count, validate_data
+from . import Model, Params, PlantedBug, PointBuilder, PointSetting
 
 FRAUD_NET_SIZES: tuple[int, ...] = (4, 5, 3, 1)
 SEED_LABELS = np.array([[1.0, 1.0, 0.0]])
@@ -489,6 +489,36 @@ def _random(sizes: tuple[int, ...], examples: int, seed: int) -> Callable[[], tu
     return lambda: random_case(sizes, examples, seed)
 
 
+def parse_layer_sizes(text: str) -> tuple[int, ...]:
+    """``"4,5,3,1"`` -> ``(4, 5, 3, 1)``; whether they make a net is :func:`validate_layer_sizes`'s to say."""
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise InputError(f"sizes must be integers separated by commas, like 4,5,3,1; got {text!r}") from None
+
+
+def parse_whole_number(text: str, smallest: int | None = None) -> int:
+    """``"16"`` -> 16, refusing anything that is not a whole number of at least ``smallest`` (when given)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise InputError(f"expected a whole number, got {text!r}") from None
+    if smallest is not None and not is_count(value, smallest):
+        raise InputError(f"must be at least {smallest}, got {text!r}")
+    return value
+
+
+RANDOM_POINT = PointBuilder(
+    case="random",
+    settings=(
+        PointSetting("sizes", parse_layer_sizes, "layer sizes of a random MLP, e.g. 4,5,3,1"),
+        PointSetting("seed", parse_whole_number, "seed of a random MLP"),
+        PointSetting("examples", lambda text: parse_whole_number(text, smallest=1), "examples m of a random MLP"),
+    ),
+    build=random_case,
+)
+"""``random_case(sizes, examples, seed)`` from the CLI's ``--sizes``, ``--seed`` and ``--examples``."""
+
 CASES: dict[str, Callable[[], tuple[Params, np.ndarray, np.ndarray]]] = {
     "seed": seed_case,
     "fraud-s1-m16": _random(FRAUD_NET_SIZES, 16, 1),
@@ -509,6 +539,7 @@ MODEL = Model(
     gradient=numpy_backprop,
     planted_bug=PlantedBug(seed_buggy_backprop, "the exercise's two bugs: dW2 x2, db1 x4", ("W2", "b1")),
     cases=CASES,
+    point_builder=RANDOM_POINT,
     kink_pattern=mlp_cost_and_pattern,
     batched_cost=mlp_batched_cost,
     layers=DenseLayers,
