@@ -96,7 +96,7 @@ def layer_count(params: Params) -> int:
         raise InputError(
             f"MLP parameters must be named {', '.join(expected) or 'W1, b1, ...'} "
             f"with no gaps; got {sorted(params)}. Build them with "
-            "gradcheck_bench.init_params(sizes) or pass your own cost to fd()."
+            "gradcheck_bench.models.mlp.init_params(sizes) or pass your own cost to fd()."
         )
     return L
 
