@@ -22,8 +22,7 @@ import pandas as pd
 
 from ..counting import count_forward_passes
 from ..differences.engines import DEFAULT_MEMORY_BUDGET, choose_engine
-from ..models import get_model
-from ..models.mlp import random_case, seed_case
+from ..models.mlp import MODEL as MLP, random_case, seed_case
 from ..differences.central import fd
 from .atomic_files import atomic_open
 from .report import provenance, write_provenance, write_table
@@ -102,7 +101,7 @@ def run_scale(out: Path = Path("results") / "scale", memory_budget: int = DEFAUL
     record = provenance(memory_budget=memory_budget, sizes="-".join(map(str, MILLION_SIZES)))
     params, X, Y = random_case(MILLION_SIZES, 100, seed=0)
     n = sum(value.size for value in params.values())
-    engine = choose_engine("auto", get_model("mlp"), params, X, Y).name
+    engine = choose_engine("auto", MLP, params, X, Y).name
     tracemalloc.start()
     try:
         with count_forward_passes() as counter:

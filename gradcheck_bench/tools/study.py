@@ -38,8 +38,8 @@ from ..counting import count_forward_passes
 from ..directional import check_directional
 from ..errors import InputError
 from ..gradient import kinks_of
-from ..models import Params, get_model
-from ..models.mlp import numpy_backprop, random_case, seed_case
+from ..models import Params
+from ..models.mlp import MODEL as MLP, numpy_backprop, random_case, seed_case
 from ..progress import with_progress
 from ..sources.complex_step import complex_step
 from ..differences.central import fd
@@ -309,7 +309,7 @@ def kinks(nets: int = 5, show: bool | None = None) -> pd.DataFrame:
         params, X, Y = random_case(KINK_SIZES, KINK_EXAMPLES, seed)
         exact = numpy_backprop(params, X, Y)
         for method, source in (("fd, default step", fd()), ("fd, step 1e-4", fd(eps=JAX_CHECK_GRADS_STEP)),
-                               ("fd-kink-safe, step 1e-4", KinkSafeDifference(get_model("mlp"), eps=JAX_CHECK_GRADS_STEP))):
+                               ("fd-kink-safe, step 1e-4", KinkSafeDifference(MLP, eps=JAX_CHECK_GRADS_STEP))):
             gradient = source(params, X, Y)
             result = compare_gradients(exact, gradient)
             rows.append({"net_seed": seed, "method": method, "difference": result.difference,
@@ -378,8 +378,8 @@ def large_nets(nets: int = 5, show: bool | None = None) -> pd.DataFrame:
     """Every oracle and directional check on correct nets of LARGE_SIZES with m = 100 (minutes)."""
     references: dict[str, Callable[[], Any]] = {
         "fd": fd, "fd, step 1e-4": lambda: fd(eps=JAX_CHECK_GRADS_STEP),
-        "fd-kink-safe": lambda: KinkSafeDifference(get_model("mlp")),
-        "fd-kink-safe, step 1e-4": lambda: KinkSafeDifference(get_model("mlp"), eps=JAX_CHECK_GRADS_STEP),
+        "fd-kink-safe": lambda: KinkSafeDifference(MLP),
+        "fd-kink-safe, step 1e-4": lambda: KinkSafeDifference(MLP, eps=JAX_CHECK_GRADS_STEP),
         "complex-step": complex_step, "richardson": richardson,
     }
     rows = []
