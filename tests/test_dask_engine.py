@@ -20,7 +20,8 @@ import pytest
 pytest.importorskip("distributed")
 
 import gradcheck_bench as gb  # noqa: E402
-from gradcheck_bench.models.mlp import exercise_cost, random_case
+from gradcheck_bench.models.mlp import exercise_cost, random_case  # noqa: E402
+from gradcheck_bench.ravel import parameter_count  # noqa: E402
 from gradcheck_bench.metrics import relative_difference  # noqa: E402
 from gradcheck_bench.cli import main  # noqa: E402
 from gradcheck_bench.errors import GradCheckError, InputError  # noqa: E402
@@ -145,7 +146,7 @@ def test_an_unreachable_scheduler_is_a_clear_error_not_a_hang(monkeypatch, capsy
 
 def test_a_worker_killed_mid_run_does_not_change_the_answer(client) -> None:
     params, X, Y = random_case((4, 60, 40, 1), 50, seed=11)
-    n = sum(value.size for value in params.values())
+    n = parameter_count(params)
     reference = central_differences(gb.get_model("mlp"), params, X, Y, COMPARISON_EPS, "loop")
     steps = np.full(n, COMPARISON_EPS)
     ranges = [(start, min(start + 16, n)) for start in range(0, n, 16)]
@@ -179,7 +180,7 @@ def wait_for_processing(client, timeout: float = 10.0) -> dict:
 
 def test_stopping_early_cancels_the_remaining_tasks(client) -> None:
     params, X, Y = random_case((4, 30, 20, 1), 20, seed=12)
-    n = sum(value.size for value in params.values())
+    n = parameter_count(params)
     steps = np.full(n, 1e-3)
     results = dask_engine.map_chunks(gb.get_model("mlp"), params, X, Y, chunks_in([(0, n)], np.arange(n), steps),
                                      client=client, task_size=8)

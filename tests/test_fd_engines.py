@@ -14,6 +14,7 @@ import gradcheck_bench.differences.engines as engines_module
 from gradcheck_bench.metrics import relative_difference
 from gradcheck_bench.errors import InputError
 from gradcheck_bench.models import cost_model
+from gradcheck_bench.ravel import parameter_count
 from gradcheck_bench.differences import driver as fdmod
 from gradcheck_bench.differences.driver import central_differences
 
@@ -130,7 +131,7 @@ def test_a_small_budget_chunks_without_changing_the_result(engine: str, monkeypa
 @pytest.mark.parametrize("engine", ["structured", "numpy-batched"])
 def test_peak_memory_stays_under_the_budget(engine: str) -> None:
     params, X, Y = random_case((4, 60, 50, 1), 64, seed=7)
-    n = sum(v.size for v in params.values())
+    n = parameter_count(params)
     budget = 2**20
     activation_bytes = 8 * X.shape[1] * (4 + 60 + 50 + 1)
     fixed = 4 * 8 * n + 4 * activation_bytes  # flat copies, gradient, base forward pass (Z and A)
@@ -164,7 +165,7 @@ def test_engines_that_batch_whole_vectors_budget_a_whole_vector_for_every_coordi
         X, Y = rng.standard_normal((50, 4)), rng.standard_normal((1, 4))
     else:
         model, (params, X, Y) = MLP, random_case((50, 60, 1), 4, seed=8)
-    n = sum(value.size for value in params.values())
+    n = parameter_count(params)
     need = np.broadcast_to(ENGINES[engine].bytes_per_coordinate(model, params, X, Y), (n,))
     assert need.min() >= 2 * 8 * n
 
@@ -249,7 +250,7 @@ def test_ctrl_c_closes_the_bar_and_leaves_the_point_alone(monkeypatch: pytest.Mo
     with pytest.raises(KeyboardInterrupt):
         gb.fd(InterruptAfter(1 + 2 * 300), engine="loop", progress=True)(params, X, Y)
     assert len(bars) == 1 and bars[0].disable  # tqdm marks a closed bar disabled
-    assert 0 < bars[0].n < sum(v.size for v in params.values())
+    assert 0 < bars[0].n < parameter_count(params)
     assert all(np.array_equal(params[name], before[name]) for name in params)
 
 

@@ -225,7 +225,7 @@ def validate_layer_sizes(sizes: tuple[int, ...] | list[int]) -> tuple[int, ...]:
         raise InputError(
             f"the output layer must have 1 unit (one sigmoid probability); got sizes {sizes}."
         )
-    count = parameter_count(sizes)
+    count = net_parameter_count(sizes)
     if count > MAX_PARAMETERS:
         raise InputError(
             f"a net of sizes {_short(sizes)} has {count:,} parameters "
@@ -247,8 +247,8 @@ MAX_LAYERS = 10_000
 """Deepest net :func:`init_params` builds."""
 
 
-def parameter_count(sizes: tuple[int, ...] | list[int]) -> int:
-    """Weights and biases of an MLP with these layer sizes."""
+def net_parameter_count(sizes: tuple[int, ...] | list[int]) -> int:
+    """Weights and biases of an MLP with these layer sizes, before it is built (to refuse one too large to build)."""
     return sum(sizes[l] * (sizes[l - 1] + 1) for l in range(1, len(sizes)))
 
 

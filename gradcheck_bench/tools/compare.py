@@ -38,6 +38,7 @@ from ..errors import InputError
 from ..differences.engines import engines
 from ..models import Model, Params, get_model, model_names
 from ..progress import progress_bar
+from ..ravel import parameter_count
 from ..sources.registry import SourceSpec, build_source, get_spec, source_specs, unused_options
 from ..validation import validate_gradient, validate_threshold
 from . import compare_figures, compare_html, compare_summary
@@ -218,7 +219,7 @@ def case_facts(case: Case, repeats: int, repeat_seconds: float, deadline: float 
         case.model.cost(params, X, Y)
         times.append(time.perf_counter() - start)
     return CaseFacts(
-        parameters=float(sum(int(np.size(value)) for value in params.values())),
+        parameters=float(parameter_count(params)),
         examples=float(np.shape(X)[1]) if np.ndim(X) == 2 else 1.0,
         relu_margin=case.relu_margin(),
         cost_seconds=statistics.median(times),

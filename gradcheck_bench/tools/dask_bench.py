@@ -33,7 +33,7 @@ import pandas as pd
 from ..metrics import relative_difference
 from ..differences.engines import DEFAULT_MEMORY_BUDGET, choose_engine, dask_engine
 from ..models.mlp import MODEL as MLP, random_case, seed_case
-from ..ravel import ravel
+from ..ravel import parameter_count, ravel
 from ..differences.driver import chunk_ranges
 from ..differences.central import fd
 from .report import provenance, table_to_markdown, write_provenance, write_table
@@ -107,7 +107,7 @@ def transfer_sizes(params: Any, X: Any, Y: Any, n: int, tasks: int) -> dict[str,
 def measure_net(client: Any, sizes: tuple[int, ...], m: int, repeats: int) -> dict[str, Any]:
     """Median times of the local engines and of dask on the running cluster, interleaved."""
     params, X, Y = point_of(sizes, m)
-    n = sum(value.size for value in params.values())
+    n = parameter_count(params)
     engines = local_engines_for(n)
     local_times: dict[str, list[float]] = {name: [] for name in engines}
     dask_times: list[float] = []
@@ -145,7 +145,7 @@ def embedded_run(sizes: tuple[int, ...], m: int) -> dict[str, Any]:
     """The default ``engine="dask"`` with no address: cluster start + run + shut-down, once."""
     params, X, Y = point_of(sizes, m)
     seconds, _ = timed(lambda: gradient(params, X, Y, "dask"))
-    return {"sizes": "-".join(map(str, sizes)), "n": sum(v.size for v in params.values()), "m": m,
+    return {"sizes": "-".join(map(str, sizes)), "n": parameter_count(params), "m": m,
             "embedded_total_s": seconds}
 
 

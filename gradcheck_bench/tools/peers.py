@@ -33,7 +33,7 @@ from ..errors import InputError
 from ..differences.engines import fd_engines
 from ..models import Model, Params, get_model, model_names
 from ..models.mlp import exercise_cost, mlp_cost, numpy_backprop, random_case, seed_case
-from ..ravel import ravel
+from ..ravel import parameter_count, ravel
 from ..differences.central import fd
 from .atomic_files import write_text_atomically
 from .report import provenance, write_provenance, write_table
@@ -54,7 +54,7 @@ class Case:
 
     @property
     def n(self) -> int:
-        return sum(value.size for value in self.params.values())
+        return parameter_count(self.params)
 
     @property
     def m(self) -> int:
@@ -375,7 +375,7 @@ def xp_cost_engines(repeats: int = 5) -> pd.DataFrame:
                 times[engine].append(time.perf_counter() - start)
         loop_s = statistics.median(times["loop"])
         for engine, samples in times.items():
-            rows.append({"cost": name, "parameters": sum(int(np.size(v)) for v in params.values()),
+            rows.append({"cost": name, "parameters": parameter_count(params),
                          "engine": engine, "median_s": statistics.median(samples), "repeats": repeats,
                          "loop_over_engine": loop_s / statistics.median(samples)})
     return pd.DataFrame(rows)

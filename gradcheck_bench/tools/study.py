@@ -41,6 +41,7 @@ from ..gradient import kinks_of
 from ..models import Params
 from ..models.mlp import MODEL as MLP, numpy_backprop, random_case, seed_case
 from ..progress import with_progress
+from ..ravel import parameter_count
 from ..sources.complex_step import complex_step
 from ..differences.central import fd
 from ..differences.kink_safe import KinkSafeDifference
@@ -351,7 +352,7 @@ def scales(nets: int = 3, show: bool | None = None) -> pd.DataFrame:
         params, X, Y = smooth_point(family, 10.0**exponent, size, seed)
         for step, oracle in (("fixed 2^-17", fd(smooth.cost, eps=FIXED_STEP)), ("relative (default)", fd(smooth.cost))):
             result = check(smooth.gradient, oracle, params, X, Y)
-            rows.append({"family": family, "scale": 10.0**exponent, "parameters": sum(np.size(v) for v in params.values()),
+            rows.append({"family": family, "scale": 10.0**exponent, "parameters": parameter_count(params),
                          "seed": seed, "step": step, "difference": result.difference, "false_failure": not result.passed})
     return pd.DataFrame(rows)
 
@@ -391,7 +392,7 @@ def large_nets(nets: int = 5, show: bool | None = None) -> pd.DataFrame:
         for k in (1, 4, 16):
             results[f"directional k={k}"] = check_directional(exact_source(exact), params, X, Y, directions=k, seed=seed)
         for method, result in results.items():
-            rows.append({"sizes": "-".join(map(str, sizes)), "parameters": sum(v.size for v in params.values()),
+            rows.append({"sizes": "-".join(map(str, sizes)), "parameters": parameter_count(params),
                          "net_seed": seed, "method": method, "difference": result.difference,
                          "false_failure": not result.passed})
     return pd.DataFrame(rows)
