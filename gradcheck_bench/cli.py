@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .errors import GradCheckError, InputError
+from .validation import is_count
 from .models import DEFAULT_MODEL, Model, PointBuilder, PointSetting, get_model, model_names
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -61,7 +62,7 @@ def positive_int(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
+    if not is_count(value):
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
     return value
 

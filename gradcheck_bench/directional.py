@@ -40,7 +40,7 @@ from .point import build_point, for_layout
 from .ravel import parameter_slices, ravel
 from .result import CheckResult
 from .tolerances import default_threshold, warn_if_low_precision
-from .validation import is_positive_number, require_finite_cost
+from .validation import is_count, is_positive_number, require_finite_cost
 
 DEFAULT_DIRECTIONS = 4
 
@@ -96,7 +96,7 @@ def check_directional(
     """
     point = build_point(params, X, Y)
     params = point.params
-    if not (isinstance(directions, int) and not isinstance(directions, bool) and directions >= 1):
+    if not is_count(directions):
         raise InputError(f"directions must be a positive integer, got {directions!r}; try 4.")
     warn_if_low_precision(params)
     threshold = default_threshold(params) if threshold is None else Tolerance.of(threshold).threshold

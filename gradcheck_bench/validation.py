@@ -23,8 +23,9 @@ def _first_nonfinite(array: np.ndarray) -> tuple[int, ...]:
 
 
 def is_positive_number(value: Any) -> bool:
-    """A real, finite, strictly positive number (a step, a threshold); bools are not numbers here."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value)) and value > 0
+    """A real, finite, strictly positive number, Python or NumPy (a step, a threshold); bools are not numbers here."""
+    return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+            and bool(np.isfinite(value)) and value > 0)
 
 
 def is_count(value: Any, smallest: int = 1) -> bool:

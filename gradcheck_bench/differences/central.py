@@ -46,7 +46,7 @@ from ..models import DEFAULT_MODEL, Model, Params, cost_model, get_model
 from ..ravel import parameter_slices, split
 from ..tolerances import LowPrecisionWarning
 from .steps import rounding_error, step_vector
-from ..validation import CostAtPoint, cost_at_point
+from ..validation import CostAtPoint, cost_at_point, is_count, is_positive_number
 from .kink_safe import kink_safe_tensors
 from .richardson import RichardsonDifference
 
@@ -74,7 +74,7 @@ def validate_step(eps: Any) -> None:
     if isinstance(eps, np.ndarray) and eps.ndim == 1:
         if eps.size and np.issubdtype(eps.dtype, np.number) and np.all(np.isfinite(eps) & (eps > 0)):
             return
-    elif not isinstance(eps, bool) and isinstance(eps, (int, float, np.floating)) and np.isfinite(eps) and eps > 0:
+    elif is_positive_number(eps):
         return
     raise InputError(f"eps must be a positive finite step or an array of shape (n,), got {eps!r:.80}; try 1e-6, "
                      "or leave it out for a step relative to each parameter.")
@@ -101,8 +101,7 @@ class CentralDifference(GradientSource):
         if self.error not in ERROR_MODES:
             raise InputError(f"error must be one of {', '.join(ERROR_MODES)}, got {self.error!r}.")
         validate_engine_options(self.engine, self.engine_options)
-        if not (isinstance(self.memory_budget, int) and not isinstance(self.memory_budget, bool)
-                and self.memory_budget > 0):
+        if not is_count(self.memory_budget):
             raise InputError(
                 f"memory_budget must be a positive number of bytes, got {self.memory_budget!r}; "
                 "e.g. 256 * 2**20 for 256 MiB."

@@ -38,7 +38,7 @@ from ..models import Model, Params
 from ..ravel import coordinate_name, parameter_count, parameter_slices, ravel, split
 from ..tolerances import TOLERANCES
 from .steps import relative_steps, rounding_error
-from ..validation import cost_at_point, is_positive_number
+from ..validation import cost_at_point, is_count, is_positive_number
 
 DEFAULT_LEVELS = 3
 
@@ -75,7 +75,7 @@ class RichardsonDifference(GradientSource):
         if self.h is not None and not is_positive_number(self.h):
             raise InputError(f"the Richardson step h must be a positive finite number, got {self.h!r}; "
                              "try 2**-6, or leave it out for a step relative to each parameter.")
-        if not (isinstance(self.levels, int) and 1 <= self.levels <= 8):
+        if not (is_count(self.levels) and self.levels <= 8):
             raise InputError(f"levels must be an integer from 1 to 8, got {self.levels!r}; try 3.")
 
     def gradient_at(self, point: Point) -> Gradient:

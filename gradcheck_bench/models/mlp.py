@@ -190,8 +190,8 @@ def random_case(
 ) -> tuple[Params, np.ndarray, np.ndarray]:
     """A random point ``(params, X, Y)``: He-initialised params, normal X, 0/1 labels."""
     sizes = validate_layer_sizes(sizes)
-    if examples < 1:
-        raise InputError(f"examples must be at least 1, got {examples}.")
+    if not is_count(examples):
+        raise InputError(f"examples must be a whole number of at least 1, got {examples!r}.")
     params = init_params(sizes, seed)
     rng = np.random.default_rng([seed, 1])
     X = rng.standard_normal((sizes[0], examples))
@@ -217,7 +217,7 @@ def seed_case() -> tuple[Params, np.ndarray, np.ndarray]:
 def validate_layer_sizes(sizes: tuple[int, ...] | list[int]) -> tuple[int, ...]:
     """Layer sizes must be at least two positive integers; the output layer has one unit."""
     sizes = tuple(sizes)
-    if len(sizes) < 2 or any(int(s) != s or s < 1 for s in sizes):
+    if len(sizes) < 2 or not all(is_count(s) for s in sizes):
         raise InputError(
             f"layer sizes must be two or more positive integers such as 4,5,3,1; got {sizes}."
         )

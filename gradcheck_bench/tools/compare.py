@@ -40,7 +40,7 @@ from ..models import Model, Params, get_model, model_names
 from ..progress import progress_bar
 from ..ravel import parameter_count
 from ..sources.registry import SourceSpec, build_source, get_spec, source_specs, unused_options
-from ..validation import validate_gradient, validate_threshold
+from ..validation import is_count, is_positive_number, validate_gradient, validate_threshold
 from . import compare_figures, compare_html, compare_summary
 from .atomic_files import write_bytes_atomically, write_text_atomically
 from .compare_cells import (DEFAULT_BUDGET, ERROR, FAIL, INCOMPLETE, OK, PASS, SEVERITY, UNAVAILABLE, Cell,
@@ -316,9 +316,9 @@ def compare_sources(
     torch's own), ``eps`` to the finite-difference oracles (None: their
     dtype-aware default).
     """
-    if not (isinstance(repeats, int) and repeats >= 1):
+    if not is_count(repeats):
         raise InputError(f"repeats must be a positive integer, got {repeats!r}.")
-    if not (isinstance(budget, (int, float)) and 0 < budget < math.inf):
+    if not is_positive_number(budget):
         raise InputError(f"budget must be a positive number of seconds, got {budget!r}.")
     if threshold is not None:
         validate_threshold(threshold)

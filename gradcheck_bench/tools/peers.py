@@ -30,6 +30,7 @@ from ..judge import DEFAULT_THRESHOLD
 from ..metrics import relative_difference
 from ..counting import CountingCost, count_forward_passes
 from ..errors import InputError
+from ..validation import is_count
 from ..differences.engines import fd_engines
 from ..models import Model, Params, get_model, model_names
 from ..models.mlp import exercise_cost, mlp_cost, numpy_backprop, random_case, seed_case
@@ -395,8 +396,8 @@ def workload_costs() -> dict[str, Callable[[], tuple[Model, Params, Any, Any]]]:
 def run_peers(out: Path = RESULTS, repeats: int = 15, budget_s: float = 20.0) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Time every contestant on both cases, the roofline, the seed check alternating with torch's
     gradcheck and the fd engines on costs written against xp; write ``results/peers/``."""
-    if repeats < 1:
-        raise InputError(f"repeats must be at least 1, got {repeats}.")
+    if not is_count(repeats):
+        raise InputError(f"repeats must be a whole number of at least 1, got {repeats!r}.")
     record = provenance(repeats=repeats, budget_s=budget_s)
     tables, rooflines = [], []
     for case in cases().values():

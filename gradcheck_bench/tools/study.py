@@ -37,6 +37,7 @@ from ..result import CheckResult
 from ..counting import count_forward_passes
 from ..directional import check_directional
 from ..errors import InputError
+from ..validation import is_count
 from ..gradient import kinks_of
 from ..models import Params
 from ..models.mlp import MODEL as MLP, numpy_backprop, random_case, seed_case
@@ -428,8 +429,8 @@ def run_study(out: Path, nets: int = 10, show: bool | None = None, large: bool =
     ``large=True`` adds the false-failure table on nets up to ~8,000 parameters
     (several minutes).
     """
-    if nets < 1:
-        raise InputError(f"--nets must be at least 1, got {nets}.")
+    if not is_count(nets):
+        raise InputError(f"--nets must be a whole number of at least 1, got {nets!r}.")
     record = provenance(nets=nets, large=large)
     out.mkdir(parents=True, exist_ok=True)
     stage = ["the step sweep"]

@@ -49,6 +49,7 @@ from ...counting import record_passes
 from ...errors import GradCheckError, InputError
 from ...models import Model, Params
 from ...ravel import parameter_count
+from ...validation import is_count
 from . import DEFAULT_MEMORY_BUDGET, Chunk, ChunkEvaluator, FDEngine, choose_engine
 
 CONNECT_TIMEOUT_S = 10.0
@@ -209,8 +210,7 @@ def validate_options(scheduler: Any, client: Any, task_size: Any) -> None:
 
         if not isinstance(client, Client):
             raise InputError(f"client must be a distributed.Client, got {type(client).__name__}.")
-    if task_size is not None and not (isinstance(task_size, int) and not isinstance(task_size, bool)
-                                      and task_size > 0):
+    if task_size is not None and not is_count(task_size):
         raise InputError(f"task_size must be a positive number of coordinates, got {task_size!r}.")
 
 
