@@ -40,8 +40,9 @@ from ..errors import InputError
 Params = dict[str, np.ndarray]
 """A point in parameter space: tensor name -> float array."""
 
-Point = tuple[Params, Any, Any]
-"""``(params, X, Y)``: where a gradient is checked."""
+PointTuple = tuple[Params, Any, Any]
+"""``(params, X, Y)``: where a gradient is checked, as a case returns it (``check`` builds a
+:class:`~gradcheck_bench.point.Point` from it)."""
 
 Cost = Callable[..., Any]
 """``cost(params, X, Y, xp=np) -> scalar``."""
@@ -82,7 +83,7 @@ class PointBuilder:
 
     case: str
     settings: tuple[PointSetting, ...]
-    build: Callable[..., Point]
+    build: Callable[..., PointTuple]
 
     def setting(self, name: str) -> PointSetting:
         return next(setting for setting in self.settings if setting.name == name)
@@ -111,7 +112,7 @@ class Model:
     """The hand-written NumPy gradient (the ``numpy`` source)."""
     planted_bug: PlantedBug | None = None
     """A wrong gradient with a known mistake (the ``numpy-buggy`` source)."""
-    cases: Mapping[str, Callable[[], Point]] = field(default_factory=dict)
+    cases: Mapping[str, Callable[[], PointTuple]] = field(default_factory=dict)
     """Named points, smallest first: ``cases[name]()`` returns a fresh ``(params, X, Y)``."""
     point_builder: PointBuilder | None = None
     """A point built from settings (the MLP's layer sizes, examples and seed; the 1-D model's x and theta)."""
@@ -121,7 +122,7 @@ class Model:
     batched_cost: Callable[[Params, Any, Any], np.ndarray] | None = None
     """NumPy costs of a batch: every parameter has a leading batch axis; returns one cost per member."""
     layers: Callable[[Params, Any, Any], Any] | None = None
-    """The dense-layer layout of a point (:class:`~gradcheck_bench.engines.mlp_layout.MLPPoint`)."""
+    """The dense-layer layout of a point (the MLP declares :class:`~gradcheck_bench.models.mlp.DenseLayers`)."""
     complex_safe: bool = True
     """Whether the cost stays analytic for complex parameters (``complex-step`` needs it)."""
     takes_xp: bool | None = None
