@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .errors import GradCheckError, InputError
-from .validation import is_count
+from .validation import count_from_text, positive_number_from_text
 from .models import DEFAULT_MODEL, Model, PointBuilder, PointSetting, get_model, model_names
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -47,24 +47,18 @@ def subcommand(name: str, help_text: str, add_arguments: Callable[[argparse.Argu
 # --------------------------------------------------------------------------
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (value > 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
-    return value
+def argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` as an argparse ``type=``: its :class:`InputError` becomes argparse's one-line usage error."""
+    def parse_argument(text: str) -> Any:
+        try:
+            return parse(text)
+        except InputError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return parse_argument
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not is_count(value):
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
-    return value
+positive_float = argument_type(positive_number_from_text)
+positive_int = argument_type(count_from_text)
 
 
 def names(text: str) -> list[str]:

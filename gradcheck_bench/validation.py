@@ -33,6 +33,28 @@ def is_count(value: Any, smallest: int = 1) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= smallest
 
 
+def positive_number_from_text(text: str) -> float:
+    """``"1e-6"`` -> 1e-6 (a flag's value), refusing what :func:`is_positive_number` refuses."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"expected a number, got {text!r}") from None
+    if not is_positive_number(value):
+        raise InputError(f"must be a positive finite number, got {text!r}")
+    return value
+
+
+def count_from_text(text: str, smallest: int = 1) -> int:
+    """``"16"`` -> 16 (a flag's value), refusing what :func:`is_count` refuses."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise InputError(f"expected a whole number, got {text!r}") from None
+    if not is_count(value, smallest):
+        raise InputError(f"must be at least {smallest}, got {text!r}")
+    return value
+
+
 def validate_threshold(threshold: Any) -> float:
     """The verdict's threshold must be a positive number."""
     if not is_positive_number(threshold):

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..counting import record_passes
 from ..errors import InputError, NonFiniteLossError, SaturationWarning, SourceError
-from ..validation import is_count, validate_data
+from ..validation import count_from_text, is_count, validate_data
 from . import Model, Params, PlantedBug, PointBuilder, PointSetting
 
 FRAUD_NET_SIZES: tuple[int, ...] = (4, 5, 3, 1)
@@ -497,23 +497,12 @@ def parse_layer_sizes(text: str) -> tuple[int, ...]:
         raise InputError(f"sizes must be integers separated by commas, like 4,5,3,1; got {text!r}") from None
 
 
-def parse_whole_number(text: str, smallest: int | None = None) -> int:
-    """``"16"`` -> 16, refusing anything that is not a whole number of at least ``smallest`` (when given)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise InputError(f"expected a whole number, got {text!r}") from None
-    if smallest is not None and not is_count(value, smallest):
-        raise InputError(f"must be at least {smallest}, got {text!r}")
-    return value
-
-
 RANDOM_POINT = PointBuilder(
     case="random",
     settings=(
         PointSetting("sizes", parse_layer_sizes, "layer sizes of a random MLP, e.g. 4,5,3,1"),
-        PointSetting("seed", parse_whole_number, "seed of a random MLP"),
-        PointSetting("examples", lambda text: parse_whole_number(text, smallest=1), "examples m of a random MLP"),
+        PointSetting("seed", lambda text: count_from_text(text, smallest=0), "seed of a random MLP"),
+        PointSetting("examples", count_from_text, "examples m of a random MLP"),
     ),
     build=random_case,
 )
