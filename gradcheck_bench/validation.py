@@ -25,12 +25,12 @@ def _first_nonfinite(array: np.ndarray) -> tuple[int, ...]:
 def is_positive_number(value: Any) -> bool:
     """A real, finite, strictly positive number, Python or NumPy (a step, a threshold); bools are not numbers here."""
     return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-            and bool(np.isfinite(value)) and value > 0)
+            and bool(np.isfinite(value)) and bool(value > 0))
 
 
 def is_count(value: Any, smallest: int = 1) -> bool:
     """An integer (Python or NumPy; bools are not counts here) of at least ``smallest``: a size, a seed count."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= smallest
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and bool(value >= smallest)
 
 
 def positive_number_from_text(text: str) -> float:
