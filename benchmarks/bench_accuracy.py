@@ -14,7 +14,7 @@ import numpy as np
 
 import gradcheck_bench as gb
 
-from .common import ACCURACY_UNIT, FD_ENGINES, accuracy_case, require_api, require_engine, require_source
+from .common import ACCURACY_UNIT, FD_ENGINES, accuracy_case, mlp_helpers, require_api, require_engine, require_source
 
 CASES = ["seed", "mlp-977"]
 CANDIDATES = ["numpy", "numpy-buggy", "torch", "jax"]
@@ -78,7 +78,7 @@ class Float32Verdict:
         factor = 1.1 if gradient != "correct" else 1.0
 
         def candidate(p, X, Y):
-            grads = gb.numpy_backprop(p, X, Y)
+            grads = mlp_helpers.numpy_backprop(p, X, Y)
             return {**grads, "W2": grads["W2"] * factor}
 
         self.candidate = candidate

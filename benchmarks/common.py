@@ -22,6 +22,11 @@ import numpy as np
 
 import gradcheck_bench as gb
 
+try:
+    from gradcheck_bench.models import mlp as mlp_helpers  # the MLP's own helpers: random_case, numpy_backprop, ...
+except ImportError:  # a commit from before the models/ package (f0e745f) exported them from gradcheck_bench itself
+    mlp_helpers = gb  # type: ignore[assignment]
+
 NETWORKS: dict[str, tuple[int, ...]] = {
     "fraud-47": (4, 5, 3, 1),
     "mlp-977": (4, 32, 24, 1),
@@ -89,7 +94,7 @@ def network_case(label: str) -> tuple[gb.Params, np.ndarray, np.ndarray]:
 
     Callers must not modify the arrays (no source or oracle here does).
     """
-    return gb.random_case(NETWORKS[label], examples=EXAMPLES, seed=SEED)
+    return mlp_helpers.random_case(NETWORKS[label], examples=EXAMPLES, seed=SEED)
 
 
 @functools.lru_cache(maxsize=None)

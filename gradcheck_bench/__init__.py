@@ -2,6 +2,9 @@
 
 The public API lives here, re-exported from the modules that define it. Importing the
 package loads neither pandas nor any framework nor any tool; they load where they are used.
+A model's own helpers (the MLP's ``init_params``, ``random_case``, ``numpy_backprop``, ...) stay
+in its module, ``gradcheck_bench.models.<name>``, or behind ``get_model(name)``; ``seed_case``,
+the exercise's test case, is the one re-exported here.
 """
 
 from .adbench import read_adbench
@@ -35,17 +38,7 @@ from .differences import (
 from .differences.steps import default_steps
 from .gradient import Gradient
 from .models import Model, Params, PlantedBug, get_model, model_names
-from .models.linear1d import linear1d_case, linear1d_cost
-from .models.mlp import (
-    FRAUD_NET_SIZES,
-    exercise_cost,
-    init_params,
-    mlp_cost,
-    numpy_backprop,
-    random_case,
-    seed_buggy_backprop,
-    seed_case,
-)
+from .models.mlp import seed_case
 from .point import Point, build_point
 from .ravel import ravel
 from .source import CallableSource, GivenGradient, GradientSource
@@ -57,7 +50,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_THRESHOLD",
-    "FRAUD_NET_SIZES",
     "RESOLUTION_FACTOR",
     "TOLERANCES",
     "CallableSource",
@@ -98,25 +90,17 @@ __all__ = [
     "count_forward_passes",
     "default_steps",
     "default_threshold",
-    "exercise_cost",
     "fd",
     "fd_engines",
     "get_model",
     "gradient",
-    "init_params",
     "judge",
-    "linear1d_case",
-    "linear1d_cost",
-    "mlp_cost",
     "model_names",
-    "numpy_backprop",
-    "random_case",
     "ravel",
     "read_adbench",
     "register_source",
     "relative_difference",
     "richardson",
-    "seed_buggy_backprop",
     "seed_case",
     "source_specs",
 ]

@@ -28,7 +28,7 @@ from .kinds import DerivativeKind, Request, draw_probe, get_kind
 from .kinds.jacobian import require_one_output
 from .projections import CHEAP_KINDS, DEFAULT_PROJECTIONS
 from .projections import projections as projections_of
-from .models import Model, get_model
+from .models import DEFAULT_MODEL, Model, get_model
 from .point import Point, build_point, for_layout, read_output
 from .result import CheckResult
 from .source import GradientSource, as_source
@@ -38,9 +38,6 @@ from .validation import is_count, require_finite_cost
 
 SourceLike = Union[str, GradientSource, Callable[..., Any], Mapping[str, Any]]
 """A registry name, a source object, a callable ``(params, X, Y) -> gradient``, or a gradient already computed."""
-
-DEFAULT_MODEL = "mlp"
-"""The model a named source is built for when none is given: the exercise's fraud-detection network."""
 
 
 def check(

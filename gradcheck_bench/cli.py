@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Callable, NoReturn, Sequence
 
 from .errors import GradCheckError, InputError
-from .models import Model, get_model, model_names
+from .validation import count_from_text, positive_number_from_text
+from .models import DEFAULT_MODEL, Model, PointBuilder, PointSetting, get_model, model_names
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -46,32 +47,18 @@ def subcommand(name: str, help_text: str, add_arguments: Callable[[argparse.Argu
 # --------------------------------------------------------------------------
 
 
-def layer_sizes(text: str) -> tuple[int, ...]:
-    """Parse ``4,5,3,1``."""
-    try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"sizes must be integers separated by commas, like 4,5,3,1; got {text!r}") from None
+def argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` as an argparse ``type=``: its :class:`InputError` becomes argparse's one-line usage error."""
+    def parse_argument(text: str) -> Any:
+        try:
+            return parse(text)
+        except InputError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return parse_argument
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (value > 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
-    return value
+positive_float = argument_type(positive_number_from_text)
+positive_int = argument_type(count_from_text)
 
 
 def names(text: str) -> list[str]:
@@ -107,61 +94,106 @@ def model_argument(text: str) -> Model:
 
 
 # --------------------------------------------------------------------------
-# Where a check happens: --model, --case, and the flags of one case
+# Where a check happens: --model, --case, and the settings of a built point
 # --------------------------------------------------------------------------
 
 
 def add_point_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--model``, ``--case`` and the flags that build a random MLP or the 1-D model's point."""
+    """``--model``, ``--case`` and a flag for each setting the models' point builders declare (``--sizes``, ``--x``)."""
     parser.add_argument("--model", type=model_argument, default=None, metavar="NAME|MODULE:ATTR",
                         help=f"a model ({', '.join(model_names())}) or module:attribute naming your own "
-                             "gradcheck_bench.Model (default: mlp)")
+                             f"gradcheck_bench.Model (default: {DEFAULT_MODEL})")
     parser.add_argument("--case", default=None,
-                        help="one of the model's cases (default: its first; the MLP's are seed, ... and random)")
-    parser.add_argument("--sizes", type=layer_sizes, default=None, help="layer sizes of a random MLP; implies --case random")
-    parser.add_argument("--seed", type=int, default=None, help="seed of a random MLP; implies --case random")
-    parser.add_argument("--examples", type=positive_int, default=None,
-                        help="examples m of a random MLP; implies --case random")
-    parser.add_argument("--x", type=float, default=None, help="input x of the 1-D model; implies --model linear1d")
-    parser.add_argument("--theta", type=float, default=None, help="theta of the 1-D model; implies --model linear1d")
+                        help="one of the model's cases, or the case its point settings build (default: its first)")
+    for name, owners in point_settings().items():
+        implied = " or ".join(f"--model {model.name} --case {builder.case}" for model, builder in owners)
+        parser.add_argument(f"--{name}", dest=setting_destination(name), default=None, metavar=name.upper(),
+                            help=f"{owners[0][1].setting(name).help}; implies {implied}")
+
+
+SettingOwners = dict[str, list[tuple[Model, PointBuilder]]]
+"""A point setting's name -> the models (with their point builders) that declare it."""
+
+
+def point_settings() -> SettingOwners:
+    """Each setting the package's models declare for building a point, with the models that declare it."""
+    owners: SettingOwners = {}
+    for model in map(get_model, model_names()):
+        if model.point_builder is not None:
+            for setting in model.point_builder.settings:
+                owners.setdefault(setting.name, []).append((model, model.point_builder))
+    return owners
+
+
+def setting_destination(name: str) -> str:
+    """Where argparse keeps ``--name`` of a point setting (apart from every other option)."""
+    return f"point_setting_{name}"
 
 
 def point_from_arguments(args: argparse.Namespace) -> tuple[Model, Any]:
-    """The model and the point that ``add_point_arguments`` describe; flags never silently ignored."""
-    random_flags = [f"--{n}" for n in ("sizes", "seed", "examples") if getattr(args, n) is not None]
-    linear_flags = [f"--{n}" for n in ("x", "theta") if getattr(args, n) is not None]
-    model = args.model
-    if linear_flags:
-        model = model or get_model("linear1d")
-        if model.name != "linear1d" or random_flags or args.case not in (None, "linear1d"):
-            raise InputError(f"{' and '.join(linear_flags)} set the 1-D model's point; they cannot go with "
-                             f"{'--model ' + model.name if model.name != 'linear1d' else ' '.join(random_flags) or '--case ' + str(args.case)}.")
-        from .models.linear1d import linear1d_case
+    """The model and the point that ``add_point_arguments`` describe; flags never silently ignored.
 
-        return model, linear1d_case(2.0 if args.x is None else args.x, 4.0 if args.theta is None else args.theta)
-    model = model or get_model("mlp")
-    if random_flags:
-        if model.name != "mlp" or args.case not in (None, "random"):
-            raise InputError(f"{' and '.join(random_flags)} build a random MLP (--case random); they cannot go with "
-                             f"{'--model ' + model.name if model.name != 'mlp' else '--case ' + str(args.case)}.")
-        from .models.mlp import FRAUD_NET_SIZES, random_case
+    A point setting implies the model that declares it and the case its builder makes; one that the model
+    does not declare, or with another ``--case``, is refused.
+    """
+    owners = point_settings()
+    given = {name: getattr(args, setting_destination(name)) for name in owners
+             if getattr(args, setting_destination(name), None) is not None}
+    if not given:
+        model = args.model or get_model(DEFAULT_MODEL)
+        return model, named_case(model, args.case)
+    flags = " and ".join(f"--{name}" for name in given)
+    model = args.model or model_taking(given, owners, flags)
+    builder = model.point_builder
+    if builder is None or not builder.takes(given):
+        raise InputError(f"{flags}: settings of another model's point ({declarers(given, owners)}), which cannot "
+                         f"go with --model {model.name}.")
+    if args.case not in (None, builder.case):
+        raise InputError(f"{flags}: settings of case {builder.case!r} of {model.name}, which cannot go with "
+                         f"--case {args.case}.")
+    return model, builder.build(**{name: parsed(builder.setting(name), text) for name, text in given.items()})
 
-        return model, random_case(args.sizes or FRAUD_NET_SIZES, args.examples or 3, args.seed or 0)
-    if args.case == "random" and model.name == "mlp":
-        from .models.mlp import random_case
 
-        return model, random_case()
-    return model, named_case(model, args.case)
+def model_taking(given: dict[str, str], owners: SettingOwners, flags: str) -> Model:
+    """The model whose point builder takes every given setting (the default model where several do)."""
+    fitting = [model for model, builder in owners[next(iter(given))] if builder.takes(given)]
+    if len(fitting) == 1:
+        return fitting[0]
+    if not fitting:
+        raise InputError(f"{flags}: settings of different models' points ({declarers(given, owners)}); "
+                         "give the settings of one.")
+    default = get_model(DEFAULT_MODEL)
+    if default not in fitting:
+        raise InputError(f"{flags} are settings of several models ({', '.join(m.name for m in fitting)}); "
+                         "choose one with --model.")
+    return default
+
+
+def declarers(given: dict[str, str], owners: SettingOwners) -> str:
+    """``--x of linear1d; --sizes of mlp``: which models declare each given setting."""
+    return "; ".join(f"--{name} of {', '.join(model.name for model, _ in owners[name])}" for name in given)
+
+
+def parsed(setting: PointSetting, text: str) -> Any:
+    """The value of ``--name TEXT``, or an error naming the flag."""
+    try:
+        return setting.parse(text)
+    except (InputError, ValueError) as error:
+        raise InputError(f"--{setting.name}: {error}") from None
 
 
 def named_case(model: Model, case: str | None) -> Any:
-    """The point of one of the model's cases (the first when ``case`` is None)."""
+    """The point of one of the model's cases (the first when ``case`` is None), or its builder's with its defaults."""
+    built = model.point_builder
+    if case is not None and case not in model.cases and built is not None and case == built.case:
+        return built.build()
     if not model.cases:
         raise InputError(f"model {model.name!r} declares no cases; give it some: Model(..., cases={{'small': make_point}}).")
     if case is None:
         return next(iter(model.cases.values()))()
     if case not in model.cases:
-        raise InputError(f"model {model.name!r} has no case {case!r}; choose from {', '.join(model.cases)}.")
+        choices = dict.fromkeys([*model.cases, *([built.case] if built is not None else [])])
+        raise InputError(f"model {model.name!r} has no case {case!r}; choose from {', '.join(choices)}.")
     return model.cases[case]()
 
 

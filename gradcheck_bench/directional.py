@@ -28,19 +28,19 @@ from typing import Any, Callable, Literal, overload
 
 import numpy as np
 
-from .check import DEFAULT_MODEL, SourceLike, label_of, source_for
+from .check import SourceLike, label_of, source_for
 from .counting import counted, count_forward_passes
 from .errors import InputError
 from .differences.kinks import KinkAwareDifference, KinkCrossing, evaluator, summarize_crossings
 from .differences.steps import default_step
 from .judge import Tolerance, judge
 from .metrics import compare_tensor, least_squares_scale, relative_difference
-from .models import Model, Params, cost_model, get_model
+from .models import DEFAULT_MODEL, Model, Params, cost_model, get_model
 from .point import build_point, for_layout
 from .ravel import parameter_slices, ravel
 from .result import CheckResult
 from .tolerances import default_threshold, warn_if_low_precision
-from .validation import is_positive_number, require_finite_cost
+from .validation import is_count, is_positive_number, require_finite_cost
 
 DEFAULT_DIRECTIONS = 4
 
@@ -120,7 +120,7 @@ def check_directional(
     """
     point = build_point(params, X, Y)
     params = point.params
-    if not (isinstance(directions, int) and not isinstance(directions, bool) and directions >= 1):
+    if not is_count(directions):
         raise InputError(f"directions must be a positive integer, got {directions!r}; try 4.")
     warn_if_low_precision(params)
     given = Tolerance.of(threshold).threshold

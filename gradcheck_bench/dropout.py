@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .validation import is_positive_number
 from .models import Params
 from .models.mlp import layer_count, mlp_cost, numpy_backprop
 
@@ -45,7 +46,7 @@ class DropoutNet:
     """
 
     def __init__(self, keep_prob: float, seed: int = 0, fixed: bool = True):
-        if not (isinstance(keep_prob, (int, float)) and 0 < keep_prob <= 1):
+        if not (is_positive_number(keep_prob) and keep_prob <= 1):
             raise InputError(f"keep_prob must be in (0, 1], got {keep_prob!r}; 0.8 keeps 80% of units.")
         self.keep_prob = float(keep_prob)
         self.seed = seed

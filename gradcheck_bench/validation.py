@@ -23,13 +23,36 @@ def _first_nonfinite(array: np.ndarray) -> tuple[int, ...]:
 
 
 def is_positive_number(value: Any) -> bool:
-    """A real, finite, strictly positive number (a step, a threshold); bools are not numbers here."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value)) and value > 0
+    """A real, finite, strictly positive number, Python or NumPy (a step, a threshold); bools are not numbers here."""
+    return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+            and bool(np.isfinite(value)) and bool(value > 0))
 
 
 def is_count(value: Any, smallest: int = 1) -> bool:
     """An integer (Python or NumPy; bools are not counts here) of at least ``smallest``: a size, a seed count."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and bool(value >= smallest)
+
+
+def positive_number_from_text(text: str) -> float:
+    """``"1e-6"`` -> 1e-6 (a flag's value), refusing what :func:`is_positive_number` refuses."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"expected a number, got {text!r}") from None
+    if not is_positive_number(value):
+        raise InputError(f"must be a positive finite number, got {text!r}")
+    return value
+
+
+def count_from_text(text: str, smallest: int = 1) -> int:
+    """``"16"`` -> 16 (a flag's value), refusing what :func:`is_count` refuses."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise InputError(f"expected a whole number, got {text!r}") from None
+    if not is_count(value, smallest):
+        raise InputError(f"must be at least {smallest}, got {text!r}")
+    return value
 
 
 def validate_threshold(threshold: Any) -> float:

@@ -26,7 +26,7 @@ from gradcheck_bench.tools.gate import (
     NOT_JUDGED,
     REGRESSION,
     GateRules,
-    Measurement,
+    BenchmarkValue,
     compare_measurements,
     judge,
     judge_remeasured,
@@ -54,11 +54,11 @@ pytest.importorskip("scipy")
 
 
 def accuracy(value):
-    return Measurement(value, ACCURACY_UNIT)
+    return BenchmarkValue(value, ACCURACY_UNIT)
 
 
 def seconds(value, samples=None):
-    return Measurement(value, "seconds", samples)
+    return BenchmarkValue(value, "seconds", samples)
 
 
 class FakeRemeasure:
@@ -100,7 +100,7 @@ def test_canary_gone_silent_is_a_regression():
 
 
 def test_failure_on_head_is_a_regression_and_not_available_is_ignored():
-    assert judge("t", "env", seconds(1.0), Measurement(None, "seconds"), RULES).verdict == REGRESSION
+    assert judge("t", "env", seconds(1.0), BenchmarkValue(None, "seconds"), RULES).verdict == REGRESSION
     assert judge("t", "env", seconds(math.nan), seconds(10.0), RULES) is None
     assert judge("t", "env", seconds(1.0), seconds(math.nan), RULES) is None
 
@@ -230,8 +230,8 @@ def test_nothing_compared_is_reported_as_such():
 
 
 def test_a_benchmark_whose_code_changed_is_not_compared():
-    base = {("t", "e"): Measurement(1.0, "seconds", version="old")}
-    head = {("t", "e"): Measurement(9.0, "seconds", version="new")}
+    base = {("t", "e"): BenchmarkValue(1.0, "seconds", version="old")}
+    head = {("t", "e"): BenchmarkValue(9.0, "seconds", version="new")}
     report = compare_measurements(base, head, RULES, FakeRemeasure())
     assert report.findings == [] and (report.compared, report.not_compared) == (0, 1)
 
@@ -306,7 +306,7 @@ def test_rounds_pool_samples_and_one_value_rounds():
     pooled = {}
     for _ in range(2):
         pool(pooled, {(TIME, ENV): seconds(1.0, [1.0, 1.1, 0.9]), ("track", ENV): seconds(2.0),
-                      ("na", ENV): seconds(math.nan), ("failed", ENV): Measurement(None, "seconds")})
+                      ("na", ENV): seconds(math.nan), ("failed", ENV): BenchmarkValue(None, "seconds")})
     assert pooled[(TIME, ENV)] == [1.0, 1.1, 0.9] * 2 and pooled[("track", ENV)] == [2.0, 2.0]
     assert pooled[("na", ENV)] == [] and pooled[("failed", ENV)] == []
 

@@ -71,22 +71,42 @@ def test_the_engine_parameters_come_from_this_checkout_not_the_installed_commit(
 
 
 def test_benchmarks_import_only_the_public_api():
-    import gradcheck_bench
+    """``import gradcheck_bench as gb``, and a model's own helpers from its module (``from gradcheck_bench.models
+    import mlp``); every name the suite reads from either exists."""
+    import importlib
+    import pkgutil
 
+    import gradcheck_bench
+    import gradcheck_bench.models
+
+    model_modules = {info.name for info in pkgutil.iter_modules(gradcheck_bench.models.__path__)}
     used: set[str] = set()
+    helpers: dict[str, str] = {}  # the name a model's module is imported as -> that module
+    read: set[tuple[str, str]] = set()  # (name, attribute) for every `name.attribute` in the suite
     for path in (REPOSITORY / "benchmarks").glob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
+            if isinstance(node, ast.ImportFrom) and node.module == "gradcheck_bench.models":
+                for alias in node.names:
+                    assert alias.name in model_modules, (f"{path.name} imports {alias.name} from gradcheck_bench.models: "
+                                                         "benchmarks import a model's module, nothing else from there")
+                    helpers[alias.asname or alias.name] = alias.name
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
                 modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
                 for module in modules:
                     assert not module.startswith("gradcheck_bench.") and (
                         module != "gradcheck_bench" or isinstance(node, ast.Import)
-                    ), f"{path.name} imports {module}: benchmarks use only `import gradcheck_bench as gb`"
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "gb":
-                used.add(node.attr)
+                    ), (f"{path.name} imports {module}: benchmarks use `import gradcheck_bench as gb` and "
+                        "`from gradcheck_bench.models import <model>`")
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                read.add((node.value.id, node.attr))
+                if node.value.id == "gb":
+                    used.add(node.attr)
     assert used, "the suite should use the public API"
     assert used <= set(gradcheck_bench.__all__), sorted(used - set(gradcheck_bench.__all__))
+    missing = [f"{name}.{attribute}" for name, attribute in sorted(read) if name in helpers
+               and not hasattr(importlib.import_module(f"gradcheck_bench.models.{helpers[name]}"), attribute)]
+    assert not missing, missing
 
 
 # ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import gradcheck_bench as gb
+from gradcheck_bench.models.mlp import numpy_backprop, random_case
 from gradcheck_bench.errors import InputError, NonFiniteLossError, SourceError
 
 
@@ -16,7 +17,7 @@ def point():
 
 def backprop_then(edit):
     def source(params, X, Y):
-        grads = gb.numpy_backprop(params, X, Y)
+        grads = numpy_backprop(params, X, Y)
         edit(grads)
         return grads
 
@@ -117,7 +118,7 @@ def test_bad_threshold(point, threshold):
 
 def test_buggy_source_needs_two_layers():
     with pytest.raises(SourceError, match="at least two layers"):
-        gb.check("numpy-buggy", "fd", *gb.random_case((4, 1), 3))
+        gb.check("numpy-buggy", "fd", *random_case((4, 1), 3))
 
 
 @pytest.mark.parametrize("candidate", ["numpy", "numpy-buggy", "fd"])
@@ -136,7 +137,7 @@ def test_a_source_that_writes_into_its_input_cannot_reach_the_caller(point):
     before = params["W1"].copy()
 
     def vandal(p, X, Y):
-        grads = gb.numpy_backprop(p, X, Y)
+        grads = numpy_backprop(p, X, Y)
         p["W1"][:] = 0.0
         X[:] = 0.0
         return grads

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 import gradcheck_bench as gb
+from gradcheck_bench.models.linear1d import linear1d_case
+from gradcheck_bench.models.mlp import exercise_cost, mlp_cost, numpy_backprop, random_case
 
 
 def test_correct_backprop_passes_on_the_seed_case():
@@ -31,14 +33,14 @@ def test_planted_bugs_are_caught_and_named_with_their_factors():
 
 def test_exercise_cost_reproduces_the_exercise_number_at_its_own_step():
     """With the exercise's formulation and eps = 1e-7 the seed gives ~1.19e-7 (SPEC.md)."""
-    result = gb.check("numpy", gb.fd(gb.exercise_cost, eps=1e-7), *gb.seed_case())
+    result = gb.check("numpy", gb.fd(exercise_cost, eps=1e-7), *gb.seed_case())
     assert result.difference == pytest.approx(1.19e-7, rel=0.02)
     assert result.passed  # below the exercise's 2e-7, but only just
 
 
 @pytest.mark.parametrize("x, theta", [(2.0, 4.0), (-3.5, 0.25), (1e-3, -7.0), (0.0, 1.0)])
 def test_linear1d_model_passes(x, theta):
-    result = gb.check("numpy", "fd", *gb.linear1d_case(x, theta), model="linear1d")
+    result = gb.check("numpy", "fd", *linear1d_case(x, theta), model="linear1d")
     assert result.passed
     np.testing.assert_allclose(result.candidate_gradient["theta"], x)
 
@@ -51,12 +53,12 @@ def test_linear1d_model_passes(x, theta):
 @pytest.mark.parametrize("examples", [1, 10, 50])
 def test_correct_backprop_passes_with_a_wide_margin_on_random_nets(sizes, examples):
     for seed in range(3):
-        result = gb.check("numpy", "fd", *gb.random_case(sizes, examples, seed))
+        result = gb.check("numpy", "fd", *random_case(sizes, examples, seed))
         assert result.difference < gb.DEFAULT_THRESHOLD / 20, result.summary()
 
 
 def test_buggy_backprop_is_caught_on_random_nets_too():
-    result = gb.check("numpy-buggy", "fd", *gb.random_case((5, 7, 4, 1), 20, seed=2))
+    result = gb.check("numpy-buggy", "fd", *random_case((5, 7, 4, 1), 20, seed=2))
     assert not result.passed
     assert set(result.culprits) == {"W2", "b1"}
 
@@ -89,7 +91,7 @@ def test_per_parameter_names_the_worst_element():
     params, X, Y = gb.seed_case()
 
     def one_bad_element(p, X, Y):
-        grads = gb.numpy_backprop(p, X, Y)
+        grads = numpy_backprop(p, X, Y)
         grads["W1"][2, 3] += 0.5
         return grads
 
@@ -126,7 +128,7 @@ def test_loop_oracle_forward_pass_count_is_the_real_count():
 
     def counted_cost(p, X, Y):
         calls.append(1)
-        return gb.mlp_cost(p, X, Y)
+        return mlp_cost(p, X, Y)
 
     oracle = gb.fd(counted_cost, engine="loop", eps=1e-6)
     with gb.count_forward_passes() as counter:
@@ -139,9 +141,9 @@ def test_a_kink_straddled_by_the_step_is_stepped_around_not_reported_as_a_bug():
     # Found by hypothesis: Z3[6] = 4.5e-6 sits inside the default step (7.6e-6), so the
     # centered difference of b3[6, 0] mixes two slopes and a correct gradient looked wrong.
     # The step is pinned to the one hypothesis found it with (relative steps happen to miss this kink).
-    params, X, Y = gb.random_case((1, 7, 7, 7, 1), 1, 7)
+    params, X, Y = random_case((1, 7, 7, 7, 1), 1, 7)
     plain = gb.fd(eps=2.0**-17)(params, X, Y)
-    raw = gb.compare_gradients(gb.numpy_backprop(params, X, Y), dict(plain))
+    raw = gb.compare_gradients(numpy_backprop(params, X, Y), dict(plain))
     assert not raw.passed and raw.culprits == ["b3"]
     result = gb.check("numpy", "fd", params, X, Y, eps=2.0**-17)
     assert result.passed
@@ -149,6 +151,6 @@ def test_a_kink_straddled_by_the_step_is_stepped_around_not_reported_as_a_bug():
 
 
 def test_the_second_look_does_not_hide_real_bugs_next_to_a_kink():
-    params, X, Y = gb.random_case((1, 7, 7, 7, 1), 1, 7)
+    params, X, Y = random_case((1, 7, 7, 7, 1), 1, 7)
     result = gb.check("numpy-buggy", "fd", params, X, Y)
     assert not result.passed and set(result.culprits) == {"W2", "b1"}

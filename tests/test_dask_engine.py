@@ -20,6 +20,8 @@ import pytest
 pytest.importorskip("distributed")
 
 import gradcheck_bench as gb  # noqa: E402
+from gradcheck_bench.models.mlp import exercise_cost, random_case  # noqa: E402
+from gradcheck_bench.ravel import parameter_count  # noqa: E402
 from gradcheck_bench.metrics import relative_difference  # noqa: E402
 from gradcheck_bench.cli import main  # noqa: E402
 from gradcheck_bench.errors import GradCheckError, InputError  # noqa: E402
@@ -34,8 +36,8 @@ is bounded in test_fd_engines.py.)"""
 
 CASES = {
     "seed": gb.seed_case,
-    "deep": lambda: gb.random_case((4, 12, 9, 6, 1), 30, seed=2),
-    "wide": lambda: gb.random_case((3, 40, 1), 10, seed=4),
+    "deep": lambda: random_case((4, 12, 9, 6, 1), 30, seed=2),
+    "wide": lambda: random_case((3, 40, 1), 10, seed=4),
 }
 
 
@@ -64,7 +66,7 @@ def closed_loopback_port() -> int:
         return probe.getsockname()[1]
 
 
-EXERCISE = gb.Model(name="exercise", cost=gb.exercise_cost, takes_xp=False)
+EXERCISE = gb.Model(name="exercise", cost=exercise_cost, takes_xp=False)
 """The exercise's cost as a plain model: no capability a fast engine could use."""
 
 
@@ -78,7 +80,7 @@ def test_dask_agrees_with_loop_to_1e_12(client, case: str) -> None:
 
 
 def test_many_small_tasks_and_per_coordinate_steps_match_the_loop(client) -> None:
-    params, X, Y = gb.random_case((4, 6, 3, 1), 8, seed=5)
+    params, X, Y = random_case((4, 6, 3, 1), 8, seed=5)
     steps = np.geomspace(1e-3, 3e-2, 55)
     reference = central_differences(gb.get_model("mlp"), params, X, Y, steps, "loop")
     result = central_differences(gb.get_model("mlp"), params, X, Y, steps, "dask",
@@ -143,8 +145,8 @@ def test_an_unreachable_scheduler_is_a_clear_error_not_a_hang(monkeypatch, capsy
 
 
 def test_a_worker_killed_mid_run_does_not_change_the_answer(client) -> None:
-    params, X, Y = gb.random_case((4, 60, 40, 1), 50, seed=11)
-    n = sum(value.size for value in params.values())
+    params, X, Y = random_case((4, 60, 40, 1), 50, seed=11)
+    n = parameter_count(params)
     reference = central_differences(gb.get_model("mlp"), params, X, Y, COMPARISON_EPS, "loop")
     steps = np.full(n, COMPARISON_EPS)
     ranges = [(start, min(start + 16, n)) for start in range(0, n, 16)]
@@ -177,8 +179,8 @@ def wait_for_processing(client, timeout: float = 10.0) -> dict:
 
 
 def test_stopping_early_cancels_the_remaining_tasks(client) -> None:
-    params, X, Y = gb.random_case((4, 30, 20, 1), 20, seed=12)
-    n = sum(value.size for value in params.values())
+    params, X, Y = random_case((4, 30, 20, 1), 20, seed=12)
+    n = parameter_count(params)
     steps = np.full(n, 1e-3)
     results = dask_engine.map_chunks(gb.get_model("mlp"), params, X, Y, chunks_in([(0, n)], np.arange(n), steps),
                                      client=client, task_size=8)
@@ -225,6 +227,6 @@ def test_auto_never_starts_a_cluster() -> None:
     engines = importlib.import_module("gradcheck_bench.differences.engines")
     assert engines.engines()["dask"].auto_rank is None
     for sizes, m in [((4, 5, 3, 1), 3), ((4, 420, 210, 1), 100), ((4, 1000, 996, 1), 20)]:
-        params, X, Y = gb.random_case(sizes, m, seed=0)
+        params, X, Y = random_case(sizes, m, seed=0)
         assert engines.choose_engine("auto", gb.get_model("mlp"), params, X, Y).name != "dask"
         assert engines.choose_engine("auto", EXERCISE, params, X, Y).name != "dask"

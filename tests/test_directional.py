@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 import gradcheck_bench as gb
+from gradcheck_bench.models.linear1d import linear1d_case
 from gradcheck_bench.cli import main
 from gradcheck_bench.directional import check_directional, random_directions
-from gradcheck_bench.models.mlp import numpy_backprop
+from gradcheck_bench.models.mlp import mlp_cost, numpy_backprop, random_case
 
 
 def test_directions_are_orthonormal_and_reproducible():
@@ -36,13 +37,13 @@ def test_seed_bugs_are_detected_and_named(k):
 @pytest.mark.parametrize("k", [1, 4])
 def test_no_false_failures_on_correct_relu_nets(sizes, k):
     for seed in range(3):
-        params, X, Y = gb.random_case(sizes, 100, seed)
+        params, X, Y = random_case(sizes, 100, seed)
         result = check_directional("numpy", params, X, Y, directions=k, seed=seed)
         assert result.passed, result.summary()
 
 
 def test_kinks_are_stepped_around_with_a_large_step():
-    params, X, Y = gb.random_case((4, 120, 60, 1), 100, 0)
+    params, X, Y = random_case((4, 120, 60, 1), 100, 0)
     result = check_directional("numpy", params, X, Y, directions=16, eps=1e-2)  # a unit direction moves each coordinate ~eps/89
     assert result.passed and any("straddled a ReLU kink" in note for note in result.notes)
 
@@ -50,8 +51,8 @@ def test_kinks_are_stepped_around_with_a_large_step():
 def test_forward_passes_are_reported_and_independent_of_n():
     passes = []
     for sizes in ((4, 5, 3, 1), (4, 120, 60, 1)):
-        params, X, Y = gb.random_case(sizes, 100, 1)
-        cost = gb.CountingCost(gb.mlp_cost)  # counts real calls: the directional probe calls the cost directly
+        params, X, Y = random_case(sizes, 100, 1)
+        cost = gb.CountingCost(mlp_cost)  # counts real calls: the directional probe calls the cost directly
         result = check_directional("numpy", params, X, Y, directions=4, cost=cost)
         assert f"{cost.calls} forward passes" in " ".join(result.notes)
         passes.append(cost.calls)
@@ -60,7 +61,7 @@ def test_forward_passes_are_reported_and_independent_of_n():
 
 def test_a_user_cost_and_callable_candidate():
     params, X, Y = gb.seed_case()
-    cost = lambda p, X, Y: gb.mlp_cost(p, X, Y) * 3.0  # noqa: E731
+    cost = lambda p, X, Y: mlp_cost(p, X, Y) * 3.0  # noqa: E731
     candidate = lambda p, X, Y: {k: 3.0 * v for k, v in numpy_backprop(p, X, Y).items()}  # noqa: E731
     assert check_directional(candidate, params, X, Y, cost=cost).passed
     assert not check_directional("numpy", params, X, Y, cost=cost).passed
@@ -87,5 +88,5 @@ def test_bad_threshold_or_step_is_a_clear_error(option):
 
 
 def test_linear1d_model():
-    result = check_directional("numpy", *gb.linear1d_case(3.0, 2.0), model="linear1d", directions=1)
+    result = check_directional("numpy", *linear1d_case(3.0, 2.0), model="linear1d", directions=1)
     assert result.passed

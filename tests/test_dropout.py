@@ -7,13 +7,13 @@ import pytest
 
 import gradcheck_bench as gb
 from gradcheck_bench.dropout import DropoutNet, dropout_masks
-from gradcheck_bench.models.mlp import mlp_cost
+from gradcheck_bench.models.mlp import mlp_cost, random_case
 from gradcheck_bench.differences.driver import central_differences
 
 
 @pytest.fixture
 def point():
-    return gb.random_case((4, 30, 30, 1), 100, 0)
+    return random_case((4, 30, 30, 1), 100, 0)
 
 
 def test_fresh_masks_make_a_correct_gradient_fail(point):

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 
 import gradcheck_bench as gb
+from gradcheck_bench.models.mlp import exercise_cost, mlp_cost, random_case
 import gradcheck_bench.differences.engines as engines_module
 from gradcheck_bench.metrics import relative_difference
 from gradcheck_bench.errors import InputError
 from gradcheck_bench.models import cost_model
+from gradcheck_bench.ravel import parameter_count
 from gradcheck_bench.differences import driver as fdmod
 from gradcheck_bench.differences.driver import central_differences
 
@@ -31,10 +33,10 @@ def usable(engine: str) -> str:
     return engine
 CASES = {
     "seed": gb.seed_case,
-    "fraud-random": lambda: gb.random_case((4, 5, 3, 1), 3, seed=1),
-    "deep": lambda: gb.random_case((4, 12, 9, 6, 1), 30, seed=2),
-    "shallow": lambda: gb.random_case((6, 1), 25, seed=3),
-    "wide": lambda: gb.random_case((3, 40, 1), 10, seed=4),
+    "fraud-random": lambda: random_case((4, 5, 3, 1), 3, seed=1),
+    "deep": lambda: random_case((4, 12, 9, 6, 1), 30, seed=2),
+    "shallow": lambda: random_case((6, 1), 25, seed=3),
+    "wide": lambda: random_case((3, 40, 1), 10, seed=4),
 }
 COMPARISON_EPS = 1e-2
 """A step at which the loop's own float64 rounding (~ulp(J) / eps) is far below 1e-12.
@@ -67,7 +69,7 @@ def test_engine_agrees_with_loop_at_default_eps_to_rounding(engine: str, case: s
     params, X, Y = CASES[case]()
     reference = central_differences(MLP, params, X, Y, DEFAULT_EPS, "loop")
     result = central_differences(MLP, params, X, Y, DEFAULT_EPS, engine)
-    bound = rounding_bound(float(gb.mlp_cost(params, X, Y)), DEFAULT_EPS)
+    bound = rounding_bound(float(mlp_cost(params, X, Y)), DEFAULT_EPS)
     assert np.max(np.abs(result - reference)) <= bound
     assert relative_difference(result, reference) <= 1e-9
 
@@ -75,7 +77,7 @@ def test_engine_agrees_with_loop_at_default_eps_to_rounding(engine: str, case: s
 @pytest.mark.parametrize("engine", LOCAL_ENGINES)
 def test_per_coordinate_steps_match_the_loop(engine: str) -> None:
     usable(engine)
-    params, X, Y = gb.random_case((4, 6, 3, 1), 8, seed=5)
+    params, X, Y = random_case((4, 6, 3, 1), 8, seed=5)
     steps = np.geomspace(1e-3, 3e-2, 24 + 6 + 18 + 3 + 3 + 1)
     reference = central_differences(MLP, params, X, Y, steps, "loop")
     assert relative_difference(central_differences(MLP, params, X, Y, steps, engine), reference) <= 1e-12
@@ -102,7 +104,7 @@ def test_bad_steps_are_refused(eps: object) -> None:
 @pytest.mark.parametrize("engine", FAST_ENGINES + ["loop"])
 def test_a_small_budget_chunks_without_changing_the_result(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
     usable(engine)
-    params, X, Y = gb.random_case((4, 10, 6, 1), 12, seed=6)
+    params, X, Y = random_case((4, 10, 6, 1), 12, seed=6)
     whole = central_differences(MLP, params, X, Y, 1e-3, engine)
     n = whole.size
     chosen = ENGINES[engine]
@@ -128,8 +130,8 @@ def test_a_small_budget_chunks_without_changing_the_result(engine: str, monkeypa
 
 @pytest.mark.parametrize("engine", ["structured", "numpy-batched"])
 def test_peak_memory_stays_under_the_budget(engine: str) -> None:
-    params, X, Y = gb.random_case((4, 60, 50, 1), 64, seed=7)
-    n = sum(v.size for v in params.values())
+    params, X, Y = random_case((4, 60, 50, 1), 64, seed=7)
+    n = parameter_count(params)
     budget = 2**20
     activation_bytes = 8 * X.shape[1] * (4 + 60 + 50 + 1)
     fixed = 4 * 8 * n + 4 * activation_bytes  # flat copies, gradient, base forward pass (Z and A)
@@ -162,8 +164,8 @@ def test_engines_that_batch_whole_vectors_budget_a_whole_vector_for_every_coordi
         params = {"W": rng.standard_normal((60, 50)), "v": rng.standard_normal((1, 60))}
         X, Y = rng.standard_normal((50, 4)), rng.standard_normal((1, 4))
     else:
-        model, (params, X, Y) = MLP, gb.random_case((50, 60, 1), 4, seed=8)
-    n = sum(value.size for value in params.values())
+        model, (params, X, Y) = MLP, random_case((50, 60, 1), 4, seed=8)
+    n = parameter_count(params)
     need = np.broadcast_to(ENGINES[engine].bytes_per_coordinate(model, params, X, Y), (n,))
     assert need.min() >= 2 * 8 * n
 
@@ -179,22 +181,22 @@ def test_auto_picks_the_fastest_engine_that_can_evaluate_the_cost(monkeypatch: p
     choose = engines_module.choose_engine
     params, X, Y = gb.seed_case()
     assert choose("auto", MLP, params, X, Y).name == "numpy-batched"
-    assert choose("auto", MLP, *gb.random_case((4, 30, 15, 1), 100)).name == "structured"
+    assert choose("auto", MLP, *random_case((4, 30, 15, 1), 100)).name == "structured"
     as_float32 = {name: value.astype(np.float32) for name, value in params.items()}
     assert choose("auto", MLP, as_float32, X, Y).name == "loop"
-    without_xp = cost_model(lambda p, X, Y: gb.mlp_cost(p, X, Y))  # no xp: only the loop can run it
+    without_xp = cost_model(lambda p, X, Y: mlp_cost(p, X, Y))  # no xp: only the loop can run it
     assert choose("auto", without_xp, params, X, Y).name == "loop"
-    with_xp = cost_model(gb.exercise_cost)  # written against xp, but no dense layers declared
+    with_xp = cost_model(exercise_cost)  # written against xp, but no dense layers declared
     assert choose("auto", with_xp, params, X, Y).name == ("torch" if "torch" in gb.fd_engines() else "loop")
 
 
 def test_a_fast_engine_refuses_a_cost_it_cannot_evaluate() -> None:
     with pytest.raises(InputError, match="cannot evaluate model 'exercise_cost'"):
-        gb.check("numpy", gb.fd(gb.exercise_cost, engine="structured"), *gb.seed_case())
+        gb.check("numpy", gb.fd(exercise_cost, engine="structured"), *gb.seed_case())
 
 
 def test_float32_points_are_checked_by_the_loop_under_auto() -> None:
-    params, X, Y = gb.random_case((4, 5, 3, 1), 20, seed=8)
+    params, X, Y = random_case((4, 5, 3, 1), 20, seed=8)
     params32 = {name: value.astype(np.float32) for name, value in params.items()}
     result = gb.fd(eps=1e-2)(params32, X.astype(np.float32), Y.astype(np.float32))
     reference = gb.fd(eps=1e-2, engine="loop")(params32, X.astype(np.float32), Y.astype(np.float32))
@@ -231,11 +233,11 @@ class InterruptAfter:
         self.calls_left -= 1
         if self.calls_left < 0:
             raise KeyboardInterrupt
-        return gb.mlp_cost(params, X, Y)
+        return mlp_cost(params, X, Y)
 
 
 def test_ctrl_c_closes_the_bar_and_leaves_the_point_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    params, X, Y = gb.random_case((4, 100, 1), 5, seed=9)
+    params, X, Y = random_case((4, 100, 1), 5, seed=9)
     before = {name: value.copy() for name, value in params.items()}
     bars = []
 
@@ -248,7 +250,7 @@ def test_ctrl_c_closes_the_bar_and_leaves_the_point_alone(monkeypatch: pytest.Mo
     with pytest.raises(KeyboardInterrupt):
         gb.fd(InterruptAfter(1 + 2 * 300), engine="loop", progress=True)(params, X, Y)
     assert len(bars) == 1 and bars[0].disable  # tqdm marks a closed bar disabled
-    assert 0 < bars[0].n < sum(v.size for v in params.values())
+    assert 0 < bars[0].n < parameter_count(params)
     assert all(np.array_equal(params[name], before[name]) for name in params)
 
 
@@ -259,7 +261,7 @@ def test_check_accepts_a_step_per_parameter() -> None:
 
 
 def test_chunks_stay_cache_sized_for_an_engine_that_asks_for_it() -> None:
-    params, X, Y = gb.random_case((4, 120, 60, 1), 100, seed=0)
+    params, X, Y = random_case((4, 120, 60, 1), 100, seed=0)
     engine = ENGINES["structured"]
     need = engine.bytes_per_coordinate(MLP, params, X, Y)
     ranges = fdmod.chunk_ranges(engine, MLP, params, X, Y, np.arange(need.size), engines_module.DEFAULT_MEMORY_BUDGET)

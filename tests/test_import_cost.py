@@ -34,7 +34,8 @@ def test_a_first_check_without_a_bar_loads_neither_pandas_nor_tqdm():
     # A 977-parameter check runs the oracle in several chunks; stderr is a pipe here, so no bar is shown,
     # and the first check in a process must not pay for importing one.
     loaded = modules_after("import gradcheck_bench as gb\n"
-                           "params, X, Y = gb.random_case((4, 32, 24, 1), examples=32, seed=0)\n"
+                           "from gradcheck_bench.models.mlp import random_case\n"
+                           "params, X, Y = random_case((4, 32, 24, 1), examples=32, seed=0)\n"
                            "assert gb.check('numpy', gb.fd(engine='structured'), params, X, Y).passed")
     assert not loaded & {"pandas", "tqdm", "scipy", "matplotlib"}
 

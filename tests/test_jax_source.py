@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 import gradcheck_bench as gb
+from gradcheck_bench.models.linear1d import linear1d_case
+from gradcheck_bench.models.mlp import random_case
 from gradcheck_bench.errors import InputError
 from gradcheck_bench.models import get_model
 
@@ -58,19 +60,19 @@ def test_gradients_are_float64_numpy_in_parameter_order_even_from_float32_input(
 
 def test_compiled_once_per_shape_and_compile_time_kept_apart():
     source = JaxAutograd(get_model("mlp"))
-    params, X, Y = gb.random_case((4, 8, 1), 5, 0)
+    params, X, Y = random_case((4, 8, 1), 5, 0)
     first_compile = source.warm_up(params, X, Y)
     assert first_compile > 0 and source.compile_seconds == first_compile
     assert source.warm_up(params, X, Y) == 0.0
     source(params, X, Y)
-    source(*gb.random_case((4, 8, 1), 5, 1))  # same shapes, other values: no new compile
+    source(*random_case((4, 8, 1), 5, 1))  # same shapes, other values: no new compile
     assert source.compile_seconds == first_compile
-    source(*gb.random_case((4, 8, 1), 6, 0))  # another m: one more compile
+    source(*random_case((4, 8, 1), 6, 0))  # another m: one more compile
     assert source.compile_seconds > first_compile
 
 
 def test_the_1d_model_gives_exactly_x():
-    result = gb.check("jax", "numpy", *gb.linear1d_case(x=-3.25, theta=0.5), model="linear1d")
+    result = gb.check("jax", "numpy", *linear1d_case(x=-3.25, theta=0.5), model="linear1d")
     assert result.candidate_gradient["theta"] == -3.25 and result.difference == 0.0
 
 

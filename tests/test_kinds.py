@@ -13,6 +13,7 @@ import pytest
 
 import gradcheck_bench as gb
 from gradcheck_bench.errors import InputError, SourceError
+from gradcheck_bench.models.mlp import random_case
 
 SOFTMAX = gb.get_model("softmax")
 KINDS = ["gradient", "jacobian", "jvp", "vjp", "hvp"]
@@ -149,7 +150,7 @@ def test_the_mlps_hand_written_hvp_passes_and_its_forgotten_term_is_named():
 
 
 def test_the_mlps_hvp_on_a_wider_relu_net_does_not_false_fail():
-    assert gb.check("numpy", "fd", *gb.random_case((4, 60, 60, 1), 40, 3), derivative="hvp").passed
+    assert gb.check("numpy", "fd", *random_case((4, 60, 60, 1), 40, 3), derivative="hvp").passed
 
 
 # --------------------------------------------------------------------------------------------------

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import gradcheck_bench as gb
+from gradcheck_bench.models.linear1d import linear1d_case
 from gradcheck_bench.errors import InputError, SourceError
-from gradcheck_bench.models.mlp import mlp_cost, mlp_forward
+from gradcheck_bench.models.mlp import mlp_cost, mlp_forward, random_case
 from gradcheck_bench.sources.complex_step import complex_step
 from gradcheck_bench.differences.richardson import extrapolate, richardson
 
@@ -29,7 +30,7 @@ def old_real_cost(params, X, Y, xp=np):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_mlp_cost_is_bit_identical_for_real_numpy_input(seed):
-    params, X, Y = gb.random_case((4, 12, 7, 1), 40, seed)
+    params, X, Y = random_case((4, 12, 7, 1), 40, seed)
     params["b3"] = params["b3"] + 30.0 * (seed % 2)  # a saturated output too
     assert mlp_cost(params, X, Y) == old_real_cost(params, X, Y)
 
@@ -62,7 +63,7 @@ def test_complex_step_matches_backprop_to_machine_precision_on_the_fraud_net():
 
 @pytest.mark.parametrize("seed", range(3))
 def test_complex_step_on_random_relu_nets(seed):
-    params, X, Y = gb.random_case((4, 20, 10, 1), 50, seed)
+    params, X, Y = random_case((4, 20, 10, 1), 50, seed)
     assert gb.check("numpy", "complex-step", params, X, Y).difference <= 1e-13
 
 
@@ -73,7 +74,7 @@ def test_complex_step_names_the_seed_bugs():
 
 
 def test_complex_step_on_the_1d_model_is_exact():
-    result = gb.check("numpy", "complex-step", *gb.linear1d_case(3.0, 2.0), model="linear1d")
+    result = gb.check("numpy", "complex-step", *linear1d_case(3.0, 2.0), model="linear1d")
     assert result.difference == 0.0
 
 
@@ -150,7 +151,7 @@ def recorded_points(oracle_of, params, X, Y):
 
     def recording_cost(p, X, Y):
         points.append({name: np.array(value) for name, value in p.items()})
-        return gb.mlp_cost(p, X, Y)
+        return mlp_cost(p, X, Y)
 
     with gb.count_forward_passes() as counter:
         oracle_of(recording_cost)(params, X, Y)

@@ -13,7 +13,7 @@ from gradcheck_bench.cli import main
 
 
 @pytest.fixture(scope="module")
-def seed() -> peers.Case:
+def seed() -> peers.MLPCase:
     return peers.cases()["seed"]
 
 
@@ -27,14 +27,14 @@ def test_forward_flops_counts_the_matrix_products() -> None:
     assert peers.forward_flops([4, 120, 60, 1], 100) == 2 * 100 * (4 * 120 + 120 * 60 + 60)
 
 
-def test_seed_style_loop_reproduces_the_exercise(seed: peers.Case) -> None:
+def test_seed_style_loop_reproduces_the_exercise(seed: peers.MLPCase) -> None:
     run = peers.seed_style_loop(seed)
     for _ in range(2):  # each run reports its own passes, as the timing loop calls it repeatedly
         passed, passes = run()
         assert passed and passes == 2 * 47  # the exercise's two passes per parameter
 
 
-def test_our_contestants_pass_and_count_their_passes(seed: peers.Case) -> None:
+def test_our_contestants_pass_and_count_their_passes(seed: peers.MLPCase) -> None:
     def second_run(contestant):  # a first run may also measure the engine's memory once
         run = contestant(seed)
         run()
@@ -47,26 +47,26 @@ def test_our_contestants_pass_and_count_their_passes(seed: peers.Case) -> None:
     assert 2 * 47 <= min(loop, full) and max(loop, full) <= 2 * 47 + 8  # 2 per parameter, a few checks of the point
 
 
-def test_scipy_check_grad_counts_its_forward_differences(seed: peers.Case) -> None:
+def test_scipy_check_grad_counts_its_forward_differences(seed: peers.MLPCase) -> None:
     pytest.importorskip("scipy")
     passed, passes = peers.scipy_check_grad(seed)()
     assert passed and passes == 47 + 1
 
 
-def test_torch_gradcheck_contestant(seed: peers.Case) -> None:
+def test_torch_gradcheck_contestant(seed: peers.MLPCase) -> None:
     pytest.importorskip("torch")
     passed, passes = peers.torch_gradcheck(False)(seed)()
     assert passed and passes >= 2 * 47
 
 
-def test_jax_check_grads_contestant(seed: peers.Case) -> None:
+def test_jax_check_grads_contestant(seed: peers.MLPCase) -> None:
     pytest.importorskip("jax")
     passed, passes = peers.jax_check_grads(seed)()
     assert passed and passes >= 1
 
 
-def test_a_missing_framework_is_a_row_marked_unavailable(seed: peers.Case, monkeypatch: pytest.MonkeyPatch) -> None:
-    def missing(case: peers.Case):
+def test_a_missing_framework_is_a_row_marked_unavailable(seed: peers.MLPCase, monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing(case: peers.MLPCase):
         raise ImportError("no module named torch")
 
     monkeypatch.setattr(peers, "contestants", lambda: {"torch gradcheck (slow)": (missing, "x")})
@@ -74,7 +74,7 @@ def test_a_missing_framework_is_a_row_marked_unavailable(seed: peers.Case, monke
     assert table.loc[0, "status"].startswith("unavailable")
 
 
-def test_timing_table_and_files(seed: peers.Case, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_timing_table_and_files(seed: peers.MLPCase, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     chosen = {name: value for name, value in peers.contestants().items()
               if name in ("gradcheck-bench check (default)", "seed-style loop")}
     monkeypatch.setattr(peers, "contestants", lambda: chosen)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import gradcheck_bench as gb
+from gradcheck_bench.models.mlp import mlp_cost, numpy_backprop, random_case
 from gradcheck_bench.cli import main
 
 
@@ -18,14 +19,14 @@ def as_float32(point):
 
 def scaled(tensor: str, factor: float):
     def gradient(params, X, Y):
-        grads = gb.numpy_backprop(params, X, Y)
+        grads = numpy_backprop(params, X, Y)
         return {**grads, tensor: grads[tensor] * factor}
     return gradient
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_float32_catches_a_ten_percent_error_in_one_tensor_and_passes_the_correct_gradient(seed):
-    point = as_float32(gb.random_case((4, 16, 16, 1), 20, seed))  # the study's detection nets
+    point = as_float32(random_case((4, 16, 16, 1), 20, seed))  # the study's detection nets
     with pytest.warns(gb.LowPrecisionWarning):
         correct = gb.check("numpy", "fd", *point)
         wrong = gb.check(scaled("W2", 1.1), "fd", *point)
@@ -40,7 +41,7 @@ def test_every_oracle_value_comes_with_an_error_bar_and_the_summary_says_what_it
     for source in ("fd", "richardson", "complex-step", "fd-kink-safe"):
         gradient = gb.gradient(source, params, X, Y)
         assert set(gradient.error) == set(params)
-        exact = gb.numpy_backprop(params, X, Y)
+        exact = numpy_backprop(params, X, Y)
         for name in params:  # honest: the true error lies within 10x the bar (where the bar is not zero)
             error = np.abs(gradient[name] - exact[name])
             assert np.all(error <= gb.RESOLUTION_FACTOR * gradient.error[name] + 1e-15), (source, name)
@@ -57,11 +58,11 @@ def test_the_error_bars_grow_where_the_step_is_poor():
 
 
 def test_a_cost_with_float32_precision_on_float64_parameters_is_said_and_judged_as_such():
-    params, X, Y = gb.random_case((4, 16, 16, 1), 20, 0)
+    params, X, Y = random_case((4, 16, 16, 1), 20, 0)
 
     def float32_cost(p, X, Y):  # as a float32 model's .item() would return it
         p32 = {k: v.astype(np.float32) for k, v in p.items()}
-        return float(gb.mlp_cost(p32, X.astype(np.float32), Y.astype(np.float32)))
+        return float(mlp_cost(p32, X.astype(np.float32), Y.astype(np.float32)))
 
     with pytest.warns(gb.LowPrecisionCostWarning, match="only float32 precision"):
         result = gb.check("numpy", gb.fd(float32_cost), params, X, Y)
@@ -93,7 +94,7 @@ def test_a_reference_computed_once_serves_many_candidates():
 
 
 def test_assert_gradients_close_follows_checks_rule_and_hides_its_frame():
-    point = as_float32(gb.random_case((4, 16, 16, 1), 20, 1))
+    point = as_float32(random_case((4, 16, 16, 1), 20, 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", gb.LowPrecisionWarning)
         gb.assert_gradients_close("numpy", "fd", *point)  # float32: no false failure from a fixed 2e-7

@@ -79,6 +79,30 @@ def test_a_new_model_is_one_file(one_new_file, monkeypatch):
         assert gb.check("numpy", reference, *gb.get_model("quadratic").cases["q"](), model="quadratic").passed
 
 
+def test_a_new_models_point_settings_are_cli_flags_with_no_cli_edit(one_new_file, monkeypatch, capsys):
+    one_new_file("gradcheck_bench.models", "scaled_sum", '''
+        """sum(w * X): a model whose point is built from a width, as a CLI flag."""
+        import numpy as np
+        from gradcheck_bench.models import Model, PointBuilder, PointSetting
+
+        def point(width=3):
+            return {"w": np.linspace(1.0, 2.0, width)}, np.arange(1.0, width + 1.0), None
+
+        MODEL = Model(name="scaled-sum", cost=lambda params, X, Y, xp=np: xp.sum(params["w"] * X),
+                      gradient=lambda params, X, Y: {"w": np.array(X, dtype=float)},
+                      point_builder=PointBuilder(case="wide", settings=(PointSetting("width", int, "its width"),),
+                                                 build=point))
+    ''')
+    forget_registries(monkeypatch)
+    from gradcheck_bench.cli import main
+
+    assert main(["check", "--width", "7", "--json"]) == 0  # --width implies the model that declares it
+    assert '"size": 7' in capsys.readouterr().out
+    assert main(["check", "--model", "scaled-sum", "--case", "wide"]) == 0  # the builder's defaults
+    assert main(["check", "--width", "7", "--sizes", "4,5,1"]) == 2
+    assert "settings of different models" in capsys.readouterr().err
+
+
 def test_a_new_source_is_one_file(one_new_file, monkeypatch):
     one_new_file("gradcheck_bench.sources", "forward_difference", '''
         """One-sided differences, as a (less accurate) oracle."""

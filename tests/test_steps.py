@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import gradcheck_bench as gb
+from gradcheck_bench.models.mlp import random_case
 from gradcheck_bench.errors import InputError
 from gradcheck_bench.differences.steps import default_step
 from gradcheck_bench.tolerances import TOLERANCES, LowPrecisionWarning, default_threshold, point_dtype
@@ -27,7 +28,7 @@ def test_table_steps_are_powers_of_two_near_the_cube_root_of_machine_epsilon():
     [((4, 5, 3, 1), 3, 0), ((4, 5, 3, 1), 3, 1), ((4, 30, 30, 1), 100, 0), ((10, 20, 1), 50, 2)],
 )
 def test_default_fd_reaches_1e_9_on_correct_float64_gradients(sizes, examples, seed):
-    params, X, Y = gb.random_case(sizes, examples, seed)
+    params, X, Y = random_case(sizes, examples, seed)
     assert gb.check("numpy", "fd", params, X, Y).difference <= 1e-9
 
 
@@ -36,7 +37,7 @@ def test_seed_case_default_fd_is_far_below_the_exercise_number():
 
 
 def test_float32_check_warns_and_uses_the_float32_threshold_instead_of_failing():
-    params, X, Y = as_float32(gb.random_case((4, 30, 30, 1), 100, 0))
+    params, X, Y = as_float32(random_case((4, 30, 30, 1), 100, 0))
     with pytest.warns(LowPrecisionWarning, match="float32"):
         result = gb.check("numpy", "fd", params, X, Y)
     assert result.threshold == TOLERANCES[np.dtype(np.float32)].threshold

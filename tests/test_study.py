@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import gradcheck_bench as gb
+from gradcheck_bench.models.mlp import numpy_backprop, random_case
 from gradcheck_bench.cli import main
 from gradcheck_bench.tools.planted_bugs import CATALOGUE, bug_named
 from gradcheck_bench.tools.study import detection_table, markdown_table, step_sweep
@@ -16,7 +17,7 @@ from gradcheck_bench.tools.study import detection_table, markdown_table, step_sw
 
 @pytest.fixture(scope="module")
 def net():
-    return gb.random_case((4, 8, 8, 1), 10, 0)
+    return random_case((4, 8, 8, 1), 10, 0)
 
 
 def test_catalogue_has_at_least_ten_distinct_kinds():
@@ -25,7 +26,7 @@ def test_catalogue_has_at_least_ten_distinct_kinds():
 
 @pytest.mark.parametrize("bug", CATALOGUE, ids=lambda b: b.name)
 def test_each_bug_corrupts_exactly_its_tensors(bug, net):
-    correct = gb.numpy_backprop(*net)
+    correct = numpy_backprop(*net)
     buggy = bug(*net)
     changed = {name for name in correct if not np.array_equal(correct[name], buggy[name])}
     assert changed == set(bug.tensors)

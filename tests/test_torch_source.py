@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import gradcheck_bench as gb
+from gradcheck_bench.models.linear1d import linear1d_case
 from gradcheck_bench.errors import InputError
 from gradcheck_bench.models import get_model
 
@@ -49,7 +50,7 @@ def test_gradients_come_back_as_float64_numpy_in_parameter_order_even_from_float
 
 
 def test_the_1d_model_gives_exactly_x():
-    result = gb.check("torch", "numpy", *gb.linear1d_case(x=-3.25, theta=0.5), model="linear1d")
+    result = gb.check("torch", "numpy", *linear1d_case(x=-3.25, theta=0.5), model="linear1d")
     assert result.candidate_gradient["theta"] == -3.25 and result.difference == 0.0
 
 

@@ -43,14 +43,14 @@ from ..gradient import Gradient
 from ..kinds import ALL_KINDS, Request
 from ..point import Point
 from ..source import GradientSource
-from ..models import Model, Params, cost_model, get_model
+from ..models import DEFAULT_MODEL, Model, Params, cost_model, get_model
 from ..ravel import parameter_slices, split
 from ..tolerances import TOLERANCES, LowPrecisionWarning
 from .steps import relative_steps, rounding_error, step_vector
 from .vector import (columns, direction_step, directional, directional_model, flattened_output, jacobian_blocks,
                      kink_free_step, uses_complex_step,
                      projected_model, rounding_of, split_output, without)
-from ..validation import CostAtPoint, cost_at_point, scalar_cost
+from ..validation import CostAtPoint, cost_at_point, is_count, is_positive_number, scalar_cost
 from .kink_safe import kink_safe_tensors
 from .richardson import RichardsonDifference
 
@@ -78,7 +78,7 @@ def validate_step(eps: Any) -> None:
     if isinstance(eps, np.ndarray) and eps.ndim == 1:
         if eps.size and np.issubdtype(eps.dtype, np.number) and np.all(np.isfinite(eps) & (eps > 0)):
             return
-    elif not isinstance(eps, bool) and isinstance(eps, (int, float, np.floating)) and np.isfinite(eps) and eps > 0:
+    elif is_positive_number(eps):
         return
     raise InputError(f"eps must be a positive finite step or an array of shape (n,), got {eps!r:.80}; try 1e-6, "
                      "or leave it out for a step relative to each parameter.")
@@ -110,8 +110,7 @@ class CentralDifference(GradientSource):
         if self.error not in ERROR_MODES:
             raise InputError(f"error must be one of {', '.join(ERROR_MODES)}, got {self.error!r}.")
         validate_engine_options(self.engine, self.engine_options)
-        if not (isinstance(self.memory_budget, int) and not isinstance(self.memory_budget, bool)
-                and self.memory_budget > 0):
+        if not is_count(self.memory_budget):
             raise InputError(
                 f"memory_budget must be a positive number of bytes, got {self.memory_budget!r}; "
                 "e.g. 256 * 2**20 for 256 MiB."
@@ -324,7 +323,8 @@ def fd(
     engine_options: Mapping[str, Any] | None = None,
     error: str = "auto",
 ) -> CentralDifference:
-    """The finite-difference oracle for ``cost``: a function, a :class:`Model` or a model's name (the MLP if none).
+    """The finite-difference oracle for ``cost``: a function, a :class:`Model` or a model's name
+    (None: :data:`~gradcheck_bench.models.DEFAULT_MODEL`).
 
     ``engine`` is ``"auto"`` (the best that can evaluate the cost) or one of
     :func:`~gradcheck_bench.differences.engines.fd_engines`; a cost that takes ``xp=``
@@ -337,7 +337,7 @@ def fd(
     ``"full"`` (see the module docstring).
     """
     if cost is None or isinstance(cost, (str, Model)):
-        model = get_model(cost or "mlp")
+        model = get_model(cost or DEFAULT_MODEL)
     elif callable(cost):
         model = cost_model(cost)
     else:

@@ -41,7 +41,7 @@ from ..tolerances import TOLERANCES
 from .steps import relative_steps, rounding_error
 from .vector import (columns, direction_step, directional, flattened_output, jacobian_blocks, projected_model,
                      rounding_of, split_output, without)
-from ..validation import cost_at_point, is_positive_number
+from ..validation import cost_at_point, is_count, is_positive_number
 
 DEFAULT_LEVELS = 3
 RICHARDSON_KINDS = frozenset({GRADIENT, JACOBIAN, JVP, VJP})
@@ -82,7 +82,7 @@ class RichardsonDifference(GradientSource):
         if self.h is not None and not is_positive_number(self.h):
             raise InputError(f"the Richardson step h must be a positive finite number, got {self.h!r}; "
                              "try 2**-6, or leave it out for a step relative to each parameter.")
-        if not (isinstance(self.levels, int) and 1 <= self.levels <= 8):
+        if not (is_count(self.levels) and self.levels <= 8):
             raise InputError(f"levels must be an integer from 1 to 8, got {self.levels!r}; try 3.")
 
     def gradient_at(self, point: Point) -> Gradient:
@@ -218,8 +218,8 @@ class RichardsonDifference(GradientSource):
 
 def richardson(model: Model | str | None = None, *, h: float | None = None,
                levels: int = DEFAULT_LEVELS) -> RichardsonDifference:
-    """The Richardson-extrapolated oracle for a model or cost (the MLP if none is given)."""
-    from ..models import cost_model, get_model
+    """The Richardson-extrapolated oracle for a model or cost (None: :data:`~gradcheck_bench.models.DEFAULT_MODEL`)."""
+    from ..models import DEFAULT_MODEL, cost_model, get_model
 
-    resolved = get_model(model or "mlp") if model is None or isinstance(model, (str, Model)) else cost_model(model)
+    resolved = get_model(model or DEFAULT_MODEL) if model is None or isinstance(model, (str, Model)) else cost_model(model)
     return RichardsonDifference(model=resolved, h=h, levels=levels)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..ravel import flat_values
+from ..ravel import flat_values, parameter_count
 from ..tolerances import TOLERANCES, tolerance_for
 
 
@@ -71,7 +71,7 @@ def rounding_error(cost: float, precision: np.dtype, steps: np.ndarray) -> np.nd
 
 def step_vector(eps: float | np.ndarray | None, params: dict[str, Any], precision: np.dtype) -> np.ndarray:
     """The step of every coordinate: ``eps`` as given (a float, or one per parameter), else the default rule."""
-    n = sum(int(np.size(value)) for value in params.values())
+    n = parameter_count(params)
     if eps is None:
         return relative_steps(params, TOLERANCES[precision].fd_step)
     steps = np.asarray(eps, dtype=np.float64)

@@ -14,6 +14,7 @@ field                     who uses it
 ``gradient``              the ``numpy`` source: a hand-written NumPy gradient
 ``planted_bug``           the ``numpy-buggy`` source: a known-wrong gradient
 ``cases``                 ``compare``, the asv suite and the CLI: named points
+``point_builder``         the CLI: a point built from settings (``--sizes``, ``--x``)
 ``kink_pattern``          kink-aware oracles: where the cost is not smooth
 ``batched_cost``          the ``numpy-batched`` engine: many points per call
 ``layers``                the ``structured`` engine: the dense-layer algebra
@@ -30,7 +31,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -39,14 +40,18 @@ from ..errors import InputError
 Params = dict[str, np.ndarray]
 """A point in parameter space: tensor name -> float array."""
 
-Point = tuple[Params, Any, Any]
-"""``(params, X, Y)``: where a gradient is checked."""
+PointTuple = tuple[Params, Any, Any]
+"""``(params, X, Y)``: where a gradient is checked, as a case returns it (``check`` builds a
+:class:`~gradcheck_bench.point.Point` from it)."""
 
 Cost = Callable[..., Any]
 """``cost(params, X, Y, xp=np) -> scalar``."""
 
 GradientFunction = Callable[[Params, Any, Any], Params]
 """``gradient(params, X, Y) -> {name: ndarray}``, one array per parameter."""
+
+DEFAULT_MODEL = "mlp"
+"""The model a source, an oracle or the CLI is built for when none is given: the exercise's fraud-detection network."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,36 @@ class PlantedBug:
 
 def _NO_COST(params: Any, X: Any, Y: Any, xp: Any = np) -> Any:  # noqa: N802 - a sentinel, replaced on creation
     raise AssertionError("a Model's cost is set from its function when it is created")
+
+
+@dataclass(frozen=True)
+class PointSetting:
+    """One setting of a :class:`PointBuilder`, given on the command line as ``--name TEXT``."""
+
+    name: str
+    parse: Callable[[str], Any]
+    """Text -> value; raises :class:`~gradcheck_bench.errors.InputError` or ``ValueError`` saying what it expected."""
+    help: str
+
+
+@dataclass(frozen=True)
+class PointBuilder:
+    """A point built from a few settings, each optional: ``build(**given)`` uses its own defaults for the rest.
+
+    The CLI offers each setting as a flag (``--sizes 4,5,3,1``); a flag implies the model that declares it and
+    the case ``case`` (the name ``--case`` knows the built point by).
+    """
+
+    case: str
+    settings: tuple[PointSetting, ...]
+    build: Callable[..., PointTuple]
+
+    def setting(self, name: str) -> PointSetting:
+        return next(setting for setting in self.settings if setting.name == name)
+
+    def takes(self, names: Iterable[str]) -> bool:
+        """Whether every one of these settings is one of the builder's."""
+        return set(names) <= {setting.name for setting in self.settings}
 
 
 @dataclass(frozen=True)
@@ -84,8 +119,10 @@ class Model:
     """The hand-written NumPy gradient (the ``numpy`` source)."""
     planted_bug: PlantedBug | None = None
     """A wrong gradient with a known mistake (the ``numpy-buggy`` source)."""
-    cases: Mapping[str, Callable[[], Point]] = field(default_factory=dict)
+    cases: Mapping[str, Callable[[], PointTuple]] = field(default_factory=dict)
     """Named points, smallest first: ``cases[name]()`` returns a fresh ``(params, X, Y)``."""
+    point_builder: PointBuilder | None = None
+    """A point built from settings (the MLP's layer sizes, examples and seed; the 1-D model's x and theta)."""
     kink_pattern: Callable[[Params, Any, Any], tuple[float, np.ndarray]] | None = None
     """``(params, X, Y) -> (cost, pattern)``: the cost and a boolean array that changes where the
     cost's slope jumps (ReLU signs); kink-aware oracles step around a change of pattern."""
@@ -93,7 +130,7 @@ class Model:
     """NumPy costs of a batch: every parameter has a leading batch axis; returns one cost per member."""
     layers: Callable[[Params, Any, Any], Any] | None = None
     """The dense-layer layout of a point, which the ``structured`` engine reads
-    (the MLP's is :class:`~gradcheck_bench.models.mlp.DenseLayers`)."""
+    (the MLP declares :class:`~gradcheck_bench.models.mlp.DenseLayers`)."""
     complex_safe: bool = True
     """Whether the cost stays analytic for complex parameters (``complex-step`` needs it)."""
     takes_xp: bool | None = None

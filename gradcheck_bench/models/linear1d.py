@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from . import Model, Params
+from . import Model, Params, PointBuilder, PointSetting
 
 
 def linear1d_case(x: float = 2.0, theta: float = 4.0) -> tuple[Params, np.ndarray, None]:
@@ -46,4 +46,10 @@ MODEL = Model(
     validate_point=validate_linear1d_point,
     gradient=linear1d_backprop,
     cases={"linear1d": linear1d_case},
+    point_builder=PointBuilder(
+        case="linear1d",
+        settings=(PointSetting("x", float, "input x of the 1-D model"),
+                  PointSetting("theta", float, "theta of the 1-D model")),
+        build=linear1d_case,
+    ),
 )

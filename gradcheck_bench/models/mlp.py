@@ -23,8 +23,8 @@ import numpy as np
 
 from ..counting import record_passes
 from ..errors import InputError, NonFiniteLossError, SaturationWarning, SourceError
-from ..validation import validate_data
-from . import Model, Params, PlantedBug
+from ..validation import count_from_text, is_count, validate_data
+from . import Model, Params, PlantedBug, PointBuilder, PointSetting
 
 FRAUD_NET_SIZES: tuple[int, ...] = (4, 5, 3, 1)
 SEED_LABELS = np.array([[1.0, 1.0, 0.0]])
@@ -96,7 +96,7 @@ def layer_count(params: Params) -> int:
         raise InputError(
             f"MLP parameters must be named {', '.join(expected) or 'W1, b1, ...'} "
             f"with no gaps; got {sorted(params)}. Build them with "
-            "gradcheck_bench.init_params(sizes) or pass your own cost to fd()."
+            "gradcheck_bench.models.mlp.init_params(sizes) or pass your own cost to fd()."
         )
     return L
 
@@ -190,8 +190,8 @@ def random_case(
 ) -> tuple[Params, np.ndarray, np.ndarray]:
     """A random point ``(params, X, Y)``: He-initialised params, normal X, 0/1 labels."""
     sizes = validate_layer_sizes(sizes)
-    if examples < 1:
-        raise InputError(f"examples must be at least 1, got {examples}.")
+    if not is_count(examples):
+        raise InputError(f"examples must be a whole number of at least 1, got {examples!r}.")
     params = init_params(sizes, seed)
     rng = np.random.default_rng([seed, 1])
     X = rng.standard_normal((sizes[0], examples))
@@ -217,7 +217,7 @@ def seed_case() -> tuple[Params, np.ndarray, np.ndarray]:
 def validate_layer_sizes(sizes: tuple[int, ...] | list[int]) -> tuple[int, ...]:
     """Layer sizes must be at least two positive integers; the output layer has one unit."""
     sizes = tuple(sizes)
-    if len(sizes) < 2 or any(int(s) != s or s < 1 for s in sizes):
+    if len(sizes) < 2 or not all(is_count(s) for s in sizes):
         raise InputError(
             f"layer sizes must be two or more positive integers such as 4,5,3,1; got {sizes}."
         )
@@ -225,7 +225,7 @@ def validate_layer_sizes(sizes: tuple[int, ...] | list[int]) -> tuple[int, ...]:
         raise InputError(
             f"the output layer must have 1 unit (one sigmoid probability); got sizes {sizes}."
         )
-    count = parameter_count(sizes)
+    count = net_parameter_count(sizes)
     if count > MAX_PARAMETERS:
         raise InputError(
             f"a net of sizes {_short(sizes)} has {count:,} parameters "
@@ -247,8 +247,8 @@ MAX_LAYERS = 10_000
 """Deepest net :func:`init_params` builds."""
 
 
-def parameter_count(sizes: tuple[int, ...] | list[int]) -> int:
-    """Weights and biases of an MLP with these layer sizes."""
+def net_parameter_count(sizes: tuple[int, ...] | list[int]) -> int:
+    """Weights and biases of an MLP with these layer sizes, before it is built (to refuse one too large to build)."""
     return sum(sizes[l] * (sizes[l - 1] + 1) for l in range(1, len(sizes)))
 
 
@@ -529,6 +529,25 @@ def _random(sizes: tuple[int, ...], examples: int, seed: int) -> Callable[[], tu
     return lambda: random_case(sizes, examples, seed)
 
 
+def parse_layer_sizes(text: str) -> tuple[int, ...]:
+    """``"4,5,3,1"`` -> ``(4, 5, 3, 1)``; whether they make a net is :func:`validate_layer_sizes`'s to say."""
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise InputError(f"sizes must be integers separated by commas, like 4,5,3,1; got {text!r}") from None
+
+
+RANDOM_POINT = PointBuilder(
+    case="random",
+    settings=(
+        PointSetting("sizes", parse_layer_sizes, "layer sizes of a random MLP, e.g. 4,5,3,1"),
+        PointSetting("seed", lambda text: count_from_text(text, smallest=0), "seed of a random MLP"),
+        PointSetting("examples", count_from_text, "examples m of a random MLP"),
+    ),
+    build=random_case,
+)
+"""``random_case(sizes, examples, seed)`` from the CLI's ``--sizes``, ``--seed`` and ``--examples``."""
+
 CASES: dict[str, Callable[[], tuple[Params, np.ndarray, np.ndarray]]] = {
     "seed": seed_case,
     "fraud-s1-m16": _random(FRAUD_NET_SIZES, 16, 1),
@@ -551,6 +570,7 @@ MODEL = Model(
                            derivatives={"hvp": buggy_hvp}),
     derivatives={"hvp": numpy_hvp},
     cases=CASES,
+    point_builder=RANDOM_POINT,
     kink_pattern=mlp_cost_and_pattern,
     batched_cost=mlp_batched_cost,
     layers=DenseLayers,

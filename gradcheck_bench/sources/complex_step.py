@@ -36,7 +36,7 @@ from ..gradient import Gradient
 from ..kinds import GRADIENT, JACOBIAN, JVP, VJP, Request
 from ..point import OUTPUT, Point
 from ..source import GradientSource
-from ..models import Model, Params, cost_model, get_model
+from ..models import DEFAULT_MODEL, Model, Params, cost_model, get_model
 from ..ravel import leaves_by_path, ravel, unravelled_copy
 from ..validation import cost_array, is_positive_number, require_finite_cost
 from .registry import SourceSpec
@@ -167,8 +167,8 @@ class ComplexStep(GradientSource):
 
 
 def complex_step(model: Model | str | Any = None, *, h: float = DEFAULT_COMPLEX_STEP) -> ComplexStep:
-    """The complex-step oracle for a model or cost (the MLP's if none is given)."""
-    resolved = get_model(model or "mlp") if model is None or isinstance(model, (str, Model)) else cost_model(model)
+    """The complex-step oracle for a model or cost (None: :data:`~gradcheck_bench.models.DEFAULT_MODEL`)."""
+    resolved = get_model(model or DEFAULT_MODEL) if model is None or isinstance(model, (str, Model)) else cost_model(model)
     return ComplexStep(model=resolved, h=h)
 
 

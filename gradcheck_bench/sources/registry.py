@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from ..errors import SourceError
 from ..installed import module_installed
-from ..models import Model, get_model
+from ..models import DEFAULT_MODEL, Model, get_model
 from ..source import GRADIENT_ONLY, CallableSource, GradientSource
 
 
@@ -100,7 +100,7 @@ def source_specs() -> dict[str, SourceSpec]:
     return dict(_REGISTRY.load())
 
 
-def available_sources(model: str | Model = "mlp") -> list[str]:
+def available_sources(model: str | Model = DEFAULT_MODEL) -> list[str]:
     """Names of the sources whose frameworks are installed and that apply to ``model``."""
     resolved = get_model(model)
     return [name for name, spec in source_specs().items() if spec.is_available() and spec.applies_to(resolved)]

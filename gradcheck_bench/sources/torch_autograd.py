@@ -28,6 +28,7 @@ from ..point import OUTPUT, Point
 from ..source import GradientSource
 from ..frameworks.torch import TORCH_INSTALL_HINT, limited_threads, to_torch, torch_device, torch_namespace
 from ..models import Model, Params, cost_with_xp
+from ..validation import is_count
 from .registry import SourceSpec
 
 class TorchAutograd(GradientSource):
@@ -43,13 +44,13 @@ class TorchAutograd(GradientSource):
     def __init__(self, model: Model, device: str = "cpu", threads: int | None = None) -> None:
         import torch
 
-        if threads is not None and not (isinstance(threads, int) and threads >= 1):
+        if threads is not None and not is_count(threads):
             raise InputError(f"threads must be a positive integer or None (torch's own setting), got {threads!r}.")
         self._torch = torch
         self._xp = torch_namespace()
         self.model = model
         self.device = torch_device(device)
-        self.threads = threads
+        self.threads = None if threads is None else int(threads)
 
     def _tensor(self, value: Any, requires_grad: bool = False) -> Any:
         keep = self.model.native_framework == "torch"

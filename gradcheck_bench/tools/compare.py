@@ -47,10 +47,11 @@ from ..judge import DEFAULT_THRESHOLD, Tolerance
 from ..models import Model, Params, get_model, model_names
 from ..point import Point
 from ..progress import progress_bar
+from ..ravel import parameter_count
 from ..result import CheckResult
 from ..source import GradientSource
-from ..sources.registry import SourceSpec, get_spec, option_owners, source_specs, unused_options
-from ..validation import validate_gradient, validate_threshold
+from ..sources.registry import SourceSpec, build_source, get_spec, option_owners, source_specs, unused_options
+from ..validation import is_count, is_positive_number, validate_gradient, validate_threshold
 from . import compare_figures, compare_html, compare_summary
 from .atomic_files import write_bytes_atomically, write_text_atomically
 from .compare_cells import (DEFAULT_BUDGET, FAIL, INCOMPLETE, OK, PASS, SEVERITY, UNAVAILABLE, Cell, CellRun,
@@ -234,7 +235,7 @@ def case_facts(case: Case, repeats: int, repeat_seconds: float, deadline: float 
         case.model.cost(params, X, Y)
         times.append(time.perf_counter() - start)
     return CaseFacts(
-        parameters=float(sum(int(np.size(value)) for value in params.values())),
+        parameters=float(parameter_count(params)),
         examples=float(np.shape(X)[1]) if np.ndim(X) == 2 else 1.0,
         relu_margin=case.relu_margin(),
         cost_seconds=statistics.median(times),
@@ -334,9 +335,9 @@ def compare_sources(
     intra-op threads during each call; None leaves torch's own), ``eps`` to
     the finite-difference oracles (None: their dtype-aware default).
     """
-    if not (isinstance(repeats, int) and repeats >= 1):
+    if not is_count(repeats):
         raise InputError(f"repeats must be a positive integer, got {repeats!r}.")
-    if not (isinstance(budget, (int, float)) and 0 < budget < math.inf):
+    if not is_positive_number(budget):
         raise InputError(f"budget must be a positive number of seconds, got {budget!r}.")
     if threshold is not None:
         validate_threshold(threshold)

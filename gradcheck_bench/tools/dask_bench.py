@@ -32,9 +32,8 @@ import pandas as pd
 
 from ..metrics import relative_difference
 from ..differences.engines import DEFAULT_MEMORY_BUDGET, choose_engine, dask_engine
-from ..models import get_model
-from ..models.mlp import random_case, seed_case
-from ..ravel import ravel
+from ..models.mlp import MODEL as MLP, random_case, seed_case
+from ..ravel import parameter_count, ravel
 from ..differences.driver import chunk_ranges
 from ..differences.central import fd
 from .report import provenance, table_to_markdown, write_provenance, write_table
@@ -108,7 +107,7 @@ def transfer_sizes(params: Any, X: Any, Y: Any, n: int, tasks: int) -> dict[str,
 def measure_net(client: Any, sizes: tuple[int, ...], m: int, repeats: int) -> dict[str, Any]:
     """Median times of the local engines and of dask on the running cluster, interleaved."""
     params, X, Y = point_of(sizes, m)
-    n = sum(value.size for value in params.values())
+    n = parameter_count(params)
     engines = local_engines_for(n)
     local_times: dict[str, list[float]] = {name: [] for name in engines}
     dask_times: list[float] = []
@@ -125,13 +124,12 @@ def measure_net(client: Any, sizes: tuple[int, ...], m: int, repeats: int) -> di
     best = min(engines, key=lambda name: statistics.median(local_times[name]))
     best_s, dask_s = statistics.median(local_times[best]), statistics.median(dask_times)
     tasks = len(computes)
-    mlp = get_model("mlp")
-    worker_engine = choose_engine("auto", mlp, params, X, Y).name
+    worker_engine = choose_engine("auto", MLP, params, X, Y).name
     return {
         "sizes": "-".join(map(str, sizes)), "n": n, "m": m,
         "best_local_engine": best, "best_local_s": best_s, "dask_s": dask_s,
         "dask_speedup": best_s / dask_s, "worker_engine": worker_engine, "tasks": tasks,
-        "driver_chunks": len(chunk_ranges(choose_engine("dask", mlp, params, X, Y), mlp, params, X, Y, np.arange(n),
+        "driver_chunks": len(chunk_ranges(choose_engine("dask", MLP, params, X, Y), MLP, params, X, Y, np.arange(n),
                                           DEFAULT_MEMORY_BUDGET)),
         "median_task_compute_s": statistics.median(computes),
         "sum_task_compute_s": sum(computes),
@@ -147,7 +145,7 @@ def embedded_run(sizes: tuple[int, ...], m: int) -> dict[str, Any]:
     """The default ``engine="dask"`` with no address: cluster start + run + shut-down, once."""
     params, X, Y = point_of(sizes, m)
     seconds, _ = timed(lambda: gradient(params, X, Y, "dask"))
-    return {"sizes": "-".join(map(str, sizes)), "n": sum(v.size for v in params.values()), "m": m,
+    return {"sizes": "-".join(map(str, sizes)), "n": parameter_count(params), "m": m,
             "embedded_total_s": seconds}
 
 

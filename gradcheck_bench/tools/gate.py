@@ -48,7 +48,7 @@ from typing import Callable
 from ..errors import InputError
 from .gate_asv import (
     BenchmarkKey,
-    Measurement,
+    BenchmarkValue,
     choose_machine,
     load_config,
     load_measurements,
@@ -196,7 +196,7 @@ def format_duration(seconds: float) -> str:
 # --------------------------------------------------------------------------
 
 
-def judge(name: str, environment: str, base: Measurement, head: Measurement,
+def judge(name: str, environment: str, base: BenchmarkValue, head: BenchmarkValue,
           rules: GateRules) -> Finding | None:
     """The direct verdict on one value: a failure on HEAD, or accuracy; None for anything else."""
     def regression(reason: str) -> Finding:
@@ -210,7 +210,7 @@ def judge(name: str, environment: str, base: Measurement, head: Measurement,
     return judge_accuracy(base.value, head.value, rules, regression)
 
 
-def failure_finding(name: str, environment: str, base: Measurement, head: Measurement) -> Finding:
+def failure_finding(name: str, environment: str, base: BenchmarkValue, head: BenchmarkValue) -> Finding:
     """The verdict on a value that failed on HEAD: always a regression."""
     return Finding(REGRESSION, name, environment, base.value, head.value, head.unit,
                    "the benchmark failed on HEAD (see `asv show` or rerun with --show-stderr)")
@@ -229,7 +229,7 @@ def judge_accuracy(base: float, head: float, rules: GateRules,
     return None
 
 
-def looks_regressed(base: Measurement, head: Measurement, rules: GateRules) -> bool:
+def looks_regressed(base: BenchmarkValue, head: BenchmarkValue, rules: GateRules) -> bool:
     """The screen on saved values: HEAD's cost past ``factor`` times BASE's."""
     assert base.value is not None and head.value is not None
     return head.value > base.value * rules.cost_factor
@@ -297,7 +297,7 @@ def judge_remeasured(samples: Remeasured, rules: GateRules) -> tuple[str, str]:
 # --------------------------------------------------------------------------
 
 
-def compare_measurements(base: dict[BenchmarkKey, Measurement], head: dict[BenchmarkKey, Measurement],
+def compare_measurements(base: dict[BenchmarkKey, BenchmarkValue], head: dict[BenchmarkKey, BenchmarkValue],
                          rules: GateRules, remeasure: Remeasure | None = None,
                          confirm: str = CONFIRM_SUSPECTS) -> GateReport:
     """Apply the rules to every value measured on both sides; re-measure the cost values to confirm."""
@@ -330,8 +330,8 @@ def compare_measurements(base: dict[BenchmarkKey, Measurement], head: dict[Bench
     return report
 
 
-def confirm_costs(keys: list[BenchmarkKey], suspects: set[BenchmarkKey], base: dict[BenchmarkKey, Measurement],
-                  head: dict[BenchmarkKey, Measurement], rules: GateRules, remeasure: Remeasure | None,
+def confirm_costs(keys: list[BenchmarkKey], suspects: set[BenchmarkKey], base: dict[BenchmarkKey, BenchmarkValue],
+                  head: dict[BenchmarkKey, BenchmarkValue], rules: GateRules, remeasure: Remeasure | None,
                   confirm: str) -> list[Finding]:
     """Findings on the cost values to re-measure: confirmed, not confirmed (suspects only), not judged."""
     if not keys:
@@ -357,29 +357,29 @@ def confirm_costs(keys: list[BenchmarkKey], suspects: set[BenchmarkKey], base: d
     return findings
 
 
-def screen_ratio(key: BenchmarkKey, base: dict[BenchmarkKey, Measurement],
-                 head: dict[BenchmarkKey, Measurement]) -> float:
+def screen_ratio(key: BenchmarkKey, base: dict[BenchmarkKey, BenchmarkValue],
+                 head: dict[BenchmarkKey, BenchmarkValue]) -> float:
     base_value, head_value = base[key].value, head[key].value
     assert base_value is not None and head_value is not None  # only measured cost values are screened
     return ratio_of(base_value, head_value)
 
 
-def cost_finding(key: BenchmarkKey, base: dict[BenchmarkKey, Measurement], head: dict[BenchmarkKey, Measurement],
+def cost_finding(key: BenchmarkKey, base: dict[BenchmarkKey, BenchmarkValue], head: dict[BenchmarkKey, BenchmarkValue],
                  verdict: str, reason: str) -> Finding:
     return Finding(verdict, key[0], key[1], base[key].value, head[key].value, head[key].unit, reason)
 
 
-def benchmark_changed(base: Measurement, head: Measurement) -> bool:
+def benchmark_changed(base: BenchmarkValue, head: BenchmarkValue) -> bool:
     """The benchmark's own code differs between the runs, so its values measure different things."""
     return None not in (base.version, head.version) and base.version != head.version
 
 
-def both_measured(base: Measurement, head: Measurement) -> bool:
+def both_measured(base: BenchmarkValue, head: BenchmarkValue) -> bool:
     return not (base.failed or base.not_available or head.failed or head.not_available)
 
 
-def pair_single_environments(base: dict[BenchmarkKey, Measurement],
-                             head: dict[BenchmarkKey, Measurement]) -> dict[BenchmarkKey, Measurement]:
+def pair_single_environments(base: dict[BenchmarkKey, BenchmarkValue],
+                             head: dict[BenchmarkKey, BenchmarkValue]) -> dict[BenchmarkKey, BenchmarkValue]:
     """When each commit ran in exactly one, differently named, environment, compare those two."""
     base_envs = {env for _, env in base}
     head_envs = {env for _, env in head}
@@ -389,7 +389,7 @@ def pair_single_environments(base: dict[BenchmarkKey, Measurement],
     return base
 
 
-def select(measurements: dict[BenchmarkKey, Measurement], pattern: str | None) -> dict[BenchmarkKey, Measurement]:
+def select(measurements: dict[BenchmarkKey, BenchmarkValue], pattern: str | None) -> dict[BenchmarkKey, BenchmarkValue]:
     """The values whose ``name(params)`` matches the regular expression ``pattern`` (asv's ``--bench``)."""
     if pattern is None:
         return measurements

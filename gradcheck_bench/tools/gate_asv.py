@@ -2,7 +2,7 @@
 
 Results are read through asv's public modules (``asv.config``, ``asv.results``,
 ``asv.benchmarks``), which cope with asv's compressed, parametrised result
-format; every parameter combination becomes one :class:`Measurement`, named
+format; every parameter combination becomes one :class:`BenchmarkValue`, named
 the way asv names it (``name(p1, p2)``). Nothing here judges anything: the
 rules are in :mod:`.gate`.
 """
@@ -25,7 +25,7 @@ BenchmarkKey = tuple[str, str]
 
 
 @dataclass(frozen=True)
-class Measurement:
+class BenchmarkValue:
     """One parametrised benchmark's value at one commit; ``None`` failed, NaN n/a.
 
     ``samples`` are the individual timings asv kept (``--record-samples``; None
@@ -98,7 +98,7 @@ def choose_machine(results_dir: Path, machine: str | None) -> str:
     return machines[0]
 
 
-def load_measurements(config: Any, machine: str, commit: str) -> dict[BenchmarkKey, Measurement]:
+def load_measurements(config: Any, machine: str, commit: str) -> dict[BenchmarkKey, BenchmarkValue]:
     """Every benchmark value asv saved for ``commit`` on ``machine``, one entry per parameter set."""
     from asv.benchmarks import Benchmarks
     from asv.results import iter_results_for_machine_and_hash
@@ -108,20 +108,20 @@ def load_measurements(config: Any, machine: str, commit: str) -> dict[BenchmarkK
         units = {name: info.get("unit") or "" for name, info in Benchmarks.load(config).items()}
     except util.UserError:
         units = {}
-    measurements: dict[BenchmarkKey, Measurement] = {}
+    measurements: dict[BenchmarkKey, BenchmarkValue] = {}
     for result in iter_results_for_machine_and_hash(config.results_dir, machine, commit):
         for key in result.get_all_result_keys():
             params = result.get_result_params(key)
             values = unroll(key, params, result.get_result_value(key, params))
             samples = unroll(key, params, result.get_result_samples(key, params))
             for (name, value), (_, sample) in zip(values, samples):
-                measurements[(name, result.env_name)] = Measurement(
+                measurements[(name, result.env_name)] = BenchmarkValue(
                     value, units.get(key, ""), sample, result.benchmark_version.get(key))
     return measurements
 
 
-def require_measurements(measurements: dict[BenchmarkKey, Measurement], commit: str, machine: str,
-                         results_dir: str) -> dict[BenchmarkKey, Measurement]:
+def require_measurements(measurements: dict[BenchmarkKey, BenchmarkValue], commit: str, machine: str,
+                         results_dir: str) -> dict[BenchmarkKey, BenchmarkValue]:
     """``measurements``, or a message saying how to make them when asv saved none."""
     if not measurements:
         raise InputError(

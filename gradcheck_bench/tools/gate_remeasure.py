@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .gate_asv import BenchmarkKey, Measurement, load_config, load_measurements
+from .gate_asv import BenchmarkKey, BenchmarkValue, load_config, load_measurements
 
 DEFAULT_ROUNDS = 7
 """Rounds of re-measurement: a ``track_`` benchmark gives one value a round, and 7 against 7 is
@@ -142,7 +142,7 @@ def run_round(config: Path, machine: str, order: tuple[str, str], names: list[st
             "an environment that cannot be built: see docs/benchmarks.md, 'The regression gate')")
 
 
-def pool(pooled: dict[BenchmarkKey, list[float]], measured: dict[BenchmarkKey, Measurement]) -> None:
+def pool(pooled: dict[BenchmarkKey, list[float]], measured: dict[BenchmarkKey, BenchmarkValue]) -> None:
     """Add one round's values of one commit to what earlier rounds measured."""
     for key, measurement in measured.items():
         pooled.setdefault(key, []).extend(measurement.values())

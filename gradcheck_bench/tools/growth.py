@@ -22,8 +22,8 @@ import pandas as pd
 
 from ..counting import count_forward_passes
 from ..differences.engines import DEFAULT_MEMORY_BUDGET, choose_engine
-from ..models import get_model
-from ..models.mlp import random_case, seed_case
+from ..models.mlp import MODEL as MLP, random_case, seed_case
+from ..ravel import parameter_count
 from ..differences.central import fd
 from .atomic_files import atomic_open
 from .report import provenance, write_provenance, write_table
@@ -55,7 +55,7 @@ def growth_table(examples: int = 100, repeats: int = 3) -> pd.DataFrame:
     rows = []
     for sizes in GROWTH_SIZES:
         params, X, Y = seed_case() if sizes == (4, 5, 3, 1) else random_case(sizes, examples, seed=0)
-        n = sum(value.size for value in params.values())
+        n = parameter_count(params)
         for engine in GROWTH_ENGINES:
             if engine != "structured" and n > FULL_PASS_LIMIT:
                 continue
@@ -101,8 +101,8 @@ def run_scale(out: Path = Path("results") / "scale", memory_budget: int = DEFAUL
     """One fd gradient of a ~1e6-parameter net: time and peak traced memory under the budget."""
     record = provenance(memory_budget=memory_budget, sizes="-".join(map(str, MILLION_SIZES)))
     params, X, Y = random_case(MILLION_SIZES, 100, seed=0)
-    n = sum(value.size for value in params.values())
-    engine = choose_engine("auto", get_model("mlp"), params, X, Y).name
+    n = parameter_count(params)
+    engine = choose_engine("auto", MLP, params, X, Y).name
     tracemalloc.start()
     try:
         with count_forward_passes() as counter:

@@ -16,6 +16,7 @@ from types import FrameType
 from typing import Callable, Iterator
 
 from ..errors import GradCheckError
+from ..validation import is_positive_number
 
 
 class TimeLimitExceeded(GradCheckError):
@@ -33,7 +34,7 @@ def stoppable(timeout: float | None = None) -> Iterator[None]:
     Signal handlers can only be installed from the main thread; elsewhere the
     body simply runs (and a timeout is refused rather than ignored).
     """
-    if timeout is not None and not timeout > 0:
+    if timeout is not None and not is_positive_number(timeout):
         raise GradCheckError(f"--timeout must be a positive number of seconds, got {timeout}.")
     if threading.current_thread() is not threading.main_thread():
         if timeout is not None:

@@ -31,10 +31,11 @@ from ..judge import DEFAULT_THRESHOLD
 from ..metrics import relative_difference
 from ..counting import CountingCost, count_forward_passes
 from ..errors import InputError
+from ..validation import is_count
 from ..differences.engines import fd_engines
 from ..models import Model, Params, get_model, model_names
 from ..models.mlp import exercise_cost, mlp_cost, numpy_backprop, random_case, seed_case
-from ..ravel import ravel
+from ..ravel import parameter_count, ravel
 from ..differences.central import fd
 from .atomic_files import write_text_atomically
 from .report import provenance, write_provenance, write_table
@@ -45,8 +46,8 @@ SEED_EXERCISE_EPS = 1e-7
 
 
 @dataclass(frozen=True)
-class Case:
-    """A point to check at, by name."""
+class MLPCase:
+    """A named point of the MLP that the checkers are timed on, with the sizes of its net."""
 
     name: str
     params: Params
@@ -55,7 +56,7 @@ class Case:
 
     @property
     def n(self) -> int:
-        return sum(value.size for value in self.params.values())
+        return parameter_count(self.params)
 
     @property
     def m(self) -> int:
@@ -66,16 +67,17 @@ class Case:
         return [self.X.shape[0]] + [self.params[f"W{l}"].shape[0] for l in range(1, len(self.params) // 2 + 1)]
 
 
-def cases() -> dict[str, Case]:
+def cases() -> dict[str, MLPCase]:
     """The seed case (n=47, m=3) and a 4-120-60-1 net with m=100 (n=7,921)."""
-    return {"seed": Case("seed", *seed_case()), "4-120-60-1": Case("4-120-60-1", *random_case((4, 120, 60, 1), 100, seed=0))}
+    return {"seed": MLPCase("seed", *seed_case()),
+            "4-120-60-1": MLPCase("4-120-60-1", *random_case((4, 120, 60, 1), 100, seed=0))}
 
 
-Contestant = Callable[[Case], Callable[[], tuple[bool, int]]]
+Contestant = Callable[[MLPCase], Callable[[], tuple[bool, int]]]
 """``contestant(case)`` sets up (imports, tensors) and returns ``run() -> (passed, forward passes)``."""
 
 
-def our_full_check(case: Case) -> Callable[[], tuple[bool, int]]:
+def our_full_check(case: MLPCase) -> Callable[[], tuple[bool, int]]:
     """The default full check: NumPy backprop against the fd oracle (engine auto); passes counted."""
     def run() -> tuple[bool, int]:
         with count_forward_passes() as counter:
@@ -86,7 +88,7 @@ def our_full_check(case: Case) -> Callable[[], tuple[bool, int]]:
 
 def our_engine(engine: str) -> Contestant:
     """The fd gradient alone with one engine; the verdict compares it with the backprop."""
-    def setup(case: Case) -> Callable[[], tuple[bool, int]]:
+    def setup(case: MLPCase) -> Callable[[], tuple[bool, int]]:
         source, backprop = fd(engine=engine), numpy_backprop(case.params, case.X, case.Y)
 
         def run() -> tuple[bool, int]:
@@ -98,7 +100,7 @@ def our_engine(engine: str) -> Contestant:
     return setup
 
 
-def seed_style_loop(case: Case) -> Callable[[], tuple[bool, int]]:
+def seed_style_loop(case: MLPCase) -> Callable[[], tuple[bool, int]]:
     """The exercise's ``gradient_check_n``: per coordinate, copy the vector and rebuild a dict."""
     names = list(case.params)
     shapes = {name: case.params[name].shape for name in names}
@@ -138,7 +140,7 @@ def seed_style_loop(case: Case) -> Callable[[], tuple[bool, int]]:
 
 def torch_gradcheck(fast_mode: bool) -> Contestant:
     """``torch.autograd.gradcheck`` on the same MLP cost written with ``xp=torch``, float64."""
-    def setup(case: Case) -> Callable[[], tuple[bool, int]]:
+    def setup(case: MLPCase) -> Callable[[], tuple[bool, int]]:
         import torch
 
         names = list(case.params)
@@ -154,7 +156,7 @@ def torch_gradcheck(fast_mode: bool) -> Contestant:
     return setup
 
 
-def jax_check_grads(case: Case) -> Callable[[], tuple[bool, int]]:
+def jax_check_grads(case: MLPCase) -> Callable[[], tuple[bool, int]]:
     """``jax.test_util.check_grads(order=1, modes=("rev",))`` in float64 (random directions)."""
     import jax.numpy as jnp
     from jax.test_util import check_grads
@@ -176,7 +178,7 @@ def jax_check_grads(case: Case) -> Callable[[], tuple[bool, int]]:
     return run
 
 
-def scipy_check_grad(case: Case) -> Callable[[], tuple[bool, int]]:
+def scipy_check_grad(case: MLPCase) -> Callable[[], tuple[bool, int]]:
     """``scipy.optimize.check_grad`` (forward differences) with our backprop as the gradient.
 
     It returns an absolute error; the verdict applies the exercise's threshold to
@@ -236,7 +238,7 @@ def median_time(run: Callable[[], Any], repeats: int, budget_s: float) -> tuple[
     return statistics.median(times), len(times), result
 
 
-def time_contestants(case: Case, repeats: int, budget_s: float, skip_slow: Set[str] = frozenset()) -> pd.DataFrame:
+def time_contestants(case: MLPCase, repeats: int, budget_s: float, skip_slow: Set[str] = frozenset()) -> pd.DataFrame:
     """One row per contestant on ``case``: median time, forward passes, verdict."""
     rows = []
     for name, (contestant, what) in contestants().items():
@@ -267,7 +269,7 @@ def forward_flops(widths: list[int], m: int) -> int:
     return 2 * m * sum(widths[l] * widths[l - 1] for l in range(1, len(widths)))
 
 
-def roofline_rows(case: Case, table: pd.DataFrame, rate: float) -> pd.DataFrame:
+def roofline_rows(case: MLPCase, table: pd.DataFrame, rate: float) -> pd.DataFrame:
     """Roofline time of 2n forward passes at ``rate``, and each fd engine's time over it."""
     roofline_s = 2 * case.n * forward_flops(case.sizes, case.m) / rate
     engines = table[table["checker"].str.startswith("gradcheck-bench fd[") & (table["status"] == "ok")]
@@ -380,7 +382,7 @@ def xp_cost_engines(repeats: int = 5) -> pd.DataFrame:
                 times[engine].append(time.perf_counter() - start)
         loop_s = statistics.median(times["loop"])
         for engine, samples in times.items():
-            rows.append({"cost": name, "parameters": sum(int(np.size(v)) for v in params.values()),
+            rows.append({"cost": name, "parameters": parameter_count(params),
                          "engine": engine, "median_s": statistics.median(samples), "repeats": repeats,
                          "loop_over_engine": loop_s / statistics.median(samples)})
     return pd.DataFrame(rows)
@@ -404,8 +406,8 @@ def _case_with_model(model: Model, case: str) -> Callable[[], tuple[Model, Param
 def run_peers(out: Path = RESULTS, repeats: int = 15, budget_s: float = 20.0) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Time every contestant on both cases, the roofline, the seed check alternating with torch's
     gradcheck and the fd engines on costs written against xp; write ``results/peers/``."""
-    if repeats < 1:
-        raise InputError(f"repeats must be at least 1, got {repeats}.")
+    if not is_count(repeats):
+        raise InputError(f"repeats must be a whole number of at least 1, got {repeats!r}.")
     record = provenance(repeats=repeats, budget_s=budget_s)
     tables, rooflines = [], []
     for case in cases().values():

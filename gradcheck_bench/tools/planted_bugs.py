@@ -1,6 +1,6 @@
 """A catalogue of planted backprop bugs, the mistakes people actually make.
 
-Each :class:`PlantedBug` is a wrong gradient source ``(params, X, Y) -> grads``
+Each :class:`BackpropMistake` is a wrong gradient source ``(params, X, Y) -> grads``
 for the MLP, built from one correct backward pass (:class:`BackwardTrace`,
 the same algebra as :func:`numpy_backprop`) with one mistake put in, and the
 tensors the mistake touches (what a check should name). Bugs that mix up two
@@ -66,8 +66,12 @@ class BackwardTrace:
 
 
 @dataclass(frozen=True)
-class PlantedBug:
-    """One kind of mistake: its name, what it is, the tensors it corrupts, and the buggy source."""
+class BackpropMistake:
+    """One kind of backprop mistake: its name, what it is, the tensors it corrupts, and the buggy source.
+
+    Not a :class:`~gradcheck_bench.models.PlantedBug` (a model's one declared wrong gradient, the ``numpy-buggy``
+    source): the study's catalogue of many mistakes in the MLP's backward pass.
+    """
 
     name: str
     description: str
@@ -90,44 +94,44 @@ def _one_element(trace: BackwardTrace) -> Params:
     return trace.gradients(W1=dW1)
 
 
-CATALOGUE: list[PlantedBug] = [
-    PlantedBug("factor-2 in dW2", "dW2 has an extra factor 2", ("W2",),
-               lambda t, p: t.gradients(W2=2 * t.weight(2))),
-    PlantedBug("seed bugs", "the exercise's two: dW2 x2 and db1 x4", ("W2", "b1"),
-               lambda t, p: t.gradients(W2=2 * t.weight(2), b1=4 * t.bias(1))),
-    PlantedBug("transposed dW2", "dW2 = (dZ2 @ A1.T).T / m", ("W2",),
-               lambda t, p: t.gradients(W2=t.weight(2).T)),
-    PlantedBug("sign of dW3", "dW3 with the wrong sign", ("W3",),
-               lambda t, p: t.gradients(W3=-t.weight(3))),
-    PlantedBug("missing 1/m in db2", "db2 = sum(dZ2) without dividing by m", ("b2",),
-               lambda t, p: t.gradients(b2=t.m * t.bias(2))),
-    PlantedBug("ReLU derivative = output", "dZ1 = dA1 * A1 instead of dA1 * (A1 > 0)", ("W1", "b1"),
-               lambda t, p: _layer1_from(t, t.dA[1] * t.A[1])),
-    PlantedBug("ReLU derivative forgotten", "dZ1 = dA1 (no mask)", ("W1", "b1"),
-               lambda t, p: _layer1_from(t, t.dA[1])),
-    PlantedBug("wrong layer's input in dW2", "dW2 = dZ2 @ A2.T / m (A2 for A1)", ("W2",),
-               lambda t, p: t.gradients(W2=t.weight(2, A_prev=t.A[2]))),
-    PlantedBug("wrong layer's dZ in db2", "db2 = sum(dZ1) / m (dZ1 for dZ2)", ("b2",),
-               lambda t, p: t.gradients(b2=t.bias(2, dZ=t.dZ[1]))),
-    PlantedBug("label forgotten", "dZ3 = A3 instead of A3 - Y", ("W1", "b1", "W2", "b2", "W3", "b3"),
-               lambda t, p: BackwardTrace.of(p, t.X, np.zeros_like(t.Y)).gradients()),
-    PlantedBug("bias from one example", "db1 = dZ1[:, 0] / m (no sum over examples)", ("b1",),
-               lambda t, p: t.gradients(b1=t.dZ[1][:, :1] / t.m)),
-    PlantedBug("one corrupted element", "dW1[0, 0] off by half the largest |dW1|", ("W1",),
-               lambda t, p: _one_element(t)),
-    PlantedBug("1e-4 relative error in dW2", "dW2 x (1 + 1e-4)", ("W2",),
-               lambda t, p: t.gradients(W2=(1 + 1e-4) * t.weight(2))),
-    PlantedBug("1e-6 relative error everywhere", "every tensor x (1 + 1e-6): overall difference 5e-7",
-               ("W1", "b1", "W2", "b2", "W3", "b3"),
-               lambda t, p: {k: (1 + 1e-6) * v for k, v in t.gradients().items()}),
-    PlantedBug("1e-8 relative error everywhere", "every tensor x (1 + 1e-8): below any threshold, a control",
-               ("W1", "b1", "W2", "b2", "W3", "b3"),
-               lambda t, p: {k: (1 + 1e-8) * v for k, v in t.gradients().items()}, control=True),
+CATALOGUE: list[BackpropMistake] = [
+    BackpropMistake("factor-2 in dW2", "dW2 has an extra factor 2", ("W2",),
+                    lambda t, p: t.gradients(W2=2 * t.weight(2))),
+    BackpropMistake("seed bugs", "the exercise's two: dW2 x2 and db1 x4", ("W2", "b1"),
+                    lambda t, p: t.gradients(W2=2 * t.weight(2), b1=4 * t.bias(1))),
+    BackpropMistake("transposed dW2", "dW2 = (dZ2 @ A1.T).T / m", ("W2",),
+                    lambda t, p: t.gradients(W2=t.weight(2).T)),
+    BackpropMistake("sign of dW3", "dW3 with the wrong sign", ("W3",),
+                    lambda t, p: t.gradients(W3=-t.weight(3))),
+    BackpropMistake("missing 1/m in db2", "db2 = sum(dZ2) without dividing by m", ("b2",),
+                    lambda t, p: t.gradients(b2=t.m * t.bias(2))),
+    BackpropMistake("ReLU derivative = output", "dZ1 = dA1 * A1 instead of dA1 * (A1 > 0)", ("W1", "b1"),
+                    lambda t, p: _layer1_from(t, t.dA[1] * t.A[1])),
+    BackpropMistake("ReLU derivative forgotten", "dZ1 = dA1 (no mask)", ("W1", "b1"),
+                    lambda t, p: _layer1_from(t, t.dA[1])),
+    BackpropMistake("wrong layer's input in dW2", "dW2 = dZ2 @ A2.T / m (A2 for A1)", ("W2",),
+                    lambda t, p: t.gradients(W2=t.weight(2, A_prev=t.A[2]))),
+    BackpropMistake("wrong layer's dZ in db2", "db2 = sum(dZ1) / m (dZ1 for dZ2)", ("b2",),
+                    lambda t, p: t.gradients(b2=t.bias(2, dZ=t.dZ[1]))),
+    BackpropMistake("label forgotten", "dZ3 = A3 instead of A3 - Y", ("W1", "b1", "W2", "b2", "W3", "b3"),
+                    lambda t, p: BackwardTrace.of(p, t.X, np.zeros_like(t.Y)).gradients()),
+    BackpropMistake("bias from one example", "db1 = dZ1[:, 0] / m (no sum over examples)", ("b1",),
+                    lambda t, p: t.gradients(b1=t.dZ[1][:, :1] / t.m)),
+    BackpropMistake("one corrupted element", "dW1[0, 0] off by half the largest |dW1|", ("W1",),
+                    lambda t, p: _one_element(t)),
+    BackpropMistake("1e-4 relative error in dW2", "dW2 x (1 + 1e-4)", ("W2",),
+                    lambda t, p: t.gradients(W2=(1 + 1e-4) * t.weight(2))),
+    BackpropMistake("1e-6 relative error everywhere", "every tensor x (1 + 1e-6): overall difference 5e-7",
+                    ("W1", "b1", "W2", "b2", "W3", "b3"),
+                    lambda t, p: {k: (1 + 1e-6) * v for k, v in t.gradients().items()}),
+    BackpropMistake("1e-8 relative error everywhere", "every tensor x (1 + 1e-8): below any threshold, a control",
+                    ("W1", "b1", "W2", "b2", "W3", "b3"),
+                    lambda t, p: {k: (1 + 1e-8) * v for k, v in t.gradients().items()}, control=True),
 ]
 """The study's bugs, at least ten kinds."""
 
 
-def bug_named(name: str) -> PlantedBug:
+def bug_named(name: str) -> BackpropMistake:
     """Look a planted bug up by name."""
     for bug in CATALOGUE:
         if bug.name == name:

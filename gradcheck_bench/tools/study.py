@@ -37,10 +37,12 @@ from ..result import CheckResult
 from ..counting import count_forward_passes
 from ..directional import check_directional
 from ..errors import InputError
+from ..validation import is_count
 from ..gradient import Gradient, kinks_of
-from ..models import Params, get_model
-from ..models.mlp import numpy_backprop, random_case, seed_case
+from ..models import Params
+from ..models.mlp import MODEL as MLP, numpy_backprop, random_case, seed_case
 from ..progress import with_progress
+from ..ravel import parameter_count
 from ..sources.complex_step import complex_step
 from ..differences.central import fd
 from ..differences.kink_safe import KinkSafeDifference
@@ -310,7 +312,7 @@ def kinks(nets: int = 5, show: bool | None = None) -> pd.DataFrame:
         exact = numpy_backprop(params, X, Y)
         oracles: tuple[tuple[str, Callable[[Params, Any, Any], Gradient]], ...] = (
             ("fd, default step", fd()), ("fd, step 1e-4", fd(eps=JAX_CHECK_GRADS_STEP)),
-            ("fd-kink-safe, step 1e-4", KinkSafeDifference(get_model("mlp"), eps=JAX_CHECK_GRADS_STEP)))
+            ("fd-kink-safe, step 1e-4", KinkSafeDifference(MLP, eps=JAX_CHECK_GRADS_STEP)))
         for method, source in oracles:
             gradient = source(params, X, Y)
             result = compare_gradients(exact, gradient)
@@ -353,7 +355,7 @@ def scales(nets: int = 3, show: bool | None = None) -> pd.DataFrame:
         params, X, Y = smooth_point(family, 10.0**exponent, size, seed)
         for step, oracle in (("fixed 2^-17", fd(smooth.cost, eps=FIXED_STEP)), ("relative (default)", fd(smooth.cost))):
             result = check(smooth.gradient, oracle, params, X, Y)
-            rows.append({"family": family, "scale": 10.0**exponent, "parameters": sum(np.size(v) for v in params.values()),
+            rows.append({"family": family, "scale": 10.0**exponent, "parameters": parameter_count(params),
                          "seed": seed, "step": step, "difference": result.difference, "false_failure": not result.passed})
     return pd.DataFrame(rows)
 
@@ -380,8 +382,8 @@ def large_nets(nets: int = 5, show: bool | None = None) -> pd.DataFrame:
     """Every oracle and directional check on correct nets of LARGE_SIZES with m = 100 (minutes)."""
     references: dict[str, Callable[[], Any]] = {
         "fd": fd, "fd, step 1e-4": lambda: fd(eps=JAX_CHECK_GRADS_STEP),
-        "fd-kink-safe": lambda: KinkSafeDifference(get_model("mlp")),
-        "fd-kink-safe, step 1e-4": lambda: KinkSafeDifference(get_model("mlp"), eps=JAX_CHECK_GRADS_STEP),
+        "fd-kink-safe": lambda: KinkSafeDifference(MLP),
+        "fd-kink-safe, step 1e-4": lambda: KinkSafeDifference(MLP, eps=JAX_CHECK_GRADS_STEP),
         "complex-step": complex_step, "richardson": richardson,
     }
     rows = []
@@ -393,7 +395,7 @@ def large_nets(nets: int = 5, show: bool | None = None) -> pd.DataFrame:
         for k in (1, 4, 16):
             results[f"directional k={k}"] = check_directional(exact_source(exact), params, X, Y, directions=k, seed=seed)
         for method, result in results.items():
-            rows.append({"sizes": "-".join(map(str, sizes)), "parameters": sum(v.size for v in params.values()),
+            rows.append({"sizes": "-".join(map(str, sizes)), "parameters": parameter_count(params),
                          "net_seed": seed, "method": method, "difference": result.difference,
                          "false_failure": not result.passed})
     return pd.DataFrame(rows)
@@ -429,8 +431,8 @@ def run_study(out: Path, nets: int = 10, show: bool | None = None, large: bool =
     ``large=True`` adds the false-failure table on nets up to ~8,000 parameters
     (several minutes).
     """
-    if nets < 1:
-        raise InputError(f"--nets must be at least 1, got {nets}.")
+    if not is_count(nets):
+        raise InputError(f"--nets must be a whole number of at least 1, got {nets!r}.")
     record = provenance(nets=nets, large=large)
     out.mkdir(parents=True, exist_ok=True)
     stage = ["the step sweep"]

@@ -48,6 +48,8 @@ import numpy as np
 from ...counting import record_passes
 from ...errors import GradCheckError, InputError
 from ...models import Model, Params
+from ...ravel import parameter_count
+from ...validation import is_count
 from . import DEFAULT_MEMORY_BUDGET, Chunk, ChunkEvaluator, FDEngine, choose_engine
 
 CONNECT_TIMEOUT_S = 10.0
@@ -114,7 +116,7 @@ def map_chunks(model: Model, params: Params, X: Any, Y: Any, chunks: Iterable[Ch
     steps = np.concatenate([chunk_steps for _, chunk_steps in chunk_list])
     del chunk_list
     local = local_engine(model, params, X, Y)
-    n = sum(int(np.size(value)) for value in params.values())
+    n = parameter_count(params)
     need = np.broadcast_to(np.asarray(local.bytes_per_coordinate(model, params, X, Y), dtype=np.int64), (n,))[indices]
     with connected_client(scheduler, client) as active:
         tasks = math.ceil(indices.size / (task_size or default_task_size(indices.size, worker_threads(active))))
@@ -208,8 +210,7 @@ def validate_options(scheduler: Any, client: Any, task_size: Any) -> None:
 
         if not isinstance(client, Client):
             raise InputError(f"client must be a distributed.Client, got {type(client).__name__}.")
-    if task_size is not None and not (isinstance(task_size, int) and not isinstance(task_size, bool)
-                                      and task_size > 0):
+    if task_size is not None and not is_count(task_size):
         raise InputError(f"task_size must be a positive number of coordinates, got {task_size!r}.")
 
 

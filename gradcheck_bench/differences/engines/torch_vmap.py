@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ...models import Model, Params
-from ...ravel import parameter_slices, ravel
+from ...ravel import parameter_count, parameter_slices, ravel
 from . import (FLOAT_BYTES, ChunkEvaluator, EngineUnsuitable, FDEngine, by_tensor, costs_of_batch, handles_framework,
                numpy_pass_bytes, perturbed_batch, require_agreement)
 
@@ -104,7 +104,7 @@ def perturbed_copies(tensor: np.ndarray, local: np.ndarray, steps: np.ndarray) -
 def bytes_per_coordinate(model: Model, params: Params, X: Any, Y: Any) -> np.ndarray:
     """Two passes per coordinate: a perturbed copy of its tensor each, and a working set like the NumPy pass's."""
     working_set = numpy_pass_bytes(model, params, X, Y)
-    n = sum(int(np.size(value)) for value in params.values())
+    n = parameter_count(params)
     return np.concatenate([np.full(value.size, 2 * (FLOAT_BYTES * (n if n <= WHOLE_VECTOR_PARAMETERS else value.size)
                                                     + working_set)) for value in params.values()])
 
