@@ -217,6 +217,19 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=positive_float, default=None,
                         help="pass below this relative difference (default: the dtype table's, 2e-7 in float64)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_derivative_arguments(parser)
+
+
+def add_derivative_arguments(parser: argparse.ArgumentParser) -> None:
+    """The derivative a check compares, and the cheap mode (check only)."""
+    parser.add_argument("--derivative", choices=["gradient", "jacobian", "jvp", "vjp", "hvp"], default="gradient",
+                        help="what to compare (default: gradient); the tangent, cotangent or vector is drawn "
+                             "from --seed-probe")
+    parser.add_argument("--seed-probe", type=argument_type(lambda text: count_from_text(text, 0)), default=0,
+                        metavar="S", help="seed of the tangent, cotangent or vector (default: 0)")
+    parser.add_argument("--mode", choices=["full", "fast"], default="full",
+                        help="fast: compare a few random projections first, the full derivative only if one "
+                             "fails (default: full)")
 
 
 def fd_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -237,13 +250,13 @@ def fd_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-@subcommand("check", "compare one gradient source against another at one point", add_check_arguments)
+@subcommand("check", "compare one source's derivative against another's at one point", add_check_arguments)
 def run_check(args: argparse.Namespace) -> int:
     from .check import check
 
     model, (params, X, Y) = point_from_arguments(args)
     result = check(args.candidate, args.reference, params, X, Y, threshold=args.threshold, model=model,
-                   **fd_options(args))
+                   derivative=args.derivative, seed=args.seed_probe, mode=args.mode, **fd_options(args))
     print(result.to_json(indent=2) if args.json else result.summary())
     return EXIT_PASS if result.passed else EXIT_FAIL
 

@@ -291,3 +291,14 @@ def test_fast_mode_against_autograd_checks_the_full_derivative_and_says_why():
     pytest.importorskip("torch")
     result = gb.check("numpy", "torch", *softmax_point(), model="softmax", derivative="jacobian", mode="fast")
     assert result.passed and "so the full jacobian was checked" in result.notes[0]
+
+
+def test_the_command_line_checks_every_kind(capsys):
+    from gradcheck_bench.cli import main
+
+    point = ["--model", "softmax", "--case", "softmax-k5-d4-m6"]
+    assert main(["check", *point, "--derivative", "jacobian"]) == 0
+    assert main(["check", *point, "--derivative", "jacobian", "--candidate", "numpy-buggy"]) == 1
+    assert "at output [" in capsys.readouterr().out
+    assert main(["check", *point, "--derivative", "vjp", "--mode", "fast", "--seed-probe", "2"]) == 0
+    assert "fast mode" in capsys.readouterr().out
