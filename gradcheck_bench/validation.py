@@ -14,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .counting import counted
-from .errors import InputError, NondeterministicCostError, NonFiniteLossError, SourceError
+from .errors import GradCheckError, InputError, NondeterministicCostError, NonFiniteLossError, SourceError
 from .models import Params
 
 
@@ -228,7 +228,7 @@ def cost_at_point(
     """
     evaluate = counted(cost)
     with np.errstate(over="ignore", invalid="ignore"):
-        output = cost_array(evaluate(params, X, Y)) if first is None else np.asarray(first)
+        output = cost_array(defined(evaluate, params, X, Y)) if first is None else np.asarray(first)
         value = float(output.reshape(()))
         second = scalar_cost(evaluate(params, X, Y)) if deterministic else value
     if not np.isfinite(value):
@@ -249,6 +249,20 @@ def cost_at_point(
             if after != value and _float32_number(after):
                 precision = np.dtype(np.float32)
     return CostAtPoint(value, precision)
+
+
+def defined(cost: Callable[..., Any], params: Params, X: Any, Y: Any) -> Any:
+    """The cost at the point; an exception it raises there is a clear error, not a traceback from inside a check."""
+    try:
+        return cost(params, X, Y)
+    except GradCheckError:
+        raise
+    except Exception as error:
+        raise InputError(
+            f"the cost raises at the point itself ({type(error).__name__}: {str(error)[:200]}); a derivative is "
+            "checked only where the cost is defined: move the point inside its domain (e.g. away from 0 under a "
+            "log or a square root) and check again."
+        ) from error
 
 
 def _params_float64(params: Params) -> bool:

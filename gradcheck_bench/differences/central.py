@@ -38,7 +38,8 @@ import numpy as np
 from ..counting import counted
 from .driver import EngineRun, centered, perturbed_costs
 from .engines import DEFAULT_MEMORY_BUDGET, engines, get_engine
-from ..errors import InputError
+from ..errors import GradCheckError, InputError
+from .domain import repair, summarize as summarize_repairs, tolerant_costs
 from ..gradient import Gradient
 from ..kinds import ALL_KINDS, Request
 from ..point import Point
@@ -226,13 +227,22 @@ class CentralDifference(GradientSource):
         indices = np.arange(all_steps.size) if names == list(params) else \
             np.concatenate([np.arange(slices[name].start, slices[name].stop) for name in names])
         steps = all_steps[indices]
-        run = self._run(params, X, Y, indices, steps)
-        values = centered(run.costs, steps)
+        costs, notes = self._costs(params, X, Y, indices, steps)
+        with np.errstate(invalid="ignore"):
+            values = centered(costs, steps)
         error = rounding_error(at_point.value, at_point.precision, steps) if self.noise is None else self.noise / steps
+        left = np.flatnonzero(~np.isfinite(values))
+        if left.size:  # a step left the cost's domain: a smaller or one-sided difference there, and say so
+            values, error = values.copy(), error.copy()
+            cost_noise = float(rounding_error(at_point.value, at_point.precision, np.ones(1))[0])
+            fixed, bars, repairs = repair(self.model, params, X, Y, indices[left], steps[left], at_point.value,
+                                          cost_noise)
+            values[left], error[left] = fixed, bars
+            notes = notes + summarize_repairs(repairs)
         if truncation:
             values, error = self._with_truncation(params, X, Y, at_point, indices, steps, values, error)
         whole = names == list(params) and all(value.dtype == np.float64 for value in params.values())
-        return Gradient(tensors=split(params, names, values), notes=run.notes, error=split(params, names, error),
+        return Gradient(tensors=split(params, names, values), notes=notes, error=split(params, names, error),
                         precision=at_point.precision, flat=values if whole else None,
                         flat_error=error if whole else None)
 
@@ -247,7 +257,9 @@ class CentralDifference(GradientSource):
         ``REFINE_RATIO``, those coordinates are evaluated again at ``s*``
         (a power of two, at least ``h / MAX_REFINEMENT``) and keep that value.
         """
-        truncation = np.abs(values - centered(self._run(params, X, Y, indices, steps / 2).costs, steps / 2)) * 4 / 3
+        with np.errstate(invalid="ignore"):
+            halved = centered(self._costs(params, X, Y, indices, steps / 2)[0], steps / 2)
+        truncation = np.nan_to_num(np.abs(values - halved) * 4 / 3, nan=0.0)  # outside the domain: no second step
         error = combine_errors(rounding, truncation)
         refine = np.flatnonzero(truncation > REFINE_RATIO * rounding) if self.eps is None else np.zeros(0, int)
         if refine.size:
@@ -258,6 +270,17 @@ class CentralDifference(GradientSource):
             error = error.copy()
             error[refine] = rounding[refine] * steps[refine] / better + truncation[refine] * (better / steps[refine]) ** 2
         return values, error
+
+    def _costs(self, params: Params, X: Any, Y: Any, indices: np.ndarray,
+               steps: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+        """The engine's costs at ``theta +- steps``; NaN where the cost raised there (coordinate by coordinate)."""
+        try:
+            run = self._run(params, X, Y, indices, steps)
+        except GradCheckError:
+            raise
+        except Exception:  # noqa: BLE001 - the user's cost raised at a perturbed point: redo coordinate by coordinate
+            return tolerant_costs(self.model, params, X, Y, indices, steps), ()
+        return run.costs, run.notes
 
     def _run(self, params: Params, X: Any, Y: Any, indices: np.ndarray, steps: np.ndarray) -> EngineRun:
         return perturbed_costs(self.model, params, X, Y, indices, steps, self.engine, self.memory_budget,
