@@ -42,6 +42,7 @@ from .models.mlp import seed_case
 from .point import Point, build_point
 from .ravel import ravel
 from .source import CallableSource, GivenGradient, GradientSource
+from .taylor import TaylorResult, check_taylor
 from .sources import SourceSpec, available_sources, build_source, register_source, source_specs
 from .sources.complex_step import ComplexStep, complex_step
 from .tolerances import TOLERANCES, LowPrecisionWarning, default_threshold
@@ -78,6 +79,7 @@ __all__ = [
     "SaturationWarning",
     "SourceError",
     "SourceSpec",
+    "TaylorResult",
     "Tolerance",
     "assert_gradients_close",
     "available_sources",
@@ -85,6 +87,7 @@ __all__ = [
     "build_source",
     "check",
     "check_directional",
+    "check_taylor",
     "compare_gradients",
     "complex_step",
     "count_forward_passes",
