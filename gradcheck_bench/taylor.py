@@ -103,13 +103,16 @@ def check_taylor(candidate: SourceLike, params: Any, X: Any = None, Y: Any = Non
     model_used = prepared.model
     rng = np.random.default_rng(seed + 7)
     count = 1 if request.name in ("jvp", "hvp") else directions
-    along = [request.probe if request.name in ("jvp", "hvp") else
-             {name: rng.standard_normal(np.shape(value)) for name, value in point.params.items()}
-             for _ in range(count)]
+    along: list[dict[str, np.ndarray]] = []
+    for _ in range(count):
+        if request.name in ("jvp", "hvp"):
+            assert request.probe is not None
+            along.append(request.probe)
+        else:
+            along.append({name: rng.standard_normal(np.shape(value)) for name, value in point.params.items()})
     steps = _steps(point, along[0])
     orders, remainders = [], []
     for direction in along:
-        assert direction is not None
         series = _remainders(model_used, point, request.name, found, direction, request.probe, steps)
         remainders.append(tuple(series))
         orders.append(_order(series, _floor(model_used, point, request.name)))
