@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .metrics import RESOLUTION_FACTOR, compare_tensor
+from .metrics import RESOLUTION_FACTOR, biased, compare_tensor
 from .models import Params
 
 if TYPE_CHECKING:
@@ -101,8 +101,18 @@ class CheckResult:
             return self.failing_elements == 0
         if self.judged_on_error_bars:
             assert self.unexplained is not None
-            return self.unexplained < self.threshold
+            return self.unexplained < self.threshold and not self.biased_tensors
         return self.difference < self.threshold
+
+    @cached_property
+    def biased_tensors(self) -> list[str]:
+        """Below float64, the tensors off by a consistent factor their error bars cannot explain
+        (:func:`~gradcheck_bench.metrics.biased`): a wrong constant hides in per-element error bars."""
+        if not self.judged_on_error_bars or self.error is None:
+            return []
+        return [name for name in self.reference_gradient
+                if biased(self.candidate_gradient[name], self.reference_gradient[name], self.error.get(name),
+                          self.threshold)]
 
     @cached_property
     def per_parameter(self) -> "pd.DataFrame":
@@ -123,7 +133,8 @@ class CheckResult:
         worst_first = sorted(self.rows, key=lambda name: -self.rows[name]["difference"])
         if self.elementwise:
             return [name for name in worst_first if self.rows[name]["failing"] > 0]
-        return [name for name in worst_first if seen(self.rows[name]) >= self.threshold]
+        return [name for name in worst_first
+                if seen(self.rows[name]) >= self.threshold or name in self.biased_tensors]
 
     def table(self, worst_first: bool = False) -> str:
         """The per-parameter table as aligned text, in parameter order or worst first."""

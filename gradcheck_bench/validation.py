@@ -242,7 +242,10 @@ def cost_at_point(
             f"and {second!r}. Finite differences of it would be noise of size |change|/eps, not "
             "a gradient; fix its randomness (seed it, hold dropout masks fixed) and check again."
         )
-    precision = np.dtype(np.float64) if output.dtype != np.float32 else np.dtype(np.float32)
+    float32_params = any(np.asarray(value).dtype == np.float32 for value in params.values())
+    # the cost carries no more precision than its least precise parameter (a value handed in as a Python
+    # float, ``first``, has lost its dtype)
+    precision = np.dtype(np.float32) if output.dtype == np.float32 or float32_params else np.dtype(np.float64)
     if probe and precision == np.float64 and _params_float64(params) and _float32_number(value):
         if _probe(evaluate, params, X, Y, BELOW_FLOAT32) == value:
             after = _probe(evaluate, params, X, Y, ABOVE_FLOAT32)
