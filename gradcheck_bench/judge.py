@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, SourceError
 from .gradient import Gradient, error_of, flat_error_of, flat_of, notes_of
 from .metrics import beyond_tolerance, numbers
 from .models import Params
@@ -109,6 +109,11 @@ def _verdict(outputs: list[Any], labels: tuple[str, str], tolerance: Tolerance, 
     values_r = {name: np.asarray(reference[name]) for name in names}
     error = combined_error(error_of(candidate), error_of(reference))
     flat_c, flat_r = flat_of(candidate, names), flat_of(reference, names)
+    for flat, output, label in ((flat_c, candidate, labels[0]), (flat_r, reference, labels[1])):
+        if not np.all(np.isfinite(flat)):
+            raise SourceError(f"{label} gave a non-finite derivative: {first_non_finite(output, names)}; the "
+                              "source breaks down at this point (an overflow in its formula, or a division by "
+                              "zero), so nothing can be judged here.")
     flat_e = None
     if error is not None and all(n in error for n in names):
         given = [e for e in (flat_error_of(candidate, names), flat_error_of(reference, names)) if e is not None]
@@ -126,6 +131,17 @@ def _verdict(outputs: list[Any], labels: tuple[str, str], tolerance: Tolerance, 
         unexplained=overall.unexplained, precision=np.dtype(precision).name, notes=notes + extra_notes,
         atol=tolerance.atol, rtol=tolerance.rtol, failing_elements=failing,
     )
+
+
+def first_non_finite(output: Any, names: list[str]) -> str:
+    """``"x[3] is nan"``: the first element of ``output`` that is not a finite number."""
+    for name in names:
+        values = np.asarray(output[name])
+        bad = np.argwhere(~np.isfinite(values))
+        if bad.size:
+            index = tuple(int(i) for i in bad[0])
+            return f"{name}{list(index)} is {values[index]}"
+    return "a value is not finite"
 
 
 def second_look(result: CheckResult, outputs: list[Any], labels: tuple[str, str], tolerance: Tolerance,

@@ -51,7 +51,7 @@ from .steps import relative_steps, rounding_error, step_vector
 from .vector import (columns, direction_step, directional, directional_model, flattened_output, jacobian_blocks,
                      kink_free_step, uses_complex_step,
                      projected_model, rounding_of, split_output, without)
-from ..validation import CostAtPoint, cost_at_point, is_count, is_positive_number, scalar_cost
+from ..validation import CostAtPoint, cost_at_point, is_count, is_positive_number, measured_noise, scalar_cost
 from .kink_safe import kink_safe_tensors
 from .richardson import RichardsonDifference
 
@@ -230,11 +230,11 @@ class CentralDifference(GradientSource):
         costs, notes = self._costs(params, X, Y, indices, steps)
         with np.errstate(invalid="ignore"):
             values = centered(costs, steps)
-        error = rounding_error(at_point.value, at_point.precision, steps) if self.noise is None else self.noise / steps
+        error = rounding_error(at_point.value, at_point.precision, steps, at_point.noise) if self.noise is None else self.noise / steps
         left = np.flatnonzero(~np.isfinite(values))
         if left.size:  # a step left the cost's domain: a smaller or one-sided difference there, and say so
             values, error = values.copy(), error.copy()
-            cost_noise = float(rounding_error(at_point.value, at_point.precision, np.ones(1))[0])
+            cost_noise = float(rounding_error(at_point.value, at_point.precision, np.ones(1), at_point.noise)[0])
             fixed, bars, repairs = repair(self.model, params, X, Y, indices[left], steps[left], at_point.value,
                                           cost_noise)
             values[left], error[left] = fixed, bars
@@ -286,6 +286,12 @@ class CentralDifference(GradientSource):
         return perturbed_costs(self.model, params, X, Y, indices, steps, self.engine, self.memory_budget,
                                self.progress, self.engine_options)
 
+    def _at_point_with_noise(self, params: Params, X: Any, Y: Any) -> CostAtPoint:
+        """The cost at the point for a second look, with its round-off measured rather than modelled (a first
+        look that failed may have trusted ``eps |J|`` where the cost carries more)."""
+        at_point = cost_at_point(counted(self.model.cost), params, X, Y, deterministic=False, probe=self.eps is None)
+        return replace(at_point, noise=measured_noise(self.model.cost, params, X, Y, at_point.value))
+
     def recheck(self, params: Params, X: Any, Y: Any, names: list[str]) -> Gradient:
         """A second look at tensors a check is about to name: full error bars, and kinks stepped around.
 
@@ -294,7 +300,7 @@ class CentralDifference(GradientSource):
         step straddles one is redone one-sided (or with a smaller step) and
         recorded in the notes; every other coordinate keeps its value.
         """
-        at_point = cost_at_point(counted(self.model.cost), params, X, Y, deterministic=False, probe=self.eps is None)
+        at_point = self._at_point_with_noise(params, X, Y)
         full = self.differentiate(params, X, Y, at_point, names, truncation=True)
         if self.model.kink_pattern is None:
             return full
@@ -313,7 +319,7 @@ class CentralDifference(GradientSource):
         error bars: at its step the round-off (or truncation) it carries is larger than the difference to
         decide. Richardson extrapolation of centered differences from coarser steps carries less of both
         (kinks the model declares stepped around), so the verdict can be taken on what it resolves."""
-        at_point = cost_at_point(counted(self.model.cost), params, X, Y, deterministic=False, probe=self.eps is None)
+        at_point = self._at_point_with_noise(params, X, Y)
         looked = RichardsonDifference(self.model).tensors(params, X, Y, names, at_point)
         said = ("their mismatch was within this oracle's error bars at its step, so they were evaluated again "
                 "by Richardson extrapolation from coarser steps",)
