@@ -72,6 +72,8 @@ def combined_error(*errors: Params | None) -> Params | None:
     given = [error for error in errors if error is not None]
     if not given:
         return None
+    if len(given) == 1:  # one oracle's error bars: the common case, with no sum to take
+        return {name: np.abs(np.asarray(value, dtype=np.float64)) for name, value in given[0].items()}
     names = set().union(*given)
     return {name: np.sum([np.abs(np.asarray(e[name], dtype=np.float64)) for e in given if name in e], axis=0)
             for name in names}
