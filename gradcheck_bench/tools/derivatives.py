@@ -10,7 +10,9 @@
   prepared the point (the cost or output there), and over the whole
   ``gb.check("numpy", oracle, ...)``, with the parameter count n beside them.
   Every number is counted by :func:`~gradcheck_bench.counting.count_forward_passes`
-  while the work runs; none is a formula. The hand-written candidate evaluates
+  while the work runs, none is a formula; each on a second run of the check, since
+  the engines measure a pass's memory once per process and layout (one pass more,
+  the first time only). The hand-written candidate evaluates
   the model in its own code, which evaluates no counted pass, so a check's
   passes are the preparation's and the oracle's. A kind an oracle does not give
   is a row that says so.
@@ -101,13 +103,17 @@ def passes_row(case: CountedCase, kind: str, oracle: str, mode: str) -> dict[str
     given = get_spec(oracle).derivatives(case.model)
     if kind not in given:
         return {**row, "checked": f"not given: {oracle} gives {', '.join(sorted(given))} of {case.model.name}"}
+    def run() -> bool:
+        return check("numpy", oracle, params, X, Y, model=case.model, derivative=kind, mode=mode, seed=SEED).passed
+
+    run()  # the engines measure a pass's memory once per process and layout: one pass more, the first time only
     with count_forward_passes() as whole:
-        result = check("numpy", oracle, params, X, Y, model=case.model, derivative=kind, mode=mode, seed=SEED)
+        passed = run()
     with count_forward_passes() as setup:
         prepared = prepare(("numpy", oracle), params, X, Y, model=case.model, derivative=kind, seed=SEED)
     passes, checked = oracle_passes(prepared, mode)
     return {**row, "oracle_passes": passes, "oracle_passes_over_n": passes / row["n"], "setup_passes": setup.passes,
-            "check_passes": whole.passes, "checked": checked, "verdict": "pass" if result.passed else "FAIL"}
+            "check_passes": whole.passes, "checked": checked, "verdict": "pass" if passed else "FAIL"}
 
 
 COUNTS = ("oracle_passes", "setup_passes", "check_passes")
