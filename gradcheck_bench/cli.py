@@ -417,8 +417,8 @@ def run_growth(args: argparse.Namespace) -> int:
 def add_derivatives_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=positive_int, default=9,
                         help="alternating rounds of the full Jacobian check and torch gradcheck (median; default 9)")
-    parser.add_argument("--fast-rounds", type=positive_int, default=51,
-                        help="alternating rounds of the cheap mode and torch's fast_mode (median; default 51)")
+    parser.add_argument("--fast-rounds", type=positive_int, default=101,
+                        help="alternating rounds of the cheap mode and torch's fast_mode (median; default 101)")
     parser.add_argument("--out", type=Path, default=Path("results/derivatives"),
                         help="output folder (default: results/derivatives)")
 
