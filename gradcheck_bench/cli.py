@@ -414,6 +414,28 @@ def run_growth(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
+def add_derivatives_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rounds", type=positive_int, default=9,
+                        help="alternating rounds of the full Jacobian check and torch gradcheck (median; default 9)")
+    parser.add_argument("--fast-rounds", type=positive_int, default=101,
+                        help="alternating rounds of the cheap mode and torch's fast_mode (median; default 101)")
+    parser.add_argument("--out", type=Path, default=Path("results/derivatives"),
+                        help="output folder (default: results/derivatives)")
+
+
+@subcommand("derivatives", "forward passes of each derivative kind and oracle, counted, and a Jacobian check "
+            "timed against torch gradcheck (writes results/derivatives/)", add_derivatives_arguments)
+def run_derivatives(args: argparse.Namespace) -> int:
+    from .tools.derivatives import run_derivatives as derivatives
+
+    passes, speed = derivatives(args.out, args.rounds, args.fast_rounds)
+    print(passes.to_string(index=False))
+    print()
+    print(speed.to_string(index=False))
+    print(f"(tables in {args.out})")
+    return EXIT_PASS
+
+
 def add_dask_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=positive_int, default=3, help="timed runs per engine and net (median)")
     parser.add_argument("--out", type=Path, default=Path("results/dask"), help="output folder (default: results/dask)")
@@ -511,6 +533,7 @@ REGENERATE = {
     "growth": ["growth"],
     "scale": ["growth", "--scale"],
     "dask": ["dask-bench", "--repeats", "5"],
+    "derivatives": ["derivatives"],
 }
 """results/<folder> -> the command that writes it (each folder records its own command in provenance.json)."""
 

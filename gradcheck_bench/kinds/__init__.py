@@ -72,6 +72,9 @@ class Request:
     output: "Output | None" = None
     probe: dict[str, np.ndarray] | None = None
     seed: int | None = None
+    error_bars: bool = True
+    """False where the caller judges the value alone (the cheap mode's projections): an oracle may then skip
+    the passes that only its error bars need."""
 
     @property
     def name(self) -> str:
