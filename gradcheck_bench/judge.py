@@ -12,7 +12,7 @@ built once, after that.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -97,14 +97,14 @@ def judge(candidate: Any, reference: Any, *, labels: tuple[str, str] = ("candida
     """
     outputs = [candidate, reference]
     precision = lowest_precision(np.dtype(precision), *outputs)
-    first = _verdict(outputs, labels, tolerance, precision)
+    first = _verdict(outputs, labels, tolerance, precision, settled=point is None)
     if first.passed or point is None:
         return first
     return second_look(first, outputs, labels, tolerance, precision, point, sources, request)
 
 
 def _verdict(outputs: list[Any], labels: tuple[str, str], tolerance: Tolerance, precision: np.dtype,
-             extra_notes: tuple[str, ...] = ()) -> CheckResult:
+             extra_notes: tuple[str, ...] = (), settled: bool = True) -> CheckResult:
     candidate, reference = outputs
     names = list(reference)
     values_c = {name: np.asarray(candidate[name]) for name in names}
@@ -131,7 +131,7 @@ def _verdict(outputs: list[Any], labels: tuple[str, str], tolerance: Tolerance, 
         candidate=labels[0], reference=labels[1], difference=overall.difference, threshold=float(threshold),
         candidate_gradient=values_c, reference_gradient=values_r, error=error, resolution=overall.resolution,
         unexplained=overall.unexplained, precision=np.dtype(precision).name, notes=notes + extra_notes,
-        atol=tolerance.atol, rtol=tolerance.rtol, failing_elements=failing,
+        atol=tolerance.atol, rtol=tolerance.rtol, failing_elements=failing, settled=settled,
     )
 
 
@@ -168,7 +168,7 @@ def second_look(result: CheckResult, outputs: list[Any], labels: tuple[str, str]
     if within_error_bars:
         suspects = [name for name, row in result.rows.items() if row["difference"] >= result.threshold]
     if not suspects:
-        return result
+        return replace(result, settled=True)
     refined = list(outputs)
     said: list[str] = []
     for k, (source, label) in enumerate(zip(sources, labels)):
@@ -178,7 +178,7 @@ def second_look(result: CheckResult, outputs: list[Any], labels: tuple[str, str]
         refined[k] = merged(outputs[k], looked)
         said += [f"{label} (second look at {', '.join(suspects)}): {note}" for note in looked.notes]
     if all(new is old for new, old in zip(refined, outputs)):
-        return result
+        return replace(result, settled=True)
     return _verdict(refined, labels, tolerance, precision, tuple(said))
 
 
