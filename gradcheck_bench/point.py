@@ -28,6 +28,7 @@ from .gradient import Gradient
 from .models import Model, Params
 from .native import NUMPY, SCALAR, Leaf, as_caller_kind, gradient_leaf, joined, kind_of, leaf_of
 from .ravel import PointParams, Unravel, is_container, leaves_by_path, rebuild
+from .validation import require_names
 
 PARAMS_HELP = ("params must be a non-empty dict (or a list or tuple, nested as you like) of arrays: NumPy, torch "
                "or jax, real or complex, or Python numbers")
@@ -113,13 +114,7 @@ def flat_by_name(output: Any, names: list[str], source: str, tree: Any = None) -
             f"array per parameter, as a dict {{name: array}} or in the parameters' own structure."
         )
     found = dict(leaves_by_path(output))
-    missing = [name for name in names if name not in found]
-    extra = [name for name in found if name not in names]
-    if missing or extra:
-        raise SourceError(
-            f"gradient source {source!r} returned the wrong parameters (missing: {missing or 'none'}; "
-            f"unexpected: {extra or 'none'}); it must return exactly {names}."
-        )
+    require_names(names, list(found), source)
     return found
 
 

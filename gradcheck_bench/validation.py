@@ -115,6 +115,17 @@ def validate_data(X: Any, Y: Any) -> None:
         require_float_array(Y, "Y")
 
 
+def require_names(names: list[str], returned: list[str], source: str) -> None:
+    """A source must return exactly one value per parameter: the error names what is missing and what is extra."""
+    missing = [name for name in names if name not in returned]
+    extra = [name for name in returned if name not in names]
+    if missing or extra:
+        raise SourceError(
+            f"gradient source {source!r} returned the wrong parameters (missing: {missing or 'none'}; "
+            f"unexpected: {extra or 'none'}); it must return exactly {names}."
+        )
+
+
 def validate_gradient(gradient: Any, params: Params, source: str) -> Params:
     """A source's output must hold exactly one finite float array per parameter, same shape."""
     if not isinstance(gradient, Mapping):
@@ -122,14 +133,7 @@ def validate_gradient(gradient: Any, params: Params, source: str) -> Params:
             f"gradient source {source!r} returned {type(gradient).__name__}, not a dict; "
             "a source must return {name: np.ndarray} with one entry per parameter."
         )
-    missing = [name for name in params if name not in gradient]
-    extra = [name for name in gradient if name not in params]
-    if missing or extra:
-        raise SourceError(
-            f"gradient source {source!r} returned the wrong parameters "
-            f"(missing: {missing or 'none'}; unexpected: {extra or 'none'}); "
-            f"it must return exactly {list(params)}."
-        )
+    require_names(list(params), list(gradient), source)
     for name in params:
         value = as_array(gradient[name])
         if type(value) is np.ndarray and value.shape == np.shape(params[name]) and value.dtype.kind == "f" \

@@ -94,6 +94,12 @@ class Request:
         return (params, X, Y) if self.kind.draws is None else (params, X, Y, self.probe_for_caller(point))
 
 
+def read_params_shaped(point: "Point", request: Request, returned: Any, source: str) -> Gradient:
+    """A params-shaped derivative (a gradient, a VJP, a HVP): in the caller's structure or flat by path, any
+    kind of array."""
+    return point.layout.gradient(returned, source)
+
+
 def draw_probe(kind: DerivativeKind, point: "Point", output: "Output | None", seed: int,
                given: Any = None) -> dict[str, np.ndarray] | None:
     """The kind's probe: the one given (in the caller's structure), or standard normal from ``seed``."""
