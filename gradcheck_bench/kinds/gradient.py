@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import GRADIENT, DerivativeKind, read_params_shaped
 
+
 KIND = DerivativeKind(
     name=GRADIENT,
     description="the gradient of a scalar cost",

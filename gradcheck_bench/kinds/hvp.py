@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import HVP, VECTOR, DerivativeKind, read_params_shaped
 
+
 KIND = DerivativeKind(
     name=HVP,
     description="a Hessian-vector product of a scalar cost, H v for a params-shaped vector v",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import COTANGENT, VJP, DerivativeKind, read_params_shaped
 
+
 KIND = DerivativeKind(
     name=VJP,
     description="a vector-Jacobian product (reverse mode), u^T J for an output-shaped cotangent u",
