@@ -42,7 +42,6 @@ from .models.mlp import seed_case
 from .point import Point, build_point
 from .ravel import ravel
 from .source import CallableSource, GivenGradient, GradientSource
-from .taylor import TaylorResult, check_taylor
 from .sources import SourceSpec, available_sources, build_source, register_source, source_specs
 from .sources.complex_step import ComplexStep, complex_step
 from .tolerances import TOLERANCES, LowPrecisionWarning, default_threshold
@@ -107,3 +106,12 @@ __all__ = [
     "seed_case",
     "source_specs",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """The Taylor test loads on first use (``gb.check_taylor``): most checks never need it."""
+    if name in ("check_taylor", "TaylorResult"):
+        from . import taylor
+
+        return getattr(taylor, name)
+    raise AttributeError(f"module 'gradcheck_bench' has no attribute {name!r}")

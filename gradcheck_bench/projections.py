@@ -35,12 +35,10 @@ import numpy as np
 
 from .differences.vector import directional_model, uses_complex_step
 from .gradient import Gradient
-from .kinds import Request, get_kind
+from .kinds import CHEAP_KINDS, DEFAULT_PROJECTIONS, Request, get_kind
 from .point import OUTPUT, Output, Point, read_output
 from .source import GradientSource
 
-DEFAULT_PROJECTIONS = 4
-CHEAP_KINDS = ("gradient", "jacobian", "vjp", "hvp")
 
 
 def projections(candidate: GradientSource, reference: GradientSource, point: Point, request: Request, count: int,

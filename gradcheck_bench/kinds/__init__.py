@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 
 GRADIENT, JACOBIAN, JVP, VJP, HVP = "gradient", "jacobian", "jvp", "vjp", "hvp"
 ALL_KINDS = frozenset({GRADIENT, JACOBIAN, JVP, VJP, HVP})
+CHEAP_KINDS = (GRADIENT, JACOBIAN, VJP, HVP)
+"""The kinds the cheap mode projects (a JVP is already one projection): :mod:`gradcheck_bench.projections`."""
+DEFAULT_PROJECTIONS = 4
 TANGENT, COTANGENT, VECTOR = "tangent", "cotangent", "vector"
 
 

@@ -25,11 +25,10 @@ below that for the default ``h``).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..analyticity import PROBE_SEED, Analyticity, probe
 from ..counting import counted
 from ..errors import InputError, SourceError
 from ..differences.vector import jacobian_blocks, projected_model, split_output, without
@@ -41,6 +40,9 @@ from ..models import DEFAULT_MODEL, Model, Params, cost_model, get_model
 from ..ravel import leaves_by_path, ravel, unravelled_copy
 from ..validation import cost_array, is_positive_number, require_finite_cost
 from .registry import SourceSpec
+
+if TYPE_CHECKING:
+    from ..analyticity import Analyticity
 
 ROUND_OFF_EPS = 4.0
 """Machine epsilons of |value| taken as the complex step's error (one complex pass, no cancellation)."""
@@ -89,6 +91,8 @@ class ComplexStep(GradientSource):
         params, X, Y = point.params, point.X, point.Y
         cost = counted(self.model.cost)
         value = require_finite_cost(cost, params, X, Y)
+        from ..analyticity import probe  # loaded when a complex step first runs
+
         found = probe(self.model, params, X, Y, value, self.h, complex_dtype_for(params))
         if not found.applies:
             return self._instead(point, Request(get_kind(GRADIENT)), found)
@@ -106,7 +110,7 @@ class ComplexStep(GradientSource):
     def provides(self) -> frozenset[str]:
         return COMPLEX_STEP_KINDS
 
-    def _instead(self, point: Point, request: Request, found: Analyticity) -> Gradient:
+    def _instead(self, point: Point, request: Request, found: "Analyticity") -> Gradient:
         """Where the cost is not analytic the complex step does not testify: the finite-difference oracle does.
         A cost that returns real numbers for complex parameters is refused: it is not written for them at all."""
         from ..differences.central import CentralDifference
@@ -125,6 +129,8 @@ class ComplexStep(GradientSource):
         if request.name == "gradient":
             return self.gradient_at(point)
         if request.name in (JACOBIAN, JVP) and request.output is not None:  # probed through a random u . f
+            from ..analyticity import PROBE_SEED, probe
+
             weights = {name: np.random.default_rng(PROBE_SEED).standard_normal(np.shape(value))
                        for name, value in request.output.values.items()}
             projected = projected_model(self.model, request.output, weights)
