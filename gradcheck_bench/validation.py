@@ -297,8 +297,17 @@ def measured_noise(cost: Callable[..., Any], params: Params, X: Any, Y: Any, val
     floor = float(np.sqrt(np.mean(everything**2))) or 1.0
     direction = {name: rng.choice([-1.0, 1.0], np.shape(v)) * NOISE_STEP * np.maximum(np.abs(v), floor)
                  for name, v in params.items()}
-    values = np.array([value] + [scalar_cost(evaluate({name: v + i * direction[name] for name, v in params.items()},
-                                                      X, Y)) for i in range(1, NOISE_POINTS)])
+    try:
+        with np.errstate(all="ignore"):
+            values = np.array([value] + [scalar_cost(evaluate({name: v + i * direction[name]
+                                                               for name, v in params.items()}, X, Y))
+                                         for i in range(1, NOISE_POINTS)])
+    except GradCheckError:
+        raise
+    except Exception:  # noqa: BLE001 - the probe left the cost's domain: no measurement, the model stands
+        return 0.0
+    if not np.all(np.isfinite(values)):
+        return 0.0
     estimates = []
     for order in range(1, 7):
         values = np.diff(values)
