@@ -167,6 +167,9 @@ class Point:
     cost: float | None = None
     """The cost at the point, once a model evaluated it (finite); see :meth:`cost_for`."""
     cost_model: Model | None = field(default=None, compare=False, repr=False)
+    shared: bool = True
+    """Whether several sources read this point (a check's): a function that may write to its arguments then
+    gets copies. A point built for one source's direct call is its own, and is handed over as it is."""
 
     @property
     def flat(self) -> np.ndarray:
@@ -195,19 +198,28 @@ class Point:
 
     def private_params(self) -> Params:
         """Copies of the check's arrays, for a function that may write to what it is given."""
+        if not self.shared:
+            return dict(self.params)
         return {name: value.copy() for name, value in self.params.items()}
 
     def private_data(self) -> tuple[Any, Any]:
         """Copies of X and Y, for a function that may write to what it is given."""
+        if not self.shared:
+            return self.X, self.Y
         return private_copy(self.X), private_copy(self.Y)
 
 
-def build_point(params: Any, X: Any = None, Y: Any = None) -> Point:
-    """Read the caller's parameters once into a :class:`Point` (the caller's values are never touched)."""
+def build_point(params: Any, X: Any = None, Y: Any = None, shared: bool = True) -> Point:
+    """Read the caller's parameters once into a :class:`Point` (the caller's values are never touched).
+
+    ``shared=False`` for one source's direct call: its data is used as given (as that source alone would),
+    and nothing is copied a second time.
+    """
     internal, layout = read_params(params)
     flattened = PointParams.of(internal)
-    X, Y = private_copy(X), private_copy(Y)  # a cost that writes to its data writes to the check's copy
-    return Point(params=flattened, X=X, Y=Y, layout=layout, precision=point_precision(flattened))
+    if shared:
+        X, Y = private_copy(X), private_copy(Y)  # a cost that writes to its data writes to the check's copy
+    return Point(params=flattened, X=X, Y=Y, layout=layout, precision=point_precision(flattened), shared=shared)
 
 
 def private_copy(data: Any) -> Any:

@@ -129,6 +129,11 @@ class CentralDifference(GradientSource):
         return self.differentiate(point.params, point.X, point.Y, at_point, point.names,
                                   self.wants_truncation(at_point))
 
+    def checked_point(self, point: Point) -> Point:
+        """A direct call runs the model's point check, whose cost (when it gives one) is the first of the two
+        evaluations that show the cost finite and deterministic."""
+        return point.with_cost(self.model.check_point(point.params, point.X, point.Y), self.model)
+
     def second_look(self, point: Point, names: list[str], within_error_bars: bool,
                     request: Request | None = None) -> Gradient | None:
         """Full error bars and kinks stepped around (:meth:`recheck`); where every mismatch was within this

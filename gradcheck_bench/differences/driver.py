@@ -108,32 +108,37 @@ _MEASURED: dict[Any, str] = {}
 def measured_run(candidates: list[FDEngine], model: Model, params: Params, X: Any, Y: Any, indices: np.ndarray,
                  steps: np.ndarray, memory_budget: int, progress: bool | None,
                  engine_options: Mapping[str, Any] | None) -> EngineRun:
-    """``auto`` by measurement: each candidate times the same few coordinates (its preparation included), the
-    fastest runs the rest, and the choice is kept for this cost and layout. The loop is always a candidate,
+    """``auto`` by measurement: each candidate is prepared and times the same few coordinates, and the one whose
+    preparation plus time per coordinate over the whole run is least runs the rest; the choice is kept for this
+    cost and layout. The loop is always a candidate,
     so ``auto`` is never slower than it by more than the probes' cost; the probes' costs are reused."""
     key = (model.cost, model.name, layout_of(params, X, Y), str(getattr(params, "all_float64", None)))
     notes: list[str] = []
-    probe = np.arange(min(PROBE_COORDINATES, indices.size))
+    # spread over the whole run, so every tensor's share of an engine's overhead is seen
+    probe = np.unique(np.linspace(0, indices.size - 1, min(PROBE_COORDINATES, indices.size)).astype(int))
     probed: dict[str, np.ndarray] = {}
     chosen_name = _MEASURED.get(key)
     if chosen_name is None:
         seconds: dict[str, float] = {}
-        for candidate in candidates:
-            start = time.perf_counter()
+        for candidate in candidates:  # its preparation once, plus its time per coordinate over the whole run
             try:
-                probed[candidate.name] = run_engine(candidate, model, params, X, Y, indices[probe], steps[probe],
-                                                    memory_budget, False, engine_options)
+                start = time.perf_counter()
+                evaluate = candidate.prepare(model, params, X, Y)
+                prepared = time.perf_counter()
+                probed[candidate.name] = evaluate(indices[probe], steps[probe])
+                done = time.perf_counter()
             except EngineUnsuitable as reason:
                 notes.append(f"the {candidate.name} engine was not used: {reason}")
                 continue
-            seconds[candidate.name] = time.perf_counter() - start
+            seconds[candidate.name] = (prepared - start) + (done - prepared) * indices.size / probe.size
         chosen_name = min(seconds, key=seconds.__getitem__)
         _MEASURED[key] = chosen_name
     chosen = next(candidate for candidate in candidates if candidate.name == chosen_name)
     costs = np.empty((2, indices.size))
-    rest = np.arange(probe.size if chosen_name in probed else 0, indices.size)
+    rest = np.arange(indices.size)
     if chosen_name in probed:
         costs[:, probe] = probed[chosen_name]
+        rest = np.setdiff1d(rest, probe)
     if rest.size:
         costs[:, rest] = run_engine(chosen, model, params, X, Y, indices[rest], steps[rest], memory_budget, progress,
                                     engine_options)
