@@ -428,8 +428,8 @@ def compare_sources(
               "timing": f"median of up to {repeats} warm calls within {repeat_seconds} s, first call apart; "
                         f"at most {budget:g} s per source, case and derivative",
               "derivatives": {case.name: checked[case.name] for case in selected_cases},
-              "probes": f"tangents, cotangents and vectors drawn from seed {PROBE_SEED} (check's default), the "
-                        "same for both sources of a cell"}
+              "probes": "tangents, cotangents and vectors drawn from prepare's default seed (check's): the same "
+                        "for both sources of a cell, and for check on the same pair"}
     return ComparisonReport(table=_counts_as_integers(pd.DataFrame(rows, columns=COLUMNS)),
                             sources=_counts_as_integers(_sources_table(plan, measurements, facts)),
                             header=header, unavailable=choice.unavailable)
@@ -437,9 +437,6 @@ def compare_sources(
 
 ALL_DERIVATIVES = "all"
 """``derivatives="all"``: every kind, on every case, where the model's hand-written source declares it."""
-PROBE_SEED = 0
-"""The seed ``prepare`` draws every probe from when none is given (``check``'s default): a cell and ``check``
-on the same pair are given the same tangent, cotangent or vector."""
 
 
 def chosen_derivatives(derivatives: str | Sequence[str] | None) -> frozenset[str] | None:
@@ -537,16 +534,17 @@ def _measure_within_budget(case: Case, kind: str, name: str, choice: SourceChoic
                            source_settings: dict[str, dict[str, Any]]) -> Measurement:
     """One source's ``kind`` on one case: UNAVAILABLE, or built and measured in a budgeted worker.
 
-    The point and the request (with its probe, drawn from :data:`PROBE_SEED`)
-    are ``prepare``'s, as ``check`` builds them for this kind, so the two
-    sources of a cell are measured on the same probe.
+    The point and the request are ``prepare``'s, as ``check`` builds them
+    for this kind, its probe drawn from ``prepare``'s default seed (which is
+    ``check``'s), so the two sources of a cell, and ``check`` on the same
+    pair, are given the same probe.
     """
     if name in choice.unavailable:
         return Measurement(UNAVAILABLE, message=f"not installed; install with: {choice.unavailable[name]}")
 
     def work(cell: Cell) -> tuple[Measurement, dict[str, Any]]:
         params, X, Y = case.point()
-        prepared = prepare((name,), params, X, Y, model=case.model, derivative=kind, seed=PROBE_SEED,
+        prepared = prepare((name,), params, X, Y, model=case.model, derivative=kind,
                            **options_for([name], options))
         source = prepared.sources[0]
         settings = source.settings()
@@ -579,7 +577,7 @@ def _check_within_budget(case: Case, kind: str, candidate: str, reference: str,
     def work(cell: Cell) -> dict[str, Any]:
         params, X, Y = case.point()
         prepared = prepare((candidate, reference), params, X, Y, model=case.model, derivative=kind,
-                           seed=PROBE_SEED, **options_for([candidate, reference], options))
+                           **options_for([candidate, reference], options))
         return _verdict_columns(judged(prepared, (ours.gradient, theirs.gradient), Tolerance.of(threshold)))
 
     return run_within_budget(work, budget, f"{case.name}: {_with_kind(f'{candidate} vs {reference}', kind)}")
