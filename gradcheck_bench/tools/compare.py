@@ -637,8 +637,9 @@ def _row(case: Case, kind: str, candidate: str, reference: str,
 
 
 SOURCE_COLUMNS = [
-    "case", "model", "parameters", "derivative", "source", "kind", "outcome", "seconds", "repeats", "first_call_seconds",
-    "compile_seconds", "forward_passes", "cost_seconds", "cost_ratio", "baseline_ratio", "message",
+    "case", "model", "parameters", "derivative", "source", "kind", "outcome", "seconds", "repeats",
+    "first_call_seconds", "compile_seconds", "forward_passes", "cost_seconds", "cost_ratio", "baseline_ratio",
+    "message",
 ]
 
 

@@ -53,7 +53,8 @@ def report_html(table: pd.DataFrame, sources: pd.DataFrame, header: Mapping[str,
     for name, matrix in verdict_matrices(table, each_kind=True).items():
         parts += [f"<h3>{html.escape(str(matrix.index.name))}</h3>",
                   html_table(matrix.rename_axis(index=None), cell_colours=states[name].replace(STATE_COLOURS))]
-    for title, ratios in ((TIMING_TITLE, timing_ratios(sources)), (KINDS_TIMING_TITLE, timing_ratios(sources, True))):
+    timings = ((TIMING_TITLE, timing_ratios(sources)), (KINDS_TIMING_TITLE, timing_ratios(sources, kinds=True)))
+    for title, ratios in timings:
         if not ratios.empty:
             parts += [f"<h2>{html.escape(title[0].upper() + title[1:])}</h2>",
                       html_table(ratios, number_format="{:.3g}")]

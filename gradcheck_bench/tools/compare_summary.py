@@ -6,9 +6,10 @@ the model's cases and the verdict (and, where the model's cases were checked
 for other derivative kinds, one more matrix over those kinds' cells; the
 Markdown and HTML reports have one per kind), then one timing table (each
 source's time per gradient over one cost evaluation and over the hand-written
-backprop's), then what went wrong, if anything, and where the files are. Every table is a
-pandas DataFrame rendered by pandas (``to_string``, ``to_markdown``); the HTML
-report (:mod:`.compare_html`) styles the same frames.
+backprop's), then what went wrong, if anything, and where the files are.
+Every table is a pandas DataFrame rendered by pandas (``to_string``,
+``to_markdown``); the HTML report (:mod:`.compare_html`) styles the same
+frames.
 """
 
 from __future__ import annotations
@@ -324,7 +325,8 @@ def markdown_report(table: pd.DataFrame, sources: pd.DataFrame, header: dict[str
              legend(table) + ".", ""]
     for matrix in verdict_matrices(table, each_kind=True).values():
         lines += [result_files.table_to_markdown(matrix.reset_index()), ""]
-    for title, ratios in ((TIMING_TITLE, timing_ratios(sources)), (KINDS_TIMING_TITLE, timing_ratios(sources, True))):
+    timings = ((TIMING_TITLE, timing_ratios(sources)), (KINDS_TIMING_TITLE, timing_ratios(sources, kinds=True)))
+    for title, ratios in timings:
         if ratios.empty:
             continue
         flat = ratios.copy()
