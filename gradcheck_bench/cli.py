@@ -314,6 +314,11 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
                              "autograd source; those not installed give UNAVAILABLE cells)")
     parser.add_argument("--references", type=names, default=None,
                         help="comma-separated sources to trust (default: every oracle and autograd source)")
+    parser.add_argument("--derivatives", type=names, default=None, metavar="KINDS",
+                        help="comma-separated derivative kinds to check on every case (gradient, jacobian, jvp, "
+                             "vjp, hvp), or all; each kind where the model's hand-written source declares it "
+                             "(default: the gradient on every case, and every declared kind on each model's "
+                             "first case when no --cases are named)")
     parser.add_argument("--output", type=Path, default=COMPARE_OUTPUT, help=f"folder for the tables, pictures and "
                         f"report.html (default: {COMPARE_OUTPUT})")
     parser.add_argument("--repeats", type=positive_int, default=5, help="timed warm calls per source and case "
@@ -343,9 +348,9 @@ def run_compare(args: argparse.Namespace) -> int:
     """
     from .tools.compare import EXIT_INCOMPLETE, compare_sources
 
-    report = compare_sources(args.cases, args.candidates, args.references, threshold=args.threshold,
-                             repeats=args.repeats, budget=args.budget, device=args.device, threads=args.threads,
-                             eps=args.eps, models=args.model)
+    report = compare_sources(args.cases, args.candidates, args.references, derivatives=args.derivatives,
+                             threshold=args.threshold, repeats=args.repeats, budget=args.budget, device=args.device,
+                             threads=args.threads, eps=args.eps, models=args.model)
     report.write(args.output)
     print(report.text(args.output) if args.full else report.summary(args.output))
     if args.strict and not report.unexpected.empty:
