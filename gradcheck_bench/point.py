@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -41,7 +42,7 @@ class Layout:
     tree: Any
     leaves: tuple[Leaf, ...]
 
-    @property
+    @cached_property
     def plain(self) -> bool:
         """A flat dict of real float NumPy arrays: the check's arrays stand for the caller's directly."""
         return isinstance(self.tree, dict) and type(self.tree) is dict and all(leaf.plain for leaf in self.leaves) \
