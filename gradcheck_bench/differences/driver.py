@@ -112,7 +112,10 @@ def measured_run(candidates: list[FDEngine], model: Model, params: Params, X: An
     preparation plus time per coordinate over the whole run is least runs the rest; the choice is kept for this
     cost and layout. The loop is always a candidate,
     so ``auto`` is never slower than it by more than the probes' cost; the probes' costs are reused."""
-    key = (model.cost, model.name, layout_of(params, X, Y), str(getattr(params, "all_float64", None)))
+    # by the cost's name, not its identity: a derived cost (a VJP's u . f) is a new closure at every check, and a
+    # choice shared by two costs of one name can only be slower, never wrong
+    key = (model.name, getattr(model.cost, "__qualname__", ""), layout_of(params, X, Y),
+           str(getattr(params, "all_float64", None)))
     notes: list[str] = []
     # spread over the whole run, so every tensor's share of an engine's overhead is seen
     probe = np.unique(np.linspace(0, indices.size - 1, min(PROBE_COORDINATES, indices.size)).astype(int))
