@@ -556,8 +556,10 @@ def test_the_committed_results_are_a_real_run():
     assert len(csv) == len(rows) > 0
     assert all((results / name).is_file() for name in REPORT_FILES)
     buggy = csv[csv["candidate"] == "numpy-buggy"]
-    assert (buggy.loc[buggy["verdict"] != "UNAVAILABLE", "verdict"] == "FAIL").all() and set(buggy["reference"]) >= {
-        "fd"}
+    checked = buggy[buggy["verdict"].isin(["PASS", "FAIL"])]  # UNAVAILABLE and TIMEOUT cells hold no verdict
+    assert (checked["verdict"] == "FAIL").all()
+    assert not (csv["verdict"] == "ERROR").any()
+    assert (checked["reference"] == "fd").any()
 
 
 def test_an_interrupted_compare_says_where_it_stopped_and_leaves_the_files(tmp_path, monkeypatch, capsys):
