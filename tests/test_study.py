@@ -112,3 +112,21 @@ def test_the_detection_heatmap_reads_green_where_the_verdict_is_right():
     import matplotlib.pyplot as plt
 
     plt.close(figure)
+
+
+def test_the_taylor_column_passes_the_correct_gradient_and_fails_a_factor_two(net):
+    from gradcheck_bench.tools.study import METHODS
+
+    taylor = METHODS["taylor"]
+    assert taylor(numpy_backprop, *net, seed=0).passed
+    outcome = taylor(bug_named("factor-2 in dW2"), *net, seed=0)
+    assert not outcome.passed and outcome.culprits == ()  # the order says wrong; it names no tensor
+    assert outcome.forward_passes > 0  # counted by the wrapper
+
+
+def test_a_one_percent_float32_scale_error_is_named_by_the_float32_column(net):
+    from gradcheck_bench.tools.study import METHODS
+
+    bug = bug_named("1% in dW1")
+    outcome = METHODS["fd, float32"](bug, *random_case((4, 16, 16, 1), 20, 3), seed=3)
+    assert not outcome.passed and outcome.culprits == ("W1",)

@@ -124,6 +124,9 @@ CATALOGUE: list[BackpropMistake] = [
     BackpropMistake("1e-6 relative error everywhere", "every tensor x (1 + 1e-6): overall difference 5e-7",
                     ("W1", "b1", "W2", "b2", "W3", "b3"),
                     lambda t, p: {k: (1 + 1e-6) * v for k, v in t.gradients().items()}),
+    *[BackpropMistake(f"1% in d{tensor}", f"d{tensor} x 1.01: a wrong constant, the systematic bias float32 hides",
+                      (tensor,), lambda t, p, tensor=tensor: {**t.gradients(), tensor: 1.01 * t.gradients()[tensor]})
+      for tensor in ("W1", "b1", "W2", "b2", "W3", "b3")],
     BackpropMistake("1e-8 relative error everywhere", "every tensor x (1 + 1e-8): below any threshold, a control",
                     ("W1", "b1", "W2", "b2", "W3", "b3"),
                     lambda t, p: {k: (1 + 1e-8) * v for k, v in t.gradients().items()}, control=True),

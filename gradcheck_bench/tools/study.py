@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..check import check
+from ..taylor import check_taylor
 from ..judge import compare_gradients
 from ..result import CheckResult
 from ..counting import count_forward_passes
@@ -175,6 +176,15 @@ def _directional(k: int) -> Callable[..., Outcome]:
     return run
 
 
+def _taylor(candidate: Callable, params: Params, X: np.ndarray, Y: np.ndarray, seed: int) -> Outcome:
+    """The Taylor test's verdict (observed convergence order), which names no tensor."""
+    with count_forward_passes() as counter:
+        start = time.perf_counter()
+        result = check_taylor(candidate, params, X, Y, model=MLP, seed=seed)
+        seconds = time.perf_counter() - start
+    return Outcome(result.passed, (), counter.passes, seconds)
+
+
 METHODS: dict[str, Callable[..., Outcome]] = {
     "fd": _full(fd),
     "complex-step": _full(complex_step),
@@ -183,6 +193,7 @@ METHODS: dict[str, Callable[..., Outcome]] = {
     "directional k=4": _directional(4),
     "directional k=16": _directional(16),
     "fd, float32": _float32_fd,
+    "taylor": _taylor,
 }
 """Check methods of the detection study: name -> run(candidate, params, X, Y, seed)."""
 
