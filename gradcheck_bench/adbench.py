@@ -237,7 +237,7 @@ def read_adbench(name: str, path: PathLike) -> tuple[dict[str, np.ndarray], np.n
     an :class:`InputError` that says how to read and check it instead.
     """
     if name not in POINT_PARSERS:
-        raise InputError(f"read_adbench reads ADBench inputs for {' and '.join(map(repr, POINT_PARSERS))}, not "
+        raise InputError(f"read_adbench reads ADBench inputs for {', '.join(map(repr, POINT_PARSERS))}, not "
                          f"{name!r}; pass one of those names and the path of a matching file.")
     return POINT_PARSERS[name](_read_text(path), os.fspath(path))
 

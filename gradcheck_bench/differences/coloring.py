@@ -75,21 +75,28 @@ def greedy_colouring(rows: np.ndarray, columns: np.ndarray, n_columns: int) -> n
     colour = np.full(n_columns, -1, dtype=np.intp)
     if rows.size == 0:
         return np.zeros(n_columns, dtype=np.intp)
-    pairs = np.unique(np.stack([rows, columns], axis=1), axis=0)
-    by_row = pairs[np.argsort(pairs[:, 0], kind="stable")]
-    row_starts = np.searchsorted(by_row[:, 0], np.arange(rows.max() + 2))
-    by_column = pairs[np.argsort(pairs[:, 1], kind="stable")]
-    column_starts = np.searchsorted(by_column[:, 1], np.arange(n_columns + 1))
+    keys = np.unique(rows.astype(np.int64) * n_columns + columns)  # each (row, column) once, by row then column
+    pair_rows, row_columns = keys // n_columns, keys % n_columns
+    row_starts = np.searchsorted(pair_rows, np.arange(int(pair_rows[-1]) + 2))
+    by_column = np.argsort(row_columns, kind="stable")
+    column_rows = pair_rows[by_column]
+    column_starts = np.searchsorted(row_columns[by_column], np.arange(n_columns + 1))
+    taken = np.zeros(n_columns + 1, dtype=bool)  # scratch: the colours a column's neighbours already have
+    top = 0  # colours in use so far
     for column in range(n_columns):
-        its_rows = by_column[column_starts[column]:column_starts[column + 1], 0]
+        its_rows = column_rows[column_starts[column]:column_starts[column + 1]]
         if not its_rows.size:
             continue
-        neighbours = np.concatenate([by_row[row_starts[r]:row_starts[r + 1], 1] for r in its_rows])
-        taken = np.unique(colour[neighbours])
-        taken = taken[taken >= 0]
-        free = np.flatnonzero(np.isin(np.arange(taken.size + 1), taken, invert=True))
-        colour[column] = free[0]
-    colour[colour < 0] = colour.max() + 1
+        starts, lengths = row_starts[its_rows], row_starts[its_rows + 1] - row_starts[its_rows]
+        # every entry of those rows: each row's run of positions, laid end to end
+        positions = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
+        neighbours = colour[row_columns[positions]]
+        neighbours = neighbours[neighbours >= 0]
+        taken[neighbours] = True
+        colour[column] = int(np.argmin(taken[:top + 1]))  # the first colour not taken (top itself is free)
+        taken[neighbours] = False
+        top = max(top, int(colour[column]) + 1)
+    colour[colour < 0] = top
     return colour
 
 
