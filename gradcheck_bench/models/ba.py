@@ -1,7 +1,9 @@
 """ADBench's bundle adjustment (BA): reprojection residuals of m points seen by n cameras, and their Jacobian.
 
-The residuals are ADBench's, term for term, so its published reference
-values (residuals and the CSR Jacobian of ``data/ba/test.txt``) are ours too.
+The residuals are ADBench's function (Rodrigues' rotation is written with
+the coefficients ``sin t / t`` and ``(1 - cos t) / t^2``, which differs from
+ADBench's arrangement only in rounding), so its published reference values
+(residuals and the CSR Jacobian of ``data/ba/test.txt``) are ours too.
 Parameters:
 
 * ``cams`` ``(n, 11)``: per camera an angle-axis rotation ``r`` (3), the
@@ -29,8 +31,8 @@ reprojection row depends on its camera's 11 numbers, its point's 3 and its
 weight, a weight row on its weight alone. The model declares that pattern
 (:func:`ba_sparsity`), so the fd oracle perturbs columns that share no row
 together (:mod:`gradcheck_bench.differences.coloring`): every camera's
-parameter k in one pass, every point's coordinate in one, every weight in
-one, 15 colours whatever n, m and p.
+parameter k in one centered difference, every point's coordinate in one,
+every weight in one: 15 colours whatever n, m and p.
 
 The planted bug is the classic slip in the distortion's reverse step: ``D =
 q L(|q|^2)`` differentiated as if ``L`` were a constant, dropping
