@@ -1,7 +1,7 @@
-"""ADBench's input files for the GMM and LSTM objectives, read into points ``(params, X, Y)``.
+"""ADBench's input files for the GMM, LSTM and BA objectives, read into points ``(params, X, Y)``.
 
 microsoft/ADBench keeps each objective's inputs in a plain text format
-(its ``docs/FileFormat.md``). This module reads the two that have a model
+(its ``docs/FileFormat.md``). This module reads those that have a model
 here, so ADBench's own inputs (and its published reference values for them)
 can be checked with any gradient source:
 
@@ -33,6 +33,17 @@ can be checked with any gradient source:
 
   gives ``({"main_params", "extra_params"}, state (2l, b), sequence (c, b))``.
   Blank lines separate the blocks in ADBench's files; they are skipped.
+
+* BA (``data/ba/*.txt``)::
+
+      n m p
+      one camera                   11 numbers, repeated for the n cameras
+      one point                    3 numbers, repeated for the m points
+      one weight                   repeated for the p observations
+      one feature                  2 numbers, repeated for the p observations
+
+  gives ``({"cams", "X", "w"}, obs (p, 2), features (p, 2))``, observation i
+  of camera i mod n and point i mod m, as ADBench's reader builds them.
 
 Every problem with a file (missing, unreadable, a wrong count, a token that
 is not a number) is an :class:`~gradcheck_bench.errors.InputError` that says
@@ -173,6 +184,24 @@ def parse_lstm(text: str, source: str = "the LSTM input") -> tuple[dict[str, np.
     return {"main_params": main_params, "extra_params": extra_params}, state, sequence
 
 
+def parse_ba(text: str, source: str = "the BA input") -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """A BA point ``({cams, X, w}, obs, features)`` from the text of an ADBench BA file, as ADBench's
+    ``read_ba_instance`` reads it: one camera, point, weight and feature, repeated n, m, p times, and
+    observation i of camera i mod n and point i mod m."""
+    lines = _Lines.of(text, source)
+    n, m, p = lines.header("'n m p' (cameras, points, observations)")
+    camera = lines.rows(1, 11, "the camera (11 numbers: rotation 3, centre 3, focal 1, principal point 2, "
+                               "distortion 2)")
+    point = lines.rows(1, 3, "the point (3 numbers)")
+    weight = lines.rows(1, 1, "the weight (1 number)")
+    feature = lines.rows(1, 2, "the feature (2 numbers)")
+    lines.finish()
+    observations = np.arange(p)
+    obs = np.stack([observations % n, observations % m], axis=1)
+    return ({"cams": np.repeat(camera, n, axis=0), "X": np.repeat(point, m, axis=0), "w": np.repeat(weight[0], p)},
+            obs, np.repeat(feature, p, axis=0))
+
+
 def read_gmm_input(path: PathLike) -> GMMInput:
     """The point and the Wishart prior of an ADBench GMM file (for a prior other than ADBench's default)."""
     return parse_gmm(_read_text(path), os.fspath(path))
@@ -194,6 +223,7 @@ def gmm_point_with_default_prior(text: str, source: str) -> tuple[dict[str, np.n
 POINT_PARSERS: dict[str, Callable[[str, str], tuple[dict[str, np.ndarray], np.ndarray, object]]] = {
     "gmm": gmm_point_with_default_prior,
     "lstm": parse_lstm,
+    "ba": parse_ba,
 }
 """``(text, source) -> (params, X, Y)`` for each objective whose ADBench files can be read, by model name."""
 
@@ -201,13 +231,13 @@ POINT_PARSERS: dict[str, Callable[[str, str], tuple[dict[str, np.ndarray], np.nd
 def read_adbench(name: str, path: PathLike) -> tuple[dict[str, np.ndarray], np.ndarray, object]:
     """The point ``(params, X, Y)`` stored in ADBench's input file ``path`` for objective ``name``.
 
-    ``name`` is ``"gmm"`` or ``"lstm"``, the model to check the point with
+    ``name`` is ``"gmm"``, ``"lstm"`` or ``"ba"``, the model to check the point with
     (``gb.check(..., *read_adbench("gmm", path), model="gmm")``). A GMM file
     written for a Wishart prior other than ADBench's default is refused with
     an :class:`InputError` that says how to read and check it instead.
     """
     if name not in POINT_PARSERS:
-        raise InputError(f"read_adbench reads ADBench inputs for {' and '.join(map(repr, POINT_PARSERS))}, not "
+        raise InputError(f"read_adbench reads ADBench inputs for {', '.join(map(repr, POINT_PARSERS))}, not "
                          f"{name!r}; pass one of those names and the path of a matching file.")
     return POINT_PARSERS[name](_read_text(path), os.fspath(path))
 
@@ -215,9 +245,9 @@ def read_adbench(name: str, path: PathLike) -> tuple[dict[str, np.ndarray], np.n
 PACKAGED_DATA = ("gradcheck_bench.models", "adbench_data")
 """Where the package keeps ADBench's test inputs and reference values (with ADBench's MIT notice)."""
 
-PACKAGED_INPUTS = {"gmm": "gmm_test.txt", "lstm": "lstm_l2_c1024.txt"}
-"""ADBench's test input for each objective, as packaged: ADBench's data/gmm/test.txt and
-data/lstm/lstm_l2_c1024.txt."""
+PACKAGED_INPUTS = {"gmm": "gmm_test.txt", "lstm": "lstm_l2_c1024.txt", "ba": "ba_test.txt"}
+"""ADBench's test input for each objective, as packaged: ADBench's data/gmm/test.txt,
+data/lstm/lstm_l2_c1024.txt and data/ba/test.txt."""
 
 
 def packaged_text(filename: str) -> str:

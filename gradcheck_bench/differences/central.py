@@ -42,7 +42,7 @@ from ..errors import GradCheckError, InputError
 from .domain import repair, summarize as summarize_repairs, tolerant_costs
 from ..gradient import Gradient
 from ..kinds import ALL_KINDS, Request
-from ..point import Point
+from ..point import Output, Point
 from ..source import GradientSource
 from ..models import DEFAULT_MODEL, Model, Params, cost_model, get_model
 from ..ravel import parameter_slices, split
@@ -52,6 +52,7 @@ from .vector import (columns, direction_step, directional, directional_model, fl
                      kink_free_step, uses_complex_step,
                      projected_model, rounding_of, split_output, without)
 from ..validation import CostAtPoint, cost_at_point, is_count, is_positive_number, measured_noise, scalar_cost
+from .coloring import coloured_columns, greedy_colouring, sparsity_pattern
 from .kink_safe import kink_safe_tensors
 from .richardson import RichardsonDifference
 
@@ -171,14 +172,29 @@ class CentralDifference(GradientSource):
                         notes=(f"a centered difference along the tangent, steps {step:.2g} and {step / 2:.2g}",))
 
     def _jacobian(self, point: Point, request: Request, values: Any, truncation: bool) -> Gradient:
+        """One column per coordinate, or, where the model declares its sparsity, one difference per colour of
+        columns that share no row (:mod:`gradcheck_bench.differences.coloring`)."""
         assert request.output is not None
         steps = step_vector(self.eps, point.params, point.precision)
-        matrix, error = columns(values, point, steps)
+        difference, notes = self._columns_for(point, request.output)
+        matrix, error = difference(values, point, steps)
         if truncation:
-            finer, _ = columns(values, point, steps / 2)
+            finer, _ = difference(values, point, steps / 2)
             error = combine_errors(error, np.abs(matrix - finer) * 4 / 3)
         return Gradient(tensors=jacobian_blocks(matrix, point, request.output),
-                        error=jacobian_blocks(error, point, request.output))
+                        error=jacobian_blocks(error, point, request.output), notes=notes)
+
+    def _columns_for(self, point: Point, output: Output) -> tuple[Callable[..., Any], tuple[str, ...]]:
+        if self.model.jacobian_sparsity is None:
+            return columns, ()
+        [leaf] = output.leaves
+        declared = self.model.jacobian_sparsity(dict(point.params), point.X, point.Y)
+        pattern = sparsity_pattern(declared, point, int(np.prod(leaf.shape, dtype=int)), self.model.name)
+        colours = greedy_colouring(*pattern, point.flat.size)
+        count = int(colours.max(initial=-1)) + 1
+        note = f"columns sharing no row differenced together: {count} colours for {point.flat.size} columns"
+        return (lambda values, at, steps: coloured_columns(values, at, steps, pattern, colours, self.model.name),
+                (note,))
 
     def _derived(self, point: Point, request: Request) -> "CentralDifference":
         """The gradient oracle on the derived cost: ``u . f`` for a VJP, the directional difference for a HVP."""

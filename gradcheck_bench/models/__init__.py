@@ -145,6 +145,9 @@ class Model:
     """Hand-written derivatives beyond the gradient, by kind (the ``numpy`` source): ``"jacobian"``
     ``(params, X, Y)``, ``"jvp"`` ``(params, X, Y, tangent)``, ``"vjp"`` ``(params, X, Y, cotangent)``,
     ``"hvp"`` ``(params, X, Y, vector)``; see :mod:`gradcheck_bench.kinds`."""
+    jacobian_sparsity: Callable[[Params, Any, Any], Mapping[str, tuple[np.ndarray, np.ndarray]]] | None = None
+    """``(params, X, Y) -> {name: (output rows, flat entries)}``: where the function's Jacobian can be nonzero;
+    the fd oracle then perturbs columns that share no row together (:mod:`gradcheck_bench.differences.coloring`)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
