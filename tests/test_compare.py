@@ -23,14 +23,15 @@ from gradcheck_bench.tools import atomic_files, compare_cells, compare_html
 from gradcheck_bench.tools import report as report_module
 from gradcheck_bench.cli import main
 from gradcheck_bench.tools.compare import (CANDIDATE_KINDS, EXIT_INCOMPLETE, REFERENCE_KINDS, Measurement,
-                                           compare_sources, default_cases, measure)
+                                           compare_sources, default_cases, measure,
+                                           select_cases)
 from gradcheck_bench.tools.compare_cells import CellStopped, run_within_budget
 from gradcheck_bench.tools.compare_figures import heatmap_figure
 from gradcheck_bench.tools.compare_summary import MAX_LINES
 from gradcheck_bench.errors import InputError, SourceError
 from gradcheck_bench.sources import registry
 from gradcheck_bench.sources.registry import SourceSpec, build_source, source_specs
-from gradcheck_bench.models import get_model
+from gradcheck_bench.models import get_model, model_names
 
 REPORT_FILES = ["compare.csv", "compare.json", "compare.md", "cost.png", "cost_ratio.png", "heatmap.png",
                 "provenance.json", "report.html", "sources.csv", "sources.json"]
@@ -387,7 +388,7 @@ def test_the_summary_of_the_default_cases_fits_in_40_lines(monkeypatch):
 
     monkeypatch.setattr(compare_module, "measure", _instant_measure)
     monkeypatch.setattr(compare_cells, "forking_is_safe", lambda: False)  # ~330 checks of nothing: no fork each
-    report = compare_sources(repeats=1, repeat_seconds=0.01, show_progress=False)
+    report = compare_sources(repeats=1, repeat_seconds=0.01, show_progress=False, full=True)
     lines = report.summary().splitlines()
     assert MAX_LINES == 40 and len(lines) <= 40
     # every default model is there, with every outcome it had, and the way to the rest
@@ -408,7 +409,7 @@ def test_many_models_still_fit_in_40_lines(monkeypatch):
     extra = [gb.Model(name=f"copy{i}", cost=linear.cost, gradient=linear.gradient, cases={f"copy{i}": linear.cases[
         "linear1d"]}) for i in range(8)]
     report = compare_sources(candidates=["numpy", "numpy-buggy", "torch"], references=["richardson", "torch"], repeats=1,
-                             repeat_seconds=0.01, show_progress=False, models=[*extra, get_model("mlp")])
+                             repeat_seconds=0.01, show_progress=False, models=[*extra, get_model("mlp")], full=True)
     lines = report.summary().splitlines()
     assert len(lines) <= 40
     assert any(line.startswith("every cell as expected") and "copy0" in line for line in lines)
@@ -460,9 +461,9 @@ def test_cli_prints_a_summary_and_writes_every_file(cli_run):
     assert sorted(p.name for p in folder.iterdir()) == REPORT_FILES
 
 
-def test_cli_full_prints_every_row(tmp_path, capsys):
+def test_cli_rows_prints_every_row(tmp_path, capsys):
     assert main(["compare", "--cases", "seed", "--candidates", "numpy-buggy", "--references", "fd",
-                 "--repeats", "1", "--full", "--output", str(tmp_path)]) == 0
+                 "--repeats", "1", "--rows", "--output", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "b1 x4.000" in out and "ref passes" in out and "every verdict as expected" in out
 
@@ -646,9 +647,9 @@ def _two_case_mlp():
     return dataclasses.replace(mlp, cases={name: mlp.cases[name] for name in ("seed", "fraud-s1-m16")})
 
 
-def test_the_default_run_checks_the_declared_kinds_on_each_models_first_case():
+def test_a_full_run_checks_the_declared_kinds_on_each_models_first_case():
     report = compare_sources(None, ["numpy", "numpy-buggy"], ["fd", "complex-step", "richardson"], repeats=1,
-                             show_progress=False, models=[get_model("softmax"), _two_case_mlp()])
+                             show_progress=False, models=[get_model("softmax"), _two_case_mlp()], full=True)
     cells = list(zip(report.table["case"], report.table["derivative"], report.table["candidate"],
                      report.table["reference"]))
     candidates, every_reference = ["numpy", "numpy-buggy"], ["fd", "complex-step", "richardson"]
@@ -679,6 +680,24 @@ def test_the_default_run_checks_the_declared_kinds_on_each_models_first_case():
     assert report.header["derivatives"] == {"softmax-k5-d4-m6": ["gradient", *SOFTMAX_KINDS],
                                             "softmax-k10-d20-m30": ["gradient"], "seed": ["gradient", "hvp"],
                                             "fraud-s1-m16": ["gradient"]}
+
+
+def test_the_default_run_is_each_models_first_case_and_full_is_every_case():
+    tiny = gb.Model(name="tiny", cost=get_model("linear1d").cost,
+                    cases={"tiny-n1": get_model("linear1d").cases["linear1d"], "tiny-n2": lambda: None})
+    models = [get_model("softmax"), _two_case_mlp(), tiny]  # a model built at run time joins by its first case
+    assert list(default_cases(models)) == ["softmax-k5-d4-m6", "seed", "tiny-n1"]
+    assert [case.name for case in select_cases(None, models, full=True)] == [
+        "softmax-k5-d4-m6", "softmax-k10-d20-m30", "seed", "fraud-s1-m16", "tiny-n1", "tiny-n2"]
+    assert [case.name for case in select_cases(["tiny-n2", "seed"], models)] == ["tiny-n2", "seed"]  # any case
+    report = compare_sources(None, ["numpy", "numpy-buggy"], ["fd"], repeats=1, show_progress=False,
+                             models=[get_model("softmax"), _two_case_mlp()])
+    assert list(dict.fromkeys(report.table["case"])) == ["softmax-k5-d4-m6", "seed"]
+    assert report.header["derivatives"] == {"softmax-k5-d4-m6": ["gradient", *SOFTMAX_KINDS],
+                                            "seed": ["gradient", "hvp"]}  # the kind cells, as in a full run
+    # every registered model is in the default run, each by the first case its file declares
+    shipped = {get_model(name).name: next(iter(get_model(name).cases)) for name in model_names()}
+    assert {case.model.name: name for name, case in default_cases().items()} == shipped
 
 
 def test_named_cases_check_their_gradients_unless_derivatives_name_kinds():
@@ -754,12 +773,12 @@ def test_the_summary_of_the_default_run_with_its_kind_cells_fits_in_40_lines(mon
 
 @pytest.fixture(scope="module")
 def kinds_cli_run(tmp_path_factory):
-    """One CLI run with kind cells: its exit status, what it printed (with --full), and the folder it wrote."""
+    """One CLI run with kind cells: its exit status, what it printed (with --rows), and the folder it wrote."""
     folder = tmp_path_factory.mktemp("compare-kinds")
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         status = main(["compare", "--cases", "softmax-k5-d4-m6,linear1d", "--candidates", "numpy,numpy-buggy",
-                       "--references", "fd,complex-step", "--derivatives", "all", "--repeats", "1", "--full",
+                       "--references", "fd,complex-step", "--derivatives", "all", "--repeats", "1", "--rows",
                        "--output", str(folder)])
     return status, printed.getvalue(), folder
 
@@ -799,7 +818,7 @@ def test_the_screen_and_the_html_show_the_kind_where_it_matters(kinds_cli_run):
     buggy = [line.split().count("FAIL") for line in summary if line.startswith("numpy-buggy ")]
     assert buggy == [2, 2]  # the gradient matrix, then the other kinds': both references fail it in each
     full = lines[:lines.index(summary[0])]
-    assert full[0].split()[:3] == ["case", "derivative", "candidate"]  # --full names each row's kind
+    assert full[0].split()[:3] == ["case", "derivative", "candidate"]  # --rows names each row's kind
     page = (folder / "report.html").read_text()
     for kind in SOFTMAX_KINDS:
         assert f"<h3>softmax {kind}, 1 case</h3>" in page

@@ -113,17 +113,33 @@ class Case:
         return min((float(np.min(np.abs(Z))) for Z in hidden), default=math.nan)
 
 
-def default_cases(models: list[Model] | None = None) -> dict[str, Case]:
-    """The cases of a default run, by name, in report order: every case every model declares."""
+def every_case(models: list[Model] | None = None) -> dict[str, Case]:
+    """Every case every model declares (every registered model when ``models`` is None), by name, in report
+    order: what ``--full`` runs, and the names ``--cases`` may choose from."""
     chosen = models if models is not None else [get_model(name) for name in model_names()]
     return {name: Case(name, model, build) for model in chosen for name, build in model.cases.items()}
 
 
-def select_cases(names: list[str] | None, models: list[Model] | None = None) -> list[Case]:
-    """The named cases (all when ``names`` is None); an unknown name is an InputError."""
-    cases = default_cases(models)
+def default_cases(models: list[Model] | None = None) -> dict[str, Case]:
+    """The representative set a default run checks: each model's first case, by name, in report order.
+
+    A model declares its cases smallest first (:attr:`~gradcheck_bench.models.Model.cases`), and its author
+    keeps the first one cheap, so one case per model covers every model and every source in about a minute;
+    a model added as a new file joins the set with its first case. ``--full`` (:func:`every_case`) runs the
+    rest, the sizes the research figure draws.
+    """
+    firsts: dict[str, Case] = {}
+    for case in every_case(models).values():
+        firsts.setdefault(case.model.name, case)
+    return {case.name: case for case in firsts.values()}
+
+
+def select_cases(names: list[str] | None, models: list[Model] | None = None, full: bool = False) -> list[Case]:
+    """The named cases (when ``names`` is None: :func:`default_cases`, or :func:`every_case` with ``full``);
+    an unknown name is an InputError."""
+    cases = every_case(models)
     if names is None:
-        return list(cases.values())
+        return list((cases if full else default_cases(models)).values())
     unknown = [name for name in names if name not in cases]
     if unknown or not names:
         raise InputError(
@@ -340,10 +356,12 @@ def compare_sources(
     eps: float | None = None,
     show_progress: bool | None = None,
     models: list[Model] | None = None,
+    full: bool = False,
 ) -> ComparisonReport:
     """Check every candidate against every reference on every case, timing every source within ``budget``.
 
-    Arguments left as None mean "all": every case of :func:`default_cases`,
+    ``cases`` None means the representative set, each model's first case (:func:`default_cases`), or with
+    ``full`` every case (:func:`every_case`); the other arguments left as None mean "all":
     every registered source of kind hand-written/planted-bug/autograd as a
     candidate and of kind oracle/autograd as a reference (those not
     installed give UNAVAILABLE cells). A pair is left out when a source does
@@ -376,8 +394,8 @@ def compare_sources(
     started = time.perf_counter()
     record = provenance(cases=cases, candidates=candidates, references=references, derivatives=derivatives,
                         threshold=threshold, repeats=repeats, budget=budget, repeat_seconds=repeat_seconds,
-                        device=device, threads=threads, eps=eps)
-    selected_cases = select_cases(cases, models)
+                        device=device, threads=threads, eps=eps, full=full)
+    selected_cases = select_cases(cases, models, full)
     choice = choose_sources(candidates, references)
     options = {
         key: value for key, value in (("device", device), ("threads", threads), ("eps", eps)) if value is not None

@@ -189,7 +189,7 @@ def screen_summary(table: pd.DataFrame, sources: pd.DataFrame, header: dict[str,
     if pictures_note:
         footer.append(pictures_note)
     footer.append(f"full tables and pictures: {directory / 'report.html'} (and compare.csv, sources.csv, "
-                  "compare.md beside it); --full prints every row")
+                  "compare.md beside it); --rows prints every row")
     body = _fit([headline, legend(table), ""], matrices, table, timing_block, footer)
     return "\n".join(body)
 
