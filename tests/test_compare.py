@@ -33,7 +33,7 @@ from gradcheck_bench.sources import registry
 from gradcheck_bench.sources.registry import SourceSpec, build_source, source_specs
 from gradcheck_bench.models import get_model, model_names
 
-REPORT_FILES = ["compare.csv", "compare.json", "compare.md", "cost.png", "cost_ratio.png", "heatmap.png",
+REPORT_FILES = ["compare.csv", "compare.json", "compare.md", "cost.png", "heatmap.png", "matrix.png",
                 "provenance.json", "report.html", "sources.csv", "sources.json"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -271,7 +271,7 @@ def test_a_slow_source_is_stopped_at_the_budget_and_recorded_as_timeout(broken_s
     assert slow["outcome"] == "TIMEOUT" and np.isnan(slow["seconds"])
     assert f"budget of 1 s ({'worker process stopped' if worker == 'process' else 'stopped'})" in slow["message"]
     pytest.importorskip("matplotlib")  # the rest is about the pictures
-    assert {"heatmap.png", "cost.png", "cost_ratio.png"} <= set(report.render())  # a timeout is drawn too
+    assert {"heatmap.png", "cost.png", "matrix.png"} <= set(report.render())  # a timeout is drawn too
 
 
 def test_a_warm_call_cut_short_by_the_budget_leaves_the_first_calls_time(broken_sources, worker):
@@ -473,7 +473,7 @@ def test_the_pictures_are_pngs_and_the_heatmap_reads_pass_green_and_fail_red(cli
     import matplotlib.image
 
     _, _, folder = cli_run
-    for name in ("heatmap.png", "cost.png", "cost_ratio.png"):
+    for name in ("heatmap.png", "cost.png", "matrix.png"):
         data = (folder / name).read_bytes()
         assert data.startswith(PNG_SIGNATURE)
         pixels = matplotlib.image.imread(io.BytesIO(data))
@@ -486,7 +486,7 @@ def test_the_pictures_are_pngs_and_the_heatmap_reads_pass_green_and_fail_red(cli
     passed, failed = colours[0, pairs.index(("numpy", "fd"))], colours[0, pairs.index(("numpy-buggy", "fd"))]
     assert passed[1] > passed[0] and failed[0] > failed[1]  # green below the threshold, red above
     texts = [text.get_text() for text in figure.axes[0].texts]
-    assert texts.count("FAIL") == 2 and "n/a" in texts  # numpy-buggy does not apply to linear1d
+    assert texts.count("FAIL ✓") == 2 and "n/a" in texts  # numpy-buggy does not apply to linear1d
 
 
 def test_without_matplotlib_the_rest_is_written_and_one_line_says_so(tmp_path, monkeypatch):
@@ -615,7 +615,7 @@ def test_the_html_report_opens_offline_in_chromium_with_tables_and_pictures(cli_
     probed.write_text(page.replace("</body>", PROBE + "</body>"))
     dom = run_chromium(chromium, probed.as_uri(), "--dump-dom")
     seen = json.loads(re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S).group(1).replace("&quot;", '"'))
-    assert sorted(alt for alt, _ in seen["images"]) == ["cost", "cost_ratio", "heatmap"]
+    assert sorted(alt for alt, _ in seen["images"]) == ["cost", "heatmap", "matrix"]
     assert all(width > 0 for _, width in seen["images"])  # every picture decoded
     assert seen["tables"] >= 5  # two verdict matrices, the timings, every cell, every source
     assert "numpy-buggy" in dom and "every cell" in dom.lower()
@@ -829,5 +829,138 @@ def test_the_screen_and_the_html_show_the_kind_where_it_matters(kinds_cli_run):
     rows = [label.get_text() for label in figure.axes[0].get_yticklabels()]
     assert rows == ["softmax-k5-d4-m6", *(f"softmax-k5-d4-m6 {kind}" for kind in SOFTMAX_KINDS), "linear1d"]
     texts = [text.get_text() for text in figure.axes[0].texts]
-    assert texts.count("FAIL") == 4 * 2 + 1  # numpy-buggy: 4 kinds x 2 references, and its HVP against fd
+    assert texts.count("FAIL ✓") == 4 * 2 + 1  # numpy-buggy: 4 kinds x 2 references, and its HVP against fd
     assert texts.count("n/a") == 2 + 2  # complex-step's HVP; linear1d has no planted bug
+
+
+# --------------------------------------------------------------------------
+# Honest colours, gradbench's validation figure, the research figure and the matrix
+# --------------------------------------------------------------------------
+
+
+def test_each_cell_has_gradbenchs_mismatch_figure_of_both_derivatives():
+    pytest.importorskip("torch")
+    report = compare_sources(["seed"], ["numpy", "numpy-buggy"], ["torch"], repeats=1, show_progress=False)
+    rows = report.table.set_index("candidate")
+    mlp = get_model("mlp")
+    params, X, Y = mlp.cases["seed"]()
+    right, wrong = mlp.gradient(params, X, Y), mlp.planted_bug.gradient(params, X, Y)  # torch agrees with `right`
+    worst = max(float(np.max(np.abs(wrong[k] - right[k]) / np.maximum(1.0, np.abs(wrong[k]) + np.abs(right[k]))))
+                for k in right)
+    assert worst > 1e-4  # the planted bug is beyond gradbench's rule too
+    assert rows.loc["numpy-buggy", "gradbench_mismatch"] == pytest.approx(worst, rel=1e-9, abs=1e-12)
+    assert not rows.loc["numpy-buggy", "gradbench_passes"]
+    assert rows.loc["numpy", "gradbench_mismatch"] < 1e-12 and rows.loc["numpy", "gradbench_passes"]
+
+
+@pytest.mark.parametrize("case, family", [("gmm-d10-k5", "gmm-d10"), ("gmm-d10-k10", "gmm-d10"), ("seed", "seed"),
+                                          ("linear1d", "linear1d"), ("lstm-adbench-l2-c1024", "lstm-adbench-l2"),
+                                          ("gmm-adbench-test", "gmm-adbench-test"), ("wide-4-256-1", "wide-4-256")])
+def test_a_cases_family_is_its_name_without_the_last_size_token(case, family):
+    from gradcheck_bench.tools.compare_figures import case_family
+
+    assert case_family(case) == family
+
+
+def _timings(rows):
+    """A sources table from (model, case, parameters, source, seconds) rows; the cost 1 ms everywhere."""
+    frame = pd.DataFrame(rows, columns=["model", "case", "parameters", "source", "seconds"])
+    return frame.assign(derivative="gradient", kind="autograd", outcome="OK", cost_seconds=1e-3,
+                        cost_ratio=frame["seconds"] / 1e-3)
+
+
+def test_the_research_figure_joins_only_one_familys_sizes():
+    pytest.importorskip("matplotlib")
+    from gradcheck_bench.tools.compare_figures import research_figure
+
+    rows = [("m", case, n, source, n * scale) for source, scale in (("a", 1e-4), ("b", 1e-3))
+            for case, n in (("m-d2-k5", 10), ("m-d2-k50", 100), ("m-d3-k5", 10), ("m-d10-k5", 50))]
+    rows += [("solo", "solo", 3, source, 1e-3) for source in ("a", "b")]
+    figure = research_figure(_timings(rows), budget=60.0)
+    assert len(figure.axes) == 2 * 3  # per model: derivative time, primal time, ratio
+    for axes in figure.axes[:3:2]:  # m's derivative time and ratio: one line per source, m-d2's two sizes
+        drawn = [line for line in axes.get_lines() if line.get_linestyle() != "None"]
+        assert sorted(list(line.get_xdata()) for line in drawn) == [[10, 100], [10, 100]]
+        points = [list(line.get_xdata()) for line in axes.get_lines() if line.get_linestyle() == "None"]
+        assert sorted(points) == [[10], [10], [50], [50]]  # m-d3-k5 shares a size with m-d2-k5 but no line
+    for axes in figure.axes[3:]:  # one size: points, no line
+        assert all(line.get_linestyle() == "None" and len(line.get_xdata()) == 1 for line in axes.get_lines())
+
+
+def _cells(rows):
+    frame = pd.DataFrame(rows, columns=["model", "case", "candidate", "reference", "verdict"])
+    return frame.assign(derivative="gradient", difference=1e-3, threshold=2e-7,
+                        expected=np.where(frame["candidate"] == "bug", "FAIL", "PASS"),
+                        as_expected=lambda f: f["verdict"] == f["expected"])
+
+
+def test_the_matrix_gives_each_source_its_outcome_on_each_workload():
+    pytest.importorskip("matplotlib")
+    from gradcheck_bench.tools.compare_figures import matrix_figure
+    from gradcheck_bench.tools.compare_summary import workload_outcomes
+
+    table = _cells([("m", "m-1", "numpy", "fd", "PASS"), ("m", "m-1", "bug", "fd", "FAIL"),
+                    ("m", "m-1", "torch", "fd", "FAIL"), ("m", "m-1", "numpy", "torch", "PASS"),
+                    ("m", "m-1", "bug", "torch", "FAIL"), ("m", "m-1", "jax", "fd", "UNAVAILABLE"),
+                    ("q", "q-1", "numpy", "fd", "PASS"), ("q", "q-1", "numpy", "fd", "PASS")])
+    sources = _timings([("m", "m-1", 5, name, 2e-3) for name in ("numpy", "bug", "torch", "fd", "jax")]
+                       + [("q", "q-1", 5, name, 4e-3) for name in ("numpy", "fd")])
+    sources.loc[sources["source"] == "bug", "kind"] = "planted-bug"
+    sources.loc[sources["source"] == "jax", "outcome"] = "UNAVAILABLE"
+    found = workload_outcomes(table, sources).set_index(["model", "source"])
+    # fd is failed by torch's FAIL, not by the planted bug's it catches; torch by its own cell against fd
+    assert found["outcome"].to_dict() == {("m", "numpy"): "PASS", ("m", "bug"): "FAIL", ("m", "torch"): "FAIL",
+                                          ("m", "fd"): "FAIL", ("m", "jax"): "UNAVAILABLE", ("q", "numpy"): "PASS",
+                                          ("q", "fd"): "PASS"}
+    assert found.loc[("m", "bug"), "as_expected"] and not found.loc[("m", "torch"), "as_expected"]
+    assert found.loc[("q", "fd"), "cost_ratio"] == pytest.approx(4.0)
+    texts = [text.get_text() for text in matrix_figure(table, sources).axes[0].texts]
+    assert "FAIL ✓\nx2" in texts and texts.count("FAIL !\nx2") == 2 and "UNAVAILABLE" in texts
+    assert texts.count("n/a") == 3  # q has no bug, torch or jax
+
+
+def test_the_html_colours_the_outcome_and_marks_the_expectation(cli_run):
+    _, _, folder = cli_run
+    page = (folder / "report.html").read_text()
+    assert "Colour is the outcome" in page and "✓ the verdict is the expected one, ! it is not" in page
+    assert "3e-01 FAIL ✓" in page and "PASS ✓" in page and "FAIL !" not in page  # marked as expected
+    timing = page[page.index("<h2>Gradient time over one cost evaluation"):]
+    timing = timing[:timing.index("</table>")]
+    rows = [re.findall(r"<t[hd][^>]*>([^<]*)</t[hd]>", row) for row in re.findall(r"<tr>(.*?)</tr>", timing, re.S)]
+    assert not any([text.strip() for text in row if text.strip()] == ["source"] for row in rows)  # no empty row
+    assert rows[1][0].strip() == "source" and rows[2][0].strip() == "numpy"
+    for name in ("heatmap.png", "cost.png", "matrix.png"):
+        assert f"<figcaption>{name}: " in page
+
+
+COLOUR_PROBE = """<script>
+window.addEventListener('load', function () {
+  var seen = {};
+  document.querySelectorAll('td').forEach(function (cell) {
+    var text = cell.textContent.trim();
+    var verdict = / (PASS|FAIL) [✓!]$/.exec(text);
+    if (verdict && !(verdict[1] in seen)) seen[verdict[1]] = getComputedStyle(cell).backgroundColor;
+  });
+  var probe = document.createElement('pre');
+  probe.id = 'colours';
+  probe.textContent = JSON.stringify(seen);
+  document.body.appendChild(probe);
+});
+</script>"""
+
+
+def test_in_a_browser_a_fail_cell_is_red_and_a_pass_cell_green(cli_run, tmp_path):
+    from gradcheck_bench.tools.dashboard import find_chromium, run_chromium
+
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("no Chromium on PATH (apt-get install -y chromium)")
+    _, _, folder = cli_run
+    assert "FAIL" in set(pd.read_csv(folder / "compare.csv")["verdict"])  # the planted bug's expected FAIL
+    probed = tmp_path / "probed.html"
+    probed.write_text((folder / "report.html").read_text().replace("</body>", COLOUR_PROBE + "</body>"))
+    dom = run_chromium(chromium, probed.as_uri(), "--dump-dom")
+    seen = json.loads(re.search(r'<pre id="colours">(.*?)</pre>', dom, re.S).group(1).replace("&quot;", '"'))
+    red, green = (tuple(int(v) for v in re.findall(r"\d+", seen[verdict])[:3]) for verdict in ("FAIL", "PASS"))
+    assert red[0] > red[1] + 60 and red[0] > red[2] + 60  # red-ish, though the FAIL was expected
+    assert green[1] > green[0] + 40 and green[1] > green[2] + 40  # green-ish

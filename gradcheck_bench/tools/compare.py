@@ -49,6 +49,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from .. import gradbench
 from ..check import judged, prepare
 from ..counting import count_forward_passes
 from ..errors import InputError
@@ -604,7 +605,10 @@ def _check_within_budget(case: Case, kind: str, candidate: str, reference: str,
 def _verdict_columns(result: CheckResult) -> dict[str, Any]:
     """What a row keeps of a check (a few numbers: the worker sends them back, not the gradients)."""
     worst = result.per_parameter["difference"].idxmax()
+    mismatch = gradbench_mismatch(result)
     return {
+        "gradbench_mismatch": mismatch,
+        "gradbench_passes": bool(np.isfinite(mismatch) and mismatch <= gradbench.TOLERANCE),
         "difference": result.difference,
         "threshold": result.threshold,
         "verdict": PASS if result.passed else FAIL,
@@ -616,10 +620,28 @@ def _verdict_columns(result: CheckResult) -> dict[str, Any]:
     }
 
 
+def gradbench_mismatch(result: CheckResult) -> float:
+    """gradbench's validation figure for a cell: the worst ``|x - y| / max(1, |x| + |y|)`` over every number of
+    the candidate's derivative ``x`` and the reference's ``y`` (:func:`gradcheck_bench.gradbench.mismatch`; a
+    complex number as its real and imaginary parts); NaN where a number is not finite. gradbench passes a tool
+    whose figure is at most 1e-4: a looser rule than the threshold's, on other numbers, shown beside it."""
+    worst = 0.0
+    for name, expected in result.reference_gradient.items():
+        x, y = np.asarray(result.candidate_gradient[name]), np.asarray(expected)
+        if np.iscomplexobj(x) or np.iscomplexobj(y):
+            x, y = np.stack([x.real, x.imag]), np.stack([np.real(y), np.imag(y)])
+        numbers = gradbench.mismatch(x, y)
+        if numbers.size and not np.all(np.isfinite(numbers)):
+            return math.nan
+        worst = max(worst, float(numbers.max(initial=0.0)))
+    return worst
+
+
 COLUMNS = [
     "case", "model", "parameters", "examples", "relu_margin", "derivative", "candidate", "reference", "difference",
-    "threshold", "verdict", "expected", "as_expected", "worst_parameter", "worst_parameter_difference",
-    "worst_parameter_scale", "culprits", "exposed_by", "candidate_seconds", "candidate_first_call_seconds",
+    "threshold", "verdict", "expected", "as_expected", "gradbench_mismatch", "gradbench_passes", "worst_parameter",
+    "worst_parameter_difference", "worst_parameter_scale", "culprits", "exposed_by", "candidate_seconds",
+    "candidate_first_call_seconds",
     "candidate_compile_seconds", "reference_seconds", "reference_first_call_seconds",
     "reference_compile_seconds", "reference_forward_passes", "candidate_repeats", "reference_repeats", "message",
 ]
@@ -634,8 +656,8 @@ def _row(case: Case, kind: str, candidate: str, reference: str,
         "case": case.name, "model": case.model.name, "parameters": facts.parameters, "examples": facts.examples,
         "relu_margin": facts.relu_margin, "derivative": kind, "candidate": candidate, "reference": reference,
         "difference": math.nan, "threshold": DEFAULT_THRESHOLD if threshold is None else threshold,
-        "expected": expected, "worst_parameter": "", "worst_parameter_difference": math.nan,
-        "worst_parameter_scale": math.nan, "culprits": "", "exposed_by": "",
+        "expected": expected, "gradbench_mismatch": math.nan, "gradbench_passes": None, "worst_parameter": "",
+        "worst_parameter_difference": math.nan, "worst_parameter_scale": math.nan, "culprits": "", "exposed_by": "",
         "candidate_seconds": ours.seconds, "candidate_first_call_seconds": ours.first_call_seconds,
         "candidate_compile_seconds": ours.compile_seconds, "reference_seconds": theirs.seconds,
         "reference_first_call_seconds": theirs.first_call_seconds,
