@@ -535,7 +535,7 @@ def run_dashboard(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------
 
 REGENERATE = {
-    "compare": ["compare"],
+    "compare": ["compare", "--full"],
     "study": ["study", "--large"],
     "peers": ["peers"],
     "growth": ["growth"],

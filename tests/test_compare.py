@@ -964,3 +964,11 @@ def test_in_a_browser_a_fail_cell_is_red_and_a_pass_cell_green(cli_run, tmp_path
     red, green = (tuple(int(v) for v in re.findall(r"\d+", seen[verdict])[:3]) for verdict in ("FAIL", "PASS"))
     assert red[0] > red[1] + 60 and red[0] > red[2] + 60  # red-ish, though the FAIL was expected
     assert green[1] > green[0] + 40 and green[1] > green[2] + 40  # green-ish
+
+
+def test_the_published_results_are_a_full_run_and_the_results_page_says_so():
+    from gradcheck_bench.cli import REGENERATE
+
+    assert REGENERATE["compare"] == ["compare", "--full"]
+    page = (Path(__file__).resolve().parents[1] / "docs" / "results.md").read_text()
+    assert re.search(r"^\| `compare/` \| `gradcheck-bench compare --full` \|", page, re.M)
