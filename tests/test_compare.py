@@ -972,3 +972,24 @@ def test_the_published_results_are_a_full_run_and_the_results_page_says_so():
     assert REGENERATE["compare"] == ["compare", "--full"]
     page = (Path(__file__).resolve().parents[1] / "docs" / "results.md").read_text()
     assert re.search(r"^\| `compare/` \| `gradcheck-bench compare --full` \|", page, re.M)
+
+
+@pytest.mark.parametrize("flag", ["--full", "--large"])
+def test_full_and_large_ask_for_every_case(flag, monkeypatch, tmp_path):
+    import gradcheck_bench.tools.compare as compare_module
+    from gradcheck_bench.cli import build_parser
+
+    assert build_parser().parse_args(["compare", flag]).full and not build_parser().parse_args(["compare"]).full
+    asked = {}
+
+    class Asked(Exception):
+        pass
+
+    def recorded(*arguments, **options):
+        asked.update(options)
+        raise Asked  # stop before any work: what compare was asked is all this test reads
+
+    monkeypatch.setattr(compare_module, "compare_sources", recorded)
+    with pytest.raises(Asked):
+        main(["compare", flag, "--output", str(tmp_path)])
+    assert asked["full"] is True

@@ -25,11 +25,13 @@ from typing import Any, Mapping
 import pandas as pd
 
 from .compare_cells import INCOMPLETE, OUTCOMES
-from .compare_figures import CAPTIONS
+from .compare_figures import CAPTIONS, MATRIX
 from .compare_summary import (KINDS_TIMING_TITLE, MARK_LEGEND, MARKS, OUTCOME_COLOURS, TIMING_TITLE, legend,
                               outcome_counts, timing_ratios, verdict_matrices)
 
 VERDICT_COLOURS = OUTCOME_COLOURS
+OVERVIEW = (MATRIX,)
+"""Pictures shown at the top, under the headline, rather than with the others: gradbench's matrix."""
 PAGE_STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1300px;
        padding: 0 1em; color: #222; }
@@ -53,6 +55,7 @@ def report_html(table: pd.DataFrame, sources: pd.DataFrame, header: Mapping[str,
         "<h1>gradcheck-bench compare</h1>",
         f"<p class='meta'>{_meta(header)}</p>",
         f"<p><strong>{len(table)} checks</strong>: {html.escape(outcome_counts(table))}.</p>",
+        *[_figure(name, pictures[name]) for name in OVERVIEW if name in pictures],
         "<h2>Verdicts per model and derivative: candidate (rows) against reference (columns)</h2>",
         colour_legend(),
         f"<p>{html.escape(legend(table).replace('; ! not as expected', ''))}.</p>",
@@ -72,7 +75,7 @@ def report_html(table: pd.DataFrame, sources: pd.DataFrame, header: Mapping[str,
     parts.append("<h2>Pictures</h2>")
     if pictures_note:
         parts.append(f"<p>{html.escape(pictures_note)}.</p>")
-    parts += [_figure(name, data) for name, data in pictures.items()]
+    parts += [_figure(name, data) for name, data in pictures.items() if name not in OVERVIEW]
     marked = table.assign(verdict=[f"{v} {MARKS[bool(e)]}" if v in ("PASS", "FAIL") else v
                                    for v, e in zip(table["verdict"], table["as_expected"])])
     parts += [
