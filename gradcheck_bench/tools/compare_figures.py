@@ -207,7 +207,8 @@ RESEARCH_PANELS = (("seconds", "derivative time (s)"), ("cost_seconds", "primal 
 """The research figure's columns: the sources table's column drawn, and its axis label."""
 PRIMAL = "primal (model.cost)"
 """The primal time's one line: ``model.cost`` in NumPy, timed once per case for every source."""
-FAMILY_MARKERS = "osD^vP*Xph"
+FAMILY_MARKERS = "osDvP*Xph<>"
+"""A marker per family within a model (no upward triangle: that is a TIMEOUT's)."""
 
 
 def research_figure(sources: pd.DataFrame, budget: float) -> Any:
@@ -233,10 +234,10 @@ def research_figure(sources: pd.DataFrame, budget: float) -> Any:
                 _research_panel(axes, rows, colours, markers, measure, budget)
             axes.set_title(f"{model}: {label}", fontsize=9)
             axes.set_ylabel(label, fontsize=8)
-        if len(families) > 1:  # which marker is which family, in the model's first panel
-            figure.axes[row * len(RESEARCH_PANELS)].legend(
+        if len(families) > 1:  # which marker is which family, in the model's primal panel (one point per case)
+            figure.axes[row * len(RESEARCH_PANELS) + 1].legend(
                 [Line2D([], [], linestyle="none", marker=markers[f], color="dimgrey") for f in families], families,
-                fontsize=6, loc="upper left", title="family", title_fontsize=6, frameon=False)
+                fontsize=6, loc="best", title="family", title_fontsize=6, framealpha=0.6)
     handles: dict[str, Any] = {name: Line2D([], [], color=colour, marker="o", markersize=4)
                                for name, colour in colours.items()}
     handles[PRIMAL] = Line2D([], [], color="black", marker="o", markersize=4)
@@ -284,8 +285,9 @@ def _research_panel(axes: Any, rows: pd.DataFrame, colours: dict[str, Any], mark
 
     axes.set_xscale("log")
     axes.set_yscale("log")
-    axes.xaxis.set_minor_formatter(NullFormatter())  # a narrow range labels its minor ticks, which overlap
-    axes.yaxis.set_minor_formatter(NullFormatter())
+    for axis, (low, high) in ((axes.xaxis, axes.get_xlim()), (axes.yaxis, axes.get_ylim())):
+        if high >= 10 * low:  # a decade or more has labelled decades: minor labels would only crowd them
+            axis.set_minor_formatter(NullFormatter())
     axes.set_xlabel("parameters", fontsize=8)
     axes.grid(True, which="major", linewidth=0.4, alpha=0.6)
     axes.tick_params(labelsize=7)
