@@ -352,7 +352,7 @@ def outcome_shade(outcome: str, depth: float) -> Any:
 
     if outcome == UNAVAILABLE:
         return colormaps["Greys"](0.2)
-    return colormaps[SHADES.get(outcome, "Greys")](0.25 + 0.5 * min(max(depth, 0.0), 1.0))
+    return colormaps[SHADES.get(outcome, "Greys")](0.35 + 0.5 * min(max(depth, 0.0), 1.0))
 
 
 def _cell_patch(x: float, y: float, colour: Any) -> Any:
