@@ -304,8 +304,8 @@ COMPARE_OUTPUT = Path("results") / "compare"
 def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     from .tools.compare_cells import DEFAULT_BUDGET  # light: no pandas at parse time
 
-    parser.add_argument("--cases", type=names, default=None, help="comma-separated cases (default: every case of "
-                        "every model)")
+    parser.add_argument("--cases", type=names, default=None, help="comma-separated cases (default: each model's "
+                        "first, smallest case; --full: every case)")
     parser.add_argument("--model", type=model_argument, action="append", default=None, metavar="NAME|MODULE:ATTR",
                         help="compare only this model's cases (repeatable); MODULE:ATTR names your own Model, whose "
                              "cases= give the points")
@@ -330,7 +330,10 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pass below this relative difference (default: the dtype table's, 2e-7 in float64)")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 when any verdict is not the expected one (planted bugs fail, the rest pass)")
-    parser.add_argument("--full", action="store_true", help="print every row, not only the summary")
+    parser.add_argument("--full", "--large", dest="full", action="store_true",
+                        help="run every case of every model, the sizes of the research figure (minutes; default: "
+                             "each model's first, smallest case, about a minute)")
+    parser.add_argument("--rows", action="store_true", help="print every row, not only the summary")
     parser.add_argument("--device", default=None, help="device for the torch and jax sources, e.g. cpu or cuda")
     parser.add_argument("--eps", type=positive_float, default=None, help="step of the finite-difference oracles "
                         "(default: relative to each parameter)")
@@ -341,7 +344,7 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
 @subcommand("compare", "every candidate against every reference on every case: the comparison report",
             add_compare_arguments)
 def run_compare(args: argparse.Namespace) -> int:
-    """Write the files, print the summary (``--full``: every row too).
+    """Write the files, print the summary (``--rows``: every row too).
 
     Exit 0; with ``--strict`` 1 on an unexpected verdict; otherwise 3
     (``EXIT_INCOMPLETE``) when a cell is ERROR or TIMEOUT.
@@ -350,9 +353,9 @@ def run_compare(args: argparse.Namespace) -> int:
 
     report = compare_sources(args.cases, args.candidates, args.references, derivatives=args.derivatives,
                              threshold=args.threshold, repeats=args.repeats, budget=args.budget, device=args.device,
-                             threads=args.threads, eps=args.eps, models=args.model)
+                             threads=args.threads, eps=args.eps, models=args.model, full=args.full)
     report.write(args.output)
-    print(report.text(args.output) if args.full else report.summary(args.output))
+    print(report.text(args.output) if args.rows else report.summary(args.output))
     if args.strict and not report.unexpected.empty:
         return EXIT_FAIL
     return EXIT_INCOMPLETE if not report.incomplete.empty else EXIT_PASS
@@ -532,7 +535,7 @@ def run_dashboard(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------
 
 REGENERATE = {
-    "compare": ["compare"],
+    "compare": ["compare", "--full"],
     "study": ["study", "--large"],
     "peers": ["peers"],
     "growth": ["growth"],

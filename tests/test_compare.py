@@ -23,16 +23,17 @@ from gradcheck_bench.tools import atomic_files, compare_cells, compare_html
 from gradcheck_bench.tools import report as report_module
 from gradcheck_bench.cli import main
 from gradcheck_bench.tools.compare import (CANDIDATE_KINDS, EXIT_INCOMPLETE, REFERENCE_KINDS, Measurement,
-                                           compare_sources, default_cases, measure)
+                                           compare_sources, default_cases, every_case,
+                                           measure, select_cases)
 from gradcheck_bench.tools.compare_cells import CellStopped, run_within_budget
 from gradcheck_bench.tools.compare_figures import heatmap_figure
 from gradcheck_bench.tools.compare_summary import MAX_LINES
 from gradcheck_bench.errors import InputError, SourceError
 from gradcheck_bench.sources import registry
 from gradcheck_bench.sources.registry import SourceSpec, build_source, source_specs
-from gradcheck_bench.models import get_model
+from gradcheck_bench.models import get_model, model_names
 
-REPORT_FILES = ["compare.csv", "compare.json", "compare.md", "cost.png", "cost_ratio.png", "heatmap.png",
+REPORT_FILES = ["compare.csv", "compare.json", "compare.md", "cost.png", "heatmap.png", "matrix.png",
                 "provenance.json", "report.html", "sources.csv", "sources.json"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -180,7 +181,7 @@ def test_a_fd_step_across_a_relu_kink_passes_as_check_does():
     # around the kink and passes, and the compare cell is judged the same way (it used to stop at the first look).
     report = compare_sources(["fraud-s3-m1024"], ["numpy"], ["fd"], repeats=1, eps=1e-5, show_progress=False)
     row = report.table.iloc[0]
-    case = default_cases()["fraud-s3-m1024"]
+    case = every_case()["fraud-s3-m1024"]
     checked = gb.check("numpy", "fd", *case.point(), model=case.model, eps=1e-5)
     assert checked.passed and any("straddled a ReLU kink" in note for note in checked.notes)
     assert row["verdict"] == "PASS" and row["as_expected"] and row["relu_margin"] < 1e-4
@@ -202,9 +203,9 @@ def test_every_cell_has_the_verdict_and_difference_check_gives(sample):
     table = compare_sources(cases, candidates, references, repeats=1, show_progress=False, **options).table
     checked = table[table["verdict"].isin(["PASS", "FAIL"])]
     assert len(checked) == len(table) - (table["verdict"] == "UNAVAILABLE").sum()  # no ERROR, no TIMEOUT
-    every_case = default_cases()
+    cases_by_name = every_case()
     for row in checked.itertuples():
-        case = every_case[row.case]
+        case = cases_by_name[row.case]
         taken = set().union(*registry.option_owners([row.candidate, row.reference]).values())
         result = gb.check(row.candidate, row.reference, *case.point(), model=case.model,
                           **{key: value for key, value in options.items() if key in taken})
@@ -270,7 +271,7 @@ def test_a_slow_source_is_stopped_at_the_budget_and_recorded_as_timeout(broken_s
     assert slow["outcome"] == "TIMEOUT" and np.isnan(slow["seconds"])
     assert f"budget of 1 s ({'worker process stopped' if worker == 'process' else 'stopped'})" in slow["message"]
     pytest.importorskip("matplotlib")  # the rest is about the pictures
-    assert {"heatmap.png", "cost.png", "cost_ratio.png"} <= set(report.render())  # a timeout is drawn too
+    assert {"heatmap.png", "cost.png", "matrix.png"} <= set(report.render())  # a timeout is drawn too
 
 
 def test_a_warm_call_cut_short_by_the_budget_leaves_the_first_calls_time(broken_sources, worker):
@@ -387,7 +388,7 @@ def test_the_summary_of_the_default_cases_fits_in_40_lines(monkeypatch):
 
     monkeypatch.setattr(compare_module, "measure", _instant_measure)
     monkeypatch.setattr(compare_cells, "forking_is_safe", lambda: False)  # ~330 checks of nothing: no fork each
-    report = compare_sources(repeats=1, repeat_seconds=0.01, show_progress=False)
+    report = compare_sources(repeats=1, repeat_seconds=0.01, show_progress=False, full=True)
     lines = report.summary().splitlines()
     assert MAX_LINES == 40 and len(lines) <= 40
     # every default model is there, with every outcome it had, and the way to the rest
@@ -408,7 +409,7 @@ def test_many_models_still_fit_in_40_lines(monkeypatch):
     extra = [gb.Model(name=f"copy{i}", cost=linear.cost, gradient=linear.gradient, cases={f"copy{i}": linear.cases[
         "linear1d"]}) for i in range(8)]
     report = compare_sources(candidates=["numpy", "numpy-buggy", "torch"], references=["richardson", "torch"], repeats=1,
-                             repeat_seconds=0.01, show_progress=False, models=[*extra, get_model("mlp")])
+                             repeat_seconds=0.01, show_progress=False, models=[*extra, get_model("mlp")], full=True)
     lines = report.summary().splitlines()
     assert len(lines) <= 40
     assert any(line.startswith("every cell as expected") and "copy0" in line for line in lines)
@@ -460,9 +461,9 @@ def test_cli_prints_a_summary_and_writes_every_file(cli_run):
     assert sorted(p.name for p in folder.iterdir()) == REPORT_FILES
 
 
-def test_cli_full_prints_every_row(tmp_path, capsys):
+def test_cli_rows_prints_every_row(tmp_path, capsys):
     assert main(["compare", "--cases", "seed", "--candidates", "numpy-buggy", "--references", "fd",
-                 "--repeats", "1", "--full", "--output", str(tmp_path)]) == 0
+                 "--repeats", "1", "--rows", "--output", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "b1 x4.000" in out and "ref passes" in out and "every verdict as expected" in out
 
@@ -472,7 +473,7 @@ def test_the_pictures_are_pngs_and_the_heatmap_reads_pass_green_and_fail_red(cli
     import matplotlib.image
 
     _, _, folder = cli_run
-    for name in ("heatmap.png", "cost.png", "cost_ratio.png"):
+    for name in ("heatmap.png", "cost.png", "matrix.png"):
         data = (folder / name).read_bytes()
         assert data.startswith(PNG_SIGNATURE)
         pixels = matplotlib.image.imread(io.BytesIO(data))
@@ -485,7 +486,7 @@ def test_the_pictures_are_pngs_and_the_heatmap_reads_pass_green_and_fail_red(cli
     passed, failed = colours[0, pairs.index(("numpy", "fd"))], colours[0, pairs.index(("numpy-buggy", "fd"))]
     assert passed[1] > passed[0] and failed[0] > failed[1]  # green below the threshold, red above
     texts = [text.get_text() for text in figure.axes[0].texts]
-    assert texts.count("FAIL") == 2 and "n/a" in texts  # numpy-buggy does not apply to linear1d
+    assert texts.count("FAIL ✓") == 2 and "n/a" in texts  # numpy-buggy does not apply to linear1d
 
 
 def test_without_matplotlib_the_rest_is_written_and_one_line_says_so(tmp_path, monkeypatch):
@@ -549,7 +550,8 @@ def test_a_report_that_cannot_be_rendered_changes_no_file(tmp_path, monkeypatch,
 
 def test_the_committed_results_are_a_real_run():
     results = Path(__file__).resolve().parents[1] / "results" / "compare"
-    if not (results / "provenance.json").is_file():
+    current = (results / "provenance.json").is_file() and "gradbench_mismatch" in pd.read_csv(results / "compare.csv")
+    if not current:  # the format of before gradbench's figure and matrix.png
         pytest.skip("no committed compare results in the current format (they are regenerated after merges)")
     csv = pd.read_csv(results / "compare.csv")
     rows = json.loads((results / "compare.json").read_text())
@@ -614,7 +616,7 @@ def test_the_html_report_opens_offline_in_chromium_with_tables_and_pictures(cli_
     probed.write_text(page.replace("</body>", PROBE + "</body>"))
     dom = run_chromium(chromium, probed.as_uri(), "--dump-dom")
     seen = json.loads(re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S).group(1).replace("&quot;", '"'))
-    assert sorted(alt for alt, _ in seen["images"]) == ["cost", "cost_ratio", "heatmap"]
+    assert sorted(alt for alt, _ in seen["images"]) == ["cost", "heatmap", "matrix"]
     assert all(width > 0 for _, width in seen["images"])  # every picture decoded
     assert seen["tables"] >= 5  # two verdict matrices, the timings, every cell, every source
     assert "numpy-buggy" in dom and "every cell" in dom.lower()
@@ -646,9 +648,9 @@ def _two_case_mlp():
     return dataclasses.replace(mlp, cases={name: mlp.cases[name] for name in ("seed", "fraud-s1-m16")})
 
 
-def test_the_default_run_checks_the_declared_kinds_on_each_models_first_case():
+def test_a_full_run_checks_the_declared_kinds_on_each_models_first_case():
     report = compare_sources(None, ["numpy", "numpy-buggy"], ["fd", "complex-step", "richardson"], repeats=1,
-                             show_progress=False, models=[get_model("softmax"), _two_case_mlp()])
+                             show_progress=False, models=[get_model("softmax"), _two_case_mlp()], full=True)
     cells = list(zip(report.table["case"], report.table["derivative"], report.table["candidate"],
                      report.table["reference"]))
     candidates, every_reference = ["numpy", "numpy-buggy"], ["fd", "complex-step", "richardson"]
@@ -679,6 +681,24 @@ def test_the_default_run_checks_the_declared_kinds_on_each_models_first_case():
     assert report.header["derivatives"] == {"softmax-k5-d4-m6": ["gradient", *SOFTMAX_KINDS],
                                             "softmax-k10-d20-m30": ["gradient"], "seed": ["gradient", "hvp"],
                                             "fraud-s1-m16": ["gradient"]}
+
+
+def test_the_default_run_is_each_models_first_case_and_full_is_every_case():
+    tiny = gb.Model(name="tiny", cost=get_model("linear1d").cost,
+                    cases={"tiny-n1": get_model("linear1d").cases["linear1d"], "tiny-n2": lambda: None})
+    models = [get_model("softmax"), _two_case_mlp(), tiny]  # a model built at run time joins by its first case
+    assert list(default_cases(models)) == ["softmax-k5-d4-m6", "seed", "tiny-n1"]
+    assert [case.name for case in select_cases(None, models, full=True)] == [
+        "softmax-k5-d4-m6", "softmax-k10-d20-m30", "seed", "fraud-s1-m16", "tiny-n1", "tiny-n2"]
+    assert [case.name for case in select_cases(["tiny-n2", "seed"], models)] == ["tiny-n2", "seed"]  # any case
+    report = compare_sources(None, ["numpy", "numpy-buggy"], ["fd"], repeats=1, show_progress=False,
+                             models=[get_model("softmax"), _two_case_mlp()])
+    assert list(dict.fromkeys(report.table["case"])) == ["softmax-k5-d4-m6", "seed"]
+    assert report.header["derivatives"] == {"softmax-k5-d4-m6": ["gradient", *SOFTMAX_KINDS],
+                                            "seed": ["gradient", "hvp"]}  # the kind cells, as in a full run
+    # every registered model is in the default run, each by the first case its file declares
+    shipped = {get_model(name).name: next(iter(get_model(name).cases)) for name in model_names()}
+    assert {case.model.name: name for name, case in default_cases().items()} == shipped
 
 
 def test_named_cases_check_their_gradients_unless_derivatives_name_kinds():
@@ -712,9 +732,9 @@ def test_every_kind_cell_has_the_verdict_and_difference_check_gives(sample):
     checked = table[table["verdict"].isin(["PASS", "FAIL"])]
     assert len(checked) == len(table) - (table["verdict"] == "UNAVAILABLE").sum()  # no ERROR, no TIMEOUT
     assert set(checked["derivative"]) == ({"hvp"} if sample == "mlp-hvp" else set(SOFTMAX_KINDS))
-    every_case = default_cases()
+    cases_by_name = every_case()
     for row in checked.itertuples():
-        case = every_case[row.case]
+        case = cases_by_name[row.case]
         result = gb.check(row.candidate, row.reference, *case.point(), model=case.model, derivative=row.derivative)
         cell = f"{row.case} {row.derivative}: {row.candidate} vs {row.reference}"
         assert result.derivative == row.derivative, cell
@@ -754,12 +774,12 @@ def test_the_summary_of_the_default_run_with_its_kind_cells_fits_in_40_lines(mon
 
 @pytest.fixture(scope="module")
 def kinds_cli_run(tmp_path_factory):
-    """One CLI run with kind cells: its exit status, what it printed (with --full), and the folder it wrote."""
+    """One CLI run with kind cells: its exit status, what it printed (with --rows), and the folder it wrote."""
     folder = tmp_path_factory.mktemp("compare-kinds")
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         status = main(["compare", "--cases", "softmax-k5-d4-m6,linear1d", "--candidates", "numpy,numpy-buggy",
-                       "--references", "fd,complex-step", "--derivatives", "all", "--repeats", "1", "--full",
+                       "--references", "fd,complex-step", "--derivatives", "all", "--repeats", "1", "--rows",
                        "--output", str(folder)])
     return status, printed.getvalue(), folder
 
@@ -799,7 +819,7 @@ def test_the_screen_and_the_html_show_the_kind_where_it_matters(kinds_cli_run):
     buggy = [line.split().count("FAIL") for line in summary if line.startswith("numpy-buggy ")]
     assert buggy == [2, 2]  # the gradient matrix, then the other kinds': both references fail it in each
     full = lines[:lines.index(summary[0])]
-    assert full[0].split()[:3] == ["case", "derivative", "candidate"]  # --full names each row's kind
+    assert full[0].split()[:3] == ["case", "derivative", "candidate"]  # --rows names each row's kind
     page = (folder / "report.html").read_text()
     for kind in SOFTMAX_KINDS:
         assert f"<h3>softmax {kind}, 1 case</h3>" in page
@@ -810,5 +830,167 @@ def test_the_screen_and_the_html_show_the_kind_where_it_matters(kinds_cli_run):
     rows = [label.get_text() for label in figure.axes[0].get_yticklabels()]
     assert rows == ["softmax-k5-d4-m6", *(f"softmax-k5-d4-m6 {kind}" for kind in SOFTMAX_KINDS), "linear1d"]
     texts = [text.get_text() for text in figure.axes[0].texts]
-    assert texts.count("FAIL") == 4 * 2 + 1  # numpy-buggy: 4 kinds x 2 references, and its HVP against fd
+    assert texts.count("FAIL ✓") == 4 * 2 + 1  # numpy-buggy: 4 kinds x 2 references, and its HVP against fd
     assert texts.count("n/a") == 2 + 2  # complex-step's HVP; linear1d has no planted bug
+
+
+# --------------------------------------------------------------------------
+# Honest colours, gradbench's validation figure, the research figure and the matrix
+# --------------------------------------------------------------------------
+
+
+def test_each_cell_has_gradbenchs_mismatch_figure_of_both_derivatives():
+    pytest.importorskip("torch")
+    report = compare_sources(["seed"], ["numpy", "numpy-buggy"], ["torch"], repeats=1, show_progress=False)
+    rows = report.table.set_index("candidate")
+    mlp = get_model("mlp")
+    params, X, Y = mlp.cases["seed"]()
+    right, wrong = mlp.gradient(params, X, Y), mlp.planted_bug.gradient(params, X, Y)  # torch agrees with `right`
+    worst = max(float(np.max(np.abs(wrong[k] - right[k]) / np.maximum(1.0, np.abs(wrong[k]) + np.abs(right[k]))))
+                for k in right)
+    assert worst > 1e-4  # the planted bug is beyond gradbench's rule too
+    assert rows.loc["numpy-buggy", "gradbench_mismatch"] == pytest.approx(worst, rel=1e-9, abs=1e-12)
+    assert not rows.loc["numpy-buggy", "gradbench_passes"]
+    assert rows.loc["numpy", "gradbench_mismatch"] < 1e-12 and rows.loc["numpy", "gradbench_passes"]
+
+
+@pytest.mark.parametrize("case, family", [("gmm-d10-k5", "gmm-d10"), ("gmm-d10-k10", "gmm-d10"), ("seed", "seed"),
+                                          ("linear1d", "linear1d"), ("lstm-adbench-l2-c1024", "lstm-adbench-l2"),
+                                          ("gmm-adbench-test", "gmm-adbench-test"), ("wide-4-256-1", "wide-4-256")])
+def test_a_cases_family_is_its_name_without_the_last_size_token(case, family):
+    from gradcheck_bench.tools.compare_figures import case_family
+
+    assert case_family(case) == family
+
+
+def _timings(rows):
+    """A sources table from (model, case, parameters, source, seconds) rows; the cost 1 ms everywhere."""
+    frame = pd.DataFrame(rows, columns=["model", "case", "parameters", "source", "seconds"])
+    return frame.assign(derivative="gradient", kind="autograd", outcome="OK", cost_seconds=1e-3,
+                        cost_ratio=frame["seconds"] / 1e-3)
+
+
+def test_the_research_figure_joins_only_one_familys_sizes():
+    pytest.importorskip("matplotlib")
+    from gradcheck_bench.tools.compare_figures import research_figure
+
+    rows = [("m", case, n, source, n * scale) for source, scale in (("a", 1e-4), ("b", 1e-3))
+            for case, n in (("m-d2-k5", 10), ("m-d2-k50", 100), ("m-d3-k5", 10), ("m-d10-k5", 50))]
+    rows += [("solo", "solo", 3, source, 1e-3) for source in ("a", "b")]
+    figure = research_figure(_timings(rows), budget=60.0)
+    assert len(figure.axes) == 2 * 3  # per model: derivative time, primal time, ratio
+    for axes in figure.axes[:3:2]:  # m's derivative time and ratio: one line per source, m-d2's two sizes
+        drawn = [line for line in axes.get_lines() if line.get_linestyle() != "None"]
+        assert sorted(list(line.get_xdata()) for line in drawn) == [[10, 100], [10, 100]]
+        points = [list(line.get_xdata()) for line in axes.get_lines() if line.get_linestyle() == "None"]
+        assert sorted(points) == [[10], [10], [50], [50]]  # m-d3-k5 shares a size with m-d2-k5 but no line
+    for axes in figure.axes[3:]:  # one size: points, no line
+        assert all(line.get_linestyle() == "None" and len(line.get_xdata()) == 1 for line in axes.get_lines())
+
+
+def _cells(rows):
+    frame = pd.DataFrame(rows, columns=["model", "case", "candidate", "reference", "verdict"])
+    return frame.assign(derivative="gradient", difference=1e-3, threshold=2e-7,
+                        expected=np.where(frame["candidate"] == "bug", "FAIL", "PASS"),
+                        as_expected=lambda f: f["verdict"] == f["expected"])
+
+
+def test_the_matrix_gives_each_source_its_outcome_on_each_workload():
+    pytest.importorskip("matplotlib")
+    from gradcheck_bench.tools.compare_figures import matrix_figure
+    from gradcheck_bench.tools.compare_summary import workload_outcomes
+
+    table = _cells([("m", "m-1", "numpy", "fd", "PASS"), ("m", "m-1", "bug", "fd", "FAIL"),
+                    ("m", "m-1", "torch", "fd", "FAIL"), ("m", "m-1", "numpy", "torch", "PASS"),
+                    ("m", "m-1", "bug", "torch", "FAIL"), ("m", "m-1", "jax", "fd", "UNAVAILABLE"),
+                    ("q", "q-1", "numpy", "fd", "PASS"), ("q", "q-1", "numpy", "fd", "PASS")])
+    sources = _timings([("m", "m-1", 5, name, 2e-3) for name in ("numpy", "bug", "torch", "fd", "jax")]
+                       + [("q", "q-1", 5, name, 4e-3) for name in ("numpy", "fd")])
+    sources.loc[sources["source"] == "bug", "kind"] = "planted-bug"
+    sources.loc[sources["source"] == "jax", "outcome"] = "UNAVAILABLE"
+    found = workload_outcomes(table, sources).set_index(["model", "source"])
+    # fd is failed by torch's FAIL, not by the planted bug's it catches; torch by its own cell against fd
+    assert found["outcome"].to_dict() == {("m", "numpy"): "PASS", ("m", "bug"): "FAIL", ("m", "torch"): "FAIL",
+                                          ("m", "fd"): "FAIL", ("m", "jax"): "UNAVAILABLE", ("q", "numpy"): "PASS",
+                                          ("q", "fd"): "PASS"}
+    assert found.loc[("m", "bug"), "as_expected"] and not found.loc[("m", "torch"), "as_expected"]
+    assert found.loc[("q", "fd"), "cost_ratio"] == pytest.approx(4.0)
+    texts = [text.get_text() for text in matrix_figure(table, sources).axes[0].texts]
+    assert "FAIL ✓\nx2" in texts and texts.count("FAIL !\nx2") == 2 and "UNAVAILABLE" in texts
+    assert texts.count("n/a") == 3  # q has no bug, torch or jax
+
+
+def test_the_html_colours_the_outcome_and_marks_the_expectation(cli_run):
+    _, _, folder = cli_run
+    page = (folder / "report.html").read_text()
+    assert "Colour is the outcome" in page and "✓ the verdict is the expected one, ! it is not" in page
+    assert "3e-01 FAIL ✓" in page and "PASS ✓" in page and "FAIL !" not in page  # marked as expected
+    timing = page[page.index("<h2>Gradient time over one cost evaluation"):]
+    timing = timing[:timing.index("</table>")]
+    rows = [re.findall(r"<t[hd][^>]*>([^<]*)</t[hd]>", row) for row in re.findall(r"<tr>(.*?)</tr>", timing, re.S)]
+    assert not any([text.strip() for text in row if text.strip()] == ["source"] for row in rows)  # no empty row
+    assert rows[1][0].strip() == "source" and rows[2][0].strip() == "numpy"
+    for name in ("heatmap.png", "cost.png", "matrix.png"):
+        assert f"<figcaption>{name}: " in page
+
+
+COLOUR_PROBE = """<script>
+window.addEventListener('load', function () {
+  var seen = {};
+  document.querySelectorAll('td').forEach(function (cell) {
+    var text = cell.textContent.trim();
+    var verdict = / (PASS|FAIL) [✓!]$/.exec(text);
+    if (verdict && !(verdict[1] in seen)) seen[verdict[1]] = getComputedStyle(cell).backgroundColor;
+  });
+  var probe = document.createElement('pre');
+  probe.id = 'colours';
+  probe.textContent = JSON.stringify(seen);
+  document.body.appendChild(probe);
+});
+</script>"""
+
+
+def test_in_a_browser_a_fail_cell_is_red_and_a_pass_cell_green(cli_run, tmp_path):
+    from gradcheck_bench.tools.dashboard import find_chromium, run_chromium
+
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("no Chromium on PATH (apt-get install -y chromium)")
+    _, _, folder = cli_run
+    assert "FAIL" in set(pd.read_csv(folder / "compare.csv")["verdict"])  # the planted bug's expected FAIL
+    probed = tmp_path / "probed.html"
+    probed.write_text((folder / "report.html").read_text().replace("</body>", COLOUR_PROBE + "</body>"))
+    dom = run_chromium(chromium, probed.as_uri(), "--dump-dom")
+    seen = json.loads(re.search(r'<pre id="colours">(.*?)</pre>', dom, re.S).group(1).replace("&quot;", '"'))
+    red, green = (tuple(int(v) for v in re.findall(r"\d+", seen[verdict])[:3]) for verdict in ("FAIL", "PASS"))
+    assert red[0] > red[1] + 60 and red[0] > red[2] + 60  # red-ish, though the FAIL was expected
+    assert green[1] > green[0] + 40 and green[1] > green[2] + 40  # green-ish
+
+
+def test_the_published_results_are_a_full_run_and_the_results_page_says_so():
+    from gradcheck_bench.cli import REGENERATE
+
+    assert REGENERATE["compare"] == ["compare", "--full"]
+    page = (Path(__file__).resolve().parents[1] / "docs" / "results.md").read_text()
+    assert re.search(r"^\| `compare/` \| `gradcheck-bench compare --full` \|", page, re.M)
+
+
+@pytest.mark.parametrize("flag", ["--full", "--large"])
+def test_full_and_large_ask_for_every_case(flag, monkeypatch, tmp_path):
+    import gradcheck_bench.tools.compare as compare_module
+    from gradcheck_bench.cli import build_parser
+
+    assert build_parser().parse_args(["compare", flag]).full and not build_parser().parse_args(["compare"]).full
+    asked = {}
+
+    class Asked(Exception):
+        pass
+
+    def recorded(*arguments, **options):
+        asked.update(options)
+        raise Asked  # stop before any work: what compare was asked is all this test reads
+
+    monkeypatch.setattr(compare_module, "compare_sources", recorded)
+    with pytest.raises(Asked):
+        main(["compare", flag, "--output", str(tmp_path)])
+    assert asked["full"] is True

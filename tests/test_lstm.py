@@ -124,10 +124,11 @@ def test_generated_points_are_reproducible_and_differ_by_seed():
     np.testing.assert_array_equal(a[2], b[2])
 
 
-def test_cases_start_with_adbench_test_input_and_are_named_by_size():
+def test_cases_start_small_then_adbench_test_input_and_are_named_by_size():
     names = list(MODEL.cases)
-    assert names[0] == "lstm-adbench-l2-c1024"
-    assert all(name.startswith("lstm-l") and "-c" in name for name in names[1:])
+    assert names[:2] == ["lstm-l2-c4", "lstm-adbench-l2-c1024"]  # the first, cheap one is a default compare's
+    assert MODEL.cases["lstm-l2-c4"]()[2].shape == (4, 14)  # c = 4 characters of b = 14 bits
+    assert all(name.startswith("lstm-l") and "-c" in name for name in names[2:])
 
 
 @pytest.mark.parametrize("change, message", [

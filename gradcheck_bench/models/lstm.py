@@ -315,7 +315,13 @@ forward pass is a Python loop over c - 1 characters and l layers, and the loop f
 machine, so only c = 1024 is a case. l = 2 at c = 1024 is the size of ADBench's test input, on other
 numbers."""
 
+SMALL_SIZE: tuple[int, int] = (2, 4)
+"""``(l, c)`` of the first case, b = 14: ADBench's parameters (they do not depend on c) on a sequence short
+enough for every source, JAX's compile of the unrolled loop and the oracles' passes included, to take seconds;
+the first case is the one a default ``compare`` run checks."""
+
 CASES: dict[str, Callable[[], tuple[Params, np.ndarray, np.ndarray]]] = {
+    f"lstm-l{SMALL_SIZE[0]}-c{SMALL_SIZE[1]}": _generated(*SMALL_SIZE),
     "lstm-adbench-l2-c1024": adbench_test_point,
     **{f"lstm-l{l}-c{c}": _generated(l, c) for l, c in GENERATED_SIZES},
 }

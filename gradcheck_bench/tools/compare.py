@@ -49,6 +49,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from .. import gradbench
 from ..check import judged, prepare
 from ..counting import count_forward_passes
 from ..errors import InputError
@@ -113,17 +114,33 @@ class Case:
         return min((float(np.min(np.abs(Z))) for Z in hidden), default=math.nan)
 
 
-def default_cases(models: list[Model] | None = None) -> dict[str, Case]:
-    """The cases of a default run, by name, in report order: every case every model declares."""
+def every_case(models: list[Model] | None = None) -> dict[str, Case]:
+    """Every case every model declares (every registered model when ``models`` is None), by name, in report
+    order: what ``--full`` runs, and the names ``--cases`` may choose from."""
     chosen = models if models is not None else [get_model(name) for name in model_names()]
     return {name: Case(name, model, build) for model in chosen for name, build in model.cases.items()}
 
 
-def select_cases(names: list[str] | None, models: list[Model] | None = None) -> list[Case]:
-    """The named cases (all when ``names`` is None); an unknown name is an InputError."""
-    cases = default_cases(models)
+def default_cases(models: list[Model] | None = None) -> dict[str, Case]:
+    """The representative set a default run checks: each model's first case, by name, in report order.
+
+    A model declares its cases smallest first (:attr:`~gradcheck_bench.models.Model.cases`), and its author
+    keeps the first one cheap, so one case per model covers every model and every source in about a minute;
+    a model added as a new file joins the set with its first case. ``--full`` (:func:`every_case`) runs the
+    rest, the sizes the research figure draws.
+    """
+    firsts: dict[str, Case] = {}
+    for case in every_case(models).values():
+        firsts.setdefault(case.model.name, case)
+    return {case.name: case for case in firsts.values()}
+
+
+def select_cases(names: list[str] | None, models: list[Model] | None = None, full: bool = False) -> list[Case]:
+    """The named cases (when ``names`` is None: :func:`default_cases`, or :func:`every_case` with ``full``);
+    an unknown name is an InputError."""
+    cases = every_case(models)
     if names is None:
-        return list(cases.values())
+        return list((cases if full else default_cases(models)).values())
     unknown = [name for name in names if name not in cases]
     if unknown or not names:
         raise InputError(
@@ -340,10 +357,12 @@ def compare_sources(
     eps: float | None = None,
     show_progress: bool | None = None,
     models: list[Model] | None = None,
+    full: bool = False,
 ) -> ComparisonReport:
     """Check every candidate against every reference on every case, timing every source within ``budget``.
 
-    Arguments left as None mean "all": every case of :func:`default_cases`,
+    ``cases`` None means the representative set, each model's first case (:func:`default_cases`), or with
+    ``full`` every case (:func:`every_case`); the other arguments left as None mean "all":
     every registered source of kind hand-written/planted-bug/autograd as a
     candidate and of kind oracle/autograd as a reference (those not
     installed give UNAVAILABLE cells). A pair is left out when a source does
@@ -376,8 +395,8 @@ def compare_sources(
     started = time.perf_counter()
     record = provenance(cases=cases, candidates=candidates, references=references, derivatives=derivatives,
                         threshold=threshold, repeats=repeats, budget=budget, repeat_seconds=repeat_seconds,
-                        device=device, threads=threads, eps=eps)
-    selected_cases = select_cases(cases, models)
+                        device=device, threads=threads, eps=eps, full=full)
+    selected_cases = select_cases(cases, models, full)
     choice = choose_sources(candidates, references)
     options = {
         key: value for key, value in (("device", device), ("threads", threads), ("eps", eps)) if value is not None
@@ -586,7 +605,10 @@ def _check_within_budget(case: Case, kind: str, candidate: str, reference: str,
 def _verdict_columns(result: CheckResult) -> dict[str, Any]:
     """What a row keeps of a check (a few numbers: the worker sends them back, not the gradients)."""
     worst = result.per_parameter["difference"].idxmax()
+    mismatch = gradbench_mismatch(result)
     return {
+        "gradbench_mismatch": mismatch,
+        "gradbench_passes": bool(np.isfinite(mismatch) and mismatch <= gradbench.TOLERANCE),
         "difference": result.difference,
         "threshold": result.threshold,
         "verdict": PASS if result.passed else FAIL,
@@ -598,10 +620,28 @@ def _verdict_columns(result: CheckResult) -> dict[str, Any]:
     }
 
 
+def gradbench_mismatch(result: CheckResult) -> float:
+    """gradbench's validation figure for a cell: the worst ``|x - y| / max(1, |x| + |y|)`` over every number of
+    the candidate's derivative ``x`` and the reference's ``y`` (:func:`gradcheck_bench.gradbench.mismatch`; a
+    complex number as its real and imaginary parts); NaN where a number is not finite. gradbench passes a tool
+    whose figure is at most 1e-4: a looser rule than the threshold's, on other numbers, shown beside it."""
+    worst = 0.0
+    for name, expected in result.reference_gradient.items():
+        x, y = np.asarray(result.candidate_gradient[name]), np.asarray(expected)
+        if np.iscomplexobj(x) or np.iscomplexobj(y):
+            x, y = np.stack([x.real, x.imag]), np.stack([np.real(y), np.imag(y)])
+        numbers = gradbench.mismatch(x, y)
+        if numbers.size and not np.all(np.isfinite(numbers)):
+            return math.nan
+        worst = max(worst, float(numbers.max(initial=0.0)))
+    return worst
+
+
 COLUMNS = [
     "case", "model", "parameters", "examples", "relu_margin", "derivative", "candidate", "reference", "difference",
-    "threshold", "verdict", "expected", "as_expected", "worst_parameter", "worst_parameter_difference",
-    "worst_parameter_scale", "culprits", "exposed_by", "candidate_seconds", "candidate_first_call_seconds",
+    "threshold", "verdict", "expected", "as_expected", "gradbench_mismatch", "gradbench_passes", "worst_parameter",
+    "worst_parameter_difference", "worst_parameter_scale", "culprits", "exposed_by", "candidate_seconds",
+    "candidate_first_call_seconds",
     "candidate_compile_seconds", "reference_seconds", "reference_first_call_seconds",
     "reference_compile_seconds", "reference_forward_passes", "candidate_repeats", "reference_repeats", "message",
 ]
@@ -616,8 +656,8 @@ def _row(case: Case, kind: str, candidate: str, reference: str,
         "case": case.name, "model": case.model.name, "parameters": facts.parameters, "examples": facts.examples,
         "relu_margin": facts.relu_margin, "derivative": kind, "candidate": candidate, "reference": reference,
         "difference": math.nan, "threshold": DEFAULT_THRESHOLD if threshold is None else threshold,
-        "expected": expected, "worst_parameter": "", "worst_parameter_difference": math.nan,
-        "worst_parameter_scale": math.nan, "culprits": "", "exposed_by": "",
+        "expected": expected, "gradbench_mismatch": math.nan, "gradbench_passes": None, "worst_parameter": "",
+        "worst_parameter_difference": math.nan, "worst_parameter_scale": math.nan, "culprits": "", "exposed_by": "",
         "candidate_seconds": ours.seconds, "candidate_first_call_seconds": ours.first_call_seconds,
         "candidate_compile_seconds": ours.compile_seconds, "reference_seconds": theirs.seconds,
         "reference_first_call_seconds": theirs.first_call_seconds,

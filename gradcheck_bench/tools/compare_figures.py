@@ -1,18 +1,23 @@
-"""The pictures of ``compare``: the outcome heatmap, the cost chart, and ADBench's gradient/objective figure.
+"""The pictures of ``compare``: the outcome heatmap, the research figure, and the workloads x sources matrix.
+
+Everywhere PASS is green and FAIL red; whether a verdict was the expected one is a separate mark, ✓ or !
+(:data:`~.compare_summary.MARKS`), since a planted bug is expected to FAIL.
 
 * ``heatmap.png``: cases (one row per case and derivative kind checked on it,
-  ``softmax-k5-d4-m6 jvp``) x (candidate, reference); colour is log10 of the
-  relative difference on a diverging scale that breaks at the threshold
-  (greens below it, reds above), and each cell says its verdict, or why it
-  has none (TIMEOUT, ERROR, UNAVAILABLE).
-* ``cost.png``: seconds per gradient against parameters, log-log, one line
-  per source and one panel per model (gradients only: the other kinds' times
-  are in the reports' tables); a TIMEOUT is drawn as an open triangle
-  in the source's colour at the budget, which the true time exceeds.
-* ``cost_ratio.png``: the same times over one evaluation of the cost (what
-  ADBench plots as "Jacobian / objective"); the fd oracle's counted forward
-  passes are drawn as a dashed guide, so its slope of one pass pair per
-  parameter shows as the line it follows.
+  ``softmax-k5-d4-m6 jvp``) x (candidate, reference); a PASS cell is green and
+  a FAIL cell red, deeper the further log10 of its relative difference lies
+  from the threshold, and each cell says its verdict and mark, or why it has
+  none (TIMEOUT, ERROR, UNAVAILABLE: grey).
+* ``cost.png``: gradbench's and ADBench's research figure. Per model (a row),
+  the derivative time, the primal time (one evaluation of ``model.cost``) and
+  their ratio against parameters, log-log, one colour per source; a line
+  joins the cases of one family (:func:`case_family`: the sizes of one
+  problem), every other case is a point; a TIMEOUT is an open triangle at the
+  budget (gradients only: the other kinds' times are in the reports' tables).
+* ``matrix.png``: gradbench's evals x tools matrix: one row per model, one
+  column per source, each cell the source's gradient outcome on the model
+  (:func:`~.compare_summary.workload_outcomes`) in its colour, shaded deeper
+  the larger the time over one primal evaluation, with that ratio as text.
 
 matplotlib is optional: figures are drawn with its object API on the Agg
 canvas (no pyplot, no global backend), and without it :func:`draw` returns
@@ -23,19 +28,30 @@ from __future__ import annotations
 
 import io
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..kinds import GRADIENT
-from .compare_cells import FAIL, PASS, TIMEOUT
-from .compare_summary import derivatives_of
+from .compare_cells import ERROR, FAIL, PASS, TIMEOUT, UNAVAILABLE
+from .compare_summary import MARKS, derivatives_of, workload_outcomes
 
-if TYPE_CHECKING:
-    from matplotlib.artist import Artist
-
-HEATMAP, COST, COST_RATIO = "heatmap.png", "cost.png", "cost_ratio.png"
+HEATMAP, COST, MATRIX = "heatmap.png", "cost.png", "matrix.png"
+CAPTIONS = {
+    HEATMAP: "Every cell: case (and derivative kind) x (candidate, reference). PASS green, FAIL red, deeper the "
+             "further the relative difference is from the threshold; grey: no verdict (TIME timeout, ERR error, "
+             "n/i not installed, n/a pair does not apply); ✓ verdict as expected, ! not.",
+    COST: "The research figure: per model, the gradient's time, one primal evaluation's time (model.cost) and "
+          "their ratio against the number of parameters, log-log, one colour per source. A line joins the sizes "
+          "of one family of cases (the case name without its last size token); other cases are points; an open "
+          "triangle is a TIMEOUT drawn at the budget.",
+    MATRIX: "Workloads x sources: each source's gradient outcome on each model (the worst over its cells there, "
+            "planted-bug partners left out), PASS green, FAIL red, TIMEOUT and ERROR orange, UNAVAILABLE grey; the "
+            "deeper the shade, the more primal evaluations its time is worth (the ratio in the cell); ✓ as "
+            "expected, ! not.",
+}
+"""What each picture shows, one caption each (report.html puts it under the picture)."""
 SHORT = {"UNAVAILABLE": "n/i", "TIMEOUT": "TIME", "ERROR": "ERR"}
 """Heatmap labels of cells without a difference (n/i: framework not installed)."""
 SMALLEST_DIFFERENCE = 1e-17
@@ -58,8 +74,8 @@ def draw(table: pd.DataFrame, sources: pd.DataFrame, budget: float) -> dict[str,
         return {}
     pictures = {HEATMAP: png(heatmap_figure(table))}
     if not sources.empty:
-        pictures[COST] = png(cost_figure(sources, budget))
-        pictures[COST_RATIO] = png(cost_figure(sources, budget, ratio=True))
+        pictures[COST] = png(research_figure(sources, budget))
+        pictures[MATRIX] = png(matrix_figure(table, sources))
     return pictures
 
 
@@ -102,15 +118,18 @@ def heatmap_figure(table: pd.DataFrame) -> Any:
     relative = len(thresholds) > 1  # mixed thresholds: colour difference / threshold instead
     values = np.full((len(cases), len(pairs)), np.nan)
     labels = np.full((len(cases), len(pairs)), "n/a", dtype=object)
+    verdicts = np.full((len(cases), len(pairs)), "", dtype=object)
     for row in table.itertuples():
         i, j = cases.index(row.row), pairs.index((row.candidate, row.reference))
         if row.verdict in (PASS, FAIL) and np.isfinite(row.difference):
             scaled = row.difference / row.threshold if relative else row.difference
             values[i, j] = math.log10(max(scaled, SMALLEST_DIFFERENCE))
-            labels[i, j] = row.verdict + ("" if row.as_expected else "!")
+            verdicts[i, j] = row.verdict
+            labels[i, j] = f"{row.verdict} {MARKS[bool(row.as_expected)]}"
         else:
             labels[i, j] = SHORT.get(row.verdict, row.verdict)
     centre = 0.0 if relative else math.log10(float(thresholds[0]))
+    values = _verdict_side(values, verdicts, centre)
     finite = values[np.isfinite(values)]
     low = min(finite.min(initial=centre), centre) - 1
     high = max(finite.max(initial=centre), centre) + 1
@@ -126,7 +145,7 @@ def heatmap_figure(table: pd.DataFrame) -> Any:
             red, green, blue = 0.8, 0.8, 0.8
         dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
         axes.text(j, i, label, ha="center", va="center", fontsize=size, color="white" if dark else "black",
-                  fontweight="bold" if label.endswith("!") else "normal")
+                  fontweight="bold" if label.endswith(MARKS[False]) else "normal")
     axes.set_xticks(range(len(pairs)), [f"{c}\nvs {r}" for c, r in pairs], rotation=60, ha="right", fontsize=7)
     axes.set_yticks(range(len(cases)), cases, fontsize=7)
     for boundary in _model_boundaries(table, cases):
@@ -137,11 +156,22 @@ def heatmap_figure(table: pd.DataFrame) -> Any:
     threshold_text = "difference = threshold" if relative else f"threshold {float(thresholds[0]):.0e}"
     kinds = ("\nA row named with a derivative kind compares that derivative, the others the gradient; n/a also "
              "where a source gives no such derivative" if (derivatives_of(table) != GRADIENT).any() else "")
-    axes.set_title(f"Relative difference per case and pair: green below the {threshold_text}, red above "
-                   "(planted bugs should be red); ! verdict not as expected\nGrey, no difference: TIME timeout, "
+    axes.set_title(f"Verdict per case and pair: PASS green, FAIL red, deeper the further the relative difference "
+                   f"is from the {threshold_text}\n{MARKS[True]} as expected, {MARKS[False]} not (planted bugs are "
+                   "expected to FAIL). Grey, no difference: TIME timeout,\n"
                    f"ERR error, n/i framework not installed, n/a pair does not apply{kinds}", fontsize=8)
     figure.tight_layout()
     return figure
+
+
+def _verdict_side(values: np.ndarray, verdicts: np.ndarray, centre: float) -> np.ndarray:
+    """Each checked cell's colour value on its verdict's side of the threshold: a PASS green and a FAIL red even
+    where the check's second look overruled the first difference (a fd step across a kink, an error bar)."""
+    edge = 0.05
+    values = values.copy()
+    values[verdicts == PASS] = np.minimum(values[verdicts == PASS], centre - edge)
+    values[verdicts == FAIL] = np.maximum(values[verdicts == FAIL], centre + edge)
+    return values
 
 
 def _run_order(table: pd.DataFrame, column: str) -> list[str]:
@@ -156,64 +186,176 @@ def _model_boundaries(table: pd.DataFrame, rows: list[str]) -> list[int]:
 
 
 # --------------------------------------------------------------------------
-# The cost charts
+# The research figure: derivative time, primal time and their ratio against problem size
 # --------------------------------------------------------------------------
 
 
-def cost_figure(sources: pd.DataFrame, budget: float, ratio: bool = False) -> Any:
-    """Seconds per gradient (or over one cost evaluation, ``ratio``) against parameters, per model, log-log."""
-    from matplotlib import colormaps
+def case_family(case: str) -> str:
+    """The family a case belongs to: its name without its last size token (``gmm-d10-k5`` -> ``gmm-d10``).
+
+    Names are dash-separated tokens, and a size token is one with a digit in it (``k5``, ``c1024``, ``256``);
+    a name of one token, or whose last token has no digit (``seed``), is a family of its own. The cases of one
+    family differ in one size, so the research figure joins them with a line; a case alone in its family is a
+    point. A new model gets lines by naming its cases this way, with no edit here.
+    """
+    tokens = case.split("-")
+    return "-".join(tokens[:-1]) if len(tokens) > 1 and any(c.isdigit() for c in tokens[-1]) else case
+
+
+RESEARCH_PANELS = (("seconds", "derivative time (s)"), ("cost_seconds", "primal time (s)"),
+                   ("cost_ratio", "derivative time / primal time"))
+"""The research figure's columns: the sources table's column drawn, and its axis label."""
+PRIMAL = "primal (model.cost)"
+"""The primal time's one line: ``model.cost`` in NumPy, timed once per case for every source."""
+FAMILY_MARKERS = "osDvP*Xph<>"
+"""A marker per family within a model (no upward triangle: that is a TIMEOUT's)."""
+
+
+def research_figure(sources: pd.DataFrame, budget: float) -> Any:
+    """One row per model: derivative time, primal time and their ratio against parameters, log-log, a line per
+    source through each family of cases (:func:`case_family`), the other cases points; gradients only."""
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
     timed = sources[(sources["kind"] != "planted-bug") & (derivatives_of(sources) == GRADIENT)]
     models = list(dict.fromkeys(timed["model"]))
-    names = list(dict.fromkeys(timed["source"]))
-    colours = dict(zip(names, colormaps["tab10"](np.linspace(0, 1, 10))[: len(names)] if len(names) <= 10
-                       else colormaps["turbo"](np.linspace(0, 1, len(names)))))
-    columns = min(2, len(models))
-    rows = math.ceil(len(models) / columns)
-    figure = Figure(figsize=(5.8 * columns, 4.0 * rows + 1.0))
-    for number, model in enumerate(models, start=1):
-        axes = figure.add_subplot(rows, columns, number)
-        _cost_panel(axes, timed[timed["model"] == model], colours, budget, ratio)
-        axes.set_title(model, fontsize=10)
-    handles: dict[str, Artist] = {}
-    for axes in figure.axes:
-        for handle, label in zip(*axes.get_legend_handles_labels()):
-            handles.setdefault(label, handle)
-    handles = dict(sorted(handles.items(), key=lambda item: names.index(item[0]) if item[0] in names else len(names)))
+    colours = source_colours(list(dict.fromkeys(timed["source"])))
+    figure = Figure(figsize=(15.0, 3.3 * len(models) + 1.3))
+    for row, model in enumerate(models):
+        rows = timed[timed["model"] == model]
+        families = list(dict.fromkeys(case_family(case) for case in rows["case"]))
+        markers = {family: FAMILY_MARKERS[i % len(FAMILY_MARKERS)] for i, family in enumerate(families)}
+        for column, (measure, label) in enumerate(RESEARCH_PANELS):
+            axes = figure.add_subplot(len(models), len(RESEARCH_PANELS), row * len(RESEARCH_PANELS) + column + 1)
+            if measure == "cost_seconds":
+                primal = rows.drop_duplicates("case").assign(source=PRIMAL, outcome="OK")
+                _research_panel(axes, primal, {PRIMAL: "black"}, markers, measure, budget)
+            else:
+                _research_panel(axes, rows, colours, markers, measure, budget)
+            axes.set_title(f"{model}: {label}", fontsize=9)
+            axes.set_ylabel(label, fontsize=8)
+        if len(families) > 1:  # which marker is which family, in the model's primal panel (one point per case)
+            figure.axes[row * len(RESEARCH_PANELS) + 1].legend(
+                [Line2D([], [], linestyle="none", marker=markers[f], color="dimgrey") for f in families], families,
+                fontsize=6, loc="best", title="family", title_fontsize=6, framealpha=0.6)
+    handles: dict[str, Any] = {name: Line2D([], [], color=colour, marker="o", markersize=4)
+                               for name, colour in colours.items()}
+    handles[PRIMAL] = Line2D([], [], color="black", marker="o", markersize=4)
     if (timed["outcome"] == TIMEOUT).any():
         handles[f"{TIMEOUT}: slower than the budget"] = Line2D([], [], linestyle="none", marker="^", markersize=7,
                                                                markerfacecolor="none", color="black")
-    figure.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(5, len(handles)), fontsize=8,
+    figure.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(6, len(handles)), fontsize=8,
                   frameon=False)
-    figure.suptitle("Gradient time / objective time (one cost evaluation)" if ratio
-                    else "Seconds per gradient (median of warm calls)", fontsize=11)
-    legend_rows = math.ceil(len(handles) / 5)
-    figure.tight_layout(rect=(0, (0.25 + 0.2 * legend_rows) / (4.0 * rows + 1.0), 1, 0.97))
+    figure.suptitle("Derivative time, primal time and their ratio against problem size (gradients; a line joins "
+                    "one family's sizes, other cases are points)", fontsize=10, y=1 - 0.2 / (3.3 * len(models) + 1.3))
+    legend_rows = math.ceil(len(handles) / 6)
+    height = 3.3 * len(models) + 1.3
+    # fixed margins in inches rather than tight_layout, which draws the whole figure once more to measure it
+    figure.subplots_adjust(left=0.06, right=0.99, wspace=0.28, hspace=0.45,
+                           bottom=(0.55 + 0.2 * legend_rows) / height, top=1 - 0.8 / height)
     return figure
 
 
-def _cost_panel(axes: Any, rows: pd.DataFrame, colours: dict[str, Any], budget: float, ratio: bool) -> None:
-    """One model: a line per source through its finished cases, triangles at the budget for its timeouts."""
-    measure = "cost_ratio" if ratio else "seconds"
+def source_colours(names: list[str]) -> dict[str, Any]:
+    """One colour per source, in the run's order (tab10, or turbo past ten sources)."""
+    from matplotlib import colormaps
+
+    palette = colormaps["tab10"](np.arange(10)) if len(names) <= 10 else colormaps["turbo"](
+        np.linspace(0, 1, len(names)))
+    return dict(zip(names, palette))
+
+
+def _research_panel(axes: Any, rows: pd.DataFrame, colours: dict[str, Any], markers: dict[str, str], measure: str,
+                    budget: float) -> None:
+    """One model and measure: per source, a line through each family with several sizes, points otherwise; an
+    open triangle at the budget for a TIMEOUT (its true time is above)."""
     for name, group in rows.groupby("source", sort=False):
-        done = group[group["outcome"] == "OK"].sort_values(["parameters", measure])
-        axes.plot(done["parameters"], done[measure], marker="o", markersize=4, linewidth=1.4,
-                  color=colours[name], label=name)
+        done = group[group["outcome"] == "OK"]
+        for family, members in done.groupby(done["case"].map(case_family), sort=False):
+            members = members.sort_values("parameters")
+            sized = members["parameters"].nunique() == len(members) > 1  # one size varies the problem size
+            axes.plot(members["parameters"], members[measure], marker=markers[family], markersize=4,
+                      linewidth=1.3 if sized else 0, linestyle="-" if sized else "none", color=colours[name])
         late = group[group["outcome"] == TIMEOUT]
-        if len(late):
-            bound = budget / late["cost_seconds"] if ratio else pd.Series(budget, index=late.index)
+        if len(late) and measure != "cost_seconds":
+            bound = budget / late["cost_seconds"] if measure == "cost_ratio" else pd.Series(budget, index=late.index)
             axes.plot(late["parameters"], bound, linestyle="none", marker="^", markersize=7, markerfacecolor="none",
                       color=colours[name])
-    fd = rows[(rows["source"] == "fd") & (rows["outcome"] == "OK")].sort_values("parameters")
-    if ratio and len(fd):
-        axes.plot(fd["parameters"], fd["forward_passes"], linestyle="--", color="grey", linewidth=1,
-                  label="fd's counted forward passes")
+    from matplotlib.ticker import NullFormatter
+
     axes.set_xscale("log")
     axes.set_yscale("log")
-    axes.set_xlabel("parameters", fontsize=9)
-    axes.set_ylabel("gradient time / one cost evaluation" if ratio else "seconds per gradient", fontsize=9)
+    for axis, (low, high) in ((axes.xaxis, axes.get_xlim()), (axes.yaxis, axes.get_ylim())):
+        if high >= 10 * low:  # a decade or more has labelled decades: minor labels would only crowd them
+            axis.set_minor_formatter(NullFormatter())
+    axes.set_xlabel("parameters", fontsize=8)
     axes.grid(True, which="major", linewidth=0.4, alpha=0.6)
-    axes.tick_params(labelsize=8)
+    axes.tick_params(labelsize=7)
+
+
+# --------------------------------------------------------------------------
+# The evals x sources matrix
+# --------------------------------------------------------------------------
+
+
+def matrix_figure(table: pd.DataFrame, sources: pd.DataFrame) -> Any:
+    """Workloads (models) x sources: each cell's outcome (:func:`~.compare_summary.workload_outcomes`) as its
+    colour, deeper where the derivative takes more primal evaluations, and its mark and ratio as text."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    outcomes = workload_outcomes(table, sources)
+    models = list(dict.fromkeys(outcomes["model"]))
+    names = list(dict.fromkeys(outcomes["source"]))
+    ratios = outcomes["cost_ratio"][np.isfinite(outcomes["cost_ratio"])]
+    low, high = (math.log10(ratios.min()), math.log10(ratios.max())) if len(ratios) else (0.0, 1.0)
+    figure = Figure(figsize=(2.6 + 1.15 * len(names), 2.2 + 0.55 * len(models)))
+    axes = figure.add_subplot()
+    present = {(models.index(m), names.index(n)) for m, n in zip(outcomes["model"], outcomes["source"])}
+    for i, j in set(np.ndindex(len(models), len(names))) - present:  # a source that does not handle the model
+        axes.add_patch(_cell_patch(j, i, (0.97, 0.97, 0.97, 1.0)))
+        axes.text(j, i, "n/a", ha="center", va="center", fontsize=7, color="grey")
+    for cell in outcomes.itertuples():
+        i, j = models.index(cell.model), names.index(cell.source)
+        depth = 0.5 if high == low or not np.isfinite(cell.cost_ratio) else (
+            (math.log10(cell.cost_ratio) - low) / (high - low))
+        colour = outcome_shade(cell.outcome, depth)
+        axes.add_patch(_cell_patch(j, i, colour))
+        mark = "" if cell.outcome not in (PASS, FAIL) else " " + MARKS[bool(cell.as_expected)]
+        ratio = f"\nx{cell.cost_ratio:.3g}" if np.isfinite(cell.cost_ratio) else ""
+        dark = sum(w * c for w, c in zip((0.299, 0.587, 0.114), colour[:3])) < 0.5
+        axes.text(j, i, f"{cell.outcome}{mark}{ratio}", ha="center", va="center", fontsize=7,
+                  color="white" if dark else "black", fontweight="bold" if mark == " " + MARKS[False] else "normal")
+    axes.set_xlim(-0.5, len(names) - 0.5)
+    axes.set_ylim(len(models) - 0.5, -0.5)
+    axes.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+    axes.set_yticks(range(len(models)), models, fontsize=8)
+    axes.tick_params(length=0)
+    patches = [Patch(facecolor=outcome_shade(outcome, 0.5), label=outcome) for outcome in MATRIX_OUTCOMES]
+    patches.append(Patch(facecolor=(0.97, 0.97, 0.97), edgecolor="lightgrey", label="n/a: source does not apply"))
+    figure.legend(handles=patches, loc="lower center", ncol=len(patches), fontsize=7, frameon=False)
+    axes.set_title(f"Workloads x sources: the gradient's outcome, and x its time over one primal evaluation "
+                   f"(median of the cases;\ndeeper shade: larger ratio, from x{10 ** low:.2g} to x{10 ** high:.2g}). "
+                   f"{MARKS[True]} as expected, {MARKS[False]} not (planted bugs are expected to FAIL)", fontsize=8)
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
+    return figure
+
+
+MATRIX_OUTCOMES = (PASS, FAIL, TIMEOUT, ERROR, UNAVAILABLE)
+SHADES = {PASS: "Greens", FAIL: "Reds", TIMEOUT: "Oranges", ERROR: "Oranges", UNAVAILABLE: "Greys"}
+
+
+def outcome_shade(outcome: str, depth: float) -> Any:
+    """The outcome's hue (PASS green, FAIL red, TIMEOUT and ERROR orange, UNAVAILABLE grey) at ``depth`` in [0, 1]:
+    pale to deep."""
+    from matplotlib import colormaps
+
+    if outcome == UNAVAILABLE:
+        return colormaps["Greys"](0.2)
+    return colormaps[SHADES.get(outcome, "Greys")](0.35 + 0.5 * min(max(depth, 0.0), 1.0))
+
+
+def _cell_patch(x: float, y: float, colour: Any) -> Any:
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x - 0.5, y - 0.5), 1.0, 1.0, facecolor=colour, edgecolor="white", linewidth=2)

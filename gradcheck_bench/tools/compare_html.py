@@ -4,9 +4,14 @@ The page holds the summary tables (a verdict matrix per model and per
 derivative kind its cases were checked for, the timings of the gradients and
 of the other kinds; pandas' Styler, or plain
 ``DataFrame.to_html`` where jinja2, which the Styler needs, is missing), the
-pictures as base64 ``data:`` URIs, the cells that could not be checked with
-their messages, and every row in collapsed sections. No script, no font, no
-stylesheet comes from anywhere else.
+pictures as base64 ``data:`` URIs with a caption each, the cells that could
+not be checked with their messages, and every row in collapsed sections. No
+script, no font, no stylesheet comes from anywhere else.
+
+Colours say the outcome, never the expectation: PASS green, FAIL red (a
+planted bug's expected FAIL too), TIMEOUT and ERROR orange, UNAVAILABLE grey;
+whether a verdict is the expected one is a mark beside it, ✓ or !, and a
+legend at the top says so.
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from .compare_cells import ERROR, FAIL, INCOMPLETE, PASS, TIMEOUT, UNAVAILABLE
-from .compare_summary import (BAD, GOOD, INCOMPLETE_STATE, KINDS_TIMING_TITLE, NOT_RUN, TIMING_TITLE, legend,
+from .compare_cells import INCOMPLETE, OUTCOMES
+from .compare_figures import CAPTIONS, MATRIX
+from .compare_summary import (KINDS_TIMING_TITLE, MARK_LEGEND, MARKS, OUTCOME_COLOURS, TIMING_TITLE, legend,
                               outcome_counts, timing_ratios, verdict_matrices)
 
-STATE_COLOURS = {GOOD: "#d8efd0", BAD: "#f3a5a5", INCOMPLETE_STATE: "#fbdc9c", NOT_RUN: "#e4e4e4"}
-VERDICT_COLOURS = {PASS: "#d8efd0", FAIL: "#f3c7c7", UNAVAILABLE: "#e4e4e4", TIMEOUT: "#fbdc9c", ERROR: "#fbdc9c"}
+VERDICT_COLOURS = OUTCOME_COLOURS
+OVERVIEW = (MATRIX,)
+"""Pictures shown at the top, under the headline, rather than with the others: gradbench's matrix."""
 PAGE_STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1300px;
        padding: 0 1em; color: #222; }
@@ -34,6 +41,8 @@ th { background: #f2f2f2; }
 figure { margin: 1em 0 2em; }
 img { max-width: 100%; border: 1px solid #ddd; }
 .meta { color: #555; font-size: 13px; }
+.legend span.swatch { display: inline-block; padding: 1px 8px; margin-right: 6px; border: 1px solid #aaa; }
+figcaption { font-size: 13px; color: #333; max-width: 1100px; }
 details { margin: 1em 0; }
 summary { cursor: pointer; font-weight: 600; }
 """
@@ -46,26 +55,32 @@ def report_html(table: pd.DataFrame, sources: pd.DataFrame, header: Mapping[str,
         "<h1>gradcheck-bench compare</h1>",
         f"<p class='meta'>{_meta(header)}</p>",
         f"<p><strong>{len(table)} checks</strong>: {html.escape(outcome_counts(table))}.</p>",
+        *[_figure(name, pictures[name]) for name in OVERVIEW if name in pictures],
         "<h2>Verdicts per model and derivative: candidate (rows) against reference (columns)</h2>",
-        f"<p>{html.escape(legend(table))}.</p>",
+        colour_legend(),
+        f"<p>{html.escape(legend(table).replace('; ! not as expected', ''))}.</p>",
     ]
-    states = verdict_matrices(table, "state", each_kind=True)
-    for name, matrix in verdict_matrices(table, each_kind=True).items():
+    outcomes = verdict_matrices(table, "outcome", each_kind=True)
+    for name, matrix in verdict_matrices(table, "marked", each_kind=True).items():
+        colours = outcomes[name].replace(VERDICT_COLOURS)
         parts += [f"<h3>{html.escape(str(matrix.index.name))}</h3>",
-                  html_table(matrix.rename_axis(index=None), cell_colours=states[name].replace(STATE_COLOURS))]
+                  html_table(matrix.rename_axis(index=None), cell_colours=colours)]
     timings = ((TIMING_TITLE, timing_ratios(sources)), (KINDS_TIMING_TITLE, timing_ratios(sources, kinds=True)))
     for title, ratios in timings:
-        if not ratios.empty:
+        if not ratios.empty:  # "source" heads the index's column, on the columns' last row: no empty row
+            shown = ratios.rename_axis(index=None, columns=["model", "source"])
             parts += [f"<h2>{html.escape(title[0].upper() + title[1:])}</h2>",
-                      html_table(ratios, number_format="{:.3g}")]
+                      html_table(shown, number_format="{:.3g}")]
     parts += _problems(sources, unavailable)
     parts.append("<h2>Pictures</h2>")
     if pictures_note:
         parts.append(f"<p>{html.escape(pictures_note)}.</p>")
-    parts += [_figure(name, data) for name, data in pictures.items()]
+    parts += [_figure(name, data) for name, data in pictures.items() if name not in OVERVIEW]
+    marked = table.assign(verdict=[f"{v} {MARKS[bool(e)]}" if v in ("PASS", "FAIL") else v
+                                   for v, e in zip(table["verdict"], table["as_expected"])])
     parts += [
         f"<details><summary>Every cell ({len(table)} rows; the same as compare.csv)</summary>",
-        html_table(table, index=False, column_colours={"verdict": VERDICT_COLOURS}, number_format="{:.3g}"),
+        html_table(marked, index=False, column_colours={"verdict": _marked_colours()}, number_format="{:.3g}"),
         "</details>",
         f"<details><summary>Every source on every case ({len(sources)} rows; sources.csv)</summary>",
         html_table(sources, index=False, column_colours={"outcome": VERDICT_COLOURS}, number_format="{:.3g}"),
@@ -100,11 +115,26 @@ def _problems(sources: pd.DataFrame, unavailable: Mapping[str, str]) -> list[str
     return parts
 
 
+def colour_legend() -> str:
+    """What the colours and marks mean: one swatch per outcome, then the marks."""
+    swatches = "".join(f"<span class='swatch' style='background-color: {VERDICT_COLOURS[o]}'>{o}</span>"
+                       for o in OUTCOMES)
+    return (f"<p class='legend'>Colour is the outcome: {swatches}<br>{html.escape(MARK_LEGEND)}. A matrix cell "
+            "gathering several verdicts is coloured by the worst: FAIL, then ERROR, TIMEOUT, UNAVAILABLE.</p>")
+
+
+def _marked_colours() -> dict[str, str]:
+    """The every-cell table's verdict colours, its PASS and FAIL cells carrying their mark."""
+    marked = {f"{o} {mark}": VERDICT_COLOURS[o] for o in ("PASS", "FAIL") for mark in MARKS.values()}
+    return {**VERDICT_COLOURS, **marked}
+
+
 def _figure(name: str, data: bytes) -> str:
     encoded = base64.b64encode(data).decode("ascii")
     stem = Path(name).stem
+    caption = f"{name}: {CAPTIONS[name]}" if name in CAPTIONS else name
     return (f"<figure><img alt='{html.escape(stem)}' src='data:image/png;base64,{encoded}'>"
-            f"<figcaption>{html.escape(name)}</figcaption></figure>")
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
 def html_table(frame: pd.DataFrame, *, index: bool = True, cell_colours: pd.DataFrame | None = None,

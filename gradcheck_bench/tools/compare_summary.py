@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from . import report as result_files
+from ..gradbench import TOLERANCE as GRADBENCH_TOLERANCE
 from ..kinds import GRADIENT
 from ..kinds import kinds as kinds_in_order
 from .compare_cells import ERROR, FAIL, INCOMPLETE, OUTCOMES, PASS, TIMEOUT, UNAVAILABLE
@@ -41,7 +42,15 @@ KINK_WARNING_MARGIN = 1e-3
 CHECK_PREFIX = "the check: "
 """How a cell's message starts when its sources gave gradients but the check itself raised or ran out of time."""
 GOOD, BAD, INCOMPLETE_STATE, NOT_RUN = "as expected", "unexpected", "incomplete", "unavailable"
-"""The state of a matrix cell, which the HTML report colours."""
+"""The state of a matrix cell: whether its verdicts are the expected ones."""
+MARKS = {True: "✓", False: "!"}
+"""The mark beside a verdict: ✓ it is the expected one, ! it is not (the screen shows only the !)."""
+MARK_LEGEND = ("✓ the verdict is the expected one, ! it is not: planted bugs (numpy-buggy) are expected to FAIL, "
+               "every other source to PASS")
+OUTCOME_COLOURS = {PASS: "#9fd88f", FAIL: "#ef8a8a", TIMEOUT: "#fbd38a", ERROR: "#fbd38a", UNAVAILABLE: "#dcdcdc"}
+"""The background of an outcome in the HTML report: PASS green and FAIL red whatever was expected."""
+WORST_FIRST = (FAIL, ERROR, TIMEOUT, UNAVAILABLE, PASS)
+"""The outcome a matrix cell gathering several shows in colour: the first of these among them."""
 
 
 # --------------------------------------------------------------------------
@@ -98,10 +107,13 @@ def cell_summary(table: pd.DataFrame, each_kind: bool = False) -> pd.DataFrame:
         text = (f"{worst:.0e} " if np.isfinite(worst) else "") + verdict + ("!" if unexpected else "")
         state = (BAD if unexpected else INCOMPLETE_STATE if any(v in INCOMPLETE for v in verdicts)
                  else NOT_RUN if set(verdicts) == {UNAVAILABLE} else GOOD)
+        mark = f" {MARKS[not unexpected]}" if len(checked) else ""
+        marked = (f"{worst:.0e} " if np.isfinite(worst) else "") + verdict + mark
         rows.append({"matrix": matrix, "model": model, "candidate": candidate, "reference": reference,
-                     "cells": len(group), "worst_difference": worst, "text": text, "state": state})
+                     "cells": len(group), "worst_difference": worst, "text": text, "state": state,
+                     "outcome": next(o for o in WORST_FIRST if o in verdicts), "marked": marked})
     return pd.DataFrame(rows, columns=["matrix", "model", "candidate", "reference", "cells", "worst_difference",
-                                       "text", "state"])
+                                       "text", "state", "outcome", "marked"])
 
 
 def verdict_matrices(table: pd.DataFrame, value: str = "text", each_kind: bool = False) -> dict[str, pd.DataFrame]:
@@ -120,6 +132,32 @@ def verdict_matrices(table: pd.DataFrame, value: str = "text", each_kind: bool =
         matrix.columns.name = None
         matrices[name] = matrix
     return matrices
+
+
+def workload_outcomes(table: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
+    """One row per (model, source), gradbench's evals x tools cell: the source's gradient outcome on the model,
+    whether it is the expected one, and its time over one primal evaluation (median of the cases it finished).
+
+    The outcome is the worst (:data:`WORST_FIRST`) over the model's gradient cells the source is in, as candidate
+    or reference, with a source that is not a planted bug (so an oracle is not failed by the bug it catches; a
+    planted bug by its own cells); UNAVAILABLE, TIMEOUT or ERROR where the source has no gradient there.
+    """
+    grads = table[derivatives_of(table) == GRADIENT]
+    timed = sources[derivatives_of(sources) == GRADIENT]
+    bugs = set(timed.loc[timed["kind"] == "planted-bug", "source"])
+    rows = []
+    for (model, name), measured in timed.groupby(["model", "source"], sort=False):
+        cells = grads[(grads["model"] == model) & ((grads["candidate"] == name)  # references are never bugs
+                                                   | ((grads["reference"] == name) & ~grads["candidate"].isin(bugs)))]
+        verdicts = set(cells["verdict"]) | set(measured["outcome"]) - {"OK"}
+        outcome = next((o for o in WORST_FIRST if o in verdicts), UNAVAILABLE)
+        expected = FAIL if name in bugs else PASS
+        finished = measured.loc[measured["outcome"] == "OK", "cost_ratio"]
+        rows.append({"model": model, "source": name, "outcome": outcome, "expected": expected,
+                     "as_expected": outcome == expected, "cells": len(cells),
+                     "cost_ratio": float(finished.median()) if len(finished) else math.nan})
+    return pd.DataFrame(rows, columns=["model", "source", "outcome", "expected", "as_expected", "cells",
+                                       "cost_ratio"])
 
 
 def timing_ratios(sources: pd.DataFrame, kinds: bool = False) -> pd.DataFrame:
@@ -189,7 +227,7 @@ def screen_summary(table: pd.DataFrame, sources: pd.DataFrame, header: dict[str,
     if pictures_note:
         footer.append(pictures_note)
     footer.append(f"full tables and pictures: {directory / 'report.html'} (and compare.csv, sources.csv, "
-                  "compare.md beside it); --full prints every row")
+                  "compare.md beside it); --rows prints every row")
     body = _fit([headline, legend(table), ""], matrices, table, timing_block, footer)
     return "\n".join(body)
 
@@ -288,6 +326,13 @@ def _milliseconds(seconds: float) -> str:
     return "-" if not np.isfinite(seconds) else f"{seconds * 1e3:.3g}"
 
 
+def _gradbench_text(mismatch: float) -> str:
+    """gradbench's figure and its verdict on the 1e-4 rule (``3.1e-02 >1e-4``), or ``-`` for a cell unchecked."""
+    if not np.isfinite(mismatch):
+        return "-"
+    return f"{mismatch:.1e} {'ok' if mismatch <= GRADBENCH_TOLERANCE else '>1e-4'}"
+
+
 def full_table(table: pd.DataFrame) -> str:
     """Every row as a compact terminal table (times in ms); unexpected verdicts marked (!)."""
     if table.empty:
@@ -301,6 +346,7 @@ def full_table(table: pd.DataFrame) -> str:
         "reference": table["reference"],
         "difference": [f"{d:.2e}" if np.isfinite(d) else "-" for d in table["difference"]],
         "verdict": [f"{v}(!)" if flag else v for v, flag in zip(table["verdict"], unexpected)],
+        "gradbench": [_gradbench_text(m) for m in table.get("gradbench_mismatch", pd.Series(np.nan, table.index))],
         "worst": [f"{p} x{s:.3f}" if np.isfinite(s) else (f"{p} x nan" if p else "-")
                   for p, s in zip(table["worst_parameter"], table["worst_parameter_scale"])],
         "cand ms": [_milliseconds(s) for s in table["candidate_seconds"]],
