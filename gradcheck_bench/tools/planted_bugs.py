@@ -94,6 +94,14 @@ def _one_element(trace: BackwardTrace) -> Params:
     return trace.gradients(W1=dW1)
 
 
+def _one_percent_in(tensor: str) -> Callable[[BackwardTrace, Params], Params]:
+    """The correct gradient with one tensor 1% too large."""
+    def corrupt(trace: BackwardTrace, params: Params) -> Params:
+        correct = trace.gradients()
+        return {**correct, tensor: 1.01 * correct[tensor]}
+    return corrupt
+
+
 CATALOGUE: list[BackpropMistake] = [
     BackpropMistake("factor-2 in dW2", "dW2 has an extra factor 2", ("W2",),
                     lambda t, p: t.gradients(W2=2 * t.weight(2))),
@@ -125,7 +133,7 @@ CATALOGUE: list[BackpropMistake] = [
                     ("W1", "b1", "W2", "b2", "W3", "b3"),
                     lambda t, p: {k: (1 + 1e-6) * v for k, v in t.gradients().items()}),
     *[BackpropMistake(f"1% in d{tensor}", f"d{tensor} x 1.01: a wrong constant, the systematic bias float32 hides",
-                      (tensor,), lambda t, p, tensor=tensor: {**t.gradients(), tensor: 1.01 * t.gradients()[tensor]})
+                      (tensor,), _one_percent_in(tensor))
       for tensor in ("W1", "b1", "W2", "b2", "W3", "b3")],
     BackpropMistake("1e-8 relative error everywhere", "every tensor x (1 + 1e-8): below any threshold, a control",
                     ("W1", "b1", "W2", "b2", "W3", "b3"),
