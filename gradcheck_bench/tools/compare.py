@@ -43,7 +43,7 @@ from ..counting import count_forward_passes
 from ..errors import InputError
 from ..differences.engines import engines
 from ..gradient import Gradient
-from ..judge import DEFAULT_THRESHOLD, Tolerance
+from ..judge import DEFAULT_THRESHOLD, LookBudget, Tolerance
 from ..models import Model, Params, get_model, model_names
 from ..point import Point
 from ..progress import progress_bar
@@ -480,7 +480,10 @@ def _check_within_budget(case: Case, candidate: str, reference: str,
         params, X, Y = case.point()
         prepared = prepare((candidate, reference), params, X, Y, model=case.model,
                            **options_for([candidate, reference], options))
-        return _verdict_columns(judged(prepared, (ours.gradient, theirs.gradient), Tolerance.of(threshold)))
+        first_look = ours.seconds + theirs.seconds  # what check's first look would have cost (NaN: unmeasured)
+        budget = LookBudget(first_look if math.isfinite(first_look) else None)
+        return _verdict_columns(judged(prepared, (ours.gradient, theirs.gradient), Tolerance.of(threshold),
+                                       budget=budget))
 
     return run_within_budget(work, budget, f"{case.name}: {candidate} vs {reference}")
 
