@@ -281,7 +281,8 @@ class CentralDifference(GradientSource):
         its value.
         """
         at_point = cost_at_point(counted(self.model.cost), params, X, Y, deterministic=False, probe=self.eps is None)
-        full = self.differentiate(params, X, Y, at_point, names, truncation=True, coordinates=coordinates)
+        full = self.for_coordinates(coordinates).differentiate(params, X, Y, at_point, names, truncation=True,
+                                                               coordinates=coordinates)
         if self.model.kink_pattern is None:
             return full
         stepped = kink_safe_tensors(self.model, params, X, Y, step_vector(self.eps, params, at_point.precision),
@@ -294,6 +295,14 @@ class CentralDifference(GradientSource):
             error[crossing.tensor][where] = stepped.error[crossing.tensor][where]
         return Gradient(tensors=stepped.tensors, notes=full.notes + stepped.notes, kinks=stepped.kinks, error=error,
                         precision=at_point.precision)
+
+    def for_coordinates(self, coordinates: Coordinates | None) -> "CentralDifference":
+        """The oracle for a second look at a few coordinates: the fastest engine that can evaluate them
+        (``auto``: a named engine was chosen for all 2n passes, where its fixed costs, a jit compile or a
+        cluster, pay off), without a progress bar; itself for whole tensors."""
+        if coordinates is None:
+            return self
+        return replace(self, engine="auto", engine_options={}, progress=False)
 
     def resolve(self, params: Params, X: Any, Y: Any, names: list[str],
                 coordinates: Coordinates | None = None) -> Gradient:
