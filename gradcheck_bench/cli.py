@@ -436,7 +436,7 @@ def run_dask_bench(args: argparse.Namespace) -> int:
 
 
 def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
-    from .tools.gate import (CONFIRM_MODES, CONFIRM_SUSPECTS, DEFAULT_ACCURACY_THRESHOLD,
+    from .tools.gate import (CONFIRM_FRESH, CONFIRM_MODES, DEFAULT_ACCURACY_THRESHOLD,
                              DEFAULT_ACCURACY_TOLERANCE, DEFAULT_COST_FACTOR, DEFAULT_ROUNDS,
                              DEFAULT_SCREEN_FACTOR)
 
@@ -456,12 +456,13 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a time, memory or count regresses when its re-measurement confirms it grew past this "
                              f"factor (default: {DEFAULT_COST_FACTOR:g})")
     parser.add_argument("--screen", type=positive_float, default=DEFAULT_SCREEN_FACTOR,
-                        help="a cost value whose saved HEAD value is past this factor times BASE's is re-measured "
-                             f"(default: {DEFAULT_SCREEN_FACTOR:g}; the saved values are one noisy sample each)")
-    parser.add_argument("--confirm", choices=CONFIRM_MODES, default=CONFIRM_SUSPECTS,
+                        help="a cost value whose HEAD is past this factor times BASE's in the screen (a fresh "
+                             "paired round; the saved values with --confirm suspects) is re-measured in every round "
+                             f"(default: {DEFAULT_SCREEN_FACTOR:g})")
+    parser.add_argument("--confirm", choices=CONFIRM_MODES, default=CONFIRM_FRESH,
                         help="re-measure every cost value in one fresh round on both commits and, in every round, "
-                             "those past the screen there (fresh); only the cost values past the screen in the "
-                             "saved runs (suspects, the default); every cost value in every round (all); or none "
+                             "those past the screen there (fresh, the default); only the cost values past the "
+                             "screen in the saved runs (suspects); every cost value in every round (all); or none "
                              "(suspects are then reported NOT JUDGED, exit 3)")
     parser.add_argument("--rounds", type=positive_int, default=DEFAULT_ROUNDS,
                         help=f"interleaved rounds of re-measurement (default: {DEFAULT_ROUNDS}, the fewest "

@@ -326,19 +326,21 @@ def test_a_round_where_asv_itself_failed_raises_with_its_output(tmp_path, monkey
         run_round(tmp_path / "c.json", "box", ("B", "H"), [TIME], tmp_path)
 
 
-def test_rounds_pool_one_value_a_round_the_median_of_its_samples():
+def test_rounds_pool_samples_and_one_value_rounds_keeping_each_round_apart():
     pooled = {}
-    for samples in ([1.0, 1.1, 0.9], [3.0, 1.2, 1.4]):
-        pool(pooled, {(TIME, ENV): seconds(1.0, samples), ("track", ENV): seconds(2.0),
+    for _ in range(2):
+        pool(pooled, {(TIME, ENV): seconds(1.0, [1.0, 1.1, 0.9]), ("track", ENV): seconds(2.0),
                       ("na", ENV): seconds(math.nan), ("failed", ENV): BenchmarkValue(None, "seconds")})
-    assert pooled[(TIME, ENV)] == [1.0, 1.4] and pooled[("track", ENV)] == [2.0, 2.0]
-    assert pooled[("na", ENV)] == [] and pooled[("failed", ENV)] == []
+    samples = {key[0]: remeasured(key, pooled, pooled) for key in pooled}
+    assert samples[TIME].base == [1.0, 1.1, 0.9] * 2 and samples["track"].base == [2.0, 2.0]
+    assert samples["na"].base == [] and samples["failed"].base == []
+    assert samples[TIME].rounds()[0] == [[1.0, 1.1, 0.9]] * 2 and samples["na"].rounds()[0] == [[], []]
 
 
 def test_saved_values_from_another_environment_take_the_one_the_rounds_ran_in():
-    base, head = {(TIME, ENV): [1.0]}, {(TIME, ENV): [2.0]}
-    assert remeasured((TIME, "existing-py"), base, head) == Remeasured([1.0], [2.0])
-    assert remeasured(("other", ENV), base, head) == Remeasured([], [])
+    base, head = {(TIME, ENV): [[1.0]]}, {(TIME, ENV): [[2.0]]}
+    assert remeasured((TIME, "existing-py"), base, head) == Remeasured([1.0], [2.0], [[1.0]], [[2.0]])
+    assert remeasured(("other", ENV), base, head) == Remeasured([], [], [], [])
 
 
 def test_unroll_names_parameters_like_asv():
@@ -601,3 +603,30 @@ def test_the_fresh_screen_passes_identical_code_without_more_rounds():
     report = compare_measurements({(TIME, ENV): seconds(1.0)}, {(TIME, ENV): seconds(2.5)},
                                   GateRules(cost_factor=1.3, screen_factor=1.1), fake, "fresh")
     assert len(fake.asked) == 1 and report.findings == [] and report.exit_status == EXIT_PASS
+
+
+def test_the_gates_default_is_the_fresh_screen_at_1_1_confirming_past_1_3():
+    from gradcheck_bench.tools.gate import DEFAULT_COST_FACTOR, DEFAULT_SCREEN_FACTOR, GateOptions
+
+    assert GateOptions().confirm == "fresh" and (DEFAULT_COST_FACTOR, DEFAULT_SCREEN_FACTOR) == (1.3, 1.1)
+
+
+def test_a_slowdown_seen_in_the_samples_but_not_round_after_round_is_not_confirmed():
+    # Identical code, torch on a loaded host: each round's five samples come from one process, fast or slow.
+    base_rounds = [[17.0] * 5, [61.0] * 5, [17.0] * 5, [64.0] * 5, [18.0] * 5, [0.9] * 5, [17.0] * 5]
+    head_rounds = [[15.0] * 5, [11.0] * 5, [0.8] * 5, [17.0] * 5, [0.9] * 5, [17.0] * 5, [17.0] * 5]
+    flat = lambda rounds: [value for values in rounds for value in values]  # noqa: E731
+    verdict, _ = judge_remeasured(Remeasured(flat(head_rounds), flat(base_rounds), head_rounds, base_rounds), RULES)
+    assert verdict == NOT_CONFIRMED
+
+
+def test_a_slowdown_needs_head_slower_in_all_rounds_but_one():
+    base_rounds = [[1.0 + i / 100] * 5 for i in range(7)]
+    slowed = [[2.5 + i / 100] * 5 for i in range(7)]
+    flat = lambda rounds: [value for values in rounds for value in values]  # noqa: E731
+    one_against = slowed[:6] + [[0.9] * 5]
+    verdict, reason = judge_remeasured(Remeasured(flat(base_rounds), flat(one_against), base_rounds, one_against), RULES)
+    assert verdict == REGRESSION and "HEAD slower in 6 of 7 rounds" in reason
+    two_against = slowed[:5] + [[value - 0.005 for value in rounds] for rounds in base_rounds[5:]]  # a hair faster
+    verdict, reason = judge_remeasured(Remeasured(flat(base_rounds), flat(two_against), base_rounds, two_against), RULES)
+    assert verdict == NOT_CONFIRMED and "HEAD slower in 5 of 7 rounds" in reason

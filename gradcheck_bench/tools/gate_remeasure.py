@@ -62,10 +62,23 @@ class RemeasurementError(Exception):
 
 @dataclass(frozen=True)
 class Remeasured:
-    """What the interleaved rounds measured of one benchmark: every sample on each commit."""
+    """What the interleaved rounds measured of one benchmark: every sample on each commit, and, where the
+    rounds were recorded, the samples of each round (aligned: round ``i`` of both commits ran back to back)."""
 
     base: list[float]
     head: list[float]
+    base_rounds: list[list[float]] | None = None
+    head_rounds: list[list[float]] | None = None
+
+    def rounds(self) -> tuple[list[list[float]], list[list[float]]]:
+        """The samples of each round on each commit; where no rounds were recorded, each sample is one."""
+        return (self.base_rounds if self.base_rounds is not None else [[value] for value in self.base],
+                self.head_rounds if self.head_rounds is not None else [[value] for value in self.head])
+
+    def __add__(self, later: "Remeasured") -> "Remeasured":
+        """These rounds followed by ``later``'s."""
+        (base, head), (more_base, more_head) = self.rounds(), later.rounds()
+        return Remeasured(self.base + later.base, self.head + later.head, base + more_base, head + more_head)
 
 
 def report_progress(message: str) -> None:
@@ -94,7 +107,7 @@ class AsvRemeasurer:
         register_machine(self.machine, self.progress)
         started = time.perf_counter()
         names = sorted({name for name, _ in keys})
-        pooled: dict[str, dict[BenchmarkKey, list[float]]] = {self.base: {}, self.head: {}}
+        pooled: dict[str, dict[BenchmarkKey, list[list[float]]]] = {self.base: {}, self.head: {}}
         last = self.rounds if rounds is None else first_round + rounds - 1
         with tempfile.TemporaryDirectory(prefix="gradcheck-gate-") as scratch:
             for number in range(first_round, last + 1):
@@ -185,25 +198,25 @@ def run_round(config: Path, machine: str, order: tuple[str, str], names: list[st
             "an environment that cannot be built: see docs/benchmarks.md, 'The regression gate')")
 
 
-def pool(pooled: dict[BenchmarkKey, list[float]], measured: dict[BenchmarkKey, BenchmarkValue]) -> None:
-    """Add one round's value of each benchmark on one commit to what earlier rounds measured: the median of
-    that round's samples. A round's samples come from one process, under one spell of load, and move
-    together (on a loaded 2-core host a torch gradient can run an order of magnitude slower in one process
-    than in the next, the same code on both commits): the round, not the sample, is what the test may count
-    as independent, or identical code is "confirmed" slower on 5 samples a round that are one draw."""
+def pool(pooled: dict[BenchmarkKey, list[list[float]]], measured: dict[BenchmarkKey, BenchmarkValue]) -> None:
+    """Add one round's samples of each benchmark on one commit, as that round's, to what earlier rounds
+    measured. A round's samples come from one process, under one spell of load, and move together (on a
+    loaded 2-core host a torch gradient can run an order of magnitude slower in one process than in the
+    next, the same code on both commits), so the verdict also asks the rounds (:func:`.gate.judge_remeasured`)."""
     for key, measurement in measured.items():
-        values = measurement.values()
-        pooled.setdefault(key, []).extend([statistics.median(values)] if values else [])
+        pooled.setdefault(key, []).append(measurement.values())
 
 
-def remeasured(key: BenchmarkKey, base: dict[BenchmarkKey, list[float]],
-               head: dict[BenchmarkKey, list[float]]) -> Remeasured:
-    """The pooled samples of ``key`` on each commit; the environment is matched by name, or else
-    taken as the one environment the rounds ran in (saved results may come from another one)."""
-    return Remeasured(samples_of(key, base), samples_of(key, head))
+def remeasured(key: BenchmarkKey, base: dict[BenchmarkKey, list[list[float]]],
+               head: dict[BenchmarkKey, list[list[float]]]) -> Remeasured:
+    """The pooled samples of ``key`` on each commit, round by round; the environment is matched by name, or
+    else taken as the one environment the rounds ran in (saved results may come from another one)."""
+    base_rounds, head_rounds = samples_of(key, base), samples_of(key, head)
+    return Remeasured([value for values in base_rounds for value in values],
+                      [value for values in head_rounds for value in values], base_rounds, head_rounds)
 
 
-def samples_of(key: BenchmarkKey, pooled: dict[BenchmarkKey, list[float]]) -> list[float]:
+def samples_of(key: BenchmarkKey, pooled: dict[BenchmarkKey, list[list[float]]]) -> list[list[float]]:
     if key in pooled:
         return pooled[key]
     name, _ = key
