@@ -115,8 +115,8 @@ def check(
     if first is None:
         first = sources[0].derivative_at(point, request)
     outputs = [first, sources[1].derivative_at(point, request)]
-    budget = LookBudget(time.perf_counter() - started, second_look_budget)
-    return judged(prepared, outputs, tolerance, notes, budget)
+    prepared = replace(prepared, look_budget=LookBudget(time.perf_counter() - started, second_look_budget))
+    return judged(prepared, outputs, tolerance, notes)
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,9 @@ class Prepared:
     sources: tuple[GradientSource, ...]
     labels: tuple[str, ...]
     request: Request
+    look_budget: LookBudget = LookBudget()
+    """How long a failing first look's second look may take: a multiple of the first look's time, where the
+    caller measured it (``check`` does; ``compare`` gives the sources' measured times); else no limit."""
 
 
 def prepare(sources: Sequence[SourceLike], params: Any, X: Any = None, Y: Any = None, *,
@@ -159,14 +162,15 @@ def prepare(sources: Sequence[SourceLike], params: Any, X: Any = None, Y: Any = 
 
 
 def judged(prepared: Prepared, outputs: Sequence[Any], tolerance: Tolerance = Tolerance(),
-           notes: tuple[str, ...] = (), budget: LookBudget = LookBudget()) -> CheckResult:
+           notes: tuple[str, ...] = ()) -> CheckResult:
     """The one judge on the first two prepared sources' ``outputs`` (their derivatives at ``prepared.point``):
     the precision rule, the tolerances, and, when the first look fails, each source's second look, within
-    ``budget`` (the first look's time as measured where the outputs were computed; unmeasured: no limit)."""
+    ``prepared.look_budget``."""
     candidate, reference = prepared.sources[:2]
     labels = (prepared.labels[0], prepared.labels[1])
     result = judge(outputs[0], outputs[1], labels=labels, tolerance=tolerance, precision=prepared.point.precision,
-                   point=prepared.point, sources=(candidate, reference), request=prepared.request, budget=budget)
+                   point=prepared.point, sources=(candidate, reference), request=prepared.request,
+                   budget=prepared.look_budget)
     result = replace(result, notes=notes + result.notes) if notes else result
     if prepared.request.name == "gradient":
         return result

@@ -31,7 +31,7 @@ import importlib.util
 import math
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -481,9 +481,8 @@ def _check_within_budget(case: Case, candidate: str, reference: str,
         prepared = prepare((candidate, reference), params, X, Y, model=case.model,
                            **options_for([candidate, reference], options))
         first_look = ours.seconds + theirs.seconds  # what check's first look would have cost (NaN: unmeasured)
-        budget = LookBudget(first_look if math.isfinite(first_look) else None)
-        return _verdict_columns(judged(prepared, (ours.gradient, theirs.gradient), Tolerance.of(threshold),
-                                       budget=budget))
+        prepared = replace(prepared, look_budget=LookBudget(first_look if math.isfinite(first_look) else None))
+        return _verdict_columns(judged(prepared, (ours.gradient, theirs.gradient), Tolerance.of(threshold)))
 
     return run_within_budget(work, budget, f"{case.name}: {candidate} vs {reference}")
 
