@@ -78,6 +78,7 @@ __all__ = [
     "SaturationWarning",
     "SourceError",
     "SourceSpec",
+    "TaylorResult",
     "Tolerance",
     "assert_gradients_close",
     "available_sources",
@@ -85,6 +86,7 @@ __all__ = [
     "build_source",
     "check",
     "check_directional",
+    "check_taylor",
     "compare_gradients",
     "complex_step",
     "count_forward_passes",
@@ -104,3 +106,12 @@ __all__ = [
     "seed_case",
     "source_specs",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """The Taylor test loads on first use (``gb.check_taylor``): most checks never need it."""
+    if name in ("check_taylor", "TaylorResult"):
+        from . import taylor
+
+        return getattr(taylor, name)
+    raise AttributeError(f"module 'gradcheck_bench' has no attribute {name!r}")

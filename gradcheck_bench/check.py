@@ -25,11 +25,8 @@ from .counting import counted
 from .errors import InputError
 from .gradient import Gradient
 from .judge import Tolerance, judge
+from .kinds import CHEAP_KINDS, DEFAULT_PROJECTIONS, DerivativeKind, Request, draw_probe, get_kind
 from .second_look import DEFAULT_SECOND_LOOK_BUDGET, LookBudget
-from .kinds import DerivativeKind, Request, draw_probe, get_kind
-from .kinds.jacobian import require_one_output
-from .projections import CHEAP_KINDS, DEFAULT_PROJECTIONS
-from .projections import projections as projections_of
 from .models import DEFAULT_MODEL, Model, get_model
 from .point import Point, build_point, for_layout, read_output
 from .result import CheckResult
@@ -108,7 +105,7 @@ def check(
     started = time.perf_counter()
     first = None
     notes: tuple[str, ...] = ()
-    if mode == "fast" and request.name in CHEAP_KINDS:
+    if mode == "fast" and request.name in CHEAP_KINDS:  # the cheap mode's module loads only when asked for
         quick, notes, first = fast_look(prepared, tolerance, projections, seed)
         if quick is not None:
             return quick
@@ -183,6 +180,8 @@ def fast_look(prepared: Prepared, tolerance: Tolerance, count: int,
     and the candidate's full derivative where the projections computed it."""
     if not is_count(count):
         raise InputError(f"projections must be a positive integer, got {count!r}; e.g. 4.")
+    from .projections import projections as projections_of
+
     request, labels = prepared.request, (prepared.labels[0], prepared.labels[1])
     projected = projections_of(prepared.sources[0], prepared.sources[1], prepared.point, request, count, seed)
     if projected is None:
@@ -216,6 +215,8 @@ def request_for(kind: DerivativeKind, point: Point, model: Model | None, seed: i
         model.check_point(point.params, point.X, point.Y)
         output = read_output(counted(model.function)(point.params, point.X, point.Y), model.name)
     if kind.name == "jacobian":
+        from .kinds.jacobian import require_one_output
+
         require_one_output(Request(kind, output), model.name)
     supplied = given.get(kind.draws) if kind.draws else None
     probe = draw_probe(kind, point, output, seed, supplied)

@@ -314,6 +314,11 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
                              "autograd source; those not installed give UNAVAILABLE cells)")
     parser.add_argument("--references", type=names, default=None,
                         help="comma-separated sources to trust (default: every oracle and autograd source)")
+    parser.add_argument("--derivatives", type=names, default=None, metavar="KINDS",
+                        help="comma-separated derivative kinds to check on every case (gradient, jacobian, jvp, "
+                             "vjp, hvp), or all; each kind where the model's hand-written source declares it "
+                             "(default: the gradient on every case, and every declared kind on each model's "
+                             "first case when no --cases are named)")
     parser.add_argument("--output", type=Path, default=COMPARE_OUTPUT, help=f"folder for the tables, pictures and "
                         f"report.html (default: {COMPARE_OUTPUT})")
     parser.add_argument("--repeats", type=positive_int, default=5, help="timed warm calls per source and case "
@@ -343,9 +348,9 @@ def run_compare(args: argparse.Namespace) -> int:
     """
     from .tools.compare import EXIT_INCOMPLETE, compare_sources
 
-    report = compare_sources(args.cases, args.candidates, args.references, threshold=args.threshold,
-                             repeats=args.repeats, budget=args.budget, device=args.device, threads=args.threads,
-                             eps=args.eps, models=args.model)
+    report = compare_sources(args.cases, args.candidates, args.references, derivatives=args.derivatives,
+                             threshold=args.threshold, repeats=args.repeats, budget=args.budget, device=args.device,
+                             threads=args.threads, eps=args.eps, models=args.model)
     report.write(args.output)
     print(report.text(args.output) if args.full else report.summary(args.output))
     if args.strict and not report.unexpected.empty:
@@ -411,6 +416,28 @@ def run_growth(args: argparse.Namespace) -> int:
     else:
         table = growth.run_growth(args.out or growth.RESULTS, args.repeats)
     print(table.to_string(index=False))
+    return EXIT_PASS
+
+
+def add_derivatives_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rounds", type=positive_int, default=9,
+                        help="alternating rounds of the full Jacobian check and torch gradcheck (median; default 9)")
+    parser.add_argument("--fast-rounds", type=positive_int, default=101,
+                        help="alternating rounds of the cheap mode and torch's fast_mode (median; default 101)")
+    parser.add_argument("--out", type=Path, default=Path("results/derivatives"),
+                        help="output folder (default: results/derivatives)")
+
+
+@subcommand("derivatives", "forward passes of each derivative kind and oracle, counted, and a Jacobian check "
+            "timed against torch gradcheck (writes results/derivatives/)", add_derivatives_arguments)
+def run_derivatives(args: argparse.Namespace) -> int:
+    from .tools.derivatives import run_derivatives as derivatives
+
+    passes, speed = derivatives(args.out, args.rounds, args.fast_rounds)
+    print(passes.to_string(index=False))
+    print()
+    print(speed.to_string(index=False))
+    print(f"(tables in {args.out})")
     return EXIT_PASS
 
 
@@ -518,6 +545,7 @@ REGENERATE = {
     "growth": ["growth"],
     "scale": ["growth", "--scale"],
     "dask": ["dask-bench", "--repeats", "5"],
+    "derivatives": ["derivatives"],
 }
 """results/<folder> -> the command that writes it (each folder records its own command in provenance.json)."""
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, SourceError
 from .gradient import Gradient, error_of, flat_error_of, flat_of, notes_of
 from .metrics import beyond_tolerance, numbers
 from .second_look import FIRST_ROUND, ROUND_GROWTH, TAIL_SHARE, LookBudget, Rounds, past_the_threshold
@@ -75,6 +75,8 @@ def combined_error(*errors: Params | None) -> Params | None:
     given = [error for error in errors if error is not None]
     if not given:
         return None
+    if len(given) == 1:  # one oracle's error bars: the common case, with no sum to take
+        return {name: np.abs(np.asarray(value, dtype=np.float64)) for name, value in given[0].items()}
     names = set().union(*given)
     return {name: np.sum([np.abs(np.asarray(e[name], dtype=np.float64)) for e in given if name in e], axis=0)
             for name in names}
@@ -99,20 +101,25 @@ def judge(candidate: Any, reference: Any, *, labels: tuple[str, str] = ("candida
     """
     outputs = [candidate, reference]
     precision = lowest_precision(np.dtype(precision), *outputs)
-    first = _verdict(outputs, labels, tolerance, precision)
+    first = _verdict(outputs, labels, tolerance, precision, settled=point is None)
     if first.passed or point is None:
         return first
     return second_look(first, outputs, labels, tolerance, precision, point, sources, request, budget)
 
 
 def _verdict(outputs: list[Any], labels: tuple[str, str], tolerance: Tolerance, precision: np.dtype,
-             extra_notes: tuple[str, ...] = ()) -> CheckResult:
+             extra_notes: tuple[str, ...] = (), settled: bool = True) -> CheckResult:
     candidate, reference = outputs
     names = list(reference)
     values_c = {name: np.asarray(candidate[name]) for name in names}
     values_r = {name: np.asarray(reference[name]) for name in names}
     error = combined_error(error_of(candidate), error_of(reference))
     flat_c, flat_r = flat_of(candidate, names), flat_of(reference, names)
+    for flat, output, label in ((flat_c, candidate, labels[0]), (flat_r, reference, labels[1])):
+        if not np.all(np.isfinite(flat)):
+            raise SourceError(f"{label} gave a non-finite derivative: {first_non_finite(output, names)}; the "
+                              "source breaks down at this point (an overflow in its formula, or a division by "
+                              "zero), so nothing can be judged here.")
     flat_e = None
     if error is not None and all(n in error for n in names):
         given = [e for e in (flat_error_of(candidate, names), flat_error_of(reference, names)) if e is not None]
@@ -128,8 +135,19 @@ def _verdict(outputs: list[Any], labels: tuple[str, str], tolerance: Tolerance, 
         candidate=labels[0], reference=labels[1], difference=overall.difference, threshold=float(threshold),
         candidate_gradient=values_c, reference_gradient=values_r, error=error, resolution=overall.resolution,
         unexplained=overall.unexplained, precision=np.dtype(precision).name, notes=notes + extra_notes,
-        atol=tolerance.atol, rtol=tolerance.rtol, failing_elements=failing,
+        atol=tolerance.atol, rtol=tolerance.rtol, failing_elements=failing, settled=settled,
     )
+
+
+def first_non_finite(output: Any, names: list[str]) -> str:
+    """``"x[3] is nan"``: the first element of ``output`` that is not a finite number."""
+    for name in names:
+        values = np.asarray(output[name])
+        bad = np.argwhere(~np.isfinite(values))
+        if bad.size:
+            index = tuple(int(i) for i in bad[0])
+            return f"{name}{list(index)} is {values[index]}"
+    return "a value is not finite"
 
 
 def second_look(result: CheckResult, outputs: list[Any], labels: tuple[str, str], tolerance: Tolerance,
@@ -153,7 +171,7 @@ def second_look(result: CheckResult, outputs: list[Any], labels: tuple[str, str]
     """
     suspects, within_error_bars = suspects_of(result)
     if not suspects:
-        return result
+        return replace(result, settled=True)
     if request is not None and not request.kind.params_shaped:
         return whole_look(result, outputs, labels, tolerance, precision, point, sources, request,
                           suspects, within_error_bars)
@@ -177,7 +195,7 @@ def second_look(result: CheckResult, outputs: list[Any], labels: tuple[str, str]
             rounds.take(k, batch, looked)
             said += [f"{labels[k]} (second look at {', '.join(suspects)}): {note}" for note in looked.notes]
         if not lookers:
-            return result
+            break
         rounds.mark(batch)
         undecided = undecided_tensors(rounds, tolerance, precision, labels, result.threshold)
         settled = undecided is not None and not undecided
@@ -191,6 +209,8 @@ def second_look(result: CheckResult, outputs: list[Any], labels: tuple[str, str]
         if size < 1 and any(rounds.left(name) for name in active):
             cut = True
             break
+    if not rounds.values:  # no source re-examined anything: the first look stands, now as the final verdict
+        return replace(result, settled=True)
     notes = tuple(dict.fromkeys(said)) + (coverage_note(rounds, settled, cut, budget),)
     return _verdict(rounds.merged(), labels, tolerance, precision, notes)
 
@@ -268,7 +288,7 @@ def whole_look(result: CheckResult, outputs: list[Any], labels: tuple[str, str],
         refined[k] = merged(outputs[k], looked)
         said += [f"{label} (second look at {', '.join(suspects)}): {note}" for note in looked.notes]
     if all(new is old for new, old in zip(refined, outputs)):
-        return result
+        return replace(result, settled=True)
     return _verdict(refined, labels, tolerance, precision, tuple(said))
 
 

@@ -23,6 +23,10 @@ import numpy as np
 
 RESOLUTION_FACTOR = 10.0
 """A coordinate's mismatch counts only where it exceeds this many times the sources' error bar there."""
+BIAS_FACTOR = 3.0
+"""A tensor's scale counts as biased only where it departs from 1 by this many times its own uncertainty."""
+BIAS_SHARE = 0.5
+"""...and where the scale explains at least half of the tensor's mismatch (a consistent factor, not noise)."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,36 @@ def least_squares_scale(candidate: np.ndarray, reference: np.ndarray) -> float:
         return float("nan")
     candidate, reference = candidate / largest, reference / largest  # no underflow in r @ r
     return float(candidate @ reference) / float(reference @ reference)
+
+
+def scale_uncertainty(reference: np.ndarray, error: np.ndarray) -> float:
+    """The standard error of :func:`least_squares_scale` when each element carries its error bar:
+    ``sqrt(sum r_i^2 e_i^2) / sum r_i^2``; NaN when the reference is zero."""
+    reference, error = as_flat(reference), np.abs(as_flat(error))
+    largest = np.max(np.abs(reference), initial=0.0)
+    if largest == 0:
+        return float("nan")
+    r = reference / largest
+    return float(np.sqrt(np.sum((r * error) ** 2)) / (largest * np.sum(r * r)))
+
+
+def biased(candidate: np.ndarray, reference: np.ndarray, error: np.ndarray | None, threshold: float) -> bool:
+    """Whether the candidate is the reference times a factor that the error bars cannot explain.
+
+    A wrong constant shows as a small, consistent factor: each element's mismatch may hide inside its error
+    bar, but together they fix the scale far more tightly than any one of them. The factor must depart from
+    1 by at least ``threshold`` and by ``BIAS_FACTOR`` times its own uncertainty, and explain at least
+    ``BIAS_SHARE`` of the tensor's mismatch.
+    """
+    if error is None:
+        return False
+    scale = least_squares_scale(candidate, reference)
+    spread = scale_uncertainty(reference, error)
+    if not (np.isfinite(scale) and np.isfinite(spread)) or abs(scale - 1) < threshold:
+        return False
+    c, r = as_flat(candidate), as_flat(reference)
+    explained = np.linalg.norm(c - scale * r) <= (1 - BIAS_SHARE) * np.linalg.norm(c - r)
+    return bool(abs(scale - 1) > BIAS_FACTOR * spread and explained)
 
 
 def beyond_tolerance(candidate: np.ndarray, reference: np.ndarray, error: np.ndarray | None,

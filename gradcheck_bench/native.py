@@ -93,8 +93,15 @@ def replace_shape(leaf: Leaf, shape: tuple[int, ...]) -> Leaf:
     return Leaf(leaf.name, tuple(shape), leaf.dtype, leaf.kind, leaf.device)
 
 
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def leaf_of(name: str, value: Any) -> tuple[Leaf, np.ndarray]:
     """The leaf's description and its private real array; a clear error for a value no check can take."""
+    if type(value) is np.ndarray and value.dtype in FLOATS:  # the common case, in a few steps
+        copied = value.copy()
+        if np.isfinite(copied).all():
+            return Leaf(name, value.shape, value.dtype, NUMPY), copied
     kind = kind_of(value)
     if kind is None:
         raise InputError(
@@ -154,6 +161,10 @@ def as_caller_kind(leaf: Leaf, value: np.ndarray) -> Any:
 def gradient_leaf(leaf: Leaf, value: Any, source: str) -> tuple[np.ndarray, np.dtype]:
     """A source's gradient for ``leaf`` (any kind, the caller's complex convention) as the check's real array,
     and the dtype it was returned in (NumPy's name for it)."""
+    if type(value) is np.ndarray and value.dtype.kind == "f" and value.shape == leaf.shape and not leaf.is_complex \
+            and np.isfinite(value).all():  # the common case, in a few steps
+        return (value if value.dtype == leaf.real_dtype or value.dtype == np.float64
+                else value.astype(np.result_type(value.dtype, leaf.real_dtype))), value.dtype
     kind = kind_of(value)
     if kind is None:
         raise SourceError(

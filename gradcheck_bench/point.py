@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -28,6 +29,7 @@ from .gradient import Gradient
 from .models import Model, Params
 from .native import NUMPY, SCALAR, Leaf, as_caller_kind, gradient_leaf, joined, kind_of, leaf_of
 from .ravel import PointParams, Unravel, is_container, leaves_by_path, rebuild
+from .validation import require_names
 
 PARAMS_HELP = ("params must be a non-empty dict (or a list or tuple, nested as you like) of arrays: NumPy, torch "
                "or jax, real or complex, or Python numbers")
@@ -40,7 +42,7 @@ class Layout:
     tree: Any
     leaves: tuple[Leaf, ...]
 
-    @property
+    @cached_property
     def plain(self) -> bool:
         """A flat dict of real float NumPy arrays: the check's arrays stand for the caller's directly."""
         return isinstance(self.tree, dict) and type(self.tree) is dict and all(leaf.plain for leaf in self.leaves) \
@@ -56,6 +58,9 @@ class Layout:
         kinds = {leaf.kind for leaf in self.leaves} - {SCALAR}
         return next(iter(kinds)) if len(kinds) == 1 and kinds != {NUMPY} else None
 
+    def _plain_gradient(self, output: dict[str, Any]) -> Gradient | None:
+        return _plain_arrays(self, output)
+
     def for_caller(self, internal: Mapping[str, Any]) -> Any:
         """The caller's tree, each leaf in the caller's kind, from the check's NumPy arrays."""
         return rebuild(self.tree, {leaf.name: as_caller_kind(leaf, internal[leaf.name]) for leaf in self.leaves})
@@ -69,6 +74,10 @@ class Layout:
         check's arrays. A leaf returned below float32 carries its own rounding as an error bar."""
         if isinstance(output, Gradient):
             return output
+        if self.plain and type(output) is dict and len(output) == len(self.leaves):
+            fast = self._plain_gradient(output)
+            if fast is not None:
+                return fast
         by_name = flat_by_name(output, [leaf.name for leaf in self.leaves], source, self.tree)
         tensors: Params = {}
         error: Params = {}
@@ -80,6 +89,18 @@ class Layout:
             return Gradient(tensors=tensors)
         full = {name: error.get(name, np.zeros(np.shape(value))) for name, value in tensors.items()}
         return Gradient(tensors=tensors, error=full)
+
+
+def _plain_arrays(layout: Layout, output: dict[str, Any]) -> Gradient | None:
+    """A flat dict of float arrays shaped like the parameters, taken as it is (None: look closer)."""
+    tensors = {}
+    for leaf in layout.leaves:
+        value = output.get(leaf.name)
+        if type(value) is not np.ndarray or value.dtype.kind != "f" or value.shape != leaf.shape \
+                or np.finfo(value.dtype).bits < 32 or not np.isfinite(value).all():
+            return None
+        tensors[leaf.name] = value
+    return Gradient(tensors=tensors)
 
 
 def flat_by_name(output: Any, names: list[str], source: str, tree: Any = None) -> dict[str, Any]:
@@ -94,13 +115,7 @@ def flat_by_name(output: Any, names: list[str], source: str, tree: Any = None) -
             f"array per parameter, as a dict {{name: array}} or in the parameters' own structure."
         )
     found = dict(leaves_by_path(output))
-    missing = [name for name in names if name not in found]
-    extra = [name for name in found if name not in names]
-    if missing or extra:
-        raise SourceError(
-            f"gradient source {source!r} returned the wrong parameters (missing: {missing or 'none'}; "
-            f"unexpected: {extra or 'none'}); it must return exactly {names}."
-        )
+    require_names(names, list(found), source)
     return found
 
 
@@ -111,6 +126,10 @@ def read_params(params: Any) -> tuple[Params, Layout]:
     if isinstance(params, Mapping) and any(not isinstance(key, str) for key in params):
         bad = next(key for key in params if not isinstance(key, str))
         raise InputError(f"parameter names must be strings, got {bad!r}; {PARAMS_HELP}.")
+    if type(params) is dict and all(type(value) is np.ndarray for value in params.values()):
+        flat_leaves = [leaf_of(name, value) for name, value in params.items()]  # a flat dict: no tree to walk
+        return ({leaf.name: array for leaf, array in flat_leaves},
+                Layout(dict.fromkeys(params), tuple(leaf for leaf, _ in flat_leaves)))
     internal: Params = {}
     leaves = []
     for name, value in leaves_by_path(params):
@@ -149,6 +168,9 @@ class Point:
     cost: float | None = None
     """The cost at the point, once a model evaluated it (finite); see :meth:`cost_for`."""
     cost_model: Model | None = field(default=None, compare=False, repr=False)
+    shared: bool = True
+    """Whether several sources read this point (a check's): a function that may write to its arguments then
+    gets copies. A point built for one source's direct call is its own, and is handed over as it is."""
 
     @property
     def flat(self) -> np.ndarray:
@@ -177,19 +199,28 @@ class Point:
 
     def private_params(self) -> Params:
         """Copies of the check's arrays, for a function that may write to what it is given."""
+        if not self.shared:
+            return dict(self.params)
         return {name: value.copy() for name, value in self.params.items()}
 
     def private_data(self) -> tuple[Any, Any]:
         """Copies of X and Y, for a function that may write to what it is given."""
+        if not self.shared:
+            return self.X, self.Y
         return private_copy(self.X), private_copy(self.Y)
 
 
-def build_point(params: Any, X: Any = None, Y: Any = None) -> Point:
-    """Read the caller's parameters once into a :class:`Point` (the caller's values are never touched)."""
+def build_point(params: Any, X: Any = None, Y: Any = None, shared: bool = True) -> Point:
+    """Read the caller's parameters once into a :class:`Point` (the caller's values are never touched).
+
+    ``shared=False`` for one source's direct call: its data is used as given (as that source alone would),
+    and nothing is copied a second time.
+    """
     internal, layout = read_params(params)
     flattened = PointParams.of(internal)
-    X, Y = private_copy(X), private_copy(Y)  # a cost that writes to its data writes to the check's copy
-    return Point(params=flattened, X=X, Y=Y, layout=layout, precision=point_precision(flattened))
+    if shared:
+        X, Y = private_copy(X), private_copy(Y)  # a cost that writes to its data writes to the check's copy
+    return Point(params=flattened, X=X, Y=Y, layout=layout, precision=point_precision(flattened), shared=shared)
 
 
 def private_copy(data: Any) -> Any:

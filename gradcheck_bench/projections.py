@@ -15,8 +15,11 @@ hvp             ``(H v) . w_j``                    ``d(grad J . v)(theta; w_j)``
 ==============  ===============================  ==========================================
 
 A JVP is already one projection, so it has no cheaper mode. The projections are
-judged by the one judge; where one fails the check falls back to the full
-derivative and its localisation. What it can miss: a mistake whose share of
+judged by the one judge on their values; where one fails the check falls back to
+the full derivative and its localisation. Since no error bar enters that verdict,
+the reference's directional derivatives are asked for without one
+(``Request.error_bars=False``): the fd oracle takes one step along each
+direction, not a second step that would only size an error bar. What it can miss: a mistake whose share of
 every projection stays below the threshold, e.g. a wrong entry of a tensor whose
 entries are tiny next to the others' (each projection sums every entry, so a
 small tensor's error is diluted by the large ones), or an error that random
@@ -32,12 +35,10 @@ import numpy as np
 
 from .differences.vector import directional_model, uses_complex_step
 from .gradient import Gradient
-from .kinds import Request, get_kind
+from .kinds import CHEAP_KINDS, DEFAULT_PROJECTIONS, Request, get_kind
 from .point import OUTPUT, Output, Point, read_output
 from .source import GradientSource
 
-DEFAULT_PROJECTIONS = 4
-CHEAP_KINDS = ("gradient", "jacobian", "vjp", "hvp")
 
 
 def projections(candidate: GradientSource, reference: GradientSource, point: Point, request: Request, count: int,
@@ -68,7 +69,7 @@ def projections(candidate: GradientSource, reference: GradientSource, point: Poi
         full = candidate.derivative_at(point, request)
         for j, w in enumerate(directions):
             mine[j] = _dot(full, w, point.names)
-            theirs[j] = _scalar(source.derivative_at(_bare(point), Request(jvp, scalar, w)))
+            theirs[j] = _scalar(source.derivative_at(_bare(point), Request(jvp, scalar, w, error_bars=False)))
         return mine, theirs, full
     if "jvp" not in reference.provides():
         return None
@@ -85,7 +86,7 @@ def projections(candidate: GradientSource, reference: GradientSource, point: Poi
     by_vjp = request.name == "jacobian" and "vjp" in candidate.provides()
     full = None if by_vjp else candidate.derivative_at(point, request)
     for j, v in enumerate(directions):
-        moved = reference.derivative_at(point, Request(jvp, output, v))
+        moved = reference.derivative_at(point, Request(jvp, output, v, error_bars=False))
         if request.name == "gradient":
             assert full is not None
             mine[j], theirs[j] = _dot(full, v, point.names), _scalar(moved)

@@ -56,11 +56,14 @@ class PointParams(dict[str, np.ndarray]):
     flat: np.ndarray
     unravel: Unravel
 
+    all_float64: bool
+
     @classmethod
     def of(cls, params: Params) -> "PointParams":
         made = cls(params)
         made.flat, made.unravel = _flatten(params)
         made.flat.flags.writeable = False
+        made.all_float64 = all(value.dtype == np.float64 for value in params.values())
         return made
 
 
@@ -112,6 +115,8 @@ def parameter_slices(params: Params) -> dict[str, slice]:
 
 def parameter_count(params: Mapping[str, Any]) -> int:
     """How many scalars the parameters hold."""
+    if isinstance(params, PointParams):
+        return int(params.flat.size)
     return sum(int(np.size(value)) for value in params.values())
 
 

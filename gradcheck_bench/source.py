@@ -89,14 +89,17 @@ class GradientSource:
         return {}
 
     def __call__(self, params: Any, X: Any = None, Y: Any = None) -> Gradient:
-        """The gradient at ``(params, X, Y)`` directly, without a check (the model's point check runs)."""
-        point = build_point(params, X, Y)
+        """The gradient at ``(params, X, Y)`` directly, without a check: the caller's values read once, as
+        they are (an oracle also runs the model's point check, :meth:`checked_point`)."""
+        point = build_point(params, X, Y, shared=False)
         source = self
         if self.model is not None and not point.layout.plain:
             source = self.for_model(for_layout(self.model, point.layout))
-        if source.model is not None:
-            point = point.with_cost(source.model.check_point(point.params, X, Y), source.model)
-        return source.gradient_at(point)
+        return source.gradient_at(source.checked_point(point))
+
+    def checked_point(self, point: Point) -> Point:
+        """The point a direct call differentiates at: as it is here; an oracle checks it first."""
+        return point
 
 
 class CallableSource(GradientSource):

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .counting import counted
-from .errors import InputError, NondeterministicCostError, NonFiniteLossError, SourceError
+from .errors import GradCheckError, InputError, NondeterministicCostError, NonFiniteLossError, SourceError
 from .models import Params
 
 
@@ -115,6 +115,17 @@ def validate_data(X: Any, Y: Any) -> None:
         require_float_array(Y, "Y")
 
 
+def require_names(names: list[str], returned: list[str], source: str) -> None:
+    """A source must return exactly one value per parameter: the error names what is missing and what is extra."""
+    missing = [name for name in names if name not in returned]
+    extra = [name for name in returned if name not in names]
+    if missing or extra:
+        raise SourceError(
+            f"gradient source {source!r} returned the wrong parameters (missing: {missing or 'none'}; "
+            f"unexpected: {extra or 'none'}); it must return exactly {names}."
+        )
+
+
 def validate_gradient(gradient: Any, params: Params, source: str) -> Params:
     """A source's output must hold exactly one finite float array per parameter, same shape."""
     if not isinstance(gradient, Mapping):
@@ -122,14 +133,7 @@ def validate_gradient(gradient: Any, params: Params, source: str) -> Params:
             f"gradient source {source!r} returned {type(gradient).__name__}, not a dict; "
             "a source must return {name: np.ndarray} with one entry per parameter."
         )
-    missing = [name for name in params if name not in gradient]
-    extra = [name for name in gradient if name not in params]
-    if missing or extra:
-        raise SourceError(
-            f"gradient source {source!r} returned the wrong parameters "
-            f"(missing: {missing or 'none'}; unexpected: {extra or 'none'}); "
-            f"it must return exactly {list(params)}."
-        )
+    require_names(list(params), list(gradient), source)
     for name in params:
         value = as_array(gradient[name])
         if type(value) is np.ndarray and value.shape == np.shape(params[name]) and value.dtype.kind == "f" \
@@ -198,6 +202,8 @@ class CostAtPoint:
 
     value: float
     precision: np.dtype
+    noise: float = 0.0
+    """The cost's round-off where it was measured (:func:`measured_noise`); 0 where it was not."""
 
 
 def require_finite_cost(
@@ -232,7 +238,7 @@ def cost_at_point(
     if first is not None and not _params_float64(params):
         first = None
     with np.errstate(over="ignore", invalid="ignore"):
-        output = cost_array(evaluate(params, X, Y)) if first is None else np.asarray(first)
+        output = cost_array(defined(evaluate, params, X, Y)) if first is None else np.asarray(first)
         value = float(output.reshape(()))
         second = scalar_cost(evaluate(params, X, Y)) if deterministic else value
     if not np.isfinite(value):
@@ -246,13 +252,73 @@ def cost_at_point(
             f"and {second!r}. Finite differences of it would be noise of size |change|/eps, not "
             "a gradient; fix its randomness (seed it, hold dropout masks fixed) and check again."
         )
-    precision = np.dtype(np.float64) if output.dtype != np.float32 else np.dtype(np.float32)
+    float32_params = any(np.asarray(value).dtype == np.float32 for value in params.values())
+    # the cost carries no more precision than its least precise parameter (a value handed in as a Python
+    # float, ``first``, has lost its dtype)
+    precision = np.dtype(np.float32) if output.dtype == np.float32 or float32_params else np.dtype(np.float64)
     if probe and precision == np.float64 and _params_float64(params) and _float32_number(value):
         if _probe(evaluate, params, X, Y, BELOW_FLOAT32) == value:
             after = _probe(evaluate, params, X, Y, ABOVE_FLOAT32)
             if after != value and _float32_number(after):
                 precision = np.dtype(np.float32)
     return CostAtPoint(value, precision)
+
+
+def defined(cost: Callable[..., Any], params: Params, X: Any, Y: Any) -> Any:
+    """The cost at the point; an exception it raises there is a clear error, not a traceback from inside a check."""
+    try:
+        return cost(params, X, Y)
+    except GradCheckError:
+        raise
+    except Exception as error:
+        raise InputError(
+            f"the cost raises at the point itself ({type(error).__name__}: {str(error)[:200]}); a derivative is "
+            "checked only where the cost is defined: move the point inside its domain (e.g. away from 0 under a "
+            "log or a square root) and check again."
+        ) from error
+
+
+NOISE_STEP = 2.0**-17
+"""The relative spacing of the noise probe's points: the finite-difference oracle's own step."""
+NOISE_POINTS = 8
+
+
+def measured_noise(cost: Callable[..., Any], params: Params, X: Any, Y: Any, value: float) -> float:
+    """The cost's own round-off at the point, measured as Moré and Wild's ECnoise does.
+
+    The cost is evaluated at ``NOISE_POINTS`` equally spaced points along a random direction, spaced like the
+    oracle's steps. The k-th differences of a smooth function shrink like ``step^k``, while those of its
+    round-off keep their size (scaled by ``sqrt((2k)! / (k!)^2)``), so the smallest scaled difference of order
+    3 to 6 is the noise. For most costs that is about ``eps |J|``; where the cost sums terms that dwarf it (a
+    log-determinant of a matrix near the identity, terms that nearly cancel) it is far larger, and an error
+    bar built on ``eps |J|`` would claim a resolution the oracle does not have.
+    """
+    import math
+
+    evaluate = counted(cost)
+    rng = np.random.default_rng(1)
+    everything = np.concatenate([np.ravel(np.abs(np.asarray(v, dtype=np.float64))) for v in params.values()])
+    floor = float(np.sqrt(np.mean(everything**2))) or 1.0
+    direction = {name: rng.choice([-1.0, 1.0], np.shape(v)) * NOISE_STEP * np.maximum(np.abs(v), floor)
+                 for name, v in params.items()}
+    try:
+        with np.errstate(all="ignore"):
+            values = np.array([value] + [scalar_cost(evaluate({name: v + i * direction[name]
+                                                               for name, v in params.items()}, X, Y))
+                                         for i in range(1, NOISE_POINTS)])
+    except GradCheckError:
+        raise
+    except Exception:  # noqa: BLE001 - the probe left the cost's domain: no measurement, the model stands
+        return 0.0
+    if not np.all(np.isfinite(values)):
+        return 0.0
+    estimates = []
+    for order in range(1, 7):
+        values = np.diff(values)
+        if order >= 3:
+            scale = math.factorial(order) ** 2 / math.factorial(2 * order)
+            estimates.append(math.sqrt(scale * float(np.mean(values**2))))
+    return min(estimates)
 
 
 def _params_float64(params: Params) -> bool:

@@ -23,7 +23,7 @@ from gradcheck_bench.tools import atomic_files, compare_cells, compare_html
 from gradcheck_bench.tools import report as report_module
 from gradcheck_bench.cli import main
 from gradcheck_bench.tools.compare import (CANDIDATE_KINDS, EXIT_INCOMPLETE, REFERENCE_KINDS, Measurement,
-                                           compare_sources, default_cases)
+                                           compare_sources, default_cases, measure)
 from gradcheck_bench.tools.compare_cells import CellStopped, run_within_budget
 from gradcheck_bench.tools.compare_figures import heatmap_figure
 from gradcheck_bench.tools.compare_summary import MAX_LINES
@@ -556,8 +556,10 @@ def test_the_committed_results_are_a_real_run():
     assert len(csv) == len(rows) > 0
     assert all((results / name).is_file() for name in REPORT_FILES)
     buggy = csv[csv["candidate"] == "numpy-buggy"]
-    assert (buggy.loc[buggy["verdict"] != "UNAVAILABLE", "verdict"] == "FAIL").all() and set(buggy["reference"]) >= {
-        "fd"}
+    checked = buggy[buggy["verdict"].isin(["PASS", "FAIL"])]  # UNAVAILABLE and TIMEOUT cells hold no verdict
+    assert (checked["verdict"] == "FAIL").all()
+    assert not (csv["verdict"] == "ERROR").any()
+    assert (checked["reference"] == "fd").any()
 
 
 def test_an_interrupted_compare_says_where_it_stopped_and_leaves_the_files(tmp_path, monkeypatch, capsys):
@@ -627,3 +629,186 @@ def test_an_option_no_compared_source_takes_is_refused_not_ignored():
     with pytest.raises(InputError, match="option.s. eps are not taken by any of the sources compared"):
         compare_sources(["seed"], ["numpy"], ["torch" if "torch" in gb.available_sources() else "numpy-buggy"],
                         eps=1e-6, repeats=1, show_progress=False)
+
+
+# --------------------------------------------------------------------------
+# Kind cells: Jacobians, JVPs, VJPs and HVPs
+# --------------------------------------------------------------------------
+
+
+SOFTMAX_KINDS = ["jacobian", "jvp", "vjp", "hvp"]
+"""What the softmax layer declares by hand beyond its gradient (models/softmax.py), in the kinds' order."""
+
+
+def _two_case_mlp():
+    """The MLP with only its two smallest cases, so that a default-cases run of it stays quick."""
+    mlp = get_model("mlp")
+    return dataclasses.replace(mlp, cases={name: mlp.cases[name] for name in ("seed", "fraud-s1-m16")})
+
+
+def test_the_default_run_checks_the_declared_kinds_on_each_models_first_case():
+    report = compare_sources(None, ["numpy", "numpy-buggy"], ["fd", "complex-step", "richardson"], repeats=1,
+                             show_progress=False, models=[get_model("softmax"), _two_case_mlp()])
+    cells = list(zip(report.table["case"], report.table["derivative"], report.table["candidate"],
+                     report.table["reference"]))
+    candidates, every_reference = ["numpy", "numpy-buggy"], ["fd", "complex-step", "richardson"]
+    # complex-step and richardson give no Hessian-vector product: no cell, rather than an UNAVAILABLE one
+    giving = {"gradient": every_reference, "jacobian": every_reference, "jvp": every_reference,
+              "vjp": every_reference, "hvp": ["fd"]}
+    expected = [("softmax-k5-d4-m6", kind, c, r) for kind in ["gradient", *SOFTMAX_KINDS] for c in candidates
+                for r in giving[kind]]
+    expected += [("softmax-k10-d20-m30", "gradient", c, r) for c in candidates for r in every_reference]
+    expected += [("seed", kind, c, r) for kind in ["gradient", "hvp"] for c in candidates for r in giving[kind]]
+    expected += [("fraud-s1-m16", "gradient", c, r) for c in candidates for r in every_reference]
+    assert cells == expected
+    table = report.table
+    assert (table["verdict"] == table["candidate"].map({"numpy": "PASS", "numpy-buggy": "FAIL"})).all()
+    assert table["as_expected"].all() and report.unexpected.empty and report.incomplete.empty
+    # the planted bias-path bug is named in every softmax kind: by its tensor, or for a JVP by its tangent
+    buggy = table[(table["model"] == "softmax") & (table["candidate"] == "numpy-buggy")]
+    jvp = buggy["derivative"] == "jvp"
+    assert (buggy.loc[~jvp, "culprits"] == "b").all() and (buggy.loc[jvp, "exposed_by"] == "b").all()
+    assert (table.loc[table["derivative"] != "jvp", "exposed_by"] == "").all()
+    # each (case, derivative, source) is measured once, and timed against the numpy source's same derivative
+    sources = report.sources
+    assert not sources.duplicated(["case", "derivative", "source"]).any()
+    assert set(zip(sources["case"], sources["derivative"])) == set(zip(table["case"], table["derivative"]))
+    numpy_seconds = sources[sources["source"] == "numpy"].set_index(["case", "derivative"])["seconds"]
+    baseline = [numpy_seconds[case, kind] for case, kind in zip(sources["case"], sources["derivative"])]
+    assert np.allclose(sources["baseline_ratio"], sources["seconds"] / baseline)
+    assert report.header["derivatives"] == {"softmax-k5-d4-m6": ["gradient", *SOFTMAX_KINDS],
+                                            "softmax-k10-d20-m30": ["gradient"], "seed": ["gradient", "hvp"],
+                                            "fraud-s1-m16": ["gradient"]}
+
+
+def test_named_cases_check_their_gradients_unless_derivatives_name_kinds():
+    def kinds(**options):
+        table = compare_sources(["softmax-k5-d4-m6", "linear1d"], ["numpy"], ["fd"], repeats=1,
+                                show_progress=False, **options).table
+        return list(zip(table["case"], table["derivative"]))
+
+    assert kinds() == [("softmax-k5-d4-m6", "gradient"), ("linear1d", "gradient")]  # as before kind cells
+    every = [("softmax-k5-d4-m6", kind) for kind in ["gradient", *SOFTMAX_KINDS]] + [("linear1d", "gradient")]
+    assert kinds(derivatives="all") == every  # the 1-D model declares nothing beyond its gradient
+    assert kinds(derivatives=["hvp", "jvp"]) == [("softmax-k5-d4-m6", "jvp"), ("softmax-k5-d4-m6", "hvp")]
+    with pytest.raises(InputError, match="unknown derivative.s. hessian; choose from gradient, jacobian, jvp, vjp, "
+                                         "hvp, or all"):
+        compare_sources(["seed"], derivatives=["hessian"])
+
+
+KIND_AGREEMENT_SAMPLE = {
+    # every kind of the softmax layer, every reference that gives it, a planted bug and autograd among the candidates
+    "softmax": (["softmax-k5-d4-m6"], ["numpy", "numpy-buggy", "torch"], None),
+    # the MLP's hand-written Hessian-vector product and its planted bug, against every reference that gives one
+    "mlp-hvp": (["seed"], ["numpy", "numpy-buggy", "jax"], None),
+}
+
+
+@pytest.mark.parametrize("sample", list(KIND_AGREEMENT_SAMPLE))
+def test_every_kind_cell_has_the_verdict_and_difference_check_gives(sample):
+    cases, candidates, references = KIND_AGREEMENT_SAMPLE[sample]
+    table = compare_sources(cases, candidates, references, derivatives=SOFTMAX_KINDS, repeats=1,
+                            show_progress=False).table
+    checked = table[table["verdict"].isin(["PASS", "FAIL"])]
+    assert len(checked) == len(table) - (table["verdict"] == "UNAVAILABLE").sum()  # no ERROR, no TIMEOUT
+    assert set(checked["derivative"]) == ({"hvp"} if sample == "mlp-hvp" else set(SOFTMAX_KINDS))
+    every_case = default_cases()
+    for row in checked.itertuples():
+        case = every_case[row.case]
+        result = gb.check(row.candidate, row.reference, *case.point(), model=case.model, derivative=row.derivative)
+        cell = f"{row.case} {row.derivative}: {row.candidate} vs {row.reference}"
+        assert result.derivative == row.derivative, cell
+        assert row.verdict == ("PASS" if result.passed else "FAIL"), cell
+        assert row.difference == pytest.approx(result.difference, rel=1e-12, abs=0), cell
+        assert row.threshold == result.threshold and row.culprits == " ".join(result.culprits), cell
+        assert row.exposed_by == " ".join(result.exposed_by), cell
+    buggy = checked[checked["candidate"] == "numpy-buggy"]
+    assert len(buggy) and (buggy["verdict"] == "FAIL").all() and checked["as_expected"].all()
+    assert (checked["reference"] == "fd").any()
+
+
+def _instant_or_measured(source, name, point, repeats, repeat_seconds, deadline=float("inf"), keep=None,
+                         request=None):
+    """Gradients as the length test's stub has them (all ones, fd broken); the few kind cells measured for real."""
+    if request is None:
+        return _instant_measure(source, name, point, repeats, repeat_seconds, deadline, keep)
+    return measure(source, name, point, 1, 0.0, deadline, keep, request)
+
+
+def test_the_summary_of_the_default_run_with_its_kind_cells_fits_in_40_lines(monkeypatch):
+    import gradcheck_bench.tools.compare as compare_module
+
+    monkeypatch.setattr(compare_module, "measure", _instant_or_measured)
+    monkeypatch.setattr(compare_cells, "forking_is_safe", lambda: False)  # ~400 checks, most of nothing: no fork each
+    report = compare_sources(repeats=1, repeat_seconds=0.01, show_progress=False)
+    kinds = report.table[report.table["derivative"] != "gradient"]
+    assert set(zip(kinds["case"], kinds["derivative"])) == {
+        ("softmax-k5-d4-m6", kind) for kind in SOFTMAX_KINDS} | {("seed", "hvp")}
+    assert kinds["verdict"].isin(["PASS", "FAIL", "UNAVAILABLE"]).all() and kinds["as_expected"].sum() == (
+        kinds["verdict"] != "UNAVAILABLE").sum()
+    lines = report.summary().splitlines()
+    assert len(lines) <= 40
+    assert f"({len(kinds)} of them jacobian, jvp, vjp or hvp)" in lines[0]
+    assert lines[-1].startswith("full tables and pictures: results/compare/report.html")
+
+
+@pytest.fixture(scope="module")
+def kinds_cli_run(tmp_path_factory):
+    """One CLI run with kind cells: its exit status, what it printed (with --full), and the folder it wrote."""
+    folder = tmp_path_factory.mktemp("compare-kinds")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        status = main(["compare", "--cases", "softmax-k5-d4-m6,linear1d", "--candidates", "numpy,numpy-buggy",
+                       "--references", "fd,complex-step", "--derivatives", "all", "--repeats", "1", "--full",
+                       "--output", str(folder)])
+    return status, printed.getvalue(), folder
+
+
+def test_the_tables_say_each_cells_derivative(kinds_cli_run):
+    status, _, folder = kinds_cli_run
+    assert status == 0
+    csv = pd.read_csv(folder / "compare.csv", keep_default_na=False)
+    rows = json.loads((folder / "compare.json").read_text())
+    assert list(csv.columns[csv.columns.get_loc("derivative") + 1:][:2]) == ["candidate", "reference"]
+    assert list(csv["derivative"]) == [row["derivative"] for row in rows]
+    # two candidates x two references per kind, but complex-step gives no HVP; linear1d has no planted bug
+    expected = [("softmax-k5-d4-m6", kind) for kind in ["gradient", "jacobian", "jvp", "vjp"] for _ in range(4)]
+    expected += [("softmax-k5-d4-m6", "hvp")] * 2 + [("linear1d", "gradient")] * 2
+    assert list(zip(csv["case"], csv["derivative"])) == expected
+    sources = pd.read_csv(folder / "sources.csv", keep_default_na=False)
+    assert list(sources.columns[:5]) == ["case", "model", "parameters", "derivative", "source"]
+    hvp = sources[sources["derivative"] == "hvp"]
+    assert list(hvp["source"]) == ["numpy", "numpy-buggy", "fd"]  # measured once each; complex-step not at all
+    assert len(sources) == 4 * 4 + 3 + 3 and (sources["outcome"] == "OK").all()  # linear1d: numpy, fd, complex-step
+    markdown = (folder / "compare.md").read_text()
+    for kind in ["gradient", *SOFTMAX_KINDS]:
+        assert f"| {kind} " in markdown  # the every-cell table's column
+    for kind in SOFTMAX_KINDS:
+        assert f"| softmax {kind}, 1 case " in markdown  # a matrix per kind
+
+
+def test_the_screen_and_the_html_show_the_kind_where_it_matters(kinds_cli_run):
+    _, out, folder = kinds_cli_run
+    lines = out.splitlines()
+    summary = lines[lines.index(next(line for line in lines if line.startswith("compare: "))):]
+    assert len(summary) <= 40
+    assert "(14 of them jacobian, jvp, vjp or hvp)" in summary[0] and "every verdict as expected" in summary[0]
+    assert any(line.startswith("softmax, 1 case ") for line in summary)  # the gradients, as before
+    kinds = next(line.split() for line in summary if line.startswith("softmax jacobian/jvp/vjp/hvp, 1 case"))
+    assert kinds[-2:] == ["fd", "complex-step"]
+    buggy = [line.split().count("FAIL") for line in summary if line.startswith("numpy-buggy ")]
+    assert buggy == [2, 2]  # the gradient matrix, then the other kinds': both references fail it in each
+    full = lines[:lines.index(summary[0])]
+    assert full[0].split()[:3] == ["case", "derivative", "candidate"]  # --full names each row's kind
+    page = (folder / "report.html").read_text()
+    for kind in SOFTMAX_KINDS:
+        assert f"<h3>softmax {kind}, 1 case</h3>" in page
+    assert "<h3>softmax, 1 case</h3>" in page and "<h3>linear1d, 1 case</h3>" in page
+    assert "Time per derivative of the other kinds" in page
+    pytest.importorskip("matplotlib")
+    figure = heatmap_figure(pd.read_csv(folder / "compare.csv"))
+    rows = [label.get_text() for label in figure.axes[0].get_yticklabels()]
+    assert rows == ["softmax-k5-d4-m6", *(f"softmax-k5-d4-m6 {kind}" for kind in SOFTMAX_KINDS), "linear1d"]
+    texts = [text.get_text() for text in figure.axes[0].texts]
+    assert texts.count("FAIL") == 4 * 2 + 1  # numpy-buggy: 4 kinds x 2 references, and its HVP against fd
+    assert texts.count("n/a") == 2 + 2  # complex-step's HVP; linear1d has no planted bug

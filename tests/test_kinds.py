@@ -287,6 +287,24 @@ def test_fast_mode_passes_in_a_few_forward_passes_and_falls_back_to_name_a_bug(k
     assert not caught.passed and caught.culprits == ["b"] and "a projection failed" in caught.notes[0]
 
 
+def test_a_projections_jvp_takes_one_step_and_the_same_value():
+    # the cheap mode judges projections on their values, so it asks the fd JVP for no error bar: the
+    # second step (two more passes) goes, the value along the tangent is the full JVP's, bit for bit
+    from gradcheck_bench.check import prepare
+    from gradcheck_bench.kinds import Request
+
+    prepared = prepare(("numpy", "fd"), *softmax_point(), model="softmax", derivative="jvp")
+    reference, request = prepared.sources[1], prepared.request
+    with gb.count_forward_passes() as bare:
+        alone = reference.derivative_at(prepared.point, Request(request.kind, request.output, request.probe,
+                                                                error_bars=False))
+    with gb.count_forward_passes() as barred:
+        full = reference.derivative_at(prepared.point, request)
+    assert (bare.passes, barred.passes) == (2, 4)  # theta +- h v; and again at h / 2
+    assert alone.error is None and full.error is not None
+    assert np.array_equal(alone.tensors["output"], full.tensors["output"])
+
+
 def test_fast_mode_against_autograd_checks_the_full_derivative_and_says_why():
     pytest.importorskip("torch")
     result = gb.check("numpy", "torch", *softmax_point(), model="softmax", derivative="jacobian", mode="fast")

@@ -137,3 +137,15 @@ def test_no_flag_is_silently_ignored(argv, message, capsys):
 def test_flags_that_imply_their_case_are_used():
     assert main(["check", "--sizes", "4,6,1", "--examples", "5"]) == 0
     assert main(["check", "--x", "3", "--theta", "2"]) == 0
+
+
+def test_a_one_percent_factor_in_a_float32_weight_matrix_is_named_and_correct_gradients_pass():
+    # a wrong constant shows as a consistent factor: each element hides inside its float32 error bar, but the
+    # tensor's scale is pinned far more tightly than any one element (gradcheck_bench.metrics.biased)
+    for seed in range(5):
+        point = as_float32(random_case((4, 16, 16, 1), 20, seed))
+        with pytest.warns(gb.LowPrecisionWarning):
+            assert gb.check("numpy", "fd", *point).passed
+            for tensor in ("W1", "W2", "W3"):
+                wrong = gb.check(scaled(tensor, 1.01), "fd", *point)
+                assert not wrong.passed and tensor in wrong.culprits, (seed, tensor, wrong.summary())

@@ -60,13 +60,20 @@ def test_no_warning_when_nothing_saturates():
         gb.check("numpy", "fd", *gb.seed_case())
 
 
-def test_exactly_zero_gradient_on_both_sides_is_a_pass_and_one_side_is_not():
+def test_exactly_zero_gradient_on_both_sides_is_a_pass_and_one_side_is_judged_on_the_error_bars():
     params = {"theta": np.array([1.0, 2.0])}
     constant = gb.fd(lambda p, X, Y: 5.0)
     zero = lambda p, X, Y: {"theta": np.zeros(2)}  # noqa: E731
     tiny = lambda p, X, Y: {"theta": np.array([1e-300, 0.0])}  # noqa: E731
+    wrong = lambda p, X, Y: {"theta": np.array([1e-3, 0.0])}  # noqa: E731
     assert gb.check(zero, constant, params, np.zeros(1)).difference == 0.0
-    assert not gb.check(tiny, constant, params, np.zeros(1)).passed
+    # 1e-300 against an exact 0 is a relative difference of 1, but fd's round-off dwarfs both: the oracle cannot
+    # resolve the threshold here, so the verdict comes from its error bars (issue: tiny gradients under fd noise)
+    under_noise = gb.check(tiny, constant, params, np.zeros(1))
+    assert under_noise.difference == 1.0 and under_noise.judged_on_error_bars and under_noise.passed
+    # a value beyond the error bars still fails, and is named
+    beyond = gb.check(wrong, constant, params, np.zeros(1))
+    assert not beyond.passed and beyond.culprits == ["theta"]
 
 
 @pytest.mark.parametrize(

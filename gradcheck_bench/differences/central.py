@@ -38,7 +38,8 @@ import numpy as np
 from ..counting import counted
 from .driver import EngineRun, centered, perturbed_costs
 from .engines import DEFAULT_MEMORY_BUDGET, engines, get_engine
-from ..errors import InputError
+from ..errors import GradCheckError, InputError
+from .domain import repair, summarize as summarize_repairs, tolerant_costs
 from ..gradient import Gradient
 from ..kinds import ALL_KINDS, Request
 from ..point import Point
@@ -50,7 +51,7 @@ from .steps import relative_steps, rounding_error, step_vector
 from .vector import (columns, direction_step, directional, directional_model, flattened_output, jacobian_blocks,
                      kink_free_step, uses_complex_step,
                      projected_model, rounding_of, split_output, without)
-from ..validation import CostAtPoint, cost_at_point, is_count, is_positive_number, scalar_cost
+from ..validation import CostAtPoint, cost_at_point, is_count, is_positive_number, measured_noise, scalar_cost
 from .kink_safe import kink_safe_tensors
 from .richardson import RichardsonDifference
 
@@ -128,6 +129,11 @@ class CentralDifference(GradientSource):
         return self.differentiate(point.params, point.X, point.Y, at_point, point.names,
                                   self.wants_truncation(at_point))
 
+    def checked_point(self, point: Point) -> Point:
+        """A direct call runs the model's point check, whose cost (when it gives one) is the first of the two
+        evaluations that show the cost finite and deterministic."""
+        return point.with_cost(self.model.check_point(point.params, point.X, point.Y), self.model)
+
     def second_look(self, point: Point, names: list[str], within_error_bars: bool,
                     request: Request | None = None, coordinates: Coordinates | None = None) -> Gradient | None:
         """Full error bars and kinks stepped around (:meth:`recheck`); where every mismatch was within this
@@ -155,6 +161,9 @@ class CentralDifference(GradientSource):
         assert request.probe is not None
         step = direction_step(point, request.probe, TOLERANCES[point.precision].fd_step)
         coarse = directional(values, point, request.probe, step)
+        if not request.error_bars:  # judged on its value alone: the second step would only size an error bar
+            return Gradient(tensors=split_output(coarse, request.output),
+                            notes=(f"a centered difference along the tangent, step {step:.2g}",))
         fine = directional(values, point, request.probe, step / 2)
         at_point = request.output.values  # the output where the check evaluated it
         flat_at_point = np.concatenate([np.ravel(at_point[name]) for name in request.output.names])
@@ -229,14 +238,23 @@ class CentralDifference(GradientSource):
         all_steps = step_vector(self.eps, params, at_point.precision)
         indices = coordinate_indices(params, names, coordinates)
         steps = all_steps[indices]
-        run = self._run(params, X, Y, indices, steps)
-        values = centered(run.costs, steps)
-        error = rounding_error(at_point.value, at_point.precision, steps) if self.noise is None else self.noise / steps
+        costs, notes = self._costs(params, X, Y, indices, steps)
+        with np.errstate(invalid="ignore"):
+            values = centered(costs, steps)
+        error = rounding_error(at_point.value, at_point.precision, steps, at_point.noise) if self.noise is None else self.noise / steps
+        left = np.flatnonzero(~np.isfinite(values))
+        if left.size:  # a step left the cost's domain: a smaller or one-sided difference there, and say so
+            values, error = values.copy(), error.copy()
+            cost_noise = float(rounding_error(at_point.value, at_point.precision, np.ones(1), at_point.noise)[0])
+            fixed, bars, repairs = repair(self.model, params, X, Y, indices[left], steps[left], at_point.value,
+                                          cost_noise)
+            values[left], error[left] = fixed, bars
+            notes = notes + summarize_repairs(repairs)
         if truncation:
             values, error = self._with_truncation(params, X, Y, at_point, indices, steps, values, error)
         whole = coordinates is None and names == list(params) and \
             all(value.dtype == np.float64 for value in params.values())
-        return Gradient(tensors=split_coordinates(params, names, values, coordinates), notes=run.notes,
+        return Gradient(tensors=split_coordinates(params, names, values, coordinates), notes=notes,
                         error=split_coordinates(params, names, error, coordinates),
                         precision=at_point.precision, flat=values if whole else None,
                         flat_error=error if whole else None)
@@ -252,7 +270,9 @@ class CentralDifference(GradientSource):
         ``REFINE_RATIO``, those coordinates are evaluated again at ``s*``
         (a power of two, at least ``h / MAX_REFINEMENT``) and keep that value.
         """
-        truncation = np.abs(values - centered(self._run(params, X, Y, indices, steps / 2).costs, steps / 2)) * 4 / 3
+        with np.errstate(invalid="ignore"):
+            halved = centered(self._costs(params, X, Y, indices, steps / 2)[0], steps / 2)
+        truncation = np.nan_to_num(np.abs(values - halved) * 4 / 3, nan=0.0)  # outside the domain: no second step
         error = combine_errors(rounding, truncation)
         refine = np.flatnonzero(truncation > REFINE_RATIO * rounding) if self.eps is None else np.zeros(0, int)
         if refine.size:
@@ -264,9 +284,26 @@ class CentralDifference(GradientSource):
             error[refine] = rounding[refine] * steps[refine] / better + truncation[refine] * (better / steps[refine]) ** 2
         return values, error
 
+    def _costs(self, params: Params, X: Any, Y: Any, indices: np.ndarray,
+               steps: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+        """The engine's costs at ``theta +- steps``; NaN where the cost raised there (coordinate by coordinate)."""
+        try:
+            run = self._run(params, X, Y, indices, steps)
+        except GradCheckError:
+            raise
+        except Exception:  # noqa: BLE001 - the user's cost raised at a perturbed point: redo coordinate by coordinate
+            return tolerant_costs(self.model, params, X, Y, indices, steps), ()
+        return run.costs, run.notes
+
     def _run(self, params: Params, X: Any, Y: Any, indices: np.ndarray, steps: np.ndarray) -> EngineRun:
         return perturbed_costs(self.model, params, X, Y, indices, steps, self.engine, self.memory_budget,
                                self.progress, self.engine_options)
+
+    def _at_point_with_noise(self, params: Params, X: Any, Y: Any) -> CostAtPoint:
+        """The cost at the point for a second look, with its round-off measured rather than modelled (a first
+        look that failed may have trusted ``eps |J|`` where the cost carries more)."""
+        at_point = cost_at_point(counted(self.model.cost), params, X, Y, deterministic=False, probe=self.eps is None)
+        return replace(at_point, noise=measured_noise(self.model.cost, params, X, Y, at_point.value))
 
     def recheck(self, params: Params, X: Any, Y: Any, names: list[str],
                 coordinates: Coordinates | None = None) -> Gradient:
@@ -280,7 +317,7 @@ class CentralDifference(GradientSource):
         smaller step) and recorded in the notes; every other coordinate keeps
         its value.
         """
-        at_point = cost_at_point(counted(self.model.cost), params, X, Y, deterministic=False, probe=self.eps is None)
+        at_point = self._at_point_with_noise(params, X, Y)
         full = self.for_coordinates(coordinates).differentiate(params, X, Y, at_point, names, truncation=True,
                                                                coordinates=coordinates)
         if self.model.kink_pattern is None:
@@ -311,7 +348,7 @@ class CentralDifference(GradientSource):
         larger than the difference to decide. Richardson extrapolation of centered differences from coarser
         steps carries less of both (kinks the model declares stepped around), so the verdict can be taken on
         what it resolves."""
-        at_point = cost_at_point(counted(self.model.cost), params, X, Y, deterministic=False, probe=self.eps is None)
+        at_point = self._at_point_with_noise(params, X, Y)
         looked = RichardsonDifference(self.model).tensors(params, X, Y, names, at_point, coordinates)
         said = ("their mismatch was within this oracle's error bars at its step, so they were evaluated again "
                 "by Richardson extrapolation from coarser steps",)

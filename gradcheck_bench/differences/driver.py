@@ -10,13 +10,14 @@ sized to a memory budget, a progress bar over them, and the quotient
 
 from __future__ import annotations
 
+import time
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
-from .engines import DEFAULT_MEMORY_BUDGET, Chunk, EngineUnsuitable, FDEngine, auto_order, choose_engine
+from .engines import DEFAULT_MEMORY_BUDGET, Chunk, EngineUnsuitable, FDEngine, auto_order, choose_engine, layout_of
 from ..errors import InputError
 from ..models import Model, Params, cost_model
 from ..progress import progress_bar
@@ -80,6 +81,8 @@ def perturbed_costs(model: Model, params: Params, X: Any, Y: Any, indices: np.nd
     """
     candidates = auto_order(model, params, X, Y) if engine == "auto" else [choose_engine(engine, model, params, X, Y)]
     notes: list[str] = []
+    if engine == "auto" and len(candidates) > 1 and indices.size >= MEASURED_CHOICE_MINIMUM:
+        return measured_run(candidates, model, params, X, Y, indices, steps, memory_budget, progress, engine_options)
     for chosen in candidates:
         try:
             costs = run_engine(chosen, model, params, X, Y, indices, steps, memory_budget, progress, engine_options)
@@ -91,6 +94,58 @@ def perturbed_costs(model: Model, params: Params, X: Any, Y: Any, indices: np.nd
             continue
         return EngineRun(costs, chosen.name, tuple(notes))
     raise AssertionError("the loop engine evaluates every cost")  # auto_order always ends with it
+
+
+MEASURED_CHOICE_MINIMUM = 128
+"""``engine="auto"`` measures the candidate engines on a run of at least this many coordinates (below it the
+ranking decides: measuring would cost more than any choice saves)."""
+PROBE_COORDINATES = 16
+"""How many coordinates each candidate engine evaluates when ``auto`` measures them."""
+_MEASURED: dict[Any, str] = {}
+"""The engine ``auto`` measured fastest, per cost and layout of the point (so each is measured once)."""
+
+
+def measured_run(candidates: list[FDEngine], model: Model, params: Params, X: Any, Y: Any, indices: np.ndarray,
+                 steps: np.ndarray, memory_budget: int, progress: bool | None,
+                 engine_options: Mapping[str, Any] | None) -> EngineRun:
+    """``auto`` by measurement: each candidate is prepared and times the same few coordinates, and the one whose
+    preparation plus time per coordinate over the whole run is least runs the rest; the choice is kept for this
+    cost and layout. The loop is always a candidate,
+    so ``auto`` is never slower than it by more than the probes' cost; the probes' costs are reused."""
+    # by the cost's name, not its identity: a derived cost (a VJP's u . f) is a new closure at every check, and a
+    # choice shared by two costs of one name can only be slower, never wrong
+    key = (model.name, getattr(model.cost, "__qualname__", ""), layout_of(params, X, Y),
+           str(getattr(params, "all_float64", None)))
+    notes: list[str] = []
+    # spread over the whole run, so every tensor's share of an engine's overhead is seen
+    probe = np.unique(np.linspace(0, indices.size - 1, min(PROBE_COORDINATES, indices.size)).astype(int))
+    probed: dict[str, np.ndarray] = {}
+    chosen_name = _MEASURED.get(key)
+    if chosen_name is None:
+        seconds: dict[str, float] = {}
+        for candidate in candidates:  # its preparation once, plus its time per coordinate over the whole run
+            try:
+                start = time.perf_counter()
+                evaluate = candidate.prepare(model, params, X, Y)
+                prepared = time.perf_counter()
+                probed[candidate.name] = evaluate(indices[probe], steps[probe])
+                done = time.perf_counter()
+            except EngineUnsuitable as reason:
+                notes.append(f"the {candidate.name} engine was not used: {reason}")
+                continue
+            seconds[candidate.name] = (prepared - start) + (done - prepared) * indices.size / probe.size
+        chosen_name = min(seconds, key=seconds.__getitem__)
+        _MEASURED[key] = chosen_name
+    chosen = next(candidate for candidate in candidates if candidate.name == chosen_name)
+    costs = np.empty((2, indices.size))
+    rest = np.arange(indices.size)
+    if chosen_name in probed:
+        costs[:, probe] = probed[chosen_name]
+        rest = np.setdiff1d(rest, probe)
+    if rest.size:
+        costs[:, rest] = run_engine(chosen, model, params, X, Y, indices[rest], steps[rest], memory_budget, progress,
+                                    engine_options)
+    return EngineRun(costs, chosen_name, tuple(notes))
 
 
 def run_engine(chosen: FDEngine, model: Model, params: Params, X: Any, Y: Any, indices: np.ndarray,

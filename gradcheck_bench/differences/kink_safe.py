@@ -51,7 +51,7 @@ def kink_safe_tensors(model: Model, params: Params, X: Any, Y: Any, steps: np.nd
             value[k], crossing = differences.along(unit, steps[i], coordinate_name(params, i), name, index)
             unit[i] = 0.0
             step, factor = (steps[i], 1.0) if crossing is None else (crossing.step, crossing.noise_factor())
-            error[k] = factor * rounding_error(at_point.value, at_point.precision, np.array([step]))[0]
+            error[k] = factor * rounding_error(at_point.value, at_point.precision, np.array([step]), at_point.noise)[0]
             if crossing is not None:
                 crossings.append(crossing)
                 if crossing.action == "unresolved":

@@ -183,7 +183,7 @@ class RichardsonDifference(GradientSource):
             values[j], errors[j], finest, crossing = self._extrapolated(differences, unit, coarsest[j],
                                                                        coordinate_name(params, int(k)))
             unit[k] = 0.0
-            errors[j] += rounding_error(at_point.value, at_point.precision, np.array([finest]))[0]
+            errors[j] += rounding_error(at_point.value, at_point.precision, np.array([finest]), at_point.noise)[0]
             if crossing is not None:
                 crossings.append(crossing)
         return values, errors, summarize_crossings(crossings), crossings
@@ -194,7 +194,7 @@ class RichardsonDifference(GradientSource):
         levels = [coarsest / 2.0**level for level in range(self.levels)]
         runs = [perturbed_costs(self.model, params, X, Y, indices, steps) for steps in levels]
         values, last_step = tableau([centered(run.costs, steps) for run, steps in zip(runs, levels)])
-        error = np.asarray(last_step) + rounding_error(at_point.value, at_point.precision, levels[-1])
+        error = np.asarray(last_step) + rounding_error(at_point.value, at_point.precision, levels[-1], at_point.noise)
         notes = tuple(dict.fromkeys(note for run in runs for note in run.notes))
         return np.asarray(values, dtype=np.float64), error, notes, []
 

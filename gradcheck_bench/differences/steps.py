@@ -64,9 +64,11 @@ def default_step(params: dict[str, Any]) -> float:
     return tolerance_for(params).fd_step * float(np.exp2(np.floor(np.log2(scale))))
 
 
-def rounding_error(cost: float, precision: np.dtype, steps: np.ndarray) -> np.ndarray:
-    """``CONDITION * eps * |J| / h``: what the cost's own round-off does to a difference over ``2h``."""
-    return CONDITION * float(np.finfo(precision).eps) * max(abs(cost), np.finfo(np.float64).tiny) / steps
+def rounding_error(cost: float, precision: np.dtype, steps: np.ndarray, noise: float = 0.0) -> np.ndarray:
+    """``CONDITION * eps * |J| / h``, or the cost's measured round-off over ``h`` where that is larger: what the
+    cost's own round-off does to a difference over ``2h``."""
+    modelled = CONDITION * float(np.finfo(precision).eps) * max(abs(cost), np.finfo(np.float64).tiny)
+    return max(modelled, noise) / steps
 
 
 def step_vector(eps: float | np.ndarray | None, params: dict[str, Any], precision: np.dtype) -> np.ndarray:

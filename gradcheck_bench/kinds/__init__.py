@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 
 GRADIENT, JACOBIAN, JVP, VJP, HVP = "gradient", "jacobian", "jvp", "vjp", "hvp"
 ALL_KINDS = frozenset({GRADIENT, JACOBIAN, JVP, VJP, HVP})
+CHEAP_KINDS = (GRADIENT, JACOBIAN, VJP, HVP)
+"""The kinds the cheap mode projects (a JVP is already one projection): :mod:`gradcheck_bench.projections`."""
+DEFAULT_PROJECTIONS = 4
 TANGENT, COTANGENT, VECTOR = "tangent", "cotangent", "vector"
 
 
@@ -72,6 +75,9 @@ class Request:
     output: "Output | None" = None
     probe: dict[str, np.ndarray] | None = None
     seed: int | None = None
+    error_bars: bool = True
+    """False where the caller judges the value alone (the cheap mode's projections): an oracle may then skip
+    the passes that only its error bars need."""
 
     @property
     def name(self) -> str:
@@ -89,6 +95,12 @@ class Request:
     def arguments(self, point: "Point", params: Any, X: Any, Y: Any) -> tuple[Any, ...]:
         """A candidate's arguments for this kind."""
         return (params, X, Y) if self.kind.draws is None else (params, X, Y, self.probe_for_caller(point))
+
+
+def read_params_shaped(point: "Point", request: Request, returned: Any, source: str) -> Gradient:
+    """A params-shaped derivative (a gradient, a VJP, a HVP): in the caller's structure or flat by path, any
+    kind of array."""
+    return point.layout.gradient(returned, source)
 
 
 def draw_probe(kind: DerivativeKind, point: "Point", output: "Output | None", seed: int,

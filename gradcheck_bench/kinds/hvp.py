@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..gradient import Gradient
-from ..point import Point
-from . import Request, HVP, VECTOR, DerivativeKind
-
-
-def read(point: Point, request: Request, returned: Any, source: str) -> Gradient:
-    """Named like the parameters, in the caller's structure or flat by path, any kind of array."""
-    return point.layout.gradient(returned, source)
+from . import HVP, VECTOR, DerivativeKind, read_params_shaped
 
 
 KIND = DerivativeKind(
@@ -20,7 +11,7 @@ KIND = DerivativeKind(
     draws=VECTOR,
     params_shaped=True,
     scalar_output=True,
-    read=read,
+    read=read_params_shaped,
     forward_passes="4n: second differences, a centered difference per coordinate of the directional difference "
                    "along v",
 )

@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..gradient import Gradient
-from ..point import Point
-from . import Request, COTANGENT, VJP, DerivativeKind
-
-
-def read(point: Point, request: Request, returned: Any, source: str) -> Gradient:
-    """Named like the parameters, in the caller's structure or flat by path, any kind of array."""
-    return point.layout.gradient(returned, source)
+from . import COTANGENT, VJP, DerivativeKind, read_params_shaped
 
 
 KIND = DerivativeKind(
@@ -20,6 +11,6 @@ KIND = DerivativeKind(
     draws=COTANGENT,
     params_shaped=True,
     scalar_output=False,
-    read=read,
+    read=read_params_shaped,
     forward_passes="2n: the gradient of the scalar u . f(params)",
 )

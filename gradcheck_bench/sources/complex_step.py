@@ -25,7 +25,7 @@ below that for the default ``h``).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,13 +33,16 @@ from ..counting import counted
 from ..errors import InputError, SourceError
 from ..differences.vector import jacobian_blocks, projected_model, split_output, without
 from ..gradient import Gradient
-from ..kinds import GRADIENT, JACOBIAN, JVP, VJP, Request
+from ..kinds import GRADIENT, JACOBIAN, JVP, VJP, Request, get_kind
 from ..point import OUTPUT, Point
 from ..source import GradientSource
 from ..models import DEFAULT_MODEL, Model, Params, cost_model, get_model
 from ..ravel import leaves_by_path, ravel, unravelled_copy
 from ..validation import cost_array, is_positive_number, require_finite_cost
 from .registry import SourceSpec
+
+if TYPE_CHECKING:
+    from ..analyticity import Analyticity
 
 ROUND_OFF_EPS = 4.0
 """Machine epsilons of |value| taken as the complex step's error (one complex pass, no cancellation)."""
@@ -87,7 +90,12 @@ class ComplexStep(GradientSource):
     def gradient_at(self, point: Point) -> Gradient:
         params, X, Y = point.params, point.X, point.Y
         cost = counted(self.model.cost)
-        require_finite_cost(cost, params, X, Y)
+        value = require_finite_cost(cost, params, X, Y)
+        from ..analyticity import probe  # loaded when a complex step first runs
+
+        found = probe(self.model, params, X, Y, value, self.h, complex_dtype_for(params))
+        if not found.applies:
+            return self._instead(point, Request(get_kind(GRADIENT)), found)
         flat, unravel = ravel(params)
         point_vector: np.ndarray = flat.astype(complex_dtype_for(params))
         gradient = np.empty(flat.size, dtype=np.float64)
@@ -102,11 +110,35 @@ class ComplexStep(GradientSource):
     def provides(self) -> frozenset[str]:
         return COMPLEX_STEP_KINDS
 
+    def _instead(self, point: Point, request: Request, found: "Analyticity") -> Gradient:
+        """Where the cost is not analytic the complex step does not testify: the finite-difference oracle does.
+        A cost that returns real numbers for complex parameters is refused: it is not written for them at all."""
+        from ..differences.central import CentralDifference
+
+        if found.real_valued:
+            self._imaginary_part(0.0)  # raises the error that says what to do
+
+        derivative = CentralDifference(self.model).derivative_at(point, request)
+        said = (f"complex-step does not apply: {found.reason(self.model.name)}; the finite-difference oracle (fd) "
+                "was used instead",)
+        return replace(derivative, notes=said + derivative.notes)
+
     def derivative_at(self, point: Point, request: Request) -> Gradient:
         """Jacobian columns and the JVP as imaginary parts of complex passes (n, and 1); the VJP as the complex
         step's gradient of ``u . f``."""
         if request.name == "gradient":
             return self.gradient_at(point)
+        if request.name in (JACOBIAN, JVP) and request.output is not None:  # probed through a random u . f
+            from ..analyticity import PROBE_SEED, probe
+
+            weights = {name: np.random.default_rng(PROBE_SEED).standard_normal(np.shape(value))
+                       for name, value in request.output.values.items()}
+            projected = projected_model(self.model, request.output, weights)
+            value = float(require_finite_cost(counted(projected.cost), point.params, point.X, point.Y,
+                                              deterministic=False))
+            found = probe(projected, point.params, point.X, point.Y, value, self.h, complex_dtype_for(point.params))
+            if not found.applies:
+                return self._instead(point, request, found)
         if request.name == "vjp":
             assert request.output is not None and request.probe is not None
             derived = projected_model(self.model, request.output, request.probe)

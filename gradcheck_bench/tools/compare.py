@@ -14,12 +14,23 @@ UNAVAILABLE (framework not installed), TIMEOUT (no gradient, or no verdict,
 within ``budget`` seconds) or ERROR (a source or the check raised; its
 message is kept). A broken or slow source costs its own cells, never the run.
 
-Two tables come out: ``table``, one row per (case, candidate, reference),
-with the relative difference, the verdict, the worst tensor and its
-least-squares scale, and both sources' times; and ``sources``, one row per
-(case, source), with the time per gradient (median of warm calls, the first
-call and any jit compile apart), the counted forward passes, and the time
-relative to one evaluation of the cost and to the hand-written backprop.
+Beyond the gradient, a case is checked for the other derivative kinds its
+model's hand-written source declares (a Jacobian, JVP, VJP or HVP:
+:mod:`gradcheck_bench.kinds`), each against every reference that gives that
+kind; a reference that cannot give a kind has no cell for it, as a source
+that does not handle a model has none. Each (source, kind) is measured once
+per case, its tangent, cotangent or vector drawn by ``prepare`` from the
+default seed, so both sources of a cell are given the same probe. The default
+run checks the gradient on every case and the other kinds on each model's
+first (smallest) case; ``derivatives=`` chooses the kinds for every case.
+
+Two tables come out: ``table``, one row per (case, derivative, candidate,
+reference), with the relative difference, the verdict, the worst tensor and
+its least-squares scale, and both sources' times; and ``sources``, one row
+per (case, derivative, source), with the time per derivative (median of warm
+calls, the first call and any jit compile apart), the counted forward passes,
+and the time relative to one evaluation of the cost and to the hand-written
+source's.
 :meth:`ComparisonReport.write` renders the files (:mod:`.compare_summary`,
 :mod:`.compare_figures`, :mod:`.compare_html`) and
 :meth:`ComparisonReport.summary` the screen.
@@ -33,7 +44,7 @@ import statistics
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -44,6 +55,7 @@ from ..errors import InputError
 from ..differences.engines import engines
 from ..gradient import Gradient
 from ..judge import DEFAULT_THRESHOLD, LookBudget, Tolerance
+from ..kinds import GRADIENT, Request, kinds
 from ..models import Model, Params, get_model, model_names
 from ..point import Point
 from ..progress import progress_bar
@@ -63,7 +75,8 @@ DEFAULT_OUTPUT = Path("results") / "compare"
 CANDIDATE_KINDS = ("hand-written", "planted-bug", "autograd")
 REFERENCE_KINDS = ("oracle", "autograd")
 BASELINE_SOURCE = "numpy"
-"""The hand-written backprop: the source every other one's time is also given relative to."""
+"""The hand-written source: every other one's time is also given relative to it, and the derivative kinds it
+declares for a model beyond the gradient are the kinds that model's cases are checked for."""
 REPEAT_SECONDS = 0.25
 """Warm repeats of a source stop once they have used this much time (at least one is made when it fits)."""
 EXIT_INCOMPLETE = 3
@@ -156,10 +169,11 @@ def _install_hint(spec: SourceSpec) -> str:
 
 @dataclass(frozen=True)
 class Measurement:
-    """One source's gradient at one case and what it cost, or why there is none (``outcome`` not OK)."""
+    """One source's derivative at one case and what it cost, or why there is none (``outcome`` not OK)."""
 
     outcome: str  # OK, UNAVAILABLE, TIMEOUT or ERROR
-    gradient: Gradient | Params | None = None  # as the source gave it: notes, error bars and precision kept
+    gradient: Gradient | Params | None = None  # the derivative as the source gave it: notes, error bars and
+    # precision kept (a Jacobian's blocks, a JVP's output-shaped value for those kinds)
     seconds: float = math.nan  # median of the warm calls; the first call's time when none fitted the budget
     repeats: int = 0  # warm calls timed
     first_call_seconds: float = math.nan
@@ -170,25 +184,33 @@ class Measurement:
 
 
 def measure(source: GradientSource, name: str, point: Point, repeats: int, repeat_seconds: float,
-            deadline: float = math.inf, keep: Callable[[Measurement], None] | None = None) -> Measurement:
+            deadline: float = math.inf, keep: Callable[[Measurement], None] | None = None,
+            request: Request | None = None) -> Measurement:
     """``source.gradient_at(point)`` once cold, then up to ``repeats`` warm calls, timed, at the same point.
 
     ``point`` is built once (by :func:`~gradcheck_bench.check.prepare`, as
-    ``check`` builds it, the cost there included) and serves every call. The
-    warm calls stop once they have used ``repeat_seconds`` (so a slow oracle
-    on a big case costs a call or two, not ``repeats`` of them), and none
-    starts that the last call's duration says would end after ``deadline``
-    (a ``time.perf_counter()`` value). After the first call, ``keep``
-    receives the measurement so far, with the first call's time as
-    ``seconds``: what stands if a warm call is cut short by the budget.
+    ``check`` builds it, the cost there included) and serves every call;
+    ``request`` (a kind other than the gradient, from the same ``prepare``)
+    measures ``source.derivative_at(point, request)`` instead, its probe drawn
+    once and given to every call. The warm calls stop once they have used
+    ``repeat_seconds`` (so a slow oracle on a big case costs a call or two,
+    not ``repeats`` of them), and none starts that the last call's duration
+    says would end after ``deadline`` (a ``time.perf_counter()`` value).
+    After the first call, ``keep`` receives the measurement so far, with the
+    first call's time as ``seconds``: what stands if a warm call is cut short
+    by the budget.
     """
+    def call() -> Gradient:
+        return source.gradient_at(point) if request is None else source.derivative_at(point, request)
+
     compiled_before = source.compile_seconds
     with count_forward_passes() as counter:
         start = time.perf_counter()
-        gradient = source.gradient_at(point)
+        gradient = call()
         first_call = time.perf_counter() - start
     compiled_after = source.compile_seconds
-    validate_gradient(gradient, point.params, name)
+    if request is None or request.kind.params_shaped:  # a Jacobian or JVP was read to its shapes by its kind
+        validate_gradient(gradient, point.params, name)
     compiled = math.nan if compiled_before is None or compiled_after is None else compiled_after - compiled_before
 
     def measured(times: list[float]) -> Measurement:
@@ -208,7 +230,7 @@ def measure(source: GradientSource, name: str, point: Point, repeats: int, repea
     last = first_call
     while len(times) < repeats and sum(times) < repeat_seconds and time.perf_counter() + last < deadline:
         start = time.perf_counter()
-        source.gradient_at(point)
+        call()
         last = time.perf_counter() - start
         times.append(last)
     return measured(times)
@@ -308,6 +330,7 @@ def compare_sources(
     candidates: list[str] | None = None,
     references: list[str] | None = None,
     *,
+    derivatives: str | Sequence[str] | None = None,
     threshold: float | None = None,
     repeats: int = 5,
     budget: float = DEFAULT_BUDGET,
@@ -327,13 +350,21 @@ def compare_sources(
     not handle the case's model (``numpy-buggy`` on the 1-D model) or when
     candidate and reference are the same source. Each cell's verdict and
     difference are ``check(candidate, reference, *case.point(),
-    model=case.model, threshold=threshold, **the options they take)``'s, taken
-    on the gradients timed. ``budget`` is the wall time one source may take on
-    one case, its first call and warm repeats together, and, apart, the check
-    of one cell (its second look may run an oracle again); ``device`` goes to
-    the sources that take one (torch, jax), ``threads`` to torch (its
-    intra-op threads during each call; None leaves torch's own), ``eps`` to
-    the finite-difference oracles (None: their dtype-aware default).
+    model=case.model, derivative=kind, threshold=threshold, **the options they
+    take)``'s, taken on the derivatives timed. ``budget`` is the wall time one
+    source may take on one case and kind, its first call and warm repeats
+    together, and, apart, the check of one cell (its second look may run an
+    oracle again); ``device`` goes to the sources that take one (torch, jax),
+    ``threads`` to torch (its intra-op threads during each call; None leaves
+    torch's own), ``eps`` to the finite-difference oracles (None: their
+    dtype-aware default).
+
+    ``derivatives`` chooses the derivative kinds (:func:`kinds_for`): None
+    checks the gradient on every case and, in a run over the default cases
+    (``cases`` None), the other kinds the model's hand-written source declares
+    on each model's first case; ``"all"`` or a list of kind names checks
+    those on every case. A kind is a cell for the candidates and references
+    that give it for the case's model.
     """
     if not is_count(repeats):
         raise InputError(f"repeats must be a positive integer, got {repeats!r}.")
@@ -341,25 +372,28 @@ def compare_sources(
         raise InputError(f"budget must be a positive number of seconds, got {budget!r}.")
     if threshold is not None:
         validate_threshold(threshold)
+    wanted = chosen_derivatives(derivatives)
     started = time.perf_counter()
-    record = provenance(cases=cases, candidates=candidates, references=references, threshold=threshold,
-                        repeats=repeats, budget=budget, repeat_seconds=repeat_seconds, device=device,
-                        threads=threads, eps=eps)
+    record = provenance(cases=cases, candidates=candidates, references=references, derivatives=derivatives,
+                        threshold=threshold, repeats=repeats, budget=budget, repeat_seconds=repeat_seconds,
+                        device=device, threads=threads, eps=eps)
     selected_cases = select_cases(cases, models)
     choice = choose_sources(candidates, references)
     options = {
         key: value for key, value in (("device", device), ("threads", threads), ("eps", eps)) if value is not None
     }
     refuse_unused_options(options, [*choice.candidates, *choice.references])
-    plan = [(case, name) for case in selected_cases for name in _sources_for(case, choice)]
-    planned = {(case.name, name) for case, name in plan}
-    cells = [(case, candidate, reference) for case in selected_cases for candidate in choice.candidates
-             for reference in choice.references
-             if candidate != reference and {(case.name, candidate), (case.name, reference)} <= planned]
-    prepare_forking(_frameworks({name for _, name in plan} - set(choice.unavailable)))
+    checked = {case.name: kinds_for(case, wanted, default_run=cases is None) for case in selected_cases}
+    plan = [(case, kind, name) for case in selected_cases for kind in checked[case.name]
+            for name in _sources_for(case, kind, choice)]
+    planned = {(case.name, kind, name) for case, kind, name in plan}
+    cells = [(case, kind, candidate, reference) for case in selected_cases for kind in checked[case.name]
+             for candidate in choice.candidates for reference in choice.references
+             if candidate != reference and {(case.name, kind, candidate), (case.name, kind, reference)} <= planned]
+    prepare_forking(_frameworks({name for _, _, name in plan} - set(choice.unavailable)))
     facts: dict[str, CaseFacts] = {}
-    measurements: dict[tuple[str, str], Measurement] = {}
-    checks: dict[tuple[str, str, str], CellRun[dict[str, Any]] | None] = {}
+    measurements: dict[tuple[str, str, str], Measurement] = {}
+    checks: dict[tuple[str, str, str, str], CellRun[dict[str, Any]] | None] = {}
     source_settings: dict[str, dict[str, Any]] = {}
     reached = {"case": "", "source": ""}
 
@@ -371,30 +405,81 @@ def compare_sources(
 
     with saying_where(where), progress_bar(total=len(plan) + len(cells), description="compare",
                                            show=show_progress) as bar:
-        for case, name in plan:
+        for case, kind, name in plan:
             if case.name not in facts:
                 reached.update(case=case.name, source="(its cost)")
                 bar.set_postfix_str(f"{case.name}: cost")
                 facts[case.name] = _facts_within_budget(case, repeats, repeat_seconds, budget)
-            reached.update(case=case.name, source=name)
-            bar.set_postfix_str(f"{case.name}: {name}")
-            measurements[case.name, name] = _measure_within_budget(
-                case, name, choice, options, repeats, repeat_seconds, budget, source_settings)
+            reached.update(case=case.name, source=_with_kind(name, kind))
+            bar.set_postfix_str(f"{case.name}: {_with_kind(name, kind)}")
+            measurements[case.name, kind, name] = _measure_within_budget(
+                case, kind, name, choice, options, repeats, repeat_seconds, budget, source_settings)
             bar.update(1)
-        for case, candidate, reference in cells:
-            reached.update(case=case.name, source=f"{candidate} vs {reference} (the check)")
-            bar.set_postfix_str(f"{case.name}: {candidate} vs {reference}")
-            checks[case.name, candidate, reference] = _check_within_budget(
-                case, candidate, reference, measurements, options, threshold, budget)
+        for case, kind, candidate, reference in cells:
+            pair = _with_kind(f"{candidate} vs {reference}", kind)
+            reached.update(case=case.name, source=f"{pair} (the check)")
+            bar.set_postfix_str(f"{case.name}: {pair}")
+            checks[case.name, kind, candidate, reference] = _check_within_budget(
+                case, kind, candidate, reference, measurements, options, threshold, budget)
             bar.update(1)
-    rows = [_row(case, candidate, reference, measurements, checks[case.name, candidate, reference], threshold,
-                 facts[case.name]) for case, candidate, reference in cells]
+    rows = [_row(case, kind, candidate, reference, measurements, checks[case.name, kind, candidate, reference],
+                 threshold, facts[case.name]) for case, kind, candidate, reference in cells]
     header = {**record, "wall_seconds": time.perf_counter() - started, "source_settings": source_settings,
               "timing": f"median of up to {repeats} warm calls within {repeat_seconds} s, first call apart; "
-                        f"at most {budget:g} s per source and case"}
+                        f"at most {budget:g} s per source, case and derivative",
+              "derivatives": {case.name: checked[case.name] for case in selected_cases},
+              "probes": "tangents, cotangents and vectors drawn from prepare's default seed (check's): the same "
+                        "for both sources of a cell, and for check on the same pair"}
     return ComparisonReport(table=_counts_as_integers(pd.DataFrame(rows, columns=COLUMNS)),
                             sources=_counts_as_integers(_sources_table(plan, measurements, facts)),
                             header=header, unavailable=choice.unavailable)
+
+
+ALL_DERIVATIVES = "all"
+"""``derivatives="all"``: every kind, on every case, where the model's hand-written source declares it."""
+
+
+def chosen_derivatives(derivatives: str | Sequence[str] | None) -> frozenset[str] | None:
+    """The kinds asked for by name (``"all"``: every kind); None stays None (the default run's choice)."""
+    if derivatives is None:
+        return None
+    names = [derivatives] if isinstance(derivatives, str) else list(derivatives)
+    known = kinds()
+    if ALL_DERIVATIVES in names:
+        return frozenset(known)
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise InputError(f"unknown derivative(s) {', '.join(map(str, unknown)) or '(none given)'}; choose from "
+                         f"{', '.join(known)}, or {ALL_DERIVATIVES}.")
+    return frozenset(names)
+
+
+def declared_kinds(model: Model) -> frozenset[str]:
+    """The derivative kinds the model's hand-written source gives (nothing where it has none)."""
+    spec = get_spec(BASELINE_SOURCE)
+    return spec.derivatives(model) if spec.applies_to(model) else frozenset()
+
+
+def kinds_for(case: Case, wanted: frozenset[str] | None, default_run: bool) -> list[str]:
+    """The kinds a case is checked for, in :func:`~gradcheck_bench.kinds.kinds` order.
+
+    The gradient wherever it is wanted, as before there were kinds; each other
+    kind where it is wanted and the model's hand-written source declares it.
+    ``wanted`` None (no ``derivatives=``): the gradient, and in a default run
+    on the model's first case (the smallest: models declare their cases
+    smallest first) every kind, so a default run stays short; a run over
+    named cases checks their gradients, as it did.
+    """
+    if wanted is None:
+        first = default_run and case.name == next(iter(case.model.cases), None)
+        wanted = frozenset(kinds()) if first else frozenset({GRADIENT})
+    declared = declared_kinds(case.model)
+    return [kind for kind in kinds() if kind in wanted and (kind == GRADIENT or kind in declared)]
+
+
+def _with_kind(text: str, kind: str) -> str:
+    """``text`` with the derivative kind after it where it is not the gradient (how the screen names a cell)."""
+    return text if kind == GRADIENT else f"{text} ({kind})"
 
 
 def _counts_as_integers(table: pd.DataFrame) -> pd.DataFrame:
@@ -414,9 +499,12 @@ def refuse_unused_options(options: dict[str, Any], sources: list[str]) -> None:
                          "threads: torch, jax; eps: the finite-difference oracles).")
 
 
-def _sources_for(case: Case, choice: SourceChoice) -> list[str]:
+def _sources_for(case: Case, kind: str, choice: SourceChoice) -> list[str]:
+    """The run's sources that handle the case's model and give ``kind`` for it (any gives the gradient)."""
     wanted = list(dict.fromkeys([*choice.candidates, *choice.references]))
-    return [name for name in wanted if get_spec(name).applies_to(case.model)]
+    specs = {name: get_spec(name) for name in wanted}
+    return [name for name, spec in specs.items() if spec.applies_to(case.model)
+            and (kind == GRADIENT or kind in spec.derivatives(case.model))]
 
 
 def _frameworks(names: set[str]) -> list[str]:
@@ -441,22 +529,31 @@ def _facts_within_budget(case: Case, repeats: int, repeat_seconds: float, budget
     return run.value
 
 
-def _measure_within_budget(case: Case, name: str, choice: SourceChoice, options: dict[str, Any], repeats: int,
-                           repeat_seconds: float, budget: float,
+def _measure_within_budget(case: Case, kind: str, name: str, choice: SourceChoice, options: dict[str, Any],
+                           repeats: int, repeat_seconds: float, budget: float,
                            source_settings: dict[str, dict[str, Any]]) -> Measurement:
-    """One source on one case: UNAVAILABLE, or built and measured in a budgeted worker."""
+    """One source's ``kind`` on one case: UNAVAILABLE, or built and measured in a budgeted worker.
+
+    The point and the request are ``prepare``'s, as ``check`` builds them
+    for this kind, its probe drawn from ``prepare``'s default seed (which is
+    ``check``'s), so the two sources of a cell, and ``check`` on the same
+    pair, are given the same probe.
+    """
     if name in choice.unavailable:
         return Measurement(UNAVAILABLE, message=f"not installed; install with: {choice.unavailable[name]}")
 
     def work(cell: Cell) -> tuple[Measurement, dict[str, Any]]:
         params, X, Y = case.point()
-        prepared = prepare((name,), params, X, Y, model=case.model, **options_for([name], options))
+        prepared = prepare((name,), params, X, Y, model=case.model, derivative=kind,
+                           **options_for([name], options))
         source = prepared.sources[0]
         settings = source.settings()
+        # the gradient is measured by the same call as before there were kinds; another kind by its request
+        asked = {} if kind == GRADIENT else {"request": prepared.request}
         return measure(source, name, prepared.point, repeats, repeat_seconds, cell.deadline,
-                       keep=lambda so_far: cell.keep((so_far, settings))), settings
+                       keep=lambda so_far: cell.keep((so_far, settings)), **asked), settings
 
-    run = run_within_budget(work, budget, f"{case.name}: {name}")
+    run = run_within_budget(work, budget, f"{case.name}: {_with_kind(name, kind)}")
     if run.outcome != OK:
         return Measurement(run.outcome, message=run.message)
     assert run.value is not None  # OK carries what work returned, or the last pair it kept
@@ -466,25 +563,26 @@ def _measure_within_budget(case: Case, name: str, choice: SourceChoice, options:
     return measurement
 
 
-def _check_within_budget(case: Case, candidate: str, reference: str,
-                         measurements: dict[tuple[str, str], Measurement], options: dict[str, Any],
+def _check_within_budget(case: Case, kind: str, candidate: str, reference: str,
+                         measurements: dict[tuple[str, str, str], Measurement], options: dict[str, Any],
                          threshold: float | None, budget: float) -> CellRun[dict[str, Any]] | None:
-    """The verdict on one cell, as ``check(candidate, reference, *case.point(), model=case.model, ...)`` takes
-    it, on the gradients measured, in a budgeted worker (the second look runs the sources again); None when
-    a source has no gradient to check."""
-    ours, theirs = measurements[case.name, candidate], measurements[case.name, reference]
+    """The verdict on one cell, as ``check(candidate, reference, *case.point(), model=case.model,
+    derivative=kind, ...)`` takes it, on the derivatives measured, in a budgeted worker (the second look, and a
+    failing JVP's one-tensor-at-a-time re-check, run the sources again); None when a source has nothing to
+    check."""
+    ours, theirs = measurements[case.name, kind, candidate], measurements[case.name, kind, reference]
     if ours.outcome != OK or theirs.outcome != OK:
         return None
 
     def work(cell: Cell) -> dict[str, Any]:
         params, X, Y = case.point()
-        prepared = prepare((candidate, reference), params, X, Y, model=case.model,
+        prepared = prepare((candidate, reference), params, X, Y, model=case.model, derivative=kind,
                            **options_for([candidate, reference], options))
         first_look = ours.seconds + theirs.seconds  # what check's first look would have cost (NaN: unmeasured)
         prepared = replace(prepared, look_budget=LookBudget(first_look if math.isfinite(first_look) else None))
         return _verdict_columns(judged(prepared, (ours.gradient, theirs.gradient), Tolerance.of(threshold)))
 
-    return run_within_budget(work, budget, f"{case.name}: {candidate} vs {reference}")
+    return run_within_budget(work, budget, f"{case.name}: {_with_kind(f'{candidate} vs {reference}', kind)}")
 
 
 def _verdict_columns(result: CheckResult) -> dict[str, Any]:
@@ -498,28 +596,30 @@ def _verdict_columns(result: CheckResult) -> dict[str, Any]:
         "worst_parameter_difference": float(result.per_parameter.loc[worst, "difference"]),
         "worst_parameter_scale": float(result.per_parameter.loc[worst, "scale"]),
         "culprits": " ".join(result.culprits),
+        "exposed_by": " ".join(result.exposed_by),
     }
 
 
 COLUMNS = [
-    "case", "model", "parameters", "examples", "relu_margin", "candidate", "reference", "difference", "threshold",
-    "verdict", "expected", "as_expected", "worst_parameter", "worst_parameter_difference",
-    "worst_parameter_scale", "culprits", "candidate_seconds", "candidate_first_call_seconds",
+    "case", "model", "parameters", "examples", "relu_margin", "derivative", "candidate", "reference", "difference",
+    "threshold", "verdict", "expected", "as_expected", "worst_parameter", "worst_parameter_difference",
+    "worst_parameter_scale", "culprits", "exposed_by", "candidate_seconds", "candidate_first_call_seconds",
     "candidate_compile_seconds", "reference_seconds", "reference_first_call_seconds",
     "reference_compile_seconds", "reference_forward_passes", "candidate_repeats", "reference_repeats", "message",
 ]
 
 
-def _row(case: Case, candidate: str, reference: str, measurements: dict[tuple[str, str], Measurement],
-         checked: CellRun[dict[str, Any]] | None, threshold: float | None, facts: CaseFacts) -> dict[str, Any]:
-    ours, theirs = measurements[case.name, candidate], measurements[case.name, reference]
-    expected = FAIL if get_spec(candidate).kind == "planted-bug" else PASS
+def _row(case: Case, kind: str, candidate: str, reference: str,
+         measurements: dict[tuple[str, str, str], Measurement], checked: CellRun[dict[str, Any]] | None,
+         threshold: float | None, facts: CaseFacts) -> dict[str, Any]:
+    ours, theirs = measurements[case.name, kind, candidate], measurements[case.name, kind, reference]
+    expected = FAIL if get_spec(candidate).kind == "planted-bug" else PASS  # a planted bug is wrong in every kind
     row: dict[str, Any] = {
         "case": case.name, "model": case.model.name, "parameters": facts.parameters, "examples": facts.examples,
-        "relu_margin": facts.relu_margin, "candidate": candidate, "reference": reference,
+        "relu_margin": facts.relu_margin, "derivative": kind, "candidate": candidate, "reference": reference,
         "difference": math.nan, "threshold": DEFAULT_THRESHOLD if threshold is None else threshold,
         "expected": expected, "worst_parameter": "", "worst_parameter_difference": math.nan,
-        "worst_parameter_scale": math.nan, "culprits": "",
+        "worst_parameter_scale": math.nan, "culprits": "", "exposed_by": "",
         "candidate_seconds": ours.seconds, "candidate_first_call_seconds": ours.first_call_seconds,
         "candidate_compile_seconds": ours.compile_seconds, "reference_seconds": theirs.seconds,
         "reference_first_call_seconds": theirs.first_call_seconds,
@@ -539,21 +639,24 @@ def _row(case: Case, candidate: str, reference: str, measurements: dict[tuple[st
 
 
 SOURCE_COLUMNS = [
-    "case", "model", "parameters", "source", "kind", "outcome", "seconds", "repeats", "first_call_seconds",
-    "compile_seconds", "forward_passes", "cost_seconds", "cost_ratio", "baseline_ratio", "message",
+    "case", "model", "parameters", "derivative", "source", "kind", "outcome", "seconds", "repeats",
+    "first_call_seconds", "compile_seconds", "forward_passes", "cost_seconds", "cost_ratio", "baseline_ratio",
+    "message",
 ]
 
 
-def _sources_table(plan: list[tuple[Case, str]], measurements: dict[tuple[str, str], Measurement],
+def _sources_table(plan: list[tuple[Case, str, str]], measurements: dict[tuple[str, str, str], Measurement],
                    facts: dict[str, CaseFacts]) -> pd.DataFrame:
-    """One row per (case, source): outcome, time, passes, and the time over one cost and over the baseline's."""
+    """One row per (case, derivative, source): outcome, time, passes, and the time over one cost and over the
+    baseline's for the same derivative."""
     rows = []
-    for case, name in plan:
-        measured, fact = measurements[case.name, name], facts[case.name]
-        baseline = measurements.get((case.name, BASELINE_SOURCE))
+    for case, kind, name in plan:
+        measured, fact = measurements[case.name, kind, name], facts[case.name]
+        baseline = measurements.get((case.name, kind, BASELINE_SOURCE))
         baseline_seconds = baseline.seconds if baseline is not None else math.nan
         rows.append({
-            "case": case.name, "model": case.model.name, "parameters": fact.parameters, "source": name,
+            "case": case.name, "model": case.model.name, "parameters": fact.parameters, "derivative": kind,
+            "source": name,
             "kind": get_spec(name).kind, "outcome": measured.outcome, "seconds": measured.seconds,
             "repeats": measured.repeats, "first_call_seconds": measured.first_call_seconds,
             "compile_seconds": measured.compile_seconds, "forward_passes": measured.forward_passes,

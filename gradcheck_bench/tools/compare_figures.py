@@ -1,11 +1,13 @@
 """The pictures of ``compare``: the outcome heatmap, the cost chart, and ADBench's gradient/objective figure.
 
-* ``heatmap.png``: cases x (candidate, reference); colour is log10 of the
+* ``heatmap.png``: cases (one row per case and derivative kind checked on it,
+  ``softmax-k5-d4-m6 jvp``) x (candidate, reference); colour is log10 of the
   relative difference on a diverging scale that breaks at the threshold
   (greens below it, reds above), and each cell says its verdict, or why it
   has none (TIMEOUT, ERROR, UNAVAILABLE).
 * ``cost.png``: seconds per gradient against parameters, log-log, one line
-  per source and one panel per model; a TIMEOUT is drawn as an open triangle
+  per source and one panel per model (gradients only: the other kinds' times
+  are in the reports' tables); a TIMEOUT is drawn as an open triangle
   in the source's colour at the budget, which the true time exceeds.
 * ``cost_ratio.png``: the same times over one evaluation of the cost (what
   ADBench plots as "Jacobian / objective"); the fd oracle's counted forward
@@ -26,7 +28,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..kinds import GRADIENT
 from .compare_cells import FAIL, PASS, TIMEOUT
+from .compare_summary import derivatives_of
 
 if TYPE_CHECKING:
     from matplotlib.artist import Artist
@@ -84,11 +88,13 @@ def threshold_colormap() -> Any:
 
 
 def heatmap_figure(table: pd.DataFrame) -> Any:
-    """Cases x (candidate, reference), coloured by log10 relative difference, broken at the threshold."""
+    """Cases (and kinds) x (candidate, reference), coloured by log10 relative difference, broken at the threshold."""
     from matplotlib.colors import TwoSlopeNorm
     from matplotlib.figure import Figure
 
-    cases = list(dict.fromkeys(table["case"]))
+    table = table.assign(row=[case if kind == GRADIENT else f"{case} {kind}"
+                              for case, kind in zip(table["case"], derivatives_of(table))])
+    cases = list(dict.fromkeys(table["row"]))
     candidates, references = _run_order(table, "candidate"), _run_order(table, "reference")
     pairs = sorted(dict.fromkeys(zip(table["candidate"], table["reference"])),
                    key=lambda pair: (candidates.index(pair[0]), references.index(pair[1])))
@@ -97,7 +103,7 @@ def heatmap_figure(table: pd.DataFrame) -> Any:
     values = np.full((len(cases), len(pairs)), np.nan)
     labels = np.full((len(cases), len(pairs)), "n/a", dtype=object)
     for row in table.itertuples():
-        i, j = cases.index(row.case), pairs.index((row.candidate, row.reference))
+        i, j = cases.index(row.row), pairs.index((row.candidate, row.reference))
         if row.verdict in (PASS, FAIL) and np.isfinite(row.difference):
             scaled = row.difference / row.threshold if relative else row.difference
             values[i, j] = math.log10(max(scaled, SMALLEST_DIFFERENCE))
@@ -129,9 +135,11 @@ def heatmap_figure(table: pd.DataFrame) -> Any:
     colorbar.set_label("log10(difference / threshold)" if relative else "log10 relative difference", fontsize=8)
     colorbar.ax.axhline(centre, color="black", linewidth=1.5)
     threshold_text = "difference = threshold" if relative else f"threshold {float(thresholds[0]):.0e}"
+    kinds = ("\nA row named with a derivative kind compares that derivative, the others the gradient; n/a also "
+             "where a source gives no such derivative" if (derivatives_of(table) != GRADIENT).any() else "")
     axes.set_title(f"Relative difference per case and pair: green below the {threshold_text}, red above "
                    "(planted bugs should be red); ! verdict not as expected\nGrey, no difference: TIME timeout, "
-                   "ERR error, n/i framework not installed, n/a pair does not apply", fontsize=8)
+                   f"ERR error, n/i framework not installed, n/a pair does not apply{kinds}", fontsize=8)
     figure.tight_layout()
     return figure
 
@@ -142,9 +150,9 @@ def _run_order(table: pd.DataFrame, column: str) -> list[str]:
     return list(dict.fromkeys(name for group in groups for name in group))
 
 
-def _model_boundaries(table: pd.DataFrame, cases: list[str]) -> list[int]:
-    model_of = table.drop_duplicates("case").set_index("case")["model"]
-    return [i for i in range(1, len(cases)) if model_of[cases[i]] != model_of[cases[i - 1]]]
+def _model_boundaries(table: pd.DataFrame, rows: list[str]) -> list[int]:
+    model_of = table.drop_duplicates("row").set_index("row")["model"]
+    return [i for i in range(1, len(rows)) if model_of[rows[i]] != model_of[rows[i - 1]]]
 
 
 # --------------------------------------------------------------------------
@@ -158,7 +166,7 @@ def cost_figure(sources: pd.DataFrame, budget: float, ratio: bool = False) -> An
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
-    timed = sources[sources["kind"] != "planted-bug"]
+    timed = sources[(sources["kind"] != "planted-bug") & (derivatives_of(sources) == GRADIENT)]
     models = list(dict.fromkeys(timed["model"]))
     names = list(dict.fromkeys(timed["source"]))
     colours = dict(zip(names, colormaps["tab10"](np.linspace(0, 1, 10))[: len(names)] if len(names) <= 10

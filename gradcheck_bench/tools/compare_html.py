@@ -1,6 +1,8 @@
 """``report.html``: the comparison in one self-contained page that opens offline.
 
-The page holds the summary tables (pandas' Styler, or plain
+The page holds the summary tables (a verdict matrix per model and per
+derivative kind its cases were checked for, the timings of the gradients and
+of the other kinds; pandas' Styler, or plain
 ``DataFrame.to_html`` where jinja2, which the Styler needs, is missing), the
 pictures as base64 ``data:`` URIs, the cells that could not be checked with
 their messages, and every row in collapsed sections. No script, no font, no
@@ -18,8 +20,8 @@ from typing import Any, Mapping
 import pandas as pd
 
 from .compare_cells import ERROR, FAIL, INCOMPLETE, PASS, TIMEOUT, UNAVAILABLE
-from .compare_summary import (BAD, GOOD, INCOMPLETE_STATE, LEGEND, NOT_RUN, TIMING_TITLE, outcome_counts,
-                              timing_ratios, verdict_matrices)
+from .compare_summary import (BAD, GOOD, INCOMPLETE_STATE, KINDS_TIMING_TITLE, NOT_RUN, TIMING_TITLE, legend,
+                              outcome_counts, timing_ratios, verdict_matrices)
 
 STATE_COLOURS = {GOOD: "#d8efd0", BAD: "#f3a5a5", INCOMPLETE_STATE: "#fbdc9c", NOT_RUN: "#e4e4e4"}
 VERDICT_COLOURS = {PASS: "#d8efd0", FAIL: "#f3c7c7", UNAVAILABLE: "#e4e4e4", TIMEOUT: "#fbdc9c", ERROR: "#fbdc9c"}
@@ -44,17 +46,18 @@ def report_html(table: pd.DataFrame, sources: pd.DataFrame, header: Mapping[str,
         "<h1>gradcheck-bench compare</h1>",
         f"<p class='meta'>{_meta(header)}</p>",
         f"<p><strong>{len(table)} checks</strong>: {html.escape(outcome_counts(table))}.</p>",
-        "<h2>Verdicts per model: candidate (rows) against reference (columns)</h2>",
-        f"<p>{html.escape(LEGEND)}.</p>",
+        "<h2>Verdicts per model and derivative: candidate (rows) against reference (columns)</h2>",
+        f"<p>{html.escape(legend(table))}.</p>",
     ]
-    states = verdict_matrices(table, "state")
-    for model, matrix in verdict_matrices(table).items():
+    states = verdict_matrices(table, "state", each_kind=True)
+    for name, matrix in verdict_matrices(table, each_kind=True).items():
         parts += [f"<h3>{html.escape(str(matrix.index.name))}</h3>",
-                  html_table(matrix.rename_axis(index=None), cell_colours=states[model].replace(STATE_COLOURS))]
-    ratios = timing_ratios(sources)
-    if not ratios.empty:
-        parts += [f"<h2>{html.escape(TIMING_TITLE[0].upper() + TIMING_TITLE[1:])}</h2>",
-                  html_table(ratios, number_format="{:.3g}")]
+                  html_table(matrix.rename_axis(index=None), cell_colours=states[name].replace(STATE_COLOURS))]
+    timings = ((TIMING_TITLE, timing_ratios(sources)), (KINDS_TIMING_TITLE, timing_ratios(sources, kinds=True)))
+    for title, ratios in timings:
+        if not ratios.empty:
+            parts += [f"<h2>{html.escape(title[0].upper() + title[1:])}</h2>",
+                      html_table(ratios, number_format="{:.3g}")]
     parts += _problems(sources, unavailable)
     parts.append("<h2>Pictures</h2>")
     if pictures_note:
@@ -88,7 +91,7 @@ def _problems(sources: pd.DataFrame, unavailable: Mapping[str, str]) -> list[str
     failed = sources[sources["outcome"].isin(INCOMPLETE)]
     if len(failed):
         parts += ["<h2>Not checked: ERROR and TIMEOUT</h2>",
-                  html_table(failed[["case", "source", "outcome", "message"]], index=False,
+                  html_table(failed[["case", "derivative", "source", "outcome", "message"]], index=False,
                              column_colours={"outcome": VERDICT_COLOURS})]
     if unavailable:
         items = "".join(f"<li><code>{html.escape(name)}</code>: {html.escape(hint)}</li>"

@@ -2,11 +2,14 @@
 
 The screen is at most :data:`MAX_LINES` lines whatever the cases: per model a
 candidate x reference matrix whose cell is the worst relative difference over
-the model's cases and the verdict, then one timing table (each source's time
-per gradient over one cost evaluation and over the hand-written backprop's),
-then what went wrong, if anything, and where the files are. Every table is a
-pandas DataFrame rendered by pandas (``to_string``, ``to_markdown``); the HTML
-report (:mod:`.compare_html`) styles the same frames.
+the model's cases and the verdict (and, where the model's cases were checked
+for other derivative kinds, one more matrix over those kinds' cells; the
+Markdown and HTML reports have one per kind), then one timing table (each
+source's time per gradient over one cost evaluation and over the hand-written
+backprop's), then what went wrong, if anything, and where the files are.
+Every table is a pandas DataFrame rendered by pandas (``to_string``,
+``to_markdown``); the HTML report (:mod:`.compare_html`) styles the same
+frames.
 """
 
 from __future__ import annotations
@@ -19,13 +22,20 @@ import numpy as np
 import pandas as pd
 
 from . import report as result_files
+from ..kinds import GRADIENT
+from ..kinds import kinds as kinds_in_order
 from .compare_cells import ERROR, FAIL, INCOMPLETE, OUTCOMES, PASS, TIMEOUT, UNAVAILABLE
 
 MAX_LINES = 40
 LETTERS = {PASS: "P", FAIL: "F", UNAVAILABLE: "U", TIMEOUT: "T", ERROR: "E"}
 LEGEND = ("cell: worst relative difference over the cases, and the verdict, or where cases differ one letter each "
           "(P PASS, F FAIL, T TIMEOUT, E ERROR, U UNAVAILABLE); ! not as expected")
+KINDS_LEGEND = ("cell: worst relative difference over the cases (a matrix named by derivative kinds: over their "
+                "cells), and the verdict, or where they differ one letter each in case then kind order (P PASS, "
+                "F FAIL, T TIMEOUT, E ERROR, U UNAVAILABLE); ! not as expected")
 TIMING_TITLE = "gradient time over one cost evaluation / over the numpy backprop's (median of the finished cases)"
+KINDS_TIMING_TITLE = ("time per derivative of the other kinds over one cost evaluation / over the numpy source's "
+                      "(median of the finished cases)")
 KINK_WARNING_MARGIN = 1e-3
 """Below this ``relu_margin`` an unexpected fd verdict is explained as a kink crossing."""
 CHECK_PREFIX = "the check: "
@@ -39,15 +49,47 @@ GOOD, BAD, INCOMPLETE_STATE, NOT_RUN = "as expected", "unexpected", "incomplete"
 # --------------------------------------------------------------------------
 
 
+def derivatives_of(table: pd.DataFrame) -> pd.Series:
+    """Each row's derivative kind ("gradient" for a table written before compare checked other kinds)."""
+    if "derivative" in table:
+        return table["derivative"]
+    return pd.Series(GRADIENT, index=table.index)
+
+
+def other_kinds(table: pd.DataFrame) -> list[str]:
+    """The kinds beyond the gradient that the table's cells check, in :func:`~gradcheck_bench.kinds.kinds` order."""
+    order = list(kinds_in_order())
+    found = [kind for kind in dict.fromkeys(derivatives_of(table)) if kind != GRADIENT]
+    return sorted(found, key=lambda kind: order.index(kind) if kind in order else len(order))
+
+
+def legend(table: pd.DataFrame) -> str:
+    """How to read a matrix cell: :data:`LEGEND`, or :data:`KINDS_LEGEND` where some cells check other kinds."""
+    return KINDS_LEGEND if other_kinds(table) else LEGEND
+
+
+def matrix_names(table: pd.DataFrame, each_kind: bool = False) -> pd.Series:
+    """The verdict matrix each row belongs to: its model's (the model's name) for a gradient; for another kind
+    ``"model kind"`` (``each_kind``) or one matrix per model for all its other kinds, ``"model jvp/vjp"``."""
+    derivatives = derivatives_of(table)
+    gathered = {model: "/".join(dict.fromkeys(group)) for model, group in
+                derivatives[derivatives != GRADIENT].groupby(table["model"], sort=False)}
+    return pd.Series([model if kind == GRADIENT else f"{model} {kind if each_kind else gathered[model]}"
+                      for model, kind in zip(table["model"], derivatives)], index=table.index, dtype=object)
+
+
 def unexpected_rows(table: pd.DataFrame) -> pd.DataFrame:
     """Checked cells whose verdict is not the expected one (a planted bug passing, a real source failing)."""
     return table[table["verdict"].isin([PASS, FAIL]) & (table["verdict"] != table["expected"])]
 
 
-def cell_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per (model, candidate, reference): cases, worst difference, the verdict text, its state."""
+def cell_summary(table: pd.DataFrame, each_kind: bool = False) -> pd.DataFrame:
+    """One row per (matrix, candidate, reference) (:func:`matrix_names`): its model, the cells it gathers, the
+    worst difference, the verdict text, its state."""
     rows = []
-    for (model, candidate, reference), group in table.groupby(["model", "candidate", "reference"], sort=False):
+    named = table.assign(matrix=matrix_names(table, each_kind))
+    for (matrix, model, candidate, reference), group in named.groupby(["matrix", "model", "candidate", "reference"],
+                                                                       sort=False):
         verdicts = list(group["verdict"])
         checked = group[group["verdict"].isin([PASS, FAIL])]
         worst = float(checked["difference"].max()) if len(checked) else math.nan
@@ -56,32 +98,42 @@ def cell_summary(table: pd.DataFrame) -> pd.DataFrame:
         text = (f"{worst:.0e} " if np.isfinite(worst) else "") + verdict + ("!" if unexpected else "")
         state = (BAD if unexpected else INCOMPLETE_STATE if any(v in INCOMPLETE for v in verdicts)
                  else NOT_RUN if set(verdicts) == {UNAVAILABLE} else GOOD)
-        rows.append({"model": model, "candidate": candidate, "reference": reference, "cases": len(group),
-                     "worst_difference": worst, "text": text, "state": state})
-    return pd.DataFrame(rows, columns=["model", "candidate", "reference", "cases", "worst_difference", "text",
-                                       "state"])
+        rows.append({"matrix": matrix, "model": model, "candidate": candidate, "reference": reference,
+                     "cells": len(group), "worst_difference": worst, "text": text, "state": state})
+    return pd.DataFrame(rows, columns=["matrix", "model", "candidate", "reference", "cells", "worst_difference",
+                                       "text", "state"])
 
 
-def verdict_matrices(table: pd.DataFrame, value: str = "text") -> dict[str, pd.DataFrame]:
-    """Per model, candidates x references of the cell summary's ``value`` ("" where a pair does not apply)."""
-    cells = cell_summary(table)
+def verdict_matrices(table: pd.DataFrame, value: str = "text", each_kind: bool = False) -> dict[str, pd.DataFrame]:
+    """Per matrix (:func:`matrix_names`: per model, and per model for its other kinds, or per model and kind
+    with ``each_kind``), candidates x references of the cell summary's ``value`` ("" where a pair does not
+    apply, or a source does not give the kind)."""
+    cells = cell_summary(table, each_kind)
+    names = matrix_names(table, each_kind)
     matrices = {}
-    for model, group in cells.groupby("model", sort=False):
-        cases = table.loc[table["model"] == model, "case"].nunique()
+    for name, group in cells.groupby("matrix", sort=False):
+        cases = table.loc[names == name, "case"].nunique()
         matrix = group.pivot(index="candidate", columns="reference", values=value)
         matrix = matrix.reindex(index=list(dict.fromkeys(group["candidate"])),
                                 columns=list(dict.fromkeys(group["reference"]))).fillna("")
-        matrix.index.name = f"{model}, {cases} case{'s' if cases != 1 else ''}"
+        matrix.index.name = f"{name}, {cases} case{'s' if cases != 1 else ''}"
         matrix.columns.name = None
-        matrices[model] = matrix
+        matrices[name] = matrix
     return matrices
 
 
-def timing_ratios(sources: pd.DataFrame) -> pd.DataFrame:
-    """Sources x (model, "x cost" / "x numpy"): medians over the cases each source finished; planted bugs left out."""
-    timed = sources[(sources["kind"] != "planted-bug") & (sources["outcome"] == "OK")]
+def timing_ratios(sources: pd.DataFrame, kinds: bool = False) -> pd.DataFrame:
+    """Sources x (model, "x cost" / "x numpy"): medians over the cases each source finished; planted bugs left out.
+
+    The gradients' times; ``kinds``: the other kinds', one column pair per ``"model kind"``.
+    """
+    derivatives = derivatives_of(sources)
+    timed = sources[(sources["kind"] != "planted-bug") & (sources["outcome"] == "OK")
+                    & ((derivatives != GRADIENT) if kinds else (derivatives == GRADIENT))]
     if timed.empty:
         return pd.DataFrame()
+    if kinds:
+        timed = timed.assign(model=timed["model"] + " " + timed["derivative"])
     medians = timed.groupby(["source", "model"], sort=False)[["cost_ratio", "baseline_ratio"]].median()
     frame = medians.rename(columns={"cost_ratio": "x cost", "baseline_ratio": "x numpy"}).unstack("model")
     frame = frame.swaplevel(axis=1)
@@ -123,9 +175,12 @@ def screen_summary(table: pd.DataFrame, sources: pd.DataFrame, header: dict[str,
                    directory: Path, pictures_note: str | None = None) -> str:
     """At most :data:`MAX_LINES` lines: headline, matrices per model, timings, problems, where the files are."""
     cases = table["case"].nunique() if len(table) else 0
-    headline = (f"compare: {len(table)} checks on {cases} cases in {header.get('wall_seconds', math.nan):.0f} s: "
-                f"{outcome_counts(table)}; {_expectation(table)}")
-    matrices = [_frame_lines(matrix) + [""] for matrix in verdict_matrices(table).values()]
+    kinds = other_kinds(table)
+    of_kinds = (f" ({int((derivatives_of(table) != GRADIENT).sum())} of them {_listed(kinds, 'or')})" if kinds
+                else "")
+    headline = (f"compare: {len(table)} checks{of_kinds} on {cases} cases in "
+                f"{header.get('wall_seconds', math.nan):.0f} s: {outcome_counts(table)}; {_expectation(table)}")
+    matrices = {name: _frame_lines(matrix) + [""] for name, matrix in verdict_matrices(table).items()}
     timing = timing_text(timing_ratios(sources))
     timing_block = [TIMING_TITLE, *_frame_lines(timing), ""] if not timing.empty else []
     footer = [*_unexpected_lines(table), *_incomplete_lines(table, sources, header)]
@@ -135,8 +190,13 @@ def screen_summary(table: pd.DataFrame, sources: pd.DataFrame, header: dict[str,
         footer.append(pictures_note)
     footer.append(f"full tables and pictures: {directory / 'report.html'} (and compare.csv, sources.csv, "
                   "compare.md beside it); --full prints every row")
-    body = _fit([headline, LEGEND, ""], matrices, table, timing_block, footer)
+    body = _fit([headline, legend(table), ""], matrices, table, timing_block, footer)
     return "\n".join(body)
+
+
+def _listed(items: list[str], conjunction: str) -> str:
+    """``a, b or c``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {conjunction} {items[-1]}"
 
 
 def _frame_lines(frame: pd.DataFrame) -> list[str]:
@@ -144,15 +204,17 @@ def _frame_lines(frame: pd.DataFrame) -> list[str]:
     return frame.reset_index().to_markdown(index=False, tablefmt="plain", stralign="left").splitlines()
 
 
-def _fit(head: list[str], matrices: list[list[str]], table: pd.DataFrame, timing: list[str],
+def _fit(head: list[str], matrices: dict[str, list[str]], table: pd.DataFrame, timing: list[str],
          footer: list[str]) -> list[str]:
-    """Head, matrices, timing and footer within MAX_LINES: matrices with nothing to report fold into one line."""
-    lines = [*head, *(line for block in matrices for line in block), *timing, *footer]
+    """Head, matrices, timing and footer within MAX_LINES: the matrices of a model with nothing to report (in
+    any kind) fold into one line."""
+    lines = [*head, *(line for block in matrices.values() for line in block), *timing, *footer]
     if len(lines) <= MAX_LINES:
         return lines
     cells = cell_summary(table)
     quiet = [model for model, group in cells.groupby("model", sort=False) if (group["state"] == GOOD).all()]
-    kept = [block for block, model in zip(matrices, cells["model"].drop_duplicates()) if model not in quiet]
+    model_of = dict(zip(cells["matrix"], cells["model"]))
+    kept = [block for name, block in matrices.items() if model_of[name] not in quiet]
     folded = [f"every cell as expected (matrices in the report): {', '.join(quiet)}", ""] if quiet else []
     lines = [*head, *folded, *(line for block in kept for line in block), *timing, *footer]
     if len(lines) <= MAX_LINES:
@@ -174,7 +236,8 @@ def _unexpected_lines(table: pd.DataFrame) -> list[str]:
     unexpected = unexpected_rows(table)
     if unexpected.empty:
         return []
-    pairs = [f"{r.case}: {r.candidate} vs {r.reference} {r.verdict}" for r in unexpected.itertuples()]
+    pairs = [f"{_case_and_kind(r.case, kind)}: {r.candidate} vs {r.reference} {r.verdict}"
+             for r, kind in zip(unexpected.itertuples(), derivatives_of(unexpected))]
     lines = [_one_line("UNEXPECTED: ", pairs)]
     near_kink = unexpected.groupby("case", sort=False)["relu_margin"].first()
     near_kink = near_kink[near_kink < KINK_WARNING_MARGIN]
@@ -192,11 +255,18 @@ def _incomplete_lines(table: pd.DataFrame, sources: pd.DataFrame, header: dict[s
     if not table["verdict"].isin(INCOMPLETE).any():
         return []
     failed = sources[sources["outcome"].isin(INCOMPLETE)]
-    items = [f"{r.case}: {r.source} {r.outcome}" for r in failed.itertuples()]
+    items = [f"{_case_and_kind(r.case, kind)}: {r.source} {r.outcome}"
+             for r, kind in zip(failed.itertuples(), derivatives_of(failed))]
     checks = table[table["verdict"].isin(INCOMPLETE) & table["message"].astype(str).str.startswith(CHECK_PREFIX)]
-    items += [f"{r.case}: {r.candidate} vs {r.reference} {r.verdict}" for r in checks.itertuples()]
+    items += [f"{_case_and_kind(r.case, kind)}: {r.candidate} vs {r.reference} {r.verdict}"
+              for r, kind in zip(checks.itertuples(), derivatives_of(checks))]
     budget = header.get("settings", {}).get("budget")
     return [_one_line(f"not checked (budget {budget:g} s a cell; messages in compare.json; exit status 3): ", items)]
+
+
+def _case_and_kind(case: str, kind: str) -> str:
+    """How the screen names where a cell is: the case, and the kind where it is not the gradient."""
+    return case if kind == GRADIENT else f"{case} {kind}"
 
 
 def _one_line(prefix: str, items: list[str], width: int = 160) -> str:
@@ -223,8 +293,10 @@ def full_table(table: pd.DataFrame) -> str:
     if table.empty:
         return "(no pairs to compare)"
     unexpected = table.index.isin(unexpected_rows(table).index)
+    kinds = {"derivative": derivatives_of(table)} if other_kinds(table) else {}  # shown where it varies
     shown = pd.DataFrame({
         "case": table["case"],
+        **kinds,
         "candidate": table["candidate"],
         "reference": table["reference"],
         "difference": [f"{d:.2e}" if np.isfinite(d) else "-" for d in table["difference"]],
@@ -249,15 +321,17 @@ def full_table(table: pd.DataFrame) -> str:
 def markdown_report(table: pd.DataFrame, sources: pd.DataFrame, header: dict[str, Any], pictures: list[str]) -> str:
     """``compare.md``: the matrices, the timings, the pictures (linked beside it), then every row."""
     lines = ["# gradcheck-bench compare", "", f"`{header.get('command', '')}` at commit `{header.get('commit', '')}`, "
-             f"{header.get('started_utc', '')}: {outcome_counts(table)}; {_expectation(table)}.", "", LEGEND + ".", ""]
-    for matrix in verdict_matrices(table).values():
+             f"{header.get('started_utc', '')}: {outcome_counts(table)}; {_expectation(table)}.", "",
+             legend(table) + ".", ""]
+    for matrix in verdict_matrices(table, each_kind=True).values():
         lines += [result_files.table_to_markdown(matrix.reset_index()), ""]
-    ratios = timing_ratios(sources)
-    if not ratios.empty:
+    timings = ((TIMING_TITLE, timing_ratios(sources)), (KINDS_TIMING_TITLE, timing_ratios(sources, kinds=True)))
+    for title, ratios in timings:
+        if ratios.empty:
+            continue
         flat = ratios.copy()
         flat.columns = [f"{model} {measure}" for model, measure in flat.columns]
-        lines += [f"## {TIMING_TITLE[0].upper()}{TIMING_TITLE[1:]}", "",
-                  result_files.table_to_markdown(flat.reset_index()), ""]
+        lines += [f"## {title[0].upper()}{title[1:]}", "", result_files.table_to_markdown(flat.reset_index()), ""]
     lines += [f"![{Path(name).stem}]({name})" for name in pictures]
     lines += ["", "## Every cell", "", result_files.table_to_markdown(table)]
     return "\n".join(lines)

@@ -34,6 +34,7 @@ from ...counting import counted, record_passes
 from ...errors import InputError
 from ...installed import module_installed
 from ...models import Model, Params
+from ...ravel import PointParams
 from ...validation import scalar_cost
 
 ChunkEvaluator = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -189,6 +190,8 @@ def costs_of_batch(costs: Any, batch: np.ndarray) -> np.ndarray:
 
 def float64_params(params: Params) -> bool:
     """The fast engines compute in float64: other parameter dtypes go to the loop engine."""
+    if isinstance(params, PointParams):
+        return params.all_float64
     return all(isinstance(value, np.ndarray) and value.dtype == FLOAT64 for value in params.values())
 
 

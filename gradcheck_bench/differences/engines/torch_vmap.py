@@ -33,16 +33,13 @@ from . import (FLOAT_BYTES, ChunkEvaluator, EngineUnsuitable, FDEngine, by_tenso
 WHOLE_VECTOR_PARAMETERS = 2048
 """Up to this many parameters a chunk carries whole perturbed vectors (one vmap call per chunk, and the
 copies stay small); above it, perturbed copies of one tensor at a time."""
-ENGINE_THREADS = 1
-"""torch's intra-op threads while the engine runs (restored after): the batched passes are many small
-operations, which threads slow down more than they share, most of all on a busy machine."""
 FAST_CHUNK_BYTES = 16 * 2**20
 """Chunks of about this working set ran fastest (``gradcheck-bench peers`` times each fd engine, this one
 included; ``gradcheck-bench growth`` times only the NumPy engines)."""
 
 
 def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
-    """vmap the model's cost over a chunk's perturbed points, one torch thread at a time.
+    """vmap the model's cost over a chunk's perturbed points.
 
     A model with few parameters gets whole perturbed parameter vectors, one
     vmap call per chunk; a larger one gets perturbed copies of one tensor at a
@@ -52,7 +49,7 @@ def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
     import torch
     from torch.func import vmap
 
-    from ...frameworks.torch import limited_threads, to_torch, torch_namespace
+    from ...frameworks.torch import to_torch, torch_namespace
 
     xp = torch_namespace()
     X_torch, Y_torch = to_torch(X), to_torch(Y)
@@ -71,7 +68,7 @@ def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
 
     def run(name: str | None, batch: np.ndarray) -> np.ndarray:
         try:
-            with torch.no_grad(), limited_threads(torch, ENGINE_THREADS):
+            with torch.no_grad():  # torch's thread settings are the caller's: never changed here
                 return batched[name](torch.from_numpy(batch)).numpy()
         except Exception as error:  # any failure of the user's cost under vmap: not this engine's cost
             raise EngineUnsuitable(f"its cost does not run under torch.func.vmap ({type(error).__name__}: "
