@@ -409,7 +409,7 @@ class FakeStore:
 
 
 def test_the_only_machine_with_results_of_both_commits_is_picked_without_being_named():
-    store = FakeStore({"reference-2core": {"B", "H"}, "epyc-2core": {"B"}})
+    store = FakeStore({"reference-2core": {"B", "H"}, "reference-epyc-2core": {"B"}})
     assert choose_machine(store, ("B", "H"), None, "laptop") == "reference-2core"
 
 
@@ -424,10 +424,10 @@ def test_with_no_machine_holding_both_commits_this_host_measures_them():
 
 
 def test_several_other_machines_with_both_commits_need_machine():
-    store = FakeStore({"reference-2core": {"B", "H"}, "epyc-2core": {"B", "H"}})
+    store = FakeStore({"reference-2core": {"B", "H"}, "reference-epyc-2core": {"B", "H"}})
     with pytest.raises(InputError, match="choose one with --machine"):
         choose_machine(store, ("B", "H"), None, "laptop")
-    assert choose_machine(store, ("B", "H"), "epyc-2core", "laptop") == "epyc-2core"
+    assert choose_machine(store, ("B", "H"), "reference-epyc-2core", "laptop") == "reference-epyc-2core"
 
 
 def machine_file(home, *names):
@@ -450,6 +450,22 @@ def test_this_host_is_named_as_asv_names_it(tmp_path, monkeypatch):
     assert this_host("reference-2core") == "host-x"  # a name given for committed results is not this host's
     assert this_host("gate-test") == "gate-test"  # a registered name is
 
+
+
+def test_committed_results_are_filed_under_reference_names_their_files_agree_with():
+    # asv files a host's runs under its host name or the one name ~/.asv-machine.json holds (this project's
+    # hosts: vm, and epyc-2core where a session registered it); committed results must never be such a folder.
+    import json
+
+    results = Path(__file__).resolve().parents[1] / "results" / "asv"
+    folders = sorted(path.parent for path in results.glob("*/machine.json"))
+    assert folders, "no committed asv results found"
+    for folder in folders:
+        assert folder.name.startswith("reference-"), folder.name
+        assert json.loads((folder / "machine.json").read_text())["machine"] == folder.name
+        for result in folder.glob("*.json"):
+            if result.name != "machine.json":
+                assert json.loads(result.read_text())["params"]["machine"] == folder.name, result.name
 
 def asv_result(results_dir, machine, commit):
     """A minimal result file as asv writes it, and the machine's machine.json."""
