@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import gradcheck_bench as gb
-from gradcheck_bench.models.mlp import numpy_backprop, random_case
+from gradcheck_bench.models.mlp import numpy_backprop, numpy_hvp, random_case
 from gradcheck_bench.second_look import TAIL_SHARE, past_the_threshold
 
 
@@ -40,6 +40,45 @@ def test_a_small_bug_in_a_big_tensor_fails_named_for_about_the_passing_checks_fo
     failing = passes_of(lambda: gb.check(scaled("W2", 1.001), "fd", params, X, Y))
     assert failing < 1.1 * passing  # the old second look redid all 9,000 coordinates of W2, twice over
 
+
+
+def test_a_hessian_vector_products_second_look_is_bounded_like_the_gradients():
+    # An HVP's fd oracle differences a derived cost; its second look takes the same coordinates.
+    def scaled_hvp(params, X, Y, vector):
+        product = numpy_hvp(params, X, Y, vector)
+        return {**product, "W2": product["W2"] * 1.01}
+
+    params, X, Y = random_case((4, 30, 30, 1), 16, 0)  # W2 holds 900 of 1,111 parameters
+    result = gb.check(scaled_hvp, "fd", params, X, Y, derivative="hvp")
+    assert not result.passed and result.culprits == ["W2"]
+    assert re_examined(result) < 0.1 * params["W2"].size
+    passing = passes_of(lambda: gb.check(numpy_hvp, "fd", params, X, Y, derivative="hvp"))
+    failing = passes_of(lambda: gb.check(scaled_hvp, "fd", params, X, Y, derivative="hvp"))
+    assert failing < 1.1 * passing
+
+
+def test_a_second_look_at_a_few_coordinates_steps_inside_the_costs_domain():
+    # d/dr sum(X log r) = X / r; two rates sit next to the edge of the domain, where a step of the second
+    # look's second difference leaves it, and the candidate doubles one of them.
+    def cost(p, X, Y):
+        if np.any(p["rate"] <= 0):
+            raise ValueError("rate must be positive")
+        return float(np.sum(np.log(p["rate"]) * X))
+
+    rng = np.random.default_rng(0)
+    rate, X = rng.uniform(0.5, 2.0, 2000), rng.uniform(1.0, 2.0, 2000)
+    rate[[7, 1500]] = 1e-9
+
+    def doubled_at_7(p, X, Y):
+        exact = X / p["rate"]
+        exact[7] *= 2
+        return {"rate": exact}
+
+    result = gb.check(doubled_at_7, "fd", {"rate": rate}, X, None, model=gb.Model(name="rates", cost=cost))
+    assert not result.passed and result.culprits == ["rate"]
+    assert re_examined(result) < 20
+    assert any(note.startswith("fd (second look at rate)") and "rate[7]" in note
+               and "ValueError: rate must be positive" in note for note in result.notes)
 
 def test_the_budget_cuts_the_second_look_short_and_the_notes_say_what_was_left():
     # eps = 1e-3 straddles kinks at hundreds of coordinates of this net: the second look needs several rounds.
