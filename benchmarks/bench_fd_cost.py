@@ -9,8 +9,15 @@ from __future__ import annotations
 
 import gradcheck_bench as gb
 
-from .common import (FD_ENGINES, NETWORKS, counted_passes, fastest_seconds, network_case, require_api, require_engine,
-                     warm_up)
+from .common import (FD_ENGINES, NETWORKS, counted_passes, fastest_seconds, mlp_helpers, network_case, require_api,
+                     require_engine, warm_up)
+
+
+def planted_dw2_bug(params, X, Y):
+    """The hand-written backprop with ``dW2`` off by 0.1% (every network here has a W2): a check of it fails,
+    so the failing check's second look runs, and names W2."""
+    grads = mlp_helpers.numpy_backprop(params, X, Y)
+    return {**grads, "W2": grads["W2"] * 1.001}
 
 
 class _FDEngineGrid:
@@ -35,6 +42,11 @@ class FDCheckTime(_FDEngineGrid):
 
     def time_check(self, engine: str, network: str) -> None:
         gb.check("numpy", self.oracle, *self.point)
+
+    def time_failing_check(self, engine: str, network: str) -> None:
+        """The same check of a gradient with a planted bug (``dW2`` x1.001): its second look re-examines only
+        the coordinates past the threshold, within a budget, so it costs about what the passing check costs."""
+        gb.check(planted_dw2_bug, self.oracle, *self.point)
 
 
 class FDForwardPasses(_FDEngineGrid):

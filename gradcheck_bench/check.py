@@ -15,6 +15,7 @@ computed once can serve many checks.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence, Union
 
@@ -25,13 +26,14 @@ from .errors import InputError
 from .gradient import Gradient
 from .judge import Tolerance, judge
 from .kinds import CHEAP_KINDS, DEFAULT_PROJECTIONS, DerivativeKind, Request, draw_probe, get_kind
+from .second_look import DEFAULT_SECOND_LOOK_BUDGET, LookBudget
 from .models import DEFAULT_MODEL, Model, get_model
 from .point import Point, build_point, for_layout, read_output
 from .result import CheckResult
 from .source import GradientSource, as_source
 from .sources.registry import build_source, option_owners, unused_options
 from .tolerances import warn_if_low_precision
-from .validation import is_count, require_finite_cost
+from .validation import is_count, is_positive_number, require_finite_cost
 
 SourceLike = Union[str, GradientSource, Callable[..., Any], Mapping[str, Any]]
 """A registry name, a source object, a callable ``(params, X, Y) -> gradient``, or a gradient already computed."""
@@ -55,6 +57,7 @@ def check(
     vector: Any = None,
     mode: str = "full",
     projections: int = DEFAULT_PROJECTIONS,
+    second_look_budget: float | None = DEFAULT_SECOND_LOOK_BUDGET,
     **options: Any,
 ) -> CheckResult:
     """Check ``candidate``'s derivative against ``reference``'s at ``(params, X, Y)``: by default the gradient.
@@ -84,13 +87,22 @@ def check(
     first (:mod:`gradcheck_bench.projections`: a few forward passes for an
     oracle instead of 2n) and falls back to the full check, with its
     localisation, only where one fails.
+
+    When the first look fails, the sources that can take a second look at
+    the coordinates past the threshold (:func:`gradcheck_bench.judge.second_look`),
+    for at most ``second_look_budget`` times the first look's time (None: no
+    limit); the notes say what was left unexamined when the budget ran out.
     """
     tolerance = Tolerance.of(threshold, atol, rtol)
     if mode not in ("full", "fast"):
         raise InputError(f"mode must be 'full' or 'fast', got {mode!r}.")
+    if second_look_budget is not None and not is_positive_number(second_look_budget):
+        raise InputError(f"second_look_budget must be a positive number (times the first look's time) or None "
+                         f"for no limit, got {second_look_budget!r}; e.g. 3.")
     prepared = prepare((candidate, reference), params, X, Y, model=model, derivative=derivative, seed=seed,
                        tangent=tangent, cotangent=cotangent, vector=vector, **options)
     point, request, sources = prepared.point, prepared.request, prepared.sources
+    started = time.perf_counter()
     first = None
     notes: tuple[str, ...] = ()
     if mode == "fast" and request.name in CHEAP_KINDS:  # the cheap mode's module loads only when asked for
@@ -100,6 +112,7 @@ def check(
     if first is None:
         first = sources[0].derivative_at(point, request)
     outputs = [first, sources[1].derivative_at(point, request)]
+    prepared = replace(prepared, look_budget=LookBudget(time.perf_counter() - started, second_look_budget))
     return judged(prepared, outputs, tolerance, notes)
 
 
@@ -115,6 +128,9 @@ class Prepared:
     sources: tuple[GradientSource, ...]
     labels: tuple[str, ...]
     request: Request
+    look_budget: LookBudget = LookBudget()
+    """How long a failing first look's second look may take: a multiple of the first look's time, where the
+    caller measured it (``check`` does; ``compare`` gives the sources' measured times); else no limit."""
 
 
 def prepare(sources: Sequence[SourceLike], params: Any, X: Any = None, Y: Any = None, *,
@@ -145,11 +161,13 @@ def prepare(sources: Sequence[SourceLike], params: Any, X: Any = None, Y: Any = 
 def judged(prepared: Prepared, outputs: Sequence[Any], tolerance: Tolerance = Tolerance(),
            notes: tuple[str, ...] = ()) -> CheckResult:
     """The one judge on the first two prepared sources' ``outputs`` (their derivatives at ``prepared.point``):
-    the precision rule, the tolerances, and, when the first look fails, each source's second look."""
+    the precision rule, the tolerances, and, when the first look fails, each source's second look, within
+    ``prepared.look_budget``."""
     candidate, reference = prepared.sources[:2]
     labels = (prepared.labels[0], prepared.labels[1])
     result = judge(outputs[0], outputs[1], labels=labels, tolerance=tolerance, precision=prepared.point.precision,
-                   point=prepared.point, sources=(candidate, reference), request=prepared.request)
+                   point=prepared.point, sources=(candidate, reference), request=prepared.request,
+                   budget=prepared.look_budget)
     result = replace(result, notes=notes + result.notes) if notes else result
     if prepared.request.name == "gradient":
         return result

@@ -466,8 +466,9 @@ def run_dask_bench(args: argparse.Namespace) -> int:
 
 
 def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
-    from .tools.gate import (CONFIRM_MODES, CONFIRM_SUSPECTS, DEFAULT_ACCURACY_THRESHOLD,
-                             DEFAULT_ACCURACY_TOLERANCE, DEFAULT_COST_FACTOR, DEFAULT_ROUNDS)
+    from .tools.gate import (CONFIRM_FRESH, CONFIRM_MODES, DEFAULT_ACCURACY_THRESHOLD,
+                             DEFAULT_ACCURACY_TOLERANCE, DEFAULT_COST_FACTOR, DEFAULT_ROUNDS,
+                             DEFAULT_SCREEN_FACTOR)
 
     parser.add_argument("base", help="the commit to compare against (branch, tag or hash), e.g. main")
     parser.add_argument("head", help="the commit under test, e.g. HEAD")
@@ -482,11 +483,17 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="relative rise of an accuracy value tolerated above the threshold "
                              f"(default: {DEFAULT_ACCURACY_TOLERANCE:g})")
     parser.add_argument("--factor", type=positive_float, default=DEFAULT_COST_FACTOR,
-                        help=f"a time, memory or count may grow by this factor (default: {DEFAULT_COST_FACTOR:g})")
-    parser.add_argument("--confirm", choices=CONFIRM_MODES, default=CONFIRM_SUSPECTS,
-                        help="re-measure on both commits, interleaved, the cost values past the factor "
-                             "(suspects, the default), every cost value (all), or none (they are then "
-                             "reported NOT JUDGED, exit 3)")
+                        help="a time, memory or count regresses when its re-measurement confirms it grew past this "
+                             f"factor (default: {DEFAULT_COST_FACTOR:g})")
+    parser.add_argument("--screen", type=positive_float, default=DEFAULT_SCREEN_FACTOR,
+                        help="a cost value whose HEAD is past this factor times BASE's in the screen (a fresh "
+                             "paired round; the saved values with --confirm suspects) is re-measured in every round "
+                             f"(default: {DEFAULT_SCREEN_FACTOR:g})")
+    parser.add_argument("--confirm", choices=CONFIRM_MODES, default=CONFIRM_FRESH,
+                        help="re-measure every cost value in one fresh round on both commits and, in every round, "
+                             "those past the screen there (fresh, the default); only the cost values past the "
+                             "screen in the saved runs (suspects); every cost value in every round (all); or none "
+                             "(suspects are then reported NOT JUDGED, exit 3)")
     parser.add_argument("--rounds", type=positive_int, default=DEFAULT_ROUNDS,
                         help=f"interleaved rounds of re-measurement (default: {DEFAULT_ROUNDS}, the fewest "
                              "that let a one-value-a-round track_ benchmark reach significance)")
@@ -497,7 +504,7 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
 def run_gate(args: argparse.Namespace) -> int:
     from .tools.gate import EXIT_CANNOT_COMPARE, GateOptions, GateRules, run_gate as gate
 
-    rules = GateRules(args.accuracy_threshold, args.accuracy_tolerance, args.factor)
+    rules = GateRules(args.accuracy_threshold, args.accuracy_tolerance, args.factor, screen_factor=args.screen)
     options = GateOptions(args.config, args.machine, args.confirm, args.rounds, args.bench)
     report, base_hash, head_hash = gate(args.base, args.head, rules, options)
     print(report.summary(base_hash, head_hash))

@@ -12,6 +12,8 @@ built once, after that.
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,7 @@ import numpy as np
 from .errors import InputError, SourceError
 from .gradient import Gradient, error_of, flat_error_of, flat_of, notes_of
 from .metrics import beyond_tolerance, numbers
+from .second_look import FIRST_ROUND, ROUND_GROWTH, TAIL_SHARE, LookBudget, Rounds, past_the_threshold
 from .models import Params
 from .result import CheckResult, seen
 from .tolerances import TOLERANCES
@@ -88,19 +91,20 @@ def lowest_precision(precision: np.dtype, *outputs: Any) -> np.dtype:
 def judge(candidate: Any, reference: Any, *, labels: tuple[str, str] = ("candidate", "reference"),
           tolerance: Tolerance = Tolerance(), precision: np.dtype | str = "float64", point: "Point | None" = None,
           sources: "tuple[GradientSource | None, GradientSource | None]" = (None, None),
-          request: "Request | None" = None) -> CheckResult:
+          request: "Request | None" = None, budget: LookBudget = LookBudget()) -> CheckResult:
     """The verdict on ``candidate`` against ``reference`` (two gradients with the same names and shapes).
 
     ``precision`` is the parameters'; with a ``point`` and the ``sources`` that
     gave the two gradients, a failing first look asks each source for its
-    second look at the tensors it is about to name (see :func:`second_look`).
+    second look at the tensors it is about to name (see :func:`second_look`),
+    within ``budget`` (a multiple of the first look's time, where it was measured).
     """
     outputs = [candidate, reference]
     precision = lowest_precision(np.dtype(precision), *outputs)
     first = _verdict(outputs, labels, tolerance, precision, settled=point is None)
     if first.passed or point is None:
         return first
-    return second_look(first, outputs, labels, tolerance, precision, point, sources, request)
+    return second_look(first, outputs, labels, tolerance, precision, point, sources, request, budget)
 
 
 def _verdict(outputs: list[Any], labels: tuple[str, str], tolerance: Tolerance, precision: np.dtype,
@@ -149,7 +153,7 @@ def first_non_finite(output: Any, names: list[str]) -> str:
 def second_look(result: CheckResult, outputs: list[Any], labels: tuple[str, str], tolerance: Tolerance,
                 precision: np.dtype, point: "Point",
                 sources: "tuple[GradientSource | None, GradientSource | None]",
-                request: "Request | None" = None) -> CheckResult:
+                request: "Request | None" = None, budget: LookBudget = LookBudget()) -> CheckResult:
     """A failing check asks each source that can to re-examine the tensors it is about to name.
 
     The finite-difference oracle estimates its truncation error there with a
@@ -159,16 +163,122 @@ def second_look(result: CheckResult, outputs: list[Any], labels: tuple[str, str]
     oracle could not resolve the threshold at its own step: it evaluates the
     tensors past the threshold again with less error. The verdict is then
     taken again, and the notes say what was done.
+
+    Only the coordinates past the threshold are re-examined, largest
+    mismatch first, in rounds, until the verdict is settled or ``budget`` is
+    spent (:mod:`gradcheck_bench.second_look`). A derivative not shaped like
+    the parameters (a Jacobian's blocks) is re-examined whole, in one look.
     """
+    suspects, within_error_bars = suspects_of(result)
+    if not suspects:
+        return replace(result, settled=True)
+    if request is not None and not request.kind.params_shaped:
+        return whole_look(result, outputs, labels, tolerance, precision, point, sources, request,
+                          suspects, within_error_bars)
+    rounds = Rounds(outputs=list(outputs), shapes={name: np.shape(outputs[1][name]) for name in suspects},
+                    order={name: coordinates_past(result, outputs, name, within_error_bars) for name in suspects})
+    started, size, active = time.perf_counter(), FIRST_ROUND, suspects
+    lookers = [k for k, source in enumerate(sources) if source is not None]
+    said: list[str] = []
+    settled, cut = False, False
+    while True:
+        batch = rounds.next_coordinates(active, size)
+        if not batch:
+            break
+        for k in list(lookers):
+            source = sources[k]
+            assert source is not None
+            looked = source.second_look(point, list(batch), within_error_bars, request, batch)
+            if looked is None:
+                lookers.remove(k)
+                continue
+            rounds.take(k, batch, looked)
+            said += [f"{labels[k]} (second look at {', '.join(suspects)}): {note}" for note in looked.notes]
+        if not lookers:
+            break
+        rounds.mark(batch)
+        undecided = undecided_tensors(rounds, tolerance, precision, labels, result.threshold)
+        settled = undecided is not None and not undecided
+        if settled:
+            break
+        spent = time.perf_counter() - started
+        per_coordinate = spent / max(rounds.looked_at, 1)
+        active = undecided or [name for name in suspects if rounds.left(name)]
+        fits = (budget.seconds - spent) / per_coordinate / max(len(active), 1)
+        size = int(min(size * ROUND_GROWTH, fits)) if math.isfinite(fits) else size * ROUND_GROWTH
+        if size < 1 and any(rounds.left(name) for name in active):
+            cut = True
+            break
+    if not rounds.values:  # no source re-examined anything: the first look stands, now as the final verdict
+        return replace(result, settled=True)
+    notes = tuple(dict.fromkeys(said)) + (coverage_note(rounds, settled, cut, budget),)
+    return _verdict(rounds.merged(), labels, tolerance, precision, notes)
+
+
+def suspects_of(result: CheckResult) -> tuple[list[str], bool]:
+    """The tensors a failing first look is about to name, and whether every mismatch was within error bars
+    (then the tensors whose difference reaches the threshold: what is needed there is a more accurate value)."""
     if result.elementwise:
         suspects = [name for name, row in result.rows.items() if row["failing"] > 0]
     else:
         suspects = [name for name, row in result.rows.items() if seen(row) >= result.threshold]
-    within_error_bars = not suspects
-    if within_error_bars:
-        suspects = [name for name, row in result.rows.items() if row["difference"] >= result.threshold]
-    if not suspects:
-        return replace(result, settled=True)
+    if suspects:
+        return suspects, False
+    return [name for name, row in result.rows.items() if row["difference"] >= result.threshold], True
+
+
+def coordinates_past(result: CheckResult, outputs: list[Any], name: str, within_error_bars: bool) -> np.ndarray:
+    """The coordinates of a suspect tensor that can move its verdict, largest mismatch first."""
+    candidate, reference = (np.asarray(output[name]) for output in outputs)
+    if result.elementwise and not within_error_bars:
+        assert result.atol is not None and result.rtol is not None
+        error = None if result.error is None else result.error.get(name)
+        failing = beyond_tolerance(candidate, reference, error, result.atol, result.rtol)
+        excess = np.abs(candidate.astype(np.float64) - reference) - (result.atol + result.rtol * np.abs(reference))
+        return past_the_threshold(candidate, reference, result.threshold, failing, excess)
+    return past_the_threshold(candidate, reference, result.threshold)
+
+
+def undecided_tensors(rounds: Rounds, tolerance: Tolerance, precision: np.dtype, labels: tuple[str, str],
+                      threshold: float) -> list[str] | None:
+    """The suspect tensors whose naming the coordinates left could still change; None when the check's own
+    verdict could still change (then every tensor with coordinates left is looked at further)."""
+    merged = _verdict(rounds.merged(), labels, tolerance, precision)
+    optimistic = _verdict(rounds.merged(optimistic=True), labels, tolerance, precision)
+    if not merged.passed and optimistic.passed:
+        return None
+    undecided = []
+    for name in rounds.names:
+        named_anyway = fails(optimistic.rows[name], optimistic, threshold)
+        cleared = not fails(merged.rows[name], merged, threshold)
+        if rounds.left(name) and not (named_anyway or cleared):
+            undecided.append(name)
+    return undecided
+
+
+def fails(row: dict[str, Any], result: CheckResult, threshold: float) -> bool:
+    """Whether a tensor's row names it: beyond the tolerances, or its mismatch seen past the threshold."""
+    return row["failing"] > 0 if result.elementwise else seen(row) >= threshold
+
+
+def coverage_note(rounds: Rounds, settled: bool, cut: bool, budget: LookBudget) -> str:
+    """What the second look re-examined, and why it stopped."""
+    counts = ", ".join(f"{name} {rounds.done[name]} of {rounds.examined[name].size}" for name in rounds.names)
+    looked = f"re-examined {rounds.looked_at} coordinate(s), largest mismatch first ({counts})"
+    if cut:
+        left = sum(rounds.left(name) for name in rounds.names)
+        return (f"second look cut short by its budget ({budget.describe()}): {looked}; {left} more past the "
+                "threshold were left unexamined and keep their first-look values")
+    if settled:
+        return f"second look: {looked}; that settled the verdict"
+    return (f"second look: {looked}, every one past the threshold (the others' mismatches together stay below "
+            f"{TAIL_SHARE:g} of it)")
+
+
+def whole_look(result: CheckResult, outputs: list[Any], labels: tuple[str, str], tolerance: Tolerance,
+               precision: np.dtype, point: "Point", sources: "tuple[GradientSource | None, GradientSource | None]",
+               request: "Request | None", suspects: list[str], within_error_bars: bool) -> CheckResult:
+    """One second look at the whole suspect tensors, for a derivative whose coordinates are not the parameters'."""
     refined = list(outputs)
     said: list[str] = []
     for k, (source, label) in enumerate(zip(sources, labels)):
@@ -212,4 +322,4 @@ def compare_gradients(
                  tolerance=Tolerance.of(threshold, atol, rtol), precision=precision)
 
 
-__all__ = ["DEFAULT_THRESHOLD", "Tolerance", "compare_gradients", "judge", "second_look", "seen"]
+__all__ = ["DEFAULT_THRESHOLD", "LookBudget", "Tolerance", "compare_gradients", "judge", "second_look", "seen"]

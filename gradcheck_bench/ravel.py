@@ -139,6 +139,36 @@ def split(params: Params, names: list[str], flat: np.ndarray) -> Params:
     return tensors
 
 
+Coordinates = Mapping[str, np.ndarray]
+"""Some elements of some tensors: per tensor name, flat (row-major) positions into that tensor, e.g. the
+coordinates a failing check's second look re-examines."""
+
+
+def coordinate_indices(params: Params, names: list[str], coordinates: Coordinates | None = None) -> np.ndarray:
+    """Positions in the flat vector of :func:`ravel`: every element of the tensors ``names``, in that order, or
+    only ``coordinates[name]`` of each."""
+    slices = parameter_slices(params)
+    if coordinates is None and names == list(params):
+        return np.arange(sum(where.stop - where.start for where in slices.values()))
+    pieces = [slices[name].start + (np.arange(slices[name].stop - slices[name].start) if coordinates is None
+                                    else np.asarray(coordinates[name], dtype=np.int64)) for name in names]
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+
+
+def split_coordinates(params: Params, names: list[str], flat: np.ndarray,
+                      coordinates: Coordinates | None = None) -> Params:
+    """:func:`split` of every element; with ``coordinates``, each tensor's values at ``coordinates[name]`` as a
+    1-D array in that order (what :func:`coordinate_indices` put in ``flat``)."""
+    if coordinates is None:
+        return split(params, names, flat)
+    tensors, start = {}, 0
+    for name in names:
+        size = int(np.size(coordinates[name]))
+        tensors[name] = flat[start:start + size].astype(params[name].dtype)
+        start += size
+    return tensors
+
+
 def is_container(value: Any) -> bool:
     """A pytree node: a mapping, list or tuple (a leaf is anything else)."""
     return isinstance(value, (Mapping, list, tuple))

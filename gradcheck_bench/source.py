@@ -6,9 +6,11 @@ notes, error bars and the precision it found where it knows them). What else
 a source may offer is declared here, with a default that says "not offered",
 so no caller has to find out what a source can do:
 
-* ``second_look(point, names, within_error_bars)``: the tensors ``names`` again,
-  for a check about to name them (an oracle's full error bars, kinks stepped
-  around, or a more accurate method where its own error bars could not decide);
+* ``second_look(point, names, within_error_bars, request, coordinates)``: the
+  tensors ``names`` again, for a check about to name them (an oracle's full
+  error bars, kinks stepped around, or a more accurate method where its own
+  error bars could not decide), or only the ``coordinates`` of them the judge
+  asks about (the largest mismatches, in rounds: :func:`gradcheck_bench.judge.second_look`);
 * ``for_model(model)``: the same source for another model (``check`` hands
   oracles built from a bare cost the model wrapped for the caller's values);
 * ``compile_seconds``: seconds spent compiling so far (jit), kept apart from run time;
@@ -32,6 +34,7 @@ from .point import Point, build_point, for_layout
 
 if TYPE_CHECKING:
     from .kinds import Request
+    from .ravel import Coordinates
 
 GRADIENT_ONLY = frozenset({"gradient"})
 
@@ -61,12 +64,14 @@ class GradientSource:
                           f"not the {request.name}.")
 
     def second_look(self, point: Point, names: list[str], within_error_bars: bool,
-                    request: "Request | None" = None) -> Gradient | None:
+                    request: "Request | None" = None, coordinates: "Coordinates | None" = None) -> Gradient | None:
         """The tensors ``names`` re-examined, or None when this source has nothing more to offer.
 
         ``within_error_bars``: every mismatch lay inside the sources' error bars, so what is
         needed is a more accurate value, not a second opinion on the same one. ``request``: the
-        derivative the check compares (None: the gradient).
+        derivative the check compares (None: the gradient). ``coordinates``: per tensor, the flat
+        positions to re-examine (None: every element); the values (and error bars) returned for a
+        tensor are then 1-D, in that order, or the whole tensor where the source can only redo it whole.
         """
         return None
 

@@ -230,9 +230,13 @@ def cost_at_point(
     says so), or it is a float32 number given back as a Python float that
     does not move when every parameter moves by far less than float32 can
     resolve but does when they move by more (a constant cost moves for neither).
-    ``first``: the cost at the point as the caller already evaluated it.
+    ``first``: the cost at the point as the caller already evaluated it. Below float64 parameters it is
+    evaluated again all the same: a number handed on has lost the dtype that says what precision the cost
+    carries (a float32 cost taken for a float64 one gets float64 steps, which float32 cannot resolve).
     """
     evaluate = counted(cost)
+    if first is not None and not _params_float64(params):
+        first = None
     with np.errstate(over="ignore", invalid="ignore"):
         output = cost_array(defined(evaluate, params, X, Y)) if first is None else np.asarray(first)
         value = float(output.reshape(()))

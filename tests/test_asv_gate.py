@@ -8,7 +8,9 @@ p-value is 2 / C(n + m, n).
 import math
 import re
 import subprocess
+import sys
 from math import comb
+from pathlib import Path
 
 import pytest
 
@@ -33,12 +35,17 @@ from gradcheck_bench.tools.gate import (
     select,
     smallest_p,
 )
-from gradcheck_bench.tools.gate_asv import unroll
+from gradcheck_bench.tools.gate_asv import (LOCAL_RESULTS_DIR, ResultsStore, choose_machine, current_machine,
+                                            this_host, unroll)
+from gradcheck_bench.tools.gate_quick import follow
 from gradcheck_bench.tools.gate_remeasure import (
+    PREIMPORT_VARIABLE,
     Remeasured,
     RemeasurementError,
+    asv_environment,
     asv_run_command,
     pool,
+    preimports,
     remeasured,
     round_order,
     run_round,
@@ -140,6 +147,23 @@ def test_a_real_slowdown_is_confirmed_with_its_factor_and_p():
     p = 2 / comb(14, 7)
     assert f"confirmed x3.00 (p = {p:.2g}, 7+7 samples" in finding.reason
     assert report.exit_status == EXIT_REGRESSION and report.confirmed == 1
+
+
+def test_the_screen_sends_values_below_the_factor_to_re_measurement_where_the_factor_decides():
+    rules = GateRules(cost_factor=1.3, screen_factor=1.1)
+    hidden = "bench_gradient.GradientTime.time_gradient('numpy', 'mlp-977')"
+    fake = FakeRemeasure({hidden: Remeasured([1.0 + i / 100 for i in range(7)], [1.5 + i / 100 for i in range(7)]),
+                          TIME: Remeasured([1.0 + i / 100 for i in range(7)], [1.2 + i / 100 for i in range(7)])})
+    base = {(hidden, ENV): seconds(1.0), (TIME, ENV): seconds(1.0), ("flat", ENV): seconds(1.0)}
+    head = {(hidden, ENV): seconds(1.15), (TIME, ENV): seconds(1.25), ("flat", ENV): seconds(1.05)}
+    report = compare_measurements(base, head, rules, fake)
+    assert sorted(fake.asked[0]) == sorted([(hidden, ENV), (TIME, ENV)])  # both past 1.1; "flat" is not
+    assert [f.benchmark for f in report.regressions] == [hidden]  # x1.5 re-measured: past 1.3, confirmed
+    assert [f.benchmark for f in report.of(NOT_CONFIRMED)] == [TIME]  # x1.2 re-measured: within 1.3
+
+
+def test_without_a_screen_the_factor_screens_as_before():
+    assert GateRules(cost_factor=2.0).screen == 2.0 and GateRules(cost_factor=2.0, screen_factor=1.1).screen == 1.1
 
 
 def test_ties_within_each_side_do_not_weaken_the_test():
@@ -302,19 +326,21 @@ def test_a_round_where_asv_itself_failed_raises_with_its_output(tmp_path, monkey
         run_round(tmp_path / "c.json", "box", ("B", "H"), [TIME], tmp_path)
 
 
-def test_rounds_pool_samples_and_one_value_rounds():
+def test_rounds_pool_samples_and_one_value_rounds_keeping_each_round_apart():
     pooled = {}
     for _ in range(2):
         pool(pooled, {(TIME, ENV): seconds(1.0, [1.0, 1.1, 0.9]), ("track", ENV): seconds(2.0),
                       ("na", ENV): seconds(math.nan), ("failed", ENV): BenchmarkValue(None, "seconds")})
-    assert pooled[(TIME, ENV)] == [1.0, 1.1, 0.9] * 2 and pooled[("track", ENV)] == [2.0, 2.0]
-    assert pooled[("na", ENV)] == [] and pooled[("failed", ENV)] == []
+    samples = {key[0]: remeasured(key, pooled, pooled) for key in pooled}
+    assert samples[TIME].base == [1.0, 1.1, 0.9] * 2 and samples["track"].base == [2.0, 2.0]
+    assert samples["na"].base == [] and samples["failed"].base == []
+    assert samples[TIME].rounds()[0] == [[1.0, 1.1, 0.9]] * 2 and samples["na"].rounds()[0] == [[], []]
 
 
 def test_saved_values_from_another_environment_take_the_one_the_rounds_ran_in():
-    base, head = {(TIME, ENV): [1.0]}, {(TIME, ENV): [2.0]}
-    assert remeasured((TIME, "existing-py"), base, head) == Remeasured([1.0], [2.0])
-    assert remeasured(("other", ENV), base, head) == Remeasured([], [])
+    base, head = {(TIME, ENV): [[1.0]]}, {(TIME, ENV): [[2.0]]}
+    assert remeasured((TIME, "existing-py"), base, head) == Remeasured([1.0], [2.0], [[1.0]], [[2.0]])
+    assert remeasured(("other", ENV), base, head) == Remeasured([], [], [], [])
 
 
 def test_unroll_names_parameters_like_asv():
@@ -351,7 +377,7 @@ def test_the_summary_says_how_the_slowdowns_were_re_measured():
                                   {(TIME, ENV): seconds(3.0), ("b", ENV): seconds(1.0)}, RULES, fake)
     report.remeasure_rounds, report.remeasure_seconds = 7, 125.0
     last = report.summary("0" * 40, "1" * 40).splitlines()[-1]
-    assert ("2, of which 1 past the factor in the saved runs; 1 re-measured on both commits in 7 interleaved "
+    assert ("2, of which 1 past the screen in the saved runs; 1 re-measured on both commits in 7 interleaved "
             "rounds, 2 min 5 s: 1 confirmed, 0 not confirmed, 0 not judged") in last
 
 
@@ -360,5 +386,263 @@ def test_the_summary_counts_suspects_that_were_not_re_measured():
                                   {(TIME, ENV): seconds(3.0), ("b", ENV): seconds(1.0)}, RULES, FakeRemeasure(),
                                   CONFIRM_NONE)
     last = report.summary("0" * 40, "1" * 40).splitlines()[-1]
-    assert "2, of which 1 past the factor in the saved runs; 0 re-measured on both commits: 0 confirmed, " \
+    assert "2, of which 1 past the screen in the saved runs; 0 re-measured on both commits: 0 confirmed, " \
            "0 not confirmed, 1 not judged" in last
+
+
+# --------------------------------------------------------------------------
+# Which machine, and the gate's own quick run
+# --------------------------------------------------------------------------
+
+
+class FakeStore:
+    """Stands in for the results folders: which machines have results of which commits."""
+
+    def __init__(self, results):
+        self.results = results
+
+    def machines(self):
+        return sorted(self.results)
+
+    def has_results(self, machine, commit):
+        return commit in self.results.get(machine, ())
+
+
+def test_the_only_machine_with_results_of_both_commits_is_picked_without_being_named():
+    store = FakeStore({"reference-2core": {"B", "H"}, "reference-epyc-2core": {"B"}})
+    assert choose_machine(store, ("B", "H"), None, "laptop") == "reference-2core"
+
+
+def test_this_hosts_results_are_preferred_where_it_has_both_commits():
+    store = FakeStore({"reference-2core": {"B", "H"}, "laptop": {"B", "H"}})
+    assert choose_machine(store, ("B", "H"), None, "laptop") == "laptop"
+
+
+def test_with_no_machine_holding_both_commits_this_host_measures_them():
+    store = FakeStore({"reference-2core": {"B"}, "laptop": {"H"}})
+    assert choose_machine(store, ("B", "H"), None, "laptop") == "laptop"
+
+
+def test_several_other_machines_with_both_commits_need_machine():
+    store = FakeStore({"reference-2core": {"B", "H"}, "reference-epyc-2core": {"B", "H"}})
+    with pytest.raises(InputError, match="choose one with --machine"):
+        choose_machine(store, ("B", "H"), None, "laptop")
+    assert choose_machine(store, ("B", "H"), "reference-epyc-2core", "laptop") == "reference-epyc-2core"
+
+
+def machine_file(home, *names):
+    import json
+
+    (home / ".asv-machine.json").write_text(json.dumps({**{name: {"machine": name} for name in names}, "version": 1}))
+
+
+def test_this_host_is_named_as_asv_names_it(tmp_path, monkeypatch):
+    pytest.importorskip("asv")
+    from asv.machine import Machine
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(Machine, "hardcoded_machine_name", "host-x")
+    assert current_machine() == "host-x"  # nothing registered: the host name
+    machine_file(tmp_path, "gate-test")
+    assert current_machine() == "gate-test"  # one machine registered under another name: asv takes it
+    machine_file(tmp_path, "gate-test", "host-x")
+    assert current_machine() == "host-x"
+    assert this_host("reference-2core") == "host-x"  # a name given for committed results is not this host's
+    assert this_host("gate-test") == "gate-test"  # a registered name is
+
+
+
+def test_committed_results_are_filed_under_reference_names_their_files_agree_with():
+    # asv files a host's runs under its host name or the one name ~/.asv-machine.json holds (this project's
+    # hosts: vm, and epyc-2core where a session registered it); committed results must never be such a folder.
+    import json
+
+    results = Path(__file__).resolve().parents[1] / "results" / "asv"
+    folders = sorted(path.parent for path in results.glob("*/machine.json"))
+    assert folders, "no committed asv results found"
+    for folder in folders:
+        assert folder.name.startswith("reference-"), folder.name
+        assert json.loads((folder / "machine.json").read_text())["machine"] == folder.name
+        for result in folder.glob("*.json"):
+            if result.name != "machine.json":
+                assert json.loads(result.read_text())["params"]["machine"] == folder.name, result.name
+
+def asv_result(results_dir, machine, commit):
+    """A minimal result file as asv writes it, and the machine's machine.json."""
+    from asv.results import Results
+
+    Results({"machine": machine, "python": "3.11"}, {}, commit, 0, "3.11", "env", {}).save(str(results_dir))
+    (results_dir / machine / "machine.json").write_text(f'{{"machine": "{machine}", "version": 1}}')
+
+
+def test_the_store_reads_committed_and_local_results(tmp_path):
+    pytest.importorskip("asv")
+    committed, local = tmp_path / "results" / "asv", tmp_path / ".asv" / "results"
+    base, head = "a" * 40, "b" * 40
+    asv_result(committed, "reference-2core", base)
+    asv_result(committed, "reference-2core", head)
+    asv_result(local, "laptop", head)
+    store = ResultsStore(committed, local)
+    assert store.machines() == ["laptop", "reference-2core"]
+    assert store.has_results("reference-2core", head) and store.has_results("laptop", head)
+    assert not store.has_results("laptop", base)
+    assert choose_machine(store, (base, head), None, "laptop") == "reference-2core"
+
+
+def scratch_repository(tmp_path):
+    import subprocess as sp
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "asv.conf.json").write_text('{"version": 1, "repo": ".", "results_dir": "results/asv"}')
+    for step in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "base"],
+                 ["commit", "-q", "--allow-empty", "-m", "head"]):
+        sp.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *step], cwd=root, check=True)
+    return root
+
+
+def test_a_commit_without_results_here_is_measured_by_the_gates_own_quick_run(tmp_path, monkeypatch):
+    pytest.importorskip("asv")
+    from gradcheck_bench.tools import gate as gate_module
+
+    root = scratch_repository(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    machine_file(tmp_path, "laptop")
+    asked = []
+    monkeypatch.setattr(gate_module, "quick_run", lambda *arguments: asked.append(arguments) or 1.0)
+    with pytest.raises(InputError, match="no asv results"):  # the fake quick run measured nothing
+        gate_module.run_gate("HEAD~1", "HEAD", options=gate_module.GateOptions(config_path=root / "asv.conf.json"))
+    ((config, machine, commits, results_dir, bench, _),) = asked
+    assert machine == "laptop" and len(commits) == 2 and bench is None
+    assert results_dir == root / LOCAL_RESULTS_DIR  # git-ignored (.asv/), never the committed results
+
+
+def test_a_named_machine_of_another_host_is_never_measured_here(tmp_path, monkeypatch):
+    pytest.importorskip("asv")
+    from gradcheck_bench.tools import gate as gate_module
+
+    root = scratch_repository(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    machine_file(tmp_path, "laptop")
+    monkeypatch.setattr(gate_module, "quick_run", lambda *arguments: pytest.fail("measured another host's results"))
+    options = gate_module.GateOptions(config_path=root / "asv.conf.json", machine="reference-2core")
+    with pytest.raises(InputError, match="leave out --machine"):
+        gate_module.run_gate("HEAD~1", "HEAD", options=options)
+
+
+def test_the_quick_run_turns_asvs_percentages_into_progress_lines():
+    lines = ["[  0.00%] · For gradcheck-bench commit 1234abcd:", "[ 10.00%] ··· bench_a.T.time_a   ok",
+             "[ 12.00%] ··· bench_a.T.time_b   ok", "[100.00%] ··· bench_b.T.time_c   ok"]
+    said = []
+    followed = follow([sys.executable, "-c", f"print({chr(10).join(lines)!r})"], said.append, 0.0)
+    assert followed.returncode == 0 and followed.text.splitlines() == lines
+    assert [line.split("%")[0] for line in said] == ["quick run   0", "quick run  10", "quick run 100"]
+    assert "bench_b.T.time_c" in said[-1]
+
+
+# --------------------------------------------------------------------------
+# Re-measurement: one process of the suite per commit and round
+# --------------------------------------------------------------------------
+
+
+def test_a_round_runs_every_value_of_a_commit_in_one_forked_process_of_the_suite(tmp_path):
+    command = asv_run_command(tmp_path / "c.json", "box", tmp_path / "h.txt", [TIME, NAME])
+    assert command[command.index("--launch-method") + 1] == "forkserver"
+    assert command.count("--bench") == 2 and command.count("run") == 1  # one asv run for all the values
+
+
+def test_only_the_frameworks_a_value_names_are_imported_before_the_fork_and_none_for_peak_memory():
+    torch_value = "bench_gradient.GradientTime.time_gradient('torch', 'mlp-977')"
+    jax_value = "bench_fd_cost.FDCheckTime.time_check('jax', 'fraud-47')"
+    peak = "bench_fd_cost.FDPeakMemory.peakmem_fd_gradient('torch', 'fraud-47')"
+    assert preimports([TIME]) == ()
+    assert preimports([TIME, torch_value]) == ("torch",)
+    assert preimports([jax_value, torch_value]) == ("torch", "jax")
+    assert preimports([torch_value, peak]) == ()
+    assert asv_environment(("torch",))[PREIMPORT_VARIABLE] == "torch"
+    assert PREIMPORT_VARIABLE not in asv_environment()
+
+
+def test_the_suite_imports_the_named_frameworks_only_in_asvs_forkserver(monkeypatch):
+    import importlib
+
+    imported = []
+    monkeypatch.setenv(PREIMPORT_VARIABLE, "numbers,json")
+    monkeypatch.setattr(importlib, "import_module", lambda name: imported.append(name))
+    suite = Path(__file__).resolve().parents[1] / "benchmarks" / "__init__.py"
+    code = compile(suite.read_text(), str(suite), "exec")
+    monkeypatch.setattr(sys, "argv", ["benchmark.py", "discover"])
+    exec(code, {"__name__": "benchmarks"})
+    assert imported == []  # discovery (and every spawned value) imports nothing more
+    monkeypatch.setattr(sys, "argv", ["benchmark.py", "run_server", "benchmarks", "socket"])
+    exec(code, {"__name__": "benchmarks"})
+    assert imported == ["numbers", "json"]
+
+
+# --------------------------------------------------------------------------
+# The default trigger: a fresh paired round of every cost value, then all the rounds for those past the screen
+# --------------------------------------------------------------------------
+
+
+class FakeRounds:
+    """Stands in for the interleaved asv runs: per value, one fresh round, then the remaining rounds."""
+
+    def __init__(self, first, rest):
+        self.first, self.rest, self.asked = first, rest, []
+
+    def __call__(self, keys, rounds=None, first_round=1):
+        self.asked.append((sorted(keys), rounds, first_round))
+        table = self.first if rounds == 1 else self.rest
+        return {key: table[key[0]] for key in keys}
+
+
+def test_the_fresh_screen_finds_a_slowdown_the_saved_runs_hid_and_confirms_it_over_all_rounds():
+    rules = GateRules(cost_factor=1.3, screen_factor=1.1)
+    slowed, steady = "bench_gradient.GradientTime.time_gradient('numpy', 'mlp-977')", TIME
+    fake = FakeRounds(first={slowed: Remeasured([1.0], [1.5]), steady: Remeasured([1.0], [1.02])},
+                      rest={slowed: Remeasured([1.0 + i / 100 for i in range(6)], [1.5 + i / 100 for i in range(6)])})
+    base = {(slowed, ENV): seconds(1.0), (steady, ENV): seconds(1.0)}
+    head = {(slowed, ENV): seconds(0.8), (steady, ENV): seconds(1.0)}  # the saved runs read the slowdown as x0.8
+    report = compare_measurements(base, head, rules, fake, "fresh")
+    assert fake.asked == [(sorted([(slowed, ENV), (steady, ENV)]), 1, 1), ([(slowed, ENV)], None, 2)]
+    (finding,) = report.regressions
+    assert finding.benchmark == slowed and "x1.50 in a fresh paired round" in finding.reason
+    pooled_base, pooled_head = [1.0] + [1.0 + i / 100 for i in range(6)], [1.5] + [1.5 + i / 100 for i in range(6)]
+    ratio = sorted(pooled_head)[3] / sorted(pooled_base)[3]  # the medians of the seven pooled rounds
+    assert f"confirmed x{ratio:.2f} (p = {2 / comb(14, 7):.2g}, 7+7 samples" in finding.reason
+    assert report.remeasured == 2 and report.looked_regressed == 1 and report.exit_status == EXIT_REGRESSION
+    assert "1 past the screen in a fresh paired round; 2 re-measured" in report.summary("0" * 40, "1" * 40)
+
+
+def test_the_fresh_screen_passes_identical_code_without_more_rounds():
+    fake = FakeRounds(first={TIME: Remeasured([1.0], [1.05])}, rest={})
+    report = compare_measurements({(TIME, ENV): seconds(1.0)}, {(TIME, ENV): seconds(2.5)},
+                                  GateRules(cost_factor=1.3, screen_factor=1.1), fake, "fresh")
+    assert len(fake.asked) == 1 and report.findings == [] and report.exit_status == EXIT_PASS
+
+
+def test_the_gates_default_is_the_fresh_screen_at_1_1_confirming_past_1_3():
+    from gradcheck_bench.tools.gate import DEFAULT_COST_FACTOR, DEFAULT_SCREEN_FACTOR, GateOptions
+
+    assert GateOptions().confirm == "fresh" and (DEFAULT_COST_FACTOR, DEFAULT_SCREEN_FACTOR) == (1.3, 1.1)
+
+
+def test_a_slowdown_seen_in_the_samples_but_not_round_after_round_is_not_confirmed():
+    # Identical code, torch on a loaded host: each round's five samples come from one process, fast or slow.
+    base_rounds = [[17.0] * 5, [61.0] * 5, [17.0] * 5, [64.0] * 5, [18.0] * 5, [0.9] * 5, [17.0] * 5]
+    head_rounds = [[15.0] * 5, [11.0] * 5, [0.8] * 5, [17.0] * 5, [0.9] * 5, [17.0] * 5, [17.0] * 5]
+    flat = lambda rounds: [value for values in rounds for value in values]  # noqa: E731
+    verdict, _ = judge_remeasured(Remeasured(flat(head_rounds), flat(base_rounds), head_rounds, base_rounds), RULES)
+    assert verdict == NOT_CONFIRMED
+
+
+def test_a_slowdown_needs_head_slower_in_all_rounds_but_one():
+    base_rounds = [[1.0 + i / 100] * 5 for i in range(7)]
+    slowed = [[2.5 + i / 100] * 5 for i in range(7)]
+    flat = lambda rounds: [value for values in rounds for value in values]  # noqa: E731
+    one_against = slowed[:6] + [[0.9] * 5]
+    verdict, reason = judge_remeasured(Remeasured(flat(base_rounds), flat(one_against), base_rounds, one_against), RULES)
+    assert verdict == REGRESSION and "HEAD slower in 6 of 7 rounds" in reason
+    two_against = slowed[:5] + [[value - 0.005 for value in rounds] for rounds in base_rounds[5:]]  # a hair faster
+    verdict, reason = judge_remeasured(Remeasured(flat(base_rounds), flat(two_against), base_rounds, two_against), RULES)
+    assert verdict == NOT_CONFIRMED and "HEAD slower in 5 of 7 rounds" in reason

@@ -248,3 +248,34 @@ def test_gate_confirms_a_planted_slowdown_and_passes_identical_code(tmp_path):
     passed = gate_remeasuring(root, home, base, identical, pattern)
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "PASS" in passed.stdout and "1 re-measured on both commits" in passed.stdout
+
+
+# ---------------------------------------------------------------------------
+# The gate from a clone: no saved results, no flags, and git status stays clean
+# ---------------------------------------------------------------------------
+
+AGREEMENT = "bench_accuracy.FDEngineAgreement.track_relative_difference('loop', 'seed')"
+
+
+@pytest.mark.slow
+def test_gate_from_a_clone_measures_what_it_lacks_and_leaves_git_status_clean(tmp_path):
+    pytest.importorskip("virtualenv")
+    root = scratch_copy(tmp_path / "repo")
+    (root / ".git" / "info" / "exclude").write_text("")  # a clone: committed results and all, nothing extra ignored
+    home = tmp_path / "home"
+    home.mkdir()  # asv knows no machine here yet: the gate registers this host itself
+    lean_asv_config(root)
+    commit_all(root, "a lean asv configuration")
+    git(root, "commit", "-q", "--allow-empty", "-m", "identical code under another hash")
+    environment = dict(os.environ, PYTHONPATH=str(root), HOME=str(home))
+    completed = run([sys.executable, "-m", "gradcheck_bench", "gate", "HEAD~1", "HEAD", "--bench", re.escape(AGREEMENT)],
+                    root, environment)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "running the quick asv suite" in completed.stderr and "quick run done" in completed.stderr
+    assert "PASS" in completed.stdout and "measured by the gate's own quick run" in completed.stdout
+    assert git(root, "status", "--porcelain", "--untracked-files=all") == ""
+    assert list((root / ".asv" / "results").glob("*/*.json"))  # kept for the next run, where git ignores it
+
+    again = run([sys.executable, "-m", "gradcheck_bench", "gate", "HEAD~1", "HEAD", "--bench", re.escape(AGREEMENT)],
+                root, environment)
+    assert again.returncode == 0 and "quick run" not in again.stderr  # the saved results serve the next run

@@ -63,6 +63,20 @@ def test_engine_agrees_with_loop_to_1e_12(engine: str, case: str) -> None:
 
 
 @pytest.mark.parametrize("engine", FAST_ENGINES)
+def test_engine_agrees_with_loop_on_scattered_coordinates(engine: str) -> None:
+    # What a second look asks for: a few coordinates from several tensors, not every one (the torch engine
+    # once sized its chunks for the wrong number of coordinates there).
+    usable(engine)
+    params, X, Y = CASES["deep"]()
+    indices = np.array([0, 7, 49, 60, 61, 150, parameter_count(params) - 1])
+    steps = np.full(indices.size, COMPARISON_EPS)
+    reference = fdmod.perturbed_costs(MLP, params, X, Y, indices, steps, "loop").costs
+    costs = fdmod.perturbed_costs(MLP, params, X, Y, indices, steps, engine).costs
+    assert costs.shape == (2, indices.size)
+    assert np.max(np.abs(costs - reference)) <= 1e-12 * np.max(np.abs(reference))
+
+
+@pytest.mark.parametrize("engine", FAST_ENGINES)
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_engine_agrees_with_loop_at_default_eps_to_rounding(engine: str, case: str) -> None:
     usable(engine)

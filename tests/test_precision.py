@@ -36,6 +36,19 @@ def test_float32_catches_a_ten_percent_error_in_one_tensor_and_passes_the_correc
     assert wrong.difference < 5e-2
 
 
+def test_a_float32_check_is_as_accurate_as_its_oracle_and_needs_no_second_look():
+    # check() hands the oracle the cost it evaluated at the point; below float64 that number must not be
+    # taken for a float64 cost (whose steps float32 cannot resolve).
+    point = as_float32(random_case((4, 16, 16, 1), 20, 0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", gb.LowPrecisionWarning)
+        alone = gb.gradient("fd", *point)
+        checked = gb.check("numpy", "fd", *point)
+        reference = gb.check("numpy", alone, *point)
+    assert checked.passed and not any(note.startswith("second look") for note in checked.notes)
+    assert checked.difference == pytest.approx(reference.difference, rel=1e-6)
+
+
 def test_every_oracle_value_comes_with_an_error_bar_and_the_summary_says_what_it_resolves():
     params, X, Y = gb.seed_case()
     for source in ("fd", "richardson", "complex-step", "fd-kink-safe"):

@@ -45,7 +45,7 @@ from ..kinds import ALL_KINDS, Request
 from ..point import Output, Point
 from ..source import GradientSource
 from ..models import DEFAULT_MODEL, Model, Params, cost_model, get_model
-from ..ravel import parameter_slices, split
+from ..ravel import Coordinates, coordinate_indices, split_coordinates
 from ..tolerances import TOLERANCES, LowPrecisionWarning
 from .steps import relative_steps, rounding_error, step_vector
 from .vector import (columns, direction_step, directional, directional_model, flattened_output, jacobian_blocks,
@@ -136,14 +136,15 @@ class CentralDifference(GradientSource):
         return point.with_cost(self.model.check_point(point.params, point.X, point.Y), self.model)
 
     def second_look(self, point: Point, names: list[str], within_error_bars: bool,
-                    request: Request | None = None) -> Gradient | None:
+                    request: Request | None = None, coordinates: Coordinates | None = None) -> Gradient | None:
         """Full error bars and kinks stepped around (:meth:`recheck`); where every mismatch was within this
         oracle's error bars, a more accurate value instead (:meth:`resolve`). For another kind, the derived
-        cost's own second look, or the Jacobian again with its truncation error."""
+        cost's own second look, or the Jacobian again with its truncation error. With ``coordinates``, only
+        those elements of each tensor are evaluated again (1-D values in their order)."""
         if request is not None and request.name != "gradient":
-            return self._second_look_of(point, names, within_error_bars, request)
+            return self._second_look_of(point, names, within_error_bars, request, coordinates)
         look = self.resolve if within_error_bars else self.recheck
-        return look(point.params, point.X, point.Y, names)
+        return look(point.params, point.X, point.Y, names, coordinates)
 
     def provides(self) -> frozenset[str]:
         return ALL_KINDS
@@ -214,9 +215,12 @@ class CentralDifference(GradientSource):
         return replace(self, model=directional_model(self.model, request.probe, step), eps=steps, noise=noise)
 
     def _second_look_of(self, point: Point, names: list[str], within_error_bars: bool,
-                        request: Request) -> Gradient | None:
+                        request: Request, coordinates: Coordinates | None = None) -> Gradient | None:
+        """A derived cost's second look takes the coordinates (its gradient is the check's derivative); a
+        Jacobian's blocks are not shaped like the parameters, so it is evaluated again whole."""
         if request.name in ("vjp", "hvp"):
-            return self._derived(point, request).second_look(without(point), names, within_error_bars)
+            return self._derived(point, request).second_look(without(point), names, within_error_bars,
+                                                             coordinates=coordinates)
         if request.name == "jacobian":
             assert request.output is not None
             values = flattened_output(self.model, request.output, point.X, point.Y)
@@ -244,12 +248,11 @@ class CentralDifference(GradientSource):
         return self.error == "full" or (self.error == "auto" and at_point.precision != np.dtype(np.float64))
 
     def differentiate(self, params: Params, X: Any, Y: Any, at_point: CostAtPoint, names: list[str],
-                      truncation: bool) -> Gradient:
-        """Centered differences of the tensors ``names``, with their error estimates."""
-        slices = parameter_slices(params)
+                      truncation: bool, coordinates: Coordinates | None = None) -> Gradient:
+        """Centered differences of the tensors ``names`` (or of their ``coordinates`` only, as 1-D values in
+        that order), with their error estimates."""
         all_steps = step_vector(self.eps, params, at_point.precision)
-        indices = np.arange(all_steps.size) if names == list(params) else \
-            np.concatenate([np.arange(slices[name].start, slices[name].stop) for name in names])
+        indices = coordinate_indices(params, names, coordinates)
         steps = all_steps[indices]
         costs, notes = self._costs(params, X, Y, indices, steps)
         with np.errstate(invalid="ignore"):
@@ -265,8 +268,10 @@ class CentralDifference(GradientSource):
             notes = notes + summarize_repairs(repairs)
         if truncation:
             values, error = self._with_truncation(params, X, Y, at_point, indices, steps, values, error)
-        whole = names == list(params) and all(value.dtype == np.float64 for value in params.values())
-        return Gradient(tensors=split(params, names, values), notes=notes, error=split(params, names, error),
+        whole = coordinates is None and names == list(params) and \
+            all(value.dtype == np.float64 for value in params.values())
+        return Gradient(tensors=split_coordinates(params, names, values, coordinates), notes=notes,
+                        error=split_coordinates(params, names, error, coordinates),
                         precision=at_point.precision, flat=values if whole else None,
                         flat_error=error if whole else None)
 
@@ -316,38 +321,64 @@ class CentralDifference(GradientSource):
         at_point = cost_at_point(counted(self.model.cost), params, X, Y, deterministic=False, probe=self.eps is None)
         return replace(at_point, noise=measured_noise(self.model.cost, params, X, Y, at_point.value))
 
-    def recheck(self, params: Params, X: Any, Y: Any, names: list[str]) -> Gradient:
-        """A second look at tensors a check is about to name: full error bars, and kinks stepped around.
+    def recheck(self, params: Params, X: Any, Y: Any, names: list[str],
+                coordinates: Coordinates | None = None) -> Gradient:
+        """A second look at tensors a check is about to name (or at their ``coordinates`` only): full error
+        bars, and kinks stepped around.
 
-        Every coordinate of those tensors gets the truncation estimate of a
-        second step. Where the model declares its kinks, a coordinate whose
-        step straddles one is redone one-sided (or with a smaller step) and
-        recorded in the notes; every other coordinate keeps its value.
+        Every coordinate looked at gets the truncation estimate of a second
+        step, from the oracle's engine (vectorised). Where the model declares
+        its kinks, each of them is also differenced by the kink-aware loop: a
+        coordinate whose step straddles a kink is redone one-sided (or with a
+        smaller step) and recorded in the notes; every other coordinate keeps
+        its value.
         """
         at_point = self._at_point_with_noise(params, X, Y)
-        full = self.differentiate(params, X, Y, at_point, names, truncation=True)
+        full = self.for_coordinates(coordinates).differentiate(params, X, Y, at_point, names, truncation=True,
+                                                               coordinates=coordinates)
         if self.model.kink_pattern is None:
             return full
         stepped = kink_safe_tensors(self.model, params, X, Y, step_vector(self.eps, params, at_point.precision),
-                                    names, at_point)
+                                    names, at_point, coordinates)
         error = {name: value.copy() for name, value in (full.error or {}).items()}
         assert stepped.error is not None  # kink_safe_tensors always gives error bars
         for crossing in stepped.kinks:  # a straddling coordinate: the stepped-around value and its own error
             assert crossing.tensor is not None and crossing.index is not None  # a coordinate's crossing
-            error[crossing.tensor][crossing.index] = stepped.error[crossing.tensor][crossing.index]
+            where = crossing_position(crossing.tensor, crossing.index, np.shape(params[crossing.tensor]), coordinates)
+            error[crossing.tensor][where] = stepped.error[crossing.tensor][where]
         return Gradient(tensors=stepped.tensors, notes=full.notes + stepped.notes, kinks=stepped.kinks, error=error,
                         precision=at_point.precision)
 
-    def resolve(self, params: Params, X: Any, Y: Any, names: list[str]) -> Gradient:
-        """The tensors ``names`` again, for a check that failed with every mismatch inside this oracle's
-        error bars: at its step the round-off (or truncation) it carries is larger than the difference to
-        decide. Richardson extrapolation of centered differences from coarser steps carries less of both
-        (kinks the model declares stepped around), so the verdict can be taken on what it resolves."""
+    def for_coordinates(self, coordinates: Coordinates | None) -> "CentralDifference":
+        """The oracle for a second look at a few coordinates: the fastest engine that can evaluate them
+        (``auto``: a named engine was chosen for all 2n passes, where its fixed costs, a jit compile or a
+        cluster, pay off), without a progress bar; itself for whole tensors."""
+        if coordinates is None:
+            return self
+        return replace(self, engine="auto", engine_options={}, progress=False)
+
+    def resolve(self, params: Params, X: Any, Y: Any, names: list[str],
+                coordinates: Coordinates | None = None) -> Gradient:
+        """The tensors ``names`` (or their ``coordinates`` only) again, for a check that failed with every
+        mismatch inside this oracle's error bars: at its step the round-off (or truncation) it carries is
+        larger than the difference to decide. Richardson extrapolation of centered differences from coarser
+        steps carries less of both (kinks the model declares stepped around), so the verdict can be taken on
+        what it resolves."""
         at_point = self._at_point_with_noise(params, X, Y)
-        looked = RichardsonDifference(self.model).tensors(params, X, Y, names, at_point)
+        looked = RichardsonDifference(self.model).tensors(params, X, Y, names, at_point, coordinates)
         said = ("their mismatch was within this oracle's error bars at its step, so they were evaluated again "
                 "by Richardson extrapolation from coarser steps",)
         return replace(looked, notes=said + looked.notes)
+
+
+def crossing_position(tensor: str, index: tuple[int, ...], shape: tuple[int, ...],
+                      coordinates: Coordinates | None) -> Any:
+    """Where a coordinate's crossing sits in a second look's values: its index in the whole tensor, or its
+    position among the ``coordinates`` looked at."""
+    if coordinates is None:
+        return index
+    flat = int(np.ravel_multi_index(index, shape)) if shape else 0
+    return int(np.flatnonzero(np.asarray(coordinates[tensor]) == flat)[0])
 
 
 def validate_engine_options(engine: str, options: Mapping[str, Any]) -> None:

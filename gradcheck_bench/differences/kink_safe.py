@@ -22,14 +22,15 @@ from ..point import Point
 from ..source import GradientSource
 from .kinks import KinkAwareDifference, evaluator, summarize_crossings
 from ..models import Model, Params
-from ..ravel import coordinate_name, parameter_slices, ravel
+from ..ravel import Coordinates, coordinate_name, parameter_slices, ravel
 from .steps import rounding_error, step_vector
 from ..validation import CostAtPoint, cost_at_point
 
 
 def kink_safe_tensors(model: Model, params: Params, X: Any, Y: Any, steps: np.ndarray, names: list[str],
-                      at_point: CostAtPoint) -> Gradient:
-    """Kink-aware centered differences of the tensors ``names`` only, with their error estimates.
+                      at_point: CostAtPoint, coordinates: Coordinates | None = None) -> Gradient:
+    """Kink-aware centered differences of the tensors ``names`` only (or of their ``coordinates`` only, as
+    1-D values in that order), with their error estimates.
 
     Coordinates whose step stays on one side of every kink get exactly the
     plain centered difference; the others are stepped around and recorded.
@@ -40,10 +41,12 @@ def kink_safe_tensors(model: Model, params: Params, X: Any, Y: Any, steps: np.nd
     values, errors, crossings = {}, {}, []
     unit = np.zeros_like(flat)
     for name in names:
-        where = slices[name]
-        value, error = np.zeros(where.stop - where.start), np.zeros(where.stop - where.start)
-        for k, i in enumerate(range(where.start, where.stop)):
-            index = tuple(int(j) for j in np.unravel_index(k, np.shape(params[name])))
+        where, shape = slices[name], np.shape(params[name])
+        positions = np.arange(where.stop - where.start) if coordinates is None else np.asarray(coordinates[name])
+        value, error = np.zeros(positions.size), np.zeros(positions.size)
+        for k, position in enumerate(positions):
+            i = where.start + int(position)
+            index = tuple(int(j) for j in np.unravel_index(int(position), shape))
             unit[i] = 1.0
             value[k], crossing = differences.along(unit, steps[i], coordinate_name(params, i), name, index)
             unit[i] = 0.0
@@ -53,8 +56,8 @@ def kink_safe_tensors(model: Model, params: Params, X: Any, Y: Any, steps: np.nd
                 crossings.append(crossing)
                 if crossing.action == "unresolved":
                     error[k] = max(error[k], abs(value[k]))  # a slope mixed across a kink: nothing resolved
-        values[name] = value.reshape(np.shape(params[name])).astype(params[name].dtype)
-        errors[name] = error.reshape(np.shape(params[name]))
+        values[name] = (value if coordinates is not None else value.reshape(shape)).astype(params[name].dtype)
+        errors[name] = error if coordinates is not None else error.reshape(shape)
     return Gradient(tensors=values, notes=summarize_crossings(crossings), kinks=tuple(crossings), error=errors)
 
 

@@ -36,7 +36,7 @@ from ..point import Point
 from ..source import GradientSource
 from .kinks import MAX_SHRINKS, SHRINK_FACTOR, KinkAwareDifference, KinkCrossing, evaluator, summarize_crossings
 from ..models import Model, Params
-from ..ravel import coordinate_name, parameter_count, parameter_slices, ravel, split
+from ..ravel import Coordinates, coordinate_indices, coordinate_name, parameter_count, ravel, split_coordinates
 from ..tolerances import TOLERANCES
 from .steps import relative_steps, rounding_error
 from .vector import (columns, direction_step, directional, flattened_output, jacobian_blocks, projected_model,
@@ -90,11 +90,12 @@ class RichardsonDifference(GradientSource):
         return self.tensors(point.params, point.X, point.Y, point.names, at_point)
 
     def second_look(self, point: Point, names: list[str], within_error_bars: bool,
-                    request: Request | None = None) -> Gradient | None:
-        """Richardson's values again from finer steps (:meth:`resolve`), whatever the first look lacked."""
+                    request: Request | None = None, coordinates: Coordinates | None = None) -> Gradient | None:
+        """Richardson's values again from finer steps (:meth:`resolve`), whatever the first look lacked; with
+        ``coordinates``, only at those elements of each tensor (1-D values in their order)."""
         if request is not None and request.name != "gradient":
             return None
-        return self.resolve(point.params, point.X, point.Y, names)
+        return self.resolve(point.params, point.X, point.Y, names, coordinates)
 
     def provides(self) -> frozenset[str]:
         return RICHARDSON_KINDS
@@ -135,25 +136,27 @@ class RichardsonDifference(GradientSource):
     def settings(self) -> dict[str, str]:
         return {"h": str(self.h), "levels": str(self.levels)}
 
-    def tensors(self, params: Params, X: Any, Y: Any, names: list[str], at_point: Any) -> Gradient:
-        """The extrapolated values of the tensors ``names`` (all of them from ``__call__``), with their errors,
-        at a point whose cost ``at_point`` was already found finite and deterministic."""
+    def tensors(self, params: Params, X: Any, Y: Any, names: list[str], at_point: Any,
+                coordinates: Coordinates | None = None) -> Gradient:
+        """The extrapolated values of the tensors ``names`` (all of them from ``__call__``; with ``coordinates``
+        only those elements, as 1-D values in their order), with their errors, at a point whose cost
+        ``at_point`` was already found finite and deterministic."""
         coarsest = (relative_steps(params, TOLERANCES[at_point.precision].richardson_step) if self.h is None
                     else np.full(parameter_count(params), float(self.h))) / self.finer
-        slices = parameter_slices(params)
-        indices = np.concatenate([np.arange(slices[name].start, slices[name].stop) for name in names])
+        indices = coordinate_indices(params, names, coordinates)
         run = self._on_engines if self.model.kink_pattern is None else self._kink_aware
         values, errors, notes, crossings = run(params, X, Y, at_point, indices, coarsest[indices])
-        return Gradient(tensors=split(params, names, values), notes=notes, kinks=tuple(crossings),
-                        error=split(params, names, errors))
+        return Gradient(tensors=split_coordinates(params, names, values, coordinates), notes=notes,
+                        kinks=tuple(crossings), error=split_coordinates(params, names, errors, coordinates))
 
-    def resolve(self, params: Params, X: Any, Y: Any, names: list[str]) -> Gradient:
-        """The tensors ``names`` again, for a check that failed on them. The truncation error of coarse steps
-        is what limits the extrapolation on a cost with large high derivatives (a mixture model's
-        exponentials): the tensors are extrapolated again from 4 and 16 times finer steps, and each
-        coordinate keeps the value whose own error estimate is smaller."""
+    def resolve(self, params: Params, X: Any, Y: Any, names: list[str],
+                coordinates: Coordinates | None = None) -> Gradient:
+        """The tensors ``names`` (or their ``coordinates`` only) again, for a check that failed on them. The
+        truncation error of coarse steps is what limits the extrapolation on a cost with large high
+        derivatives (a mixture model's exponentials): the tensors are extrapolated again from 4 and 16 times
+        finer steps, and each coordinate keeps the value whose own error estimate is smaller."""
         at_point = cost_at_point(counted(self.model.cost), params, X, Y)
-        four, sixteen = (replace(self, finer=self.finer * factor).tensors(params, X, Y, names, at_point)
+        four, sixteen = (replace(self, finer=self.finer * factor).tensors(params, X, Y, names, at_point, coordinates)
                          for factor in (4.0, 16.0))
         tensors, error = {}, {}
         assert four.error is not None and sixteen.error is not None  # tensors() always gives error bars

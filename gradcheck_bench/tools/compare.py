@@ -42,7 +42,7 @@ import importlib.util
 import math
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -55,7 +55,7 @@ from ..counting import count_forward_passes
 from ..errors import InputError
 from ..differences.engines import engines
 from ..gradient import Gradient
-from ..judge import DEFAULT_THRESHOLD, Tolerance
+from ..judge import DEFAULT_THRESHOLD, LookBudget, Tolerance
 from ..kinds import GRADIENT, Request, kinds
 from ..models import Model, Params, get_model, model_names
 from ..point import Point
@@ -597,6 +597,8 @@ def _check_within_budget(case: Case, kind: str, candidate: str, reference: str,
         params, X, Y = case.point()
         prepared = prepare((candidate, reference), params, X, Y, model=case.model, derivative=kind,
                            **options_for([candidate, reference], options))
+        first_look = ours.seconds + theirs.seconds  # what check's first look would have cost (NaN: unmeasured)
+        prepared = replace(prepared, look_budget=LookBudget(first_look if math.isfinite(first_look) else None))
         return _verdict_columns(judged(prepared, (ours.gradient, theirs.gradient), Tolerance.of(threshold)))
 
     return run_within_budget(work, budget, f"{case.name}: {_with_kind(f'{candidate} vs {reference}', kind)}")

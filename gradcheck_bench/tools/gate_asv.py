@@ -5,20 +5,30 @@ Results are read through asv's public modules (``asv.config``, ``asv.results``,
 format; every parameter combination becomes one :class:`BenchmarkValue`, named
 the way asv names it (``name(p1, p2)``). Nothing here judges anything: the
 rules are in :mod:`.gate`.
+
+Results live in two places (:class:`ResultsStore`): the configuration's
+``results_dir`` (``results/asv``, committed, under machine names no host
+has by default, such as ``reference-2core``) and :data:`LOCAL_RESULTS_DIR`
+(``.asv/results``, git-ignored), where the gate's own quick runs write, so
+that a gate run leaves every tracked file as it was.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ..errors import InputError
 
 ASV_INSTALL_HINT = "pip install 'asv>=0.6.6' 'virtualenv>=20'"
+LOCAL_RESULTS_DIR = Path(".asv") / "results"
+"""Where the gate's own runs save their results, relative to the repository root (git-ignored with ``.asv/``)."""
 
 BenchmarkKey = tuple[str, str]
 """(benchmark name with its parameters, asv environment name)."""
@@ -84,26 +94,103 @@ def load_config(config_path: Path) -> Any:
     return config
 
 
-def choose_machine(results_dir: Path, machine: str | None) -> str:
-    """The machine whose results to compare: the one given, or the only one there is."""
-    machines = sorted(path.parent.name for path in results_dir.glob("*/machine.json"))
-    if machine is not None:
-        if machine not in machines:
-            raise InputError(f"no results for machine {machine!r} in {results_dir}; "
-                             f"machines there: {', '.join(machines) or 'none'}.")
-        return machine
-    if len(machines) != 1:
-        raise InputError(f"{results_dir} holds results of {len(machines)} machines "
-                         f"({', '.join(machines) or 'none: run asv first'}); choose one with --machine.")
-    return machines[0]
+def registered_machines() -> dict[str, Any]:
+    """The machines asv knows on this host (``~/.asv-machine.json``), by name."""
+    from asv.machine import MachineCollection
+    from asv import util
+
+    path = Path(MachineCollection.get_machine_file_path())
+    return dict(util.load_json(str(path), MachineCollection.api_version)) if path.is_file() else {}
 
 
-def load_measurements(config: Any, machine: str, commit: str) -> dict[BenchmarkKey, BenchmarkValue]:
-    """Every benchmark value asv saved for ``commit`` on ``machine``, one entry per parameter set."""
+def register_machine(machine: str, progress: Callable[[str], None]) -> None:
+    """Make sure asv knows ``machine`` on this host (``asv machine --yes``), so ``asv run`` never asks."""
+    if machine in registered_machines():
+        return
+    progress(f"asv does not know this host yet: `asv machine --yes --machine {machine}`")
+    completed = subprocess.run([sys.executable, "-m", "asv", "machine", "--yes", "--machine", machine],
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise InputError(f"`asv machine --yes --machine {machine}` failed: "
+                         f"{(completed.stdout + completed.stderr).strip()[-1500:]}")
+
+
+def current_machine(requested: str | None = None) -> str:
+    """The name ``asv run`` gives this host's results: ``requested``, else the host name, or else the one
+    machine ``~/.asv-machine.json`` describes (asv's own rule when the host name is not there)."""
+    from asv.machine import Machine
+
+    name = requested or Machine.get_unique_machine_name()
+    known = registered_machines()
+    if requested is None and name not in known and len(known) == 1:
+        (only,) = known.values()
+        return str(only.get("machine", name))
+    return name
+
+
+def this_host(requested: str | None = None) -> str:
+    """This host's machine name: ``requested`` where asv knows it here (``~/.asv-machine.json``), else
+    :func:`current_machine`'s (a name given for committed results, such as ``reference-2core``, is not
+    this host's)."""
+    return requested if requested is not None and requested in registered_machines() else current_machine()
+
+
+@dataclass(frozen=True)
+class ResultsStore:
+    """The results the gate reads: the committed ones (the configuration's ``results_dir``) and the local
+    ones its own runs write (:data:`LOCAL_RESULTS_DIR`, git-ignored); a machine may have results in either."""
+
+    committed: Path
+    local: Path
+
+    @property
+    def folders(self) -> tuple[Path, ...]:
+        return (self.committed, self.local) if self.local != self.committed else (self.committed,)
+
+    def machines(self) -> list[str]:
+        return sorted({path.parent.name for folder in self.folders for path in folder.glob("*/machine.json")})
+
+    def has_results(self, machine: str, commit: str) -> bool:
+        from asv.results import iter_results_for_machine_and_hash
+
+        return any(True for folder in self.folders if (folder / machine).is_dir()
+                   for _ in iter_results_for_machine_and_hash(str(folder), machine, commit))
+
+    def measurements(self, config: Any, machine: str, commit: str) -> dict[BenchmarkKey, BenchmarkValue]:
+        """Every value saved for ``commit`` on ``machine`` in either folder (a local run's value wins)."""
+        found: dict[BenchmarkKey, BenchmarkValue] = {}
+        for folder in self.folders:
+            if (folder / machine).is_dir():
+                found.update(load_measurements(config, machine, commit, folder))
+        return found
+
+
+def choose_machine(store: ResultsStore, commits: tuple[str, ...], requested: str | None, here: str) -> str:
+    """The machine whose results to compare: the one given; else this host's where it has results of every
+    commit; else the only machine that has; else this host's (whose missing results the gate measures)."""
+    if requested is not None:
+        return requested
+    complete = [machine for machine in store.machines()
+                if all(store.has_results(machine, commit) for commit in commits)]
+    if here in complete or not complete:
+        return here
+    if len(complete) == 1:
+        return complete[0]
+    raise InputError(f"machines {', '.join(complete)} all have results of both commits; choose one with --machine "
+                     f"(or measure them on this host, {here!r}, with --machine {here}).")
+
+
+def load_measurements(config: Any, machine: str, commit: str,
+                      results_dir: Path | None = None) -> dict[BenchmarkKey, BenchmarkValue]:
+    """Every benchmark value asv saved for ``commit`` on ``machine`` (in ``results_dir``, by default the
+    configuration's), one entry per parameter set."""
     from asv.benchmarks import Benchmarks
     from asv.results import iter_results_for_machine_and_hash
     from asv import util
 
+    if results_dir is not None:
+        config = copy.copy(config)
+        config.results_dir = str(results_dir)
     try:
         units = {name: info.get("unit") or "" for name, info in Benchmarks.load(config).items()}
     except util.UserError:
@@ -121,13 +208,14 @@ def load_measurements(config: Any, machine: str, commit: str) -> dict[BenchmarkK
 
 
 def require_measurements(measurements: dict[BenchmarkKey, BenchmarkValue], commit: str, machine: str,
-                         results_dir: str) -> dict[BenchmarkKey, BenchmarkValue]:
+                         results_dir: str, here: str | None = None) -> dict[BenchmarkKey, BenchmarkValue]:
     """``measurements``, or a message saying how to make them when asv saved none."""
     if not measurements:
+        measure_here = "" if here is None or here == machine else \
+            f"; or leave out --machine, and the gate measures both commits on this host ({here!r})"
         raise InputError(
             f"no asv results for commit {commit[:8]} on machine {machine!r} in {results_dir}; run "
-            f"`asv run {commit[:8]}^!` (or `asv run --python=same --set-commit-hash={commit}` with that "
-            "commit checked out; docs/benchmarks.md)."
+            f"`asv run {commit[:8]}^! --machine {machine}` there{measure_here} (docs/benchmarks.md)."
         )
     return measurements
 

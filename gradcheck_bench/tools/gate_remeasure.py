@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .gate_asv import BenchmarkKey, BenchmarkValue, load_config, load_measurements
+from .gate_asv import BenchmarkKey, BenchmarkValue, load_config, load_measurements, register_machine
 
 DEFAULT_ROUNDS = 7
 """Rounds of re-measurement: a ``track_`` benchmark gives one value a round, and 7 against 7 is
@@ -46,6 +47,13 @@ the fewest with which a two-sided Mann-Whitney U test can reach asv's p < 0.002.
 
 OUTPUT_TAIL = 1500
 """Characters of asv's output quoted when a round fails."""
+PREIMPORT_VARIABLE = "GRADCHECK_BENCH_PREIMPORT"
+"""Set for the gate's asv runs: the frameworks (comma-separated) asv's forkserver imports with the suite
+(``benchmarks/__init__.py``)."""
+FRAMEWORKS = ("torch", "jax")
+LAUNCH_METHOD = "forkserver"
+"""How asv starts each re-measured value: ``forkserver`` imports the suite once per commit and round and forks
+a child per value, where ``spawn`` (asv's default) starts a fresh interpreter for every value and commit."""
 
 
 class RemeasurementError(Exception):
@@ -54,10 +62,23 @@ class RemeasurementError(Exception):
 
 @dataclass(frozen=True)
 class Remeasured:
-    """What the interleaved rounds measured of one benchmark: every sample on each commit."""
+    """What the interleaved rounds measured of one benchmark: every sample on each commit, and, where the
+    rounds were recorded, the samples of each round (aligned: round ``i`` of both commits ran back to back)."""
 
     base: list[float]
     head: list[float]
+    base_rounds: list[list[float]] | None = None
+    head_rounds: list[list[float]] | None = None
+
+    def rounds(self) -> tuple[list[list[float]], list[list[float]]]:
+        """The samples of each round on each commit; where no rounds were recorded, each sample is one."""
+        return (self.base_rounds if self.base_rounds is not None else [[value] for value in self.base],
+                self.head_rounds if self.head_rounds is not None else [[value] for value in self.head])
+
+    def __add__(self, later: "Remeasured") -> "Remeasured":
+        """These rounds followed by ``later``'s."""
+        (base, head), (more_base, more_head) = self.rounds(), later.rounds()
+        return Remeasured(self.base + later.base, self.head + later.head, base + more_base, head + more_head)
 
 
 def report_progress(message: str) -> None:
@@ -74,24 +95,33 @@ class AsvRemeasurer:
     head: str
     rounds: int = DEFAULT_ROUNDS
     progress: Callable[[str], None] = report_progress
+    launch_method: str = LAUNCH_METHOD
+    round_seconds: list[float] = field(default_factory=list, init=False)
+    """Wall time of each round so far."""
     seconds: float = field(default=0.0, init=False)
-    """Wall time of the last re-measurement."""
+    """Wall time of every re-measurement so far."""
 
-    def __call__(self, keys: list[BenchmarkKey]) -> dict[BenchmarkKey, Remeasured]:
+    def __call__(self, keys: list[BenchmarkKey], rounds: int | None = None,
+                 first_round: int = 1) -> dict[BenchmarkKey, Remeasured]:
+        """``rounds`` rounds (None: the rest of ``self.rounds``) numbered from ``first_round``."""
+        register_machine(self.machine, self.progress)
         started = time.perf_counter()
         names = sorted({name for name, _ in keys})
-        pooled: dict[str, dict[BenchmarkKey, list[float]]] = {self.base: {}, self.head: {}}
+        pooled: dict[str, dict[BenchmarkKey, list[list[float]]]] = {self.base: {}, self.head: {}}
+        last = self.rounds if rounds is None else first_round + rounds - 1
         with tempfile.TemporaryDirectory(prefix="gradcheck-gate-") as scratch:
-            for number in range(1, self.rounds + 1):
+            for number in range(first_round, last + 1):
                 order = round_order(number, self.base, self.head)
                 self.progress(f"re-measuring {len(names)} benchmark value(s), round {number}/{self.rounds} "
                               f"({' then '.join(commit[:8] for commit in order)}), "
                               f"{time.perf_counter() - started:.0f} s so far")
                 config = write_round_config(self.config_path, Path(scratch) / f"round-{number}")
-                run_round(config, self.machine, order, names, Path(scratch))
+                round_started = time.perf_counter()
+                run_round(config, self.machine, order, names, Path(scratch), self.launch_method)
+                self.round_seconds.append(time.perf_counter() - round_started)
                 for commit in order:
                     pool(pooled[commit], load_measurements(load_config(config), self.machine, commit))
-        self.seconds = time.perf_counter() - started
+        self.seconds += time.perf_counter() - started
         return {key: remeasured(key, pooled[self.base], pooled[self.head]) for key in keys}
 
 
@@ -100,10 +130,10 @@ def round_order(number: int, base: str, head: str) -> tuple[str, str]:
     return (base, head) if number % 2 else (head, base)
 
 
-def write_round_config(config_path: Path, results_dir: Path) -> Path:
+def write_round_config(config_path: Path, results_dir: Path, config_dir: Path | None = None) -> Path:
     """A copy of the asv configuration that writes into ``results_dir`` and reuses the original's
     environments, repository and suite (every path made absolute: asv resolves them from the
-    configuration's folder)."""
+    configuration's folder). The copy is written into ``config_dir`` (default: ``results_dir``)."""
     from asv import util
 
     root = config_path.resolve().parent
@@ -114,24 +144,50 @@ def write_round_config(config_path: Path, results_dir: Path) -> Path:
     raw["results_dir"] = str(results_dir)
     raw["html_dir"] = str(results_dir / "html")
     results_dir.mkdir(parents=True, exist_ok=True)
-    path = results_dir / "asv.conf.json"
+    path = (config_dir or results_dir) / "asv.conf.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(raw, indent=2))
     return path
 
 
-def asv_run_command(config: Path, machine: str, hashfile: Path, names: list[str]) -> list[str]:
-    """``asv run`` of exactly ``names`` (asv's ``name(params)`` spelling) on the commits in ``hashfile``."""
+def asv_environment(preimport: tuple[str, ...] = ()) -> dict[str, str]:
+    """This process's environment without ``ASV_PYTHONPATH``, which would make asv benchmark that checkout
+    instead of the commit it installed; the suite's process (asv's forkserver) imports the frameworks in
+    ``preimport`` once for all the values it forks (``benchmarks/__init__.py``)."""
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in ("ASV_PYTHONPATH", PREIMPORT_VARIABLE)}
+    if preimport:
+        environment[PREIMPORT_VARIABLE] = ",".join(preimport)
+    return environment
+
+
+def preimports(names: list[str]) -> tuple[str, ...]:
+    """The frameworks worth importing before the fork: those a value names as a parameter (``'torch'``,
+    ``'jax'``), and none where a ``peakmem_`` value is measured (what was imported before the fork sits in
+    the forked value's memory: it would read a few hundred MB more than in a process of its own)."""
+    if any(".peakmem_" in name for name in names):
+        return ()
+    return tuple(framework for framework in FRAMEWORKS if any(f"'{framework}'" in name for name in names))
+
+
+def asv_run_command(config: Path, machine: str, hashfile: Path, names: list[str],
+                    launch_method: str = LAUNCH_METHOD) -> list[str]:
+    """``asv run`` of exactly ``names`` (asv's ``name(params)`` spelling) on the commits in ``hashfile``,
+    every value of a commit in one process of the suite (``launch_method``, see :data:`LAUNCH_METHOD`)."""
     selection = [argument for name in names for argument in ("--bench", f"^{re.escape(name)}$")]
     return [sys.executable, "-m", "asv", "run", f"HASHFILE:{hashfile}", "--config", str(config),
-            "--machine", machine, "--attribute", "rounds=1", "--record-samples", "--show-stderr", *selection]
+            "--machine", machine, "--attribute", "rounds=1", "--record-samples", "--show-stderr",
+            "--launch-method", launch_method, *selection]
 
 
-def run_round(config: Path, machine: str, order: tuple[str, str], names: list[str], scratch: Path) -> None:
+def run_round(config: Path, machine: str, order: tuple[str, str], names: list[str], scratch: Path,
+              launch_method: str = LAUNCH_METHOD) -> None:
     """One ``asv run`` over both commits in ``order``; raises when asv measured nothing."""
     hashfile = scratch / "commits.txt"
     hashfile.write_text("\n".join(order) + "\n")
-    environment = {key: value for key, value in os.environ.items() if key != "ASV_PYTHONPATH"}
-    completed = subprocess.run(asv_run_command(config, machine, hashfile, names), env=environment,
+    preimport = preimports(names) if launch_method == "forkserver" else ()
+    completed = subprocess.run(asv_run_command(config, machine, hashfile, names, launch_method),
+                               env=asv_environment(preimport),
                                stdin=subprocess.DEVNULL, capture_output=True, text=True)
     # asv exits 2 when a benchmark failed: the others were measured, and the failure is judged per value
     if completed.returncode not in (0, 2):
@@ -142,20 +198,25 @@ def run_round(config: Path, machine: str, order: tuple[str, str], names: list[st
             "an environment that cannot be built: see docs/benchmarks.md, 'The regression gate')")
 
 
-def pool(pooled: dict[BenchmarkKey, list[float]], measured: dict[BenchmarkKey, BenchmarkValue]) -> None:
-    """Add one round's values of one commit to what earlier rounds measured."""
+def pool(pooled: dict[BenchmarkKey, list[list[float]]], measured: dict[BenchmarkKey, BenchmarkValue]) -> None:
+    """Add one round's samples of each benchmark on one commit, as that round's, to what earlier rounds
+    measured. A round's samples come from one process, under one spell of load, and move together (on a
+    loaded 2-core host a torch gradient can run an order of magnitude slower in one process than in the
+    next, the same code on both commits), so the verdict also asks the rounds (:func:`.gate.judge_remeasured`)."""
     for key, measurement in measured.items():
-        pooled.setdefault(key, []).extend(measurement.values())
+        pooled.setdefault(key, []).append(measurement.values())
 
 
-def remeasured(key: BenchmarkKey, base: dict[BenchmarkKey, list[float]],
-               head: dict[BenchmarkKey, list[float]]) -> Remeasured:
-    """The pooled samples of ``key`` on each commit; the environment is matched by name, or else
-    taken as the one environment the rounds ran in (saved results may come from another one)."""
-    return Remeasured(samples_of(key, base), samples_of(key, head))
+def remeasured(key: BenchmarkKey, base: dict[BenchmarkKey, list[list[float]]],
+               head: dict[BenchmarkKey, list[list[float]]]) -> Remeasured:
+    """The pooled samples of ``key`` on each commit, round by round; the environment is matched by name, or
+    else taken as the one environment the rounds ran in (saved results may come from another one)."""
+    base_rounds, head_rounds = samples_of(key, base), samples_of(key, head)
+    return Remeasured([value for values in base_rounds for value in values],
+                      [value for values in head_rounds for value in values], base_rounds, head_rounds)
 
 
-def samples_of(key: BenchmarkKey, pooled: dict[BenchmarkKey, list[float]]) -> list[float]:
+def samples_of(key: BenchmarkKey, pooled: dict[BenchmarkKey, list[list[float]]]) -> list[list[float]]:
     if key in pooled:
         return pooled[key]
     name, _ = key
