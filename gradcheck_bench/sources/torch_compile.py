@@ -21,9 +21,10 @@ Where it cannot compile, it says why, as a :class:`~gradcheck_bench.errors.Sourc
 
 * on the CPU, Inductor writes C++ and needs a C++ compiler at run time: a
   machine without one has the source unavailable (the spec's ``missing``);
-* a cost that traces to more than ``MAX_COMPILED_OPERATIONS`` operations (a
-  Python loop over a thousand steps, which Dynamo unrolls) would compile for
-  many minutes: it is refused before compiling, counted on one eager pass;
+* a cost that calls more than ``MAX_COMPILED_OPERATIONS`` torch operations
+  (a Python loop over a thousand steps, which Dynamo unrolls into one graph
+  that long, and Inductor's compile time grows with the graph) is refused
+  before compiling, counted on one eager pass;
 * anything Dynamo or Inductor raises (a graph break under ``fullgraph``, a
   failed C++ build) is reported with its type and message.
 """
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import types
 from typing import Any, Hashable
 
 import numpy as np
@@ -108,13 +110,26 @@ class TorchCompiled(GradientSource):
         self.device = torch_device(device)
         self.threads = None if threads is None else int(threads)
         self._cost = torch_function(model)
-        self._compiled = torch.compile(self._scalar_cost, fullgraph=True, dynamic=False,
-                                      options={"compile_threads": 1})
-        self._shapes_compiled: set[Hashable] = set()
+        self._compiled: dict[Hashable, Any] = {}
+        """One compiled cost per shape signature."""
         self._compile_seconds = 0.0
 
-    def _scalar_cost(self, params: dict[str, Any], X: Any, Y: Any) -> Any:
-        return self._cost(params, X, Y).reshape(())
+    def _compile(self) -> Any:
+        """The scalar cost under ``torch.compile``, with a code object of its own.
+
+        Dynamo keeps what it compiled on the function's code object, shared by
+        every function made from the same ``def``: after a few sources (models,
+        shapes) it would reach its recompile limit and silently run the rest
+        eagerly. A code object per compiled function keeps each one apart.
+        """
+        cost = self._cost
+
+        def scalar_cost(params: dict[str, Any], X: Any, Y: Any) -> Any:
+            return cost(params, X, Y).reshape(())
+
+        own = types.FunctionType(scalar_cost.__code__.replace(), scalar_cost.__globals__, scalar_cost.__name__,
+                                 scalar_cost.__defaults__, scalar_cost.__closure__)
+        return self._torch.compile(own, fullgraph=True, dynamic=False, options={"compile_threads": 1})
 
     @property
     def compile_seconds(self) -> float | None:
@@ -141,12 +156,13 @@ class TorchCompiled(GradientSource):
         X, Y = to_torch(X, self.device), to_torch(Y, self.device)
         signature = (tuple((name, tuple(value.shape)) for name, value in leaves.items()),
                      _data_signature(X), _data_signature(Y))
-        if signature in self._shapes_compiled:
-            return self._differentiated(leaves, X, Y)
+        if signature in self._compiled:
+            return self._differentiated(self._compiled[signature], leaves, X, Y)
         self._refuse_a_long_program(leaves, X, Y)
+        compiled_cost = self._compile()
         start = time.perf_counter()
         try:
-            gradient = self._differentiated(leaves, X, Y)
+            gradient = self._differentiated(compiled_cost, leaves, X, Y)
         except GradCheckError:
             raise
         except Exception as error:  # Dynamo's graph breaks, Inductor's failed builds: said, not raised raw
@@ -155,10 +171,10 @@ class TorchCompiled(GradientSource):
                 f"({type(error).__name__}: {' '.join(str(error).split())[:400]}); use the eager torch source."
             ) from error
         compiled = time.perf_counter()
-        self._differentiated(leaves, X, Y)  # once compiled: what the first call would have taken without compiling
+        self._differentiated(compiled_cost, leaves, X, Y)  # what the first call would have taken, compiled
         ran = time.perf_counter()
         self._compile_seconds += max((compiled - start) - (ran - compiled), 0.0)
-        self._shapes_compiled.add(signature)
+        self._compiled[signature] = compiled_cost
         return gradient
 
     def _refuse_a_long_program(self, leaves: dict[str, Any], X: Any, Y: Any) -> None:
@@ -166,12 +182,12 @@ class TorchCompiled(GradientSource):
         if operations > MAX_COMPILED_OPERATIONS:
             raise SourceError(
                 f"torch-compile does not compile the cost of {self.model.name!r}: one pass calls more than "
-                f"{MAX_COMPILED_OPERATIONS:,} torch operations (a long Python loop, which torch.compile unrolls "
-                "and would take many minutes to compile); use the eager torch source for it."
+                f"{MAX_COMPILED_OPERATIONS:,} torch operations (a long Python loop, which torch.compile would "
+                "unroll into one graph that long, too long to compile); use the eager torch source for it."
             )
 
-    def _differentiated(self, leaves: dict[str, Any], X: Any, Y: Any) -> Params:
-        cost = self._compiled(leaves, X, Y)
+    def _differentiated(self, compiled_cost: Any, leaves: dict[str, Any], X: Any, Y: Any) -> Params:
+        cost = compiled_cost(leaves, X, Y)
         if not cost.requires_grad:
             raise InputError(f"the cost of {self.model.name!r} does not depend on its parameters under torch; "
                              "write it with the xp functions and return a tensor (no .item() or float()).")
