@@ -159,7 +159,8 @@ class JaxAutograd(GradientSource):
         operations = self._eager.get(signature)
         notes = () if operations is None else (
             f"run without jit: the cost traces to {operations:,} operations, which XLA would take minutes to "
-            "compile (a long Python loop, unrolled); write the loop with jax.lax.scan to compile it",)
+            "compile (a long Python loop, unrolled); write the loop with jax.lax.scan to compile it (a model can "
+            "declare such a version: Model(framework_functions={'jax': f}))",)
         return Gradient(tensors=tensors, notes=notes)
 
     def provides(self) -> frozenset[str]:

@@ -42,7 +42,7 @@ class SourceSpec:
     factory: Callable[..., Any]
     """``factory(model=..., **options)``: a :class:`GradientSource`, or a function ``(params, X, Y) -> gradient``."""
     description: str
-    kind: str  # "hand-written", "oracle", "autograd" or "planted-bug"
+    kind: str  # "hand-written", "oracle", "autograd", "compiled" (autograd through a compiler) or "planted-bug"
     requires: tuple[str, ...] = ()
     applies_to: Callable[[Model], bool] = lambda model: True
     needs: str = ""

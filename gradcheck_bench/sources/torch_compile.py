@@ -218,7 +218,7 @@ SOURCES = [
         factory=_torch_compile_for_model,
         description="torch.compile (Inductor, whole graph) of the same cost, autograd through it, float64; "
                     "compile time apart",
-        kind="autograd",
+        kind="compiled",
         requires=("torch", "array_api_compat"),
         applies_to=lambda model: model.runs_on("torch"),
         needs="a cost written against xp (cost(params, X, Y, xp=np)), or torch parameters",
