@@ -227,3 +227,28 @@ def test_linear1d_exact_through_torch_compile():
         pytest.skip(missing_cpp_compiler())
     gradient = gb.gradient("torch-compile", *linear1d_case(x=-3.25, theta=0.5), model="linear1d")
     assert gradient["theta"] == pytest.approx(-3.25, abs=0)  # d(theta x)/d theta = x, exactly
+
+
+def test_torch_compile_and_the_native_versions_leave_every_setting_as_it_was():
+    pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    from gradcheck_bench.sources.torch_compile import missing_cpp_compiler
+    from test_side_effects import run
+
+    if missing_cpp_compiler():
+        pytest.skip(missing_cpp_compiler())
+    out = run(r'''
+import torch, jax
+import sympy  # torch.compile imports it, and sympy's import adds a warnings filter: an import's, not the check's
+import gradcheck_bench as gb
+from gradcheck_bench.models.lstm import lstm_point
+torch.ones(3) @ torch.ones(3)
+before = snapshot()
+gb.check("numpy", "torch-compile", *gb.get_model("softmax").cases["softmax-k5-d4-m6"](), model="softmax")
+gb.check("numpy", "jax", *lstm_point(2, 9, seed=0), model="lstm")
+gb.check("numpy", "torch", *lstm_point(2, 9, seed=0), model="lstm")
+after = snapshot()
+print("same" if before == after else json.dumps({k: (before.get(k), after.get(k)) for k in before
+                                                 if before.get(k) != after.get(k)}))
+''')
+    assert out == "same", out
