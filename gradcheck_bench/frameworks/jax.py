@@ -1,18 +1,20 @@
 """JAX on both sides: what the ``jax`` source and the jax engine both need.
 
 A scoped float64 context (the global ``jax_enable_x64`` flag is never set),
-the device check, and one conversion of NumPy data to JAX arrays. JAX is
+the model's function as jax runs it (its native jax version where it declares
+one), the device check, and one conversion of NumPy data to JAX arrays. JAX is
 imported inside each function, so importing this module needs no JAX.
 """
 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from ..errors import InputError
+from ..models import Model, cost_with_xp
 
 JAX_INSTALL_HINT = 'pip install "gradcheck-bench[jax]"'
 
@@ -27,6 +29,18 @@ def x64_scope() -> AbstractContextManager:
     import importlib
 
     return importlib.import_module("jax.experimental").enable_x64()  # JAX releases before the flag moved to jax.*
+
+
+def jax_function(model: Model, output: bool = False) -> Callable[[Any, Any, Any], Any]:
+    """``(params, X, Y) -> array`` on jax arrays: the model's cost (``output=True``: its function), as its native
+    jax version where the model declares one (:attr:`Model.framework_functions`: e.g. a recurrence as
+    ``lax.scan``, which compiles), else the xp one with ``xp=jax.numpy``."""
+    native = model.native_function("jax", output)
+    if native is not None:
+        return native
+    import jax.numpy as jnp
+
+    return lambda params, X, Y: cost_with_xp(model, params, X, Y, jnp, "jax.numpy", output=output)
 
 
 def jax_device(device: str = "cpu") -> Any:

@@ -1,18 +1,20 @@
 """PyTorch on both sides: what the ``torch`` source and the torch engine both need.
 
-The namespace a cost written against ``xp`` gets, scoped thread settings, the
-device check, and one conversion of NumPy data to tensors. PyTorch is imported
+The namespace a cost written against ``xp`` gets, the model's function as torch
+runs it (its native torch version where it declares one), scoped thread
+settings, the device check, and one conversion of NumPy data to tensors. PyTorch is imported
 inside each function, so importing this module needs no torch.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from ..errors import InputError
+from ..models import Model, cost_with_xp
 
 TORCH_INSTALL_HINT = (
     'pip install "gradcheck-bench[torch]" (on a CPU-only machine install a CPU build of torch '
@@ -29,6 +31,16 @@ def torch_namespace() -> Any:
         raise ImportError(f"the torch sources need array-api-compat as well; install them with: "
                           f"{TORCH_INSTALL_HINT}") from error
     return namespace
+
+
+def torch_function(model: Model, output: bool = False) -> Callable[[Any, Any, Any], Any]:
+    """``(params, X, Y) -> tensor`` on torch tensors: the model's cost (``output=True``: its function), as its
+    native torch version where the model declares one (:attr:`Model.framework_functions`), else the xp one."""
+    native = model.native_function("torch", output)
+    if native is not None:
+        return native
+    namespace = torch_namespace()
+    return lambda params, X, Y: cost_with_xp(model, params, X, Y, namespace, "torch", output=output)
 
 
 @contextmanager

@@ -19,6 +19,8 @@ field                     who uses it
 ``batched_cost``          the ``numpy-batched`` engine: many points per call
 ``layers``                the ``structured`` engine: the dense-layer algebra
 ``complex_safe``          ``complex-step``: the cost stays analytic
+``framework_functions``   the ``torch``, ``jax`` and ``torch-compile`` sources:
+                          the function written natively for that framework
 ========================  ==================================================
 
 Each file of this package declares ``MODEL = Model(...)``; :func:`get_model`
@@ -31,7 +33,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -99,6 +101,34 @@ class PointBuilder:
         return set(names) <= {setting.name for setting in self.settings}
 
 
+FRAMEWORKS = ("torch", "jax")
+"""The frameworks a model may give a native version of its function for (:attr:`Model.framework_functions`)."""
+
+
+class FrameworkFunctions(Mapping[str, Callable[..., Any]]):
+    """A model's function written natively for frameworks, by framework name, and the xp function they reproduce.
+
+    Remembering which function they implement keeps them honest when a model
+    is derived from another with ``dataclasses.replace`` (wrapped for a
+    caller's layout, projected onto a direction): the derived model's function
+    is another one, so the native versions no longer apply and its sources
+    fall back to the xp function.
+    """
+
+    def __init__(self, by_framework: Mapping[str, Callable[..., Any]], implements: Callable[..., Any]) -> None:
+        self._by_framework = dict(by_framework)
+        self.implements = implements
+
+    def __getitem__(self, framework: str) -> Callable[..., Any]:
+        return self._by_framework[framework]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_framework)
+
+    def __len__(self) -> int:
+        return len(self._by_framework)
+
+
 @dataclass(frozen=True)
 class Model:
     """A named cost and the capabilities it declares (all but ``name`` and ``cost`` optional).
@@ -148,6 +178,11 @@ class Model:
     jacobian_sparsity: Callable[[Params, Any, Any], Mapping[str, tuple[np.ndarray, np.ndarray]]] | None = None
     """``(params, X, Y) -> {name: (output rows, flat entries)}``: where the function's Jacobian can be nonzero;
     the fd oracle then perturbs columns that share no row together (:mod:`gradcheck_bench.differences.coloring`)."""
+    framework_functions: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    """The function written natively for a framework, by name (``{"jax": f_jax, "torch": f_torch}``):
+    ``f_jax(params, X, Y)`` takes that framework's arrays and returns what ``function(params, X, Y,
+    xp=<its namespace>)`` does, written the way the framework runs best (``lax.scan`` for a recurrence under
+    jit). The autograd sources differentiate it; the oracles keep the xp function, the reference."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -165,6 +200,36 @@ class Model:
             object.__setattr__(self, "cost", self.function)
         if self.takes_xp is None:
             object.__setattr__(self, "takes_xp", accepts_xp(self.function))
+        if not isinstance(self.framework_functions, FrameworkFunctions):
+            object.__setattr__(self, "framework_functions", self._bound_framework_functions())
+
+    def _bound_framework_functions(self) -> FrameworkFunctions:
+        given = self.framework_functions
+        if not isinstance(given, Mapping):
+            raise InputError(f"model {self.name!r}: framework_functions must be a dict framework -> function, e.g. "
+                             f"{{'jax': f_jax}}; got {type(given).__name__}.")
+        for framework, function in given.items():
+            if framework not in FRAMEWORKS:
+                raise InputError(f"model {self.name!r}: framework_functions has {framework!r}; the frameworks are "
+                                 f"{', '.join(map(repr, FRAMEWORKS))}.")
+            if not callable(function):
+                raise InputError(f"model {self.name!r}: framework_functions[{framework!r}] must be a callable "
+                                 f"f(params, X, Y) on {framework} arrays, got {type(function).__name__}.")
+        return FrameworkFunctions(given, self.function)
+
+    def native_function(self, framework: str, output: bool = False) -> Callable[..., Any] | None:
+        """The function (``output=True``) or the cost written natively for ``framework``, or None.
+
+        None when the model declares none for it, or when the model's function
+        is no longer the one they reproduce (a derived model); the cost is the
+        native function only when the cost is the function (a scalar model).
+        """
+        functions = self.framework_functions
+        if not isinstance(functions, FrameworkFunctions) or framework not in functions:
+            return None
+        if functions.implements is not self.function or not (output or self.cost is self.function):
+            return None
+        return functions[framework]
 
     def runs_on(self, framework: str) -> bool:
         """Whether the cost can be called on ``framework``'s arrays: written against ``xp``, or native there."""

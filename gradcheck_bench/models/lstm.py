@@ -26,6 +26,12 @@ through tanh, nothing compared). Each step of that loop costs every backend
 a call per array operation, so the cell evaluates its four gates as ADBench
 writes them, in one ``cat(x, h, x, h) * weight + bias`` and one ``tanh``
 (:func:`halve_sigmoid_gates`), rather than gate by gate.
+
+The autograd sources run the same loss as each framework runs it best
+(:attr:`~gradcheck_bench.models.Model.framework_functions`): for jax the
+recurrence is one ``lax.scan``, which compiles (:func:`lstm_cost_jax`); for
+torch the loop stays, with what does not depend on the previous step taken
+out of it (:func:`lstm_cost_torch`). The xp cost stays the oracles' input.
 """
 
 from __future__ import annotations
@@ -141,6 +147,80 @@ def lstm_cost(params: Params, X: Any, Y: Any, xp: Any = np) -> Any:
     ``X`` is the initial state ``(2l, b)``, ``Y`` the sequence ``(c, b)``.
     """
     return lstm_forward(params, X, Y, xp)
+
+
+# --------------------------------------------------------------------------
+# The same loss written for each framework at its best
+# --------------------------------------------------------------------------
+
+
+def _loss_of_predictions(ypred: Any, Y: Any, xp: Any) -> Any:
+    """The loss from every step's prediction at once: ``ypred`` ``(c-1, b)``, row t predicting ``Y[t+1]``.
+
+    The same sum as :func:`lstm_forward`'s running ``total``, taken over the
+    whole sequence in a few array operations instead of a few per step.
+    """
+    log_normalisers = xp.log(NORMALISER_START + xp.exp(ypred).sum(axis=1))
+    total = (Y[1:] * (ypred - log_normalisers[:, None])).sum()
+    return -total / ((Y.shape[0] - 1) * Y.shape[1])
+
+
+def lstm_cost_jax(params: Params, X: Any, Y: Any) -> Any:
+    """:func:`lstm_cost` for jax arrays: the recurrence as one ``jax.lax.scan``, the loss after it.
+
+    Written against ``xp``, the cost is a Python loop that jax traces step by
+    step, unrolled into a program too long to compile; ``lax.scan`` traces
+    one step and compiles it once, so ``jax.jit(jax.grad(...))`` runs the
+    whole sequence compiled. The states of all layers ride in the carry; the
+    scan gives back the top layer's hidden state at every step, and the loss
+    is taken over all of them at once. Call it inside a float64 scope.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    main, extra = params["main_params"], params["extra_params"]
+    layers, b = main.shape[0] // 2, Y.shape[1]
+    halved = halve_sigmoid_gates(main, b, jnp)
+    weights, biases = halved[0::2], halved[1::2]  # (l, 4b) each
+
+    def step(state: tuple[Any, Any], x: Any) -> tuple[tuple[Any, Any], Any]:
+        hidden, cell = state
+        hiddens, cells = [], []
+        for j in range(layers):
+            cell_step = lstm_cell(weights[j], biases[j], hidden[j], cell[j], x, jnp)
+            hiddens.append(cell_step.hidden)
+            cells.append(cell_step.cell)
+            x = cell_step.hidden
+        return (jnp.stack(hiddens), jnp.stack(cells)), x
+
+    inputs = Y[:-1] * extra[0]  # x = Y[t] * input_scale, for every step at once
+    _, tops = jax.lax.scan(step, (X[0::2], X[1::2]), inputs)
+    return _loss_of_predictions(tops * extra[1] + extra[2], Y, jnp)
+
+
+def lstm_cost_torch(params: Params, X: Any, Y: Any) -> Any:
+    """:func:`lstm_cost` for torch tensors: the recurrence in a Python loop (eager torch runs it as it
+    goes), with everything that does not depend on the previous step taken out of the loop.
+
+    The inputs' scaling and the whole loss (normalisers, log-likelihood,
+    sum) are a few operations over the sequence instead of a few per step;
+    inside the loop each cell is :func:`lstm_cell` as the xp cost has it.
+    """
+    import torch
+
+    main, extra = params["main_params"], params["extra_params"]
+    layers, b = main.shape[0] // 2, Y.shape[1]
+    halved = halve_sigmoid_gates(main, b, torch)
+    weights, biases = halved[0::2], halved[1::2]
+    hidden = [X[2 * j] for j in range(layers)]
+    cell = [X[2 * j + 1] for j in range(layers)]
+    tops = []
+    for x in Y[:-1] * extra[0]:  # x = Y[t] * input_scale, for every step at once
+        for j in range(layers):
+            cell_step = lstm_cell(weights[j], biases[j], hidden[j], cell[j], x, torch)
+            hidden[j], cell[j], x = cell_step.hidden, cell_step.cell, cell_step.hidden
+        tops.append(x)
+    return _loss_of_predictions(torch.stack(tops) * extra[1] + extra[2], Y, torch)
 
 
 # --------------------------------------------------------------------------
@@ -340,4 +420,5 @@ MODEL = Model(
     ),
     cases=CASES,
     complex_safe=True,
+    framework_functions={"jax": lstm_cost_jax, "torch": lstm_cost_torch},
 )

@@ -15,9 +15,13 @@ undone when the call returns. ``jax.config.jax_enable_x64`` reads the same
 before and after any use of this source, and ``import gradcheck_bench`` does
 not even import JAX.
 
-A cost whose traced program is very long (a Python loop over a thousand
-steps, unrolled) is differentiated without jit, because XLA's compile time
-and memory grow faster than the program; the result's notes say so.
+A model that declares a native jax version of its function
+(:attr:`~gradcheck_bench.models.Model.framework_functions`, e.g. a recurrence
+written with ``lax.scan``) is differentiated through that version, as jax
+runs it best; the oracles keep the xp function, the reference. A cost whose
+traced program is still very long (a Python loop over a thousand steps,
+unrolled) is differentiated without jit, because XLA's compile time and
+memory grow faster than the program; the result's notes say so.
 
 Compile time is kept apart from run time. The gradient is compiled ahead of
 time (``jax.jit(...).lower(...).compile()``) once per input shape and cached;
@@ -34,13 +38,13 @@ from typing import Any, Hashable
 import numpy as np
 
 from ..errors import InputError
-from ..frameworks.jax import JAX_INSTALL_HINT, float64_leaves, jax_device, to_jax, x64_scope
+from ..frameworks.jax import JAX_INSTALL_HINT, float64_leaves, jax_device, jax_function, x64_scope
 from ..gradient import Gradient
 from ..kinds import ALL_KINDS, Request
 from ..ravel import leaves_by_path
 from ..point import OUTPUT, Point
 from ..source import GradientSource
-from ..models import Model, Params, cost_with_xp
+from ..models import Model, Params
 from .registry import SourceSpec
 
 MAX_COMPILED_OPERATIONS = 10_000
@@ -76,7 +80,8 @@ class JaxAutograd(GradientSource):
         self.model = model
         self.device = jax_device(device)
         self._on_default_device = self.device == jax.devices()[0]
-        self._cost = lambda params, X, Y: jnp.reshape(cost_with_xp(model, params, X, Y, jnp, "jax.numpy"), ())
+        cost = jax_function(model)
+        self._cost = lambda params, X, Y: jnp.reshape(cost(params, X, Y), ())
         self._gradient = jax.grad(self._cost)
         self._compiled: dict[Hashable, Any] = {}
         self._eager: dict[Hashable, int] = {}
@@ -154,7 +159,8 @@ class JaxAutograd(GradientSource):
         operations = self._eager.get(signature)
         notes = () if operations is None else (
             f"run without jit: the cost traces to {operations:,} operations, which XLA would take minutes to "
-            "compile (a long Python loop, unrolled); write the loop with jax.lax.scan to compile it",)
+            "compile (a long Python loop, unrolled); write the loop with jax.lax.scan to compile it (a model can "
+            "declare such a version: Model(framework_functions={'jax': f}))",)
         return Gradient(tensors=tensors, notes=notes)
 
     def provides(self) -> frozenset[str]:
@@ -189,12 +195,14 @@ class JaxAutograd(GradientSource):
         jax = self._jax
         import jax.numpy as jnp
 
+        output, scalar = jax_function(self.model, output=True), jax_function(self.model)
+
         def function(p: Any, X: Any, Y: Any) -> Any:
-            returned = cost_with_xp(self.model, p, X, Y, jnp, "jax.numpy", output=True)
+            returned = output(p, X, Y)
             return {OUTPUT: returned} if single else dict(leaves_by_path(returned))
 
         def cost(p: Any, X: Any, Y: Any) -> Any:
-            return jnp.reshape(cost_with_xp(self.model, p, X, Y, jnp, "jax.numpy"), ())
+            return jnp.reshape(scalar(p, X, Y), ())
 
         if kind == "jacobian":
             return lambda p, X, Y, probe: jax.jacrev(lambda q: function(q, X, Y)[OUTPUT])(p)

@@ -42,19 +42,25 @@ class SourceSpec:
     factory: Callable[..., Any]
     """``factory(model=..., **options)``: a :class:`GradientSource`, or a function ``(params, X, Y) -> gradient``."""
     description: str
-    kind: str  # "hand-written", "oracle", "autograd" or "planted-bug"
+    kind: str  # "hand-written", "oracle", "autograd", "compiled" (autograd through a compiler) or "planted-bug"
     requires: tuple[str, ...] = ()
     applies_to: Callable[[Model], bool] = lambda model: True
     needs: str = ""
     install_hint: str = ""
     derivatives: Callable[[Model], frozenset[str]] = lambda model: GRADIENT_ONLY
     """The derivative kinds the source gives for ``model`` (:mod:`gradcheck_bench.kinds`)."""
+    missing: Callable[[], str] = lambda: ""
+    """What this machine lacks for the source beyond its modules, with the fix, in words ("" when nothing):
+    ``torch-compile``'s C++ compiler."""
 
     def option_names(self) -> frozenset[str]:
         """The keyword options the factory accepts (everything but ``model``)."""
         return _option_names(self.factory)
 
     def is_available(self) -> bool:
+        return self.modules_installed() and not self.missing()
+
+    def modules_installed(self) -> bool:
         return all(module_installed(module) for module in self.requires)
 
 
@@ -131,6 +137,8 @@ def build_source(name: str, model: Model, derivative: str = "gradient", **option
             f"gradient source {name!r} needs {spec.needs or 'something'} that model {model.name!r} "
             f"does not declare; sources for {model.name!r}: {usable}."
         )
+    if spec.modules_installed() and spec.missing():
+        raise SourceError(f"gradient source {name!r} cannot run on this machine: {spec.missing()}.")
     if not spec.is_available():
         raise ImportError(
             f"gradient source {name!r} needs {', '.join(spec.requires)}, which is not "

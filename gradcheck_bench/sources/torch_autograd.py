@@ -9,6 +9,11 @@ tensors and the device. Data is converted leaf by leaf (dicts, lists and
 tuples walked): float arrays become float64 tensors, integer arrays keep
 their dtype (token ids still index), anything else passes as it is.
 
+A model that declares a native torch version of its function
+(:attr:`~gradcheck_bench.models.Model.framework_functions`) is differentiated
+through that version, as torch runs it best; the oracles keep the xp
+function, the reference.
+
 Tensors are built as float64 explicitly; the process-wide default dtype
 (``torch.set_default_dtype``) is never touched. ``torch`` is imported only
 when a source is built, so ``import gradcheck_bench`` works without it.
@@ -26,8 +31,8 @@ from ..kinds import ALL_KINDS, Request
 from ..ravel import leaves_by_path
 from ..point import OUTPUT, Point
 from ..source import GradientSource
-from ..frameworks.torch import TORCH_INSTALL_HINT, limited_threads, to_torch, torch_device, torch_namespace
-from ..models import Model, Params, cost_with_xp
+from ..frameworks.torch import TORCH_INSTALL_HINT, limited_threads, to_torch, torch_device, torch_function
+from ..models import Model, Params
 from ..validation import is_count
 from .registry import SourceSpec
 
@@ -47,7 +52,8 @@ class TorchAutograd(GradientSource):
         if threads is not None and not is_count(threads):
             raise InputError(f"threads must be a positive integer or None (torch's own setting), got {threads!r}.")
         self._torch = torch
-        self._xp = torch_namespace()
+        self._cost = torch_function(model)
+        self._function = torch_function(model, output=True)
         self.model = model
         self.device = torch_device(device)
         self.threads = None if threads is None else int(threads)
@@ -87,7 +93,7 @@ class TorchAutograd(GradientSource):
 
     def _outputs(self, leaves: dict[str, Any], X: Any, Y: Any, request: Request) -> dict[str, Any]:
         """The function's output leaves by name (``output`` for one tensor)."""
-        returned = cost_with_xp(self.model, leaves, X, Y, self._xp, "torch", output=True)
+        returned = self._function(leaves, X, Y)
         assert request.output is not None
         if request.output.single:
             return {OUTPUT: returned}
@@ -141,7 +147,7 @@ class TorchAutograd(GradientSource):
         plain = {name: value.detach() for name, value in leaves.items()}
 
         def cost(params: dict[str, Any]) -> Any:
-            return cost_with_xp(self.model, params, X, Y, self._xp, "torch").reshape(())
+            return self._cost(params, X, Y).reshape(())
 
         try:
             _, product = torch.func.jvp(torch.func.grad(cost), (plain,), (vector,))
@@ -161,7 +167,7 @@ class TorchAutograd(GradientSource):
 
     def _gradient(self, params: Params, X: Any, Y: Any) -> Params:
         leaves = {name: self._tensor(value, requires_grad=True) for name, value in params.items()}
-        cost = cost_with_xp(self.model, leaves, to_torch(X, self.device), to_torch(Y, self.device), self._xp, "torch")
+        cost = self._cost(leaves, to_torch(X, self.device), to_torch(Y, self.device))
         if not isinstance(cost, self._torch.Tensor) or not cost.requires_grad:
             raise InputError(
                 f"the cost of {self.model.name!r} returned {type(cost).__name__} under xp=torch, not a tensor "

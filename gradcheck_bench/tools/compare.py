@@ -74,7 +74,9 @@ from .report import provenance, table_to_json, write_provenance
 
 DEFAULT_OUTPUT = Path("results") / "compare"
 CANDIDATE_KINDS = ("hand-written", "planted-bug", "autograd")
-REFERENCE_KINDS = ("oracle", "autograd")
+REFERENCE_KINDS = ("oracle", "autograd", "compiled")
+"""A compiled source (``torch-compile``) is a reference column by default, not a candidate row: its compile time
+is paid once per case, and the summary keeps its rows."""
 BASELINE_SOURCE = "numpy"
 """The hand-written source: every other one's time is also given relative to it, and the derivative kinds it
 declares for a model beyond the gradient are the kinds that model's cases are checked for."""
@@ -181,6 +183,8 @@ def choose_sources(candidates: list[str] | None, references: list[str] | None) -
 
 
 def _install_hint(spec: SourceSpec) -> str:
+    if spec.modules_installed() and spec.missing():
+        return spec.missing()
     return spec.install_hint or f"pip install {' '.join(spec.requires)}"
 
 
@@ -191,10 +195,11 @@ class Measurement:
     outcome: str  # OK, UNAVAILABLE, TIMEOUT or ERROR
     gradient: Gradient | Params | None = None  # the derivative as the source gave it: notes, error bars and
     # precision kept (a Jacobian's blocks, a JVP's output-shaped value for those kinds)
-    seconds: float = math.nan  # median of the warm calls; the first call's time when none fitted the budget
+    seconds: float = math.nan  # steady state: median of the warm calls; when none fitted the budget, the first
+    # call's time less its compile time
     repeats: int = 0  # warm calls timed
     first_call_seconds: float = math.nan
-    compile_seconds: float = math.nan  # NaN for sources that do not compile
+    compile_seconds: float = math.nan  # spent compiling during the first call (jit); NaN for sources that do not
     forward_passes: float = math.nan  # counted: evaluations of the cost during the first call (the cost at the
     # point, which check evaluates once for every source, is not the source's)
     message: str = ""
@@ -214,8 +219,10 @@ def measure(source: GradientSource, name: str, point: Point, repeats: int, repea
     not ``repeats`` of them), and none starts that the last call's duration
     says would end after ``deadline`` (a ``time.perf_counter()`` value).
     After the first call, ``keep`` receives the measurement so far, with the
-    first call's time as ``seconds``: what stands if a warm call is cut short
-    by the budget.
+    first call's time less its compile time as ``seconds``: what stands if a
+    warm call is cut short by the budget. So ``seconds`` is always steady
+    state, and ``compile_seconds`` (the source's own count, for a source that
+    compiles) the time apart, as ADBench and gradbench report them.
     """
     def call() -> Gradient:
         return source.gradient_at(point) if request is None else source.derivative_at(point, request)
@@ -234,7 +241,7 @@ def measure(source: GradientSource, name: str, point: Point, repeats: int, repea
         return Measurement(
             outcome=OK,
             gradient=gradient,
-            seconds=statistics.median(times) if times else first_call,
+            seconds=statistics.median(times) if times else first_call - (0.0 if math.isnan(compiled) else compiled),
             repeats=len(times),
             first_call_seconds=first_call,
             compile_seconds=compiled,
@@ -444,7 +451,8 @@ def compare_sources(
     rows = [_row(case, kind, candidate, reference, measurements, checks[case.name, kind, candidate, reference],
                  threshold, facts[case.name]) for case, kind, candidate, reference in cells]
     header = {**record, "wall_seconds": time.perf_counter() - started, "source_settings": source_settings,
-              "timing": f"median of up to {repeats} warm calls within {repeat_seconds} s, first call apart; "
+              "timing": f"median of up to {repeats} warm calls within {repeat_seconds} s, first call and compile "
+                        "time apart; "
                         f"at most {budget:g} s per source, case and derivative",
               "derivatives": {case.name: checked[case.name] for case in selected_cases},
               "probes": "tangents, cotangents and vectors drawn from prepare's default seed (check's): the same "
@@ -559,6 +567,8 @@ def _measure_within_budget(case: Case, kind: str, name: str, choice: SourceChoic
     pair, are given the same probe.
     """
     if name in choice.unavailable:
+        if get_spec(name).modules_installed():  # installed, but the machine lacks something (a C++ compiler)
+            return Measurement(UNAVAILABLE, message=f"unavailable here: {choice.unavailable[name]}")
         return Measurement(UNAVAILABLE, message=f"not installed; install with: {choice.unavailable[name]}")
 
     def work(cell: Cell) -> tuple[Measurement, dict[str, Any]]:
