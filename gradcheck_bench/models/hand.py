@@ -159,7 +159,7 @@ def absolute_transforms(relatives: Any, parents: Any, xp: Any) -> Any:
     one level down the tree, so after as many passes as the tree is deep (at
     most ``bones - 1``) each is the product ADBench's loop computes, in the
     same order. The parents are data, never read in Python (jax traces them):
-    each bone's parent transform is picked by a one-hot matrix product, exact
+    each bone's parent transform is picked by a one-hot weighted sum, exact
     (ones and zeros), where a gather would cost more: torch's batched backward
     of a gather runs row by row, and jit compiles a loop over the bones
     several times slower than these passes.
@@ -171,7 +171,7 @@ def absolute_transforms(relatives: Any, parents: Any, xp: Any) -> Any:
     root = (parents < 0)[:, None, None]
     absolutes = relatives
     for _ in range(bones - 1):
-        parent_absolutes = (parent_of @ absolutes.reshape(bones, 16)).reshape(bones, 4, 4)
+        parent_absolutes = xp.sum(parent_of[:, :, None, None] * absolutes[None], axis=1)
         absolutes = xp.where(root, relatives, parent_absolutes @ relatives)
     return absolutes
 
