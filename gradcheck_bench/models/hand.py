@@ -306,7 +306,32 @@ def finger_tangents(f: HandForward, X: Any, partials: Partials) -> np.ndarray:
     return (d_blended[:, :, :, :3] @ f.positions[:, :, None])[..., 0] + d_blended[:, :, :, 3]
 
 
-def jacobian_with(params: Params, X: Any, Y: Any, partials: Partials) -> Params:
+@dataclass(frozen=True)
+class HandJacobian:
+    """The Jacobian's blocks as computed: theta's, and the us block packed as ADBench packs it."""
+
+    residuals: np.ndarray  # (3N,)
+    theta: np.ndarray  # d residuals / d theta                          (3N, 26)
+    packed_us: np.ndarray | None  # row r: d residual r / d us[r // 3]  (3N, 2), complicated only
+
+    def blocks(self) -> Params:
+        """The Jacobian kind's blocks: ``out.shape + param.shape``, the us block block-diagonal ``(3N, N, 2)``."""
+        if self.packed_us is None:
+            return {"theta": self.theta}
+        rows = np.arange(len(self.packed_us))
+        us = np.zeros((len(rows), len(rows) // 3, 2))
+        us[rows, rows // 3] = self.packed_us
+        return {"theta": self.theta, "us": us}
+
+    def transposed_times(self, cotangent: np.ndarray) -> Params:
+        """``J^T v`` per parameter, without the dense us block: each point's rows meet only its own us."""
+        found = {"theta": cotangent @ self.theta}
+        if self.packed_us is not None:
+            found["us"] = (cotangent[:, None] * self.packed_us).reshape(-1, 3, 2).sum(axis=1)
+        return found
+
+
+def jacobian_with(params: Params, X: Any, Y: Any, partials: Partials) -> HandJacobian:
     """The Jacobian of the residuals, with the Euler-angle partials given (the right ones or a planted slip)."""
     f = hand_forward(params, X, Y, np)
     R = f.rotation.R
@@ -316,34 +341,32 @@ def jacobian_with(params: Params, X: Any, Y: Any, partials: Partials) -> Params:
         np.broadcast_to(np.eye(3)[:, None, :], (3,) + f.local.shape),          # theta[3:6]: t moves
         finger_tangents(f, X, partials) @ R.T,                                   # theta[6:]: local moves
     ])                                                                           # (26, M, 3)
-    result = {}
+    packed_us = None
     if "us" in params:
         corners = d_world.reshape(HAND_THETA, -1, 3, 3)
         u0, u1 = params["us"][:, 0:1], params["us"][:, 1:2]
+        world = f.world.reshape(-1, 3, 3)
         # forward: model = u0 a + u1 b + (1 - u0 - u1) c
         d_model = u0 * corners[:, :, 0] + u1 * corners[:, :, 1] + (1 - u0 - u1) * corners[:, :, 2]
-        world = f.world.reshape(-1, 3, 3)
-        n = world.shape[0]
-        d_model_d_us = np.zeros((n, 3, n, 2))                                    # [point, xyz, point', u]
-        d_model_d_us[np.arange(n), :, np.arange(n), 0] = world[:, 0] - world[:, 2]
-        d_model_d_us[np.arange(n), :, np.arange(n), 1] = world[:, 1] - world[:, 2]
+        d_model_d_us = np.stack([world[:, 0] - world[:, 2], world[:, 1] - world[:, 2]], axis=-1)   # (N, 3, 2)
         # forward: residuals = (observed - model).reshape(-1)
-        result["us"] = -d_model_d_us.reshape(3 * n, n, 2)
+        packed_us = -d_model_d_us.reshape(-1, 2)
     else:
         d_model = d_world
+    # forward: residuals = (observed - model).reshape(-1)
     theta_block = -np.moveaxis(d_model, 0, -1).reshape(-1, HAND_THETA)
-    return {"theta": theta_block, **result}
+    return HandJacobian(f.residuals, theta_block, packed_us)
 
 
 def hand_jacobian(params: Params, X: Any, Y: Any = None) -> Params:
     """``d residuals / d theta`` ``(3N, 26)`` and, complicated, ``d residuals / d us`` ``(3N, N, 2)``."""
-    return jacobian_with(params, X, Y, euler_partials)
+    return jacobian_with(params, X, Y, euler_partials).blocks()
 
 
 def hand_gradient(params: Params, X: Any, Y: Any) -> Params:
     """The gradient of ``0.5 |r|^2``: ``J^T r`` per parameter."""
-    r = hand_residuals(params, X, Y)
-    return {name: np.tensordot(r, block, axes=1) for name, block in hand_jacobian(params, X, Y).items()}
+    jacobian = jacobian_with(params, X, Y, euler_partials)
+    return jacobian.transposed_times(jacobian.residuals)
 
 
 def euler_partials_composed_backwards(factors: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
@@ -354,12 +377,12 @@ def euler_partials_composed_backwards(factors: tuple[Any, Any, Any]) -> tuple[An
 
 
 def buggy_jacobian(params: Params, X: Any, Y: Any = None) -> Params:
-    return jacobian_with(params, X, Y, euler_partials_composed_backwards)
+    return jacobian_with(params, X, Y, euler_partials_composed_backwards).blocks()
 
 
 def buggy_gradient(params: Params, X: Any, Y: Any) -> Params:
-    r = hand_residuals(params, X, Y)
-    return {name: np.tensordot(r, block, axes=1) for name, block in buggy_jacobian(params, X, Y).items()}
+    jacobian = jacobian_with(params, X, Y, euler_partials_composed_backwards)
+    return jacobian.transposed_times(jacobian.residuals)
 
 
 def adbench_jacobian(jacobian: Params) -> np.ndarray:
