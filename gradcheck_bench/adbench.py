@@ -1,4 +1,4 @@
-"""ADBench's input files for the GMM, LSTM and BA objectives, read into points ``(params, X, Y)``.
+"""ADBench's input files for the GMM, LSTM, BA and hand-tracking objectives, read into points ``(params, X, Y)``.
 
 microsoft/ADBench keeps each objective's inputs in a plain text format
 (its ``docs/FileFormat.md``). This module reads those that have a model
@@ -45,6 +45,20 @@ can be checked with any gradient source:
   gives ``({"cams", "X", "w"}, obs (p, 2), features (p, 2))``, observation i
   of camera i mod n and point i mod m, as ADBench's reader builds them.
 
+* Hand tracking (``data/hand/*.txt``)::
+
+      N n_theta                    points, pose parameters (26)
+      points                       N lines 'index x y z': a vertex (simple) or a triangle (complicated)
+      us                           complicated variant only: N lines 'u0 u1', barycentric coordinates
+      theta                        n_theta lines of one number
+
+  with the hand model in a folder beside the file (``hand_model/`` or
+  ``model/``, or ``model_dir=``): ``bones.txt``, ``vertices.txt``,
+  ``triangles.txt`` (see :func:`read_hand_model`). It gives
+  ``({"theta"} or {"theta", "us"}, model arrays and correspondences (a dict),
+  the observed points (N, 3))``. The variant is read off the file: N lines of
+  two numbers before theta make it the complicated one.
+
 Every problem with a file (missing, unreadable, a wrong count, a token that
 is not a number) is an :class:`~gradcheck_bench.errors.InputError` that says
 where the file departs from the format and what to do.
@@ -55,7 +69,8 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import Callable, Literal, NamedTuple, Union, overload
+from functools import lru_cache
+from typing import Any, Callable, Literal, NamedTuple, Union, overload
 
 import numpy as np
 
@@ -220,43 +235,274 @@ def gmm_point_with_default_prior(text: str, source: str) -> tuple[dict[str, np.n
     return read.point
 
 
-POINT_PARSERS: dict[str, Callable[[str, str], tuple[dict[str, np.ndarray], np.ndarray, object]]] = {
+# --------------------------------------------------------------------------
+# Hand tracking: an input file, and the hand model in a folder beside it
+# --------------------------------------------------------------------------
+
+HAND_THETA = 26
+"""ADBench's hand pose parameters: global rotation (3), global translation (3), four per finger (5 fingers)."""
+
+HAND_MIN_BONES = 21
+"""The fingers' angles go to bones 2 to 20 (ADBench's ``to_pose_params``), so a hand model needs that many bones."""
+
+HAND_MODEL_FOLDERS = ("hand_model", "model")
+"""Where :func:`read_adbench` looks for the hand model beside an input file: this package's folder name, then
+ADBench's (``data/hand/model/`` beside ``data/hand/test.txt``)."""
+
+HAND_MODEL_FILES = ("bones.txt", "vertices.txt", "triangles.txt")
+
+
+def _model_file_error(source: str, number: int, message: str) -> InputError:
+    return InputError(f"{source} is not an ADBench hand model file as expected: line {number} {message}")
+
+
+def _model_lines(text: str, source: str) -> list[tuple[int, list[str]]]:
+    """The non-empty lines of a ``:``-separated hand model file, split into fields."""
+    lines = [(number, line.strip().split(":")) for number, line in enumerate(text.splitlines(), start=1)
+             if line.strip()]
+    if not lines:
+        raise InputError(f"{source} is empty; an ADBench hand model file has one line per bone, vertex or triangle.")
+    return lines
+
+
+def _model_number(field: str, source: str, number: int, what: str) -> float:
+    try:
+        value = float(field)
+    except ValueError:
+        raise _model_file_error(source, number, f"holds {field!r} as {what}, which is not a number.") from None
+    if not np.isfinite(value):
+        raise _model_file_error(source, number, f"holds {field!r} as {what}; every value must be finite.")
+    return value
+
+
+def _model_index(field: str, source: str, number: int, what: str, smallest: int, stop: int) -> int:
+    """A whole number in ``[smallest, stop)``."""
+    try:
+        value = int(field)
+    except ValueError:
+        raise _model_file_error(source, number, f"holds {field!r} as {what}, which is not a whole number.") from None
+    if not smallest <= value < stop:
+        raise _model_file_error(source, number, f"gives {what} {value}, outside {smallest}..{stop - 1}.")
+    return value
+
+
+def parse_hand_bones(text: str, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``bones.txt``: per line ``name:parent:`` 16 numbers ``:`` 16 numbers, parents before children.
+
+    Returns the parents ``(B,)`` (-1 for a root), the rest transforms relative to the parent ``(B, 4, 4)`` and
+    the inverse rest absolute transforms ``(B, 4, 4)``, both stored row-major.
+    """
+    lines = _model_lines(text, source)
+    parents = np.empty(len(lines), dtype=np.intp)
+    transforms = np.empty((len(lines), 32))
+    for bone, (number, fields) in enumerate(lines):
+        if len(fields) != 34:
+            raise _model_file_error(source, number, f"has {len(fields)} ':'-separated fields; a bone needs 34: "
+                                    "name, parent, 16 numbers of its relative transform, 16 of its inverse absolute one.")
+        parents[bone] = _model_index(fields[1], source, number, "the parent (-1 for the root, else an earlier bone)",
+                                     -1, bone)
+        transforms[bone] = [_model_number(field, source, number, "a transform entry") for field in fields[2:]]
+    return parents, transforms[:, :16].reshape(-1, 4, 4), transforms[:, 16:].reshape(-1, 4, 4)
+
+
+def parse_hand_vertices(text: str, source: str, bones: int) -> tuple[np.ndarray, np.ndarray]:
+    """``vertices.txt``: per line ``x:y:z:`` 5 numbers ADBench skips ``:count:`` then ``count`` pairs ``bone:weight``.
+
+    Returns the rest positions ``(V, 3)`` and the skinning weights ``(V, B)``; a bone named twice on one line keeps
+    its last weight, as ADBench's reader does.
+    """
+    lines = _model_lines(text, source)
+    positions = np.empty((len(lines), 3))
+    weights = np.zeros((len(lines), bones))
+    for vertex, (number, fields) in enumerate(lines):
+        if len(fields) < 9:
+            raise _model_file_error(source, number, f"has {len(fields)} ':'-separated fields; a vertex needs x, y, z, "
+                                    "5 more numbers, the count of its bone weights, then that many 'bone:weight' pairs.")
+        positions[vertex] = [_model_number(field, source, number, "a coordinate") for field in fields[:3]]
+        count = _model_index(fields[8], source, number, "the count of bone weights", 0, bones + 1)
+        if len(fields) != 9 + 2 * count:
+            raise _model_file_error(source, number, f"says {count} bone weight(s), so it needs {9 + 2 * count} fields; "
+                                    f"it has {len(fields)}.")
+        for pair in range(count):
+            bone = _model_index(fields[9 + 2 * pair], source, number, "a bone", 0, bones)
+            weights[vertex, bone] = _model_number(fields[10 + 2 * pair], source, number, "a weight")
+    return positions, weights
+
+
+def parse_hand_triangles(text: str, source: str, vertices: int) -> np.ndarray:
+    """``triangles.txt``: per line ``a:b:c``, three 0-based vertex indices; returns them ``(T, 3)``."""
+    lines = _model_lines(text, source)
+    triangles = np.empty((len(lines), 3), dtype=np.intp)
+    for triangle, (number, fields) in enumerate(lines):
+        if len(fields) != 3:
+            raise _model_file_error(source, number, f"has {len(fields)} ':'-separated fields; a triangle is 'a:b:c'.")
+        triangles[triangle] = [_model_index(field, source, number, "a vertex", 0, vertices) for field in fields]
+    return triangles
+
+
+def hand_model_from_texts(read: Callable[[str], tuple[str, str]]) -> dict[str, np.ndarray]:
+    """The hand model's arrays from its three files; ``read(file name) -> (text, source)``.
+
+    Keys: ``parents`` ``(B,)``, ``base_relatives`` and ``inverse_base_absolutes`` ``(B, 4, 4)``,
+    ``base_positions`` ``(V, 3)``, ``weights`` ``(V, B)``, ``triangles`` ``(T, 3)``.
+    """
+    parents, base_relatives, inverse_base_absolutes = parse_hand_bones(*read("bones.txt"))
+    base_positions, weights = parse_hand_vertices(*read("vertices.txt"), bones=len(parents))
+    triangles = parse_hand_triangles(*read("triangles.txt"), vertices=len(base_positions))
+    return {"parents": parents, "base_relatives": base_relatives, "inverse_base_absolutes": inverse_base_absolutes,
+            "base_positions": base_positions, "weights": weights, "triangles": triangles}
+
+
+def read_hand_model(folder: PathLike) -> dict[str, np.ndarray]:
+    """The hand model in ``folder`` (ADBench's ``data/hand/model/``): see :func:`hand_model_from_texts`."""
+    return hand_model_from_texts(lambda name: (_read_text(os.path.join(folder, name)),
+                                               os.path.join(os.fspath(folder), name)))
+
+
+def packaged_hand_model() -> dict[str, np.ndarray]:
+    """The hand model packaged beside ADBench's hand test inputs (``hand_model/``, ADBench's ``data/hand/model/``)."""
+    return {name: value.copy() for name, value in _packaged_hand_model().items()}
+
+
+@lru_cache(maxsize=1)
+def _packaged_hand_model() -> dict[str, np.ndarray]:
+    return hand_model_from_texts(lambda name: (packaged_text(name, "hand_model"),
+                                               f"the packaged ADBench hand model's {name}"))
+
+
+def find_hand_model(path: PathLike, model_dir: PathLike | None = None) -> str:
+    """The hand model folder for the input file ``path``: ``model_dir``, or ``hand_model/`` or ``model/`` beside it."""
+    if model_dir is not None:
+        folder = os.fspath(model_dir)
+        missing = [name for name in HAND_MODEL_FILES if not os.path.isfile(os.path.join(folder, name))]
+        if missing:
+            raise InputError(f"model_dir={folder!r} has no {', '.join(missing)}; give the folder holding the hand "
+                             f"model's {', '.join(HAND_MODEL_FILES)} (ADBench's data/hand/model/).")
+        return folder
+    beside = os.path.dirname(os.path.abspath(os.fspath(path)))
+    for name in HAND_MODEL_FOLDERS:
+        folder = os.path.join(beside, name)
+        if all(os.path.isfile(os.path.join(folder, file)) for file in HAND_MODEL_FILES):
+            return folder
+    raise InputError(f"no hand model beside {os.fspath(path)!r}: looked for a folder "
+                     f"{' or '.join(name + '/' for name in HAND_MODEL_FOLDERS)} in {beside!r} holding "
+                     f"{', '.join(HAND_MODEL_FILES)}. Pass model_dir= the folder that holds them "
+                     "(ADBench's data/hand/model/).")
+
+
+def parse_hand(text: str, source: str, model: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], Any, np.ndarray]:
+    """A hand point ``(params, X, Y)`` from the text of an ADBench hand input and the model's arrays.
+
+    ``X`` is the model's arrays and ``correspondences`` (N,) (vertex or triangle indices); ``Y`` the observed
+    points (N, 3). The complicated variant (N lines ``u0 u1`` before theta) adds ``us`` (N, 2) to the params.
+    """
+    lines = _Lines.of(text, source)
+    if not lines.lines:
+        raise lines.error("it is empty; the first line should be 'N n_theta' (points, pose parameters).")
+    number, tokens = lines.lines[0]
+    lines.position = 1
+    if len(tokens) != 2 or not all(token.isdigit() and int(token) >= 1 for token in tokens):
+        raise lines.error(f"line {number} is {' '.join(tokens)!r}, but the first line must be two positive integers "
+                          "'N n_theta' (points, pose parameters).")
+    n, n_theta = int(tokens[0]), int(tokens[1])
+    if n_theta != HAND_THETA:
+        raise lines.error(f"line {number} gives n_theta={n_theta}; ADBench's hand has {HAND_THETA} pose parameters.")
+    bones = len(model["parents"])
+    if bones < HAND_MIN_BONES:
+        raise lines.error(f"its hand model has {bones} bones; ADBench's {HAND_THETA} pose parameters need at least "
+                          f"{HAND_MIN_BONES}. Check the model folder.")
+    points = lines.rows(n, 4, "the points ('index x y z')")
+    after_points = lines.remaining()
+    if after_points not in (n_theta, n + n_theta):
+        raise lines.error(f"after the {n} point line(s) it has {after_points} line(s); the simple variant has the "
+                          f"{n_theta} theta values there, the complicated one N={n} lines 'u0 u1' and then theta "
+                          f"({n + n_theta} lines). Check N on the first line.")
+    complicated = after_points == n + n_theta
+    if complicated and len(lines.lines[lines.position][1]) != 2:
+        number, tokens = lines.lines[lines.position]
+        raise lines.error(f"line {number} has {len(tokens)} number(s), but with {after_points} lines after the "
+                          f"points it should start the complicated variant's 'u0 u1' lines (2 numbers each): check "
+                          f"N on the first line, and that theta has {n_theta} lines.")
+    us = lines.rows(n, 2, "the us ('u0 u1', complicated variant)") if complicated else None
+    theta = lines.rows(n_theta, 1, "theta (one value per line)")[:, 0]
+    lines.finish()
+    named, count = ("triangle", len(model["triangles"])) if complicated else ("vertex", len(model["base_positions"]))
+    indices = points[:, 0]
+    wrong = np.flatnonzero((indices != np.round(indices)) | (indices < 0) | (indices >= count))
+    if wrong.size:
+        raise lines.error(f"line {lines.lines[1 + int(wrong[0])][0]} (point {wrong[0]}) names {named} "
+                          f"{indices[wrong[0]]:g}, but the model's {named} indices are whole numbers 0..{count - 1}.")
+    params = {"theta": theta} if us is None else {"theta": theta, "us": us}
+    return params, {**model, "correspondences": indices.astype(np.intp)}, points[:, 1:]
+
+
+def read_hand(path: PathLike, model_dir: PathLike | None = None) -> tuple[dict[str, np.ndarray], Any, np.ndarray]:
+    """The hand point of ADBench's input file ``path``, with the hand model from :func:`find_hand_model`."""
+    text = _read_text(path)
+    return parse_hand(text, os.fspath(path), read_hand_model(find_hand_model(path, model_dir)))
+
+
+def hand_point_with_packaged_model(text: str, source: str) -> tuple[dict[str, np.ndarray], Any, np.ndarray]:
+    """A hand point from an input's text, with the packaged hand model (ADBench's ``data/hand/model/``)."""
+    return parse_hand(text, source, packaged_hand_model())
+
+
+POINT_PARSERS: dict[str, Callable[[str, str], tuple[dict[str, np.ndarray], Any, object]]] = {
     "gmm": gmm_point_with_default_prior,
     "lstm": parse_lstm,
     "ba": parse_ba,
+    "hand": hand_point_with_packaged_model,
 }
 """``(text, source) -> (params, X, Y)`` for each objective whose ADBench files can be read, by model name."""
 
 
-def read_adbench(name: str, path: PathLike) -> tuple[dict[str, np.ndarray], np.ndarray, object]:
+FOLDER_READERS: dict[str, Callable[[PathLike, "PathLike | None"], tuple[dict[str, np.ndarray], Any, object]]] = {
+    "hand": read_hand,
+}
+"""``(path, model_dir) -> (params, X, Y)`` for the objectives whose inputs need files beside them (a hand model)."""
+
+
+def read_adbench(name: str, path: PathLike, model_dir: PathLike | None = None
+                 ) -> tuple[dict[str, np.ndarray], Any, object]:
     """The point ``(params, X, Y)`` stored in ADBench's input file ``path`` for objective ``name``.
 
-    ``name`` is ``"gmm"``, ``"lstm"`` or ``"ba"``, the model to check the point with
-    (``gb.check(..., *read_adbench("gmm", path), model="gmm")``). A GMM file
+    ``name`` is ``"gmm"``, ``"lstm"``, ``"ba"`` or ``"hand"``, the model to check the
+    point with (``gb.check(..., *read_adbench("gmm", path), model="gmm")``). A GMM file
     written for a Wishart prior other than ADBench's default is refused with
-    an :class:`InputError` that says how to read and check it instead.
+    an :class:`InputError` that says how to read and check it instead. A hand
+    input needs its hand model: ``model_dir``, or a ``hand_model/`` or
+    ``model/`` folder beside the file.
     """
     if name not in POINT_PARSERS:
         raise InputError(f"read_adbench reads ADBench inputs for {', '.join(map(repr, POINT_PARSERS))}, not "
                          f"{name!r}; pass one of those names and the path of a matching file.")
+    if name in FOLDER_READERS:
+        return FOLDER_READERS[name](path, model_dir)
+    if model_dir is not None:
+        raise InputError(f"model_dir= is the hand model's folder, for {', '.join(map(repr, FOLDER_READERS))} "
+                         f"inputs only; a {name!r} input is one file: leave model_dir out.")
     return POINT_PARSERS[name](_read_text(path), os.fspath(path))
 
 
 PACKAGED_DATA = ("gradcheck_bench.models", "adbench_data")
 """Where the package keeps ADBench's test inputs and reference values (with ADBench's MIT notice)."""
 
-PACKAGED_INPUTS = {"gmm": "gmm_test.txt", "lstm": "lstm_l2_c1024.txt", "ba": "ba_test.txt"}
+PACKAGED_INPUTS = {"gmm": "gmm_test.txt", "lstm": "lstm_l2_c1024.txt", "ba": "ba_test.txt", "hand": "hand_test.txt"}
 """ADBench's test input for each objective, as packaged: ADBench's data/gmm/test.txt,
-data/lstm/lstm_l2_c1024.txt and data/ba/test.txt."""
+data/lstm/lstm_l2_c1024.txt, data/ba/test.txt and data/hand/test.txt (its complicated variant is
+hand_complicated.txt)."""
 
 
-def packaged_text(filename: str) -> str:
+def packaged_text(filename: str, subfolder: str | None = None) -> str:
     """The text of one of the packaged ADBench files (``gmm_test.txt``, ``references.json``, ...)."""
     from importlib.resources import files
 
     package, folder = PACKAGED_DATA
     # one name per joinpath: Traversable.joinpath takes several only from Python 3.11
-    return files(package).joinpath(folder).joinpath(filename).read_text(encoding="utf-8")
+    place = files(package).joinpath(folder)
+    if subfolder is not None:
+        place = place.joinpath(subfolder)
+    return place.joinpath(filename).read_text(encoding="utf-8")
 
 
 @overload
@@ -268,12 +514,13 @@ def packaged_test_input(name: Literal["lstm"]) -> tuple[dict[str, np.ndarray], n
 
 
 @overload
-def packaged_test_input(name: str) -> tuple[dict[str, np.ndarray], np.ndarray, object]: ...
+def packaged_test_input(name: str, filename: str | None = None) -> tuple[dict[str, np.ndarray], Any, object]: ...
 
 
-def packaged_test_input(name: str) -> tuple[dict[str, np.ndarray], np.ndarray, object]:
-    """ADBench's test input for ``"gmm"`` or ``"lstm"``, the one its reference values were computed at."""
-    filename = PACKAGED_INPUTS[name]
+def packaged_test_input(name: str, filename: str | None = None) -> tuple[dict[str, np.ndarray], Any, object]:
+    """ADBench's test input for ``"gmm"``, ``"lstm"`` or ``"hand"``, the one its reference values were computed
+    at; ``filename`` another packaged input for the same objective (``hand_complicated.txt``)."""
+    filename = PACKAGED_INPUTS[name] if filename is None else filename
     return POINT_PARSERS[name](packaged_text(filename), f"the packaged ADBench input {filename}")
 
 

@@ -188,7 +188,7 @@ def test_a_missing_file_or_a_directory_or_a_bad_name_is_a_clear_error(tmp_path):
         gb.read_adbench("gmm", tmp_path / "absent.txt")
     with pytest.raises(InputError, match="is a directory"):
         gb.read_adbench("gmm", tmp_path)
-    with pytest.raises(InputError, match="'gmm' and 'lstm', not 'ba'"):
+    with pytest.raises(InputError, match="'gmm', 'lstm', 'hand', not 'ba'"):
         gb.read_adbench("ba", write(tmp_path, GOOD))
     (tmp_path / "binary.txt").write_bytes(b"\xff\xfe\x00")
     with pytest.raises(InputError, match="not a text file"):
