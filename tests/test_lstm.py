@@ -29,7 +29,6 @@ def test_the_zero_entries_of_the_reference_are_exactly_zero_here():
 
 
 def test_jax_agrees_on_a_short_sequence():
-    # A short sequence is short enough for XLA to compile: the jit path, where ADBench's input runs eagerly.
     pytest.importorskip("jax")
     result = gb.check("numpy", "jax", *lstm_point(2, 6, seed=1), model="lstm")
     assert result.passed and result.difference < 1e-12

@@ -64,7 +64,7 @@ SEVERITY = (ERROR, TIMEOUT, UNAVAILABLE)
 
 DEFAULT_BUDGET = 60.0
 """Seconds one source may take on one case (its first call and warm repeats together) before it is TIMEOUT:
-enough for every shipped case on a 2-core machine, JAX running the 4-layer LSTM's unrolled loop without jit included."""
+enough for every shipped case on a 2-core machine."""
 GRACE_SECONDS = 2.0
 """How long a stopped worker thread has to reach its next bytecode before it is abandoned."""
 RETRY_SECONDS = 0.1
