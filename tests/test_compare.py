@@ -763,7 +763,8 @@ def test_the_summary_of_the_default_run_with_its_kind_cells_fits_in_40_lines(mon
     report = compare_sources(repeats=1, repeat_seconds=0.01, show_progress=False)
     kinds = report.table[report.table["derivative"] != "gradient"]
     assert set(zip(kinds["case"], kinds["derivative"])) == {
-        ("softmax-k5-d4-m6", kind) for kind in SOFTMAX_KINDS} | {("seed", "hvp"), ("hand-adbench-test", "jacobian")}
+        ("softmax-k5-d4-m6", kind) for kind in SOFTMAX_KINDS} | {("seed", "hvp"), ("hand-adbench-test", "jacobian"),
+                                                                 ("ba-adbench-test", "jacobian")}
     assert kinds["verdict"].isin(["PASS", "FAIL", "UNAVAILABLE"]).all() and kinds["as_expected"].sum() == (
         kinds["verdict"] != "UNAVAILABLE").sum()
     lines = report.summary().splitlines()

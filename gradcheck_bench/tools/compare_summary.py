@@ -245,7 +245,7 @@ def _frame_lines(frame: pd.DataFrame) -> list[str]:
 def _fit(head: list[str], matrices: dict[str, list[str]], table: pd.DataFrame, timing: list[str],
          footer: list[str]) -> list[str]:
     """Head, matrices, timing and footer within MAX_LINES: the matrices of a model with nothing to report (in
-    any kind) fold into one line."""
+    any kind) fold into one line; if the rest still do not fit, each of those models gets one line."""
     lines = [*head, *(line for block in matrices.values() for line in block), *timing, *footer]
     if len(lines) <= MAX_LINES:
         return lines
@@ -257,9 +257,23 @@ def _fit(head: list[str], matrices: dict[str, list[str]], table: pd.DataFrame, t
     lines = [*head, *folded, *(line for block in kept for line in block), *timing, *footer]
     if len(lines) <= MAX_LINES:
         return lines
+    loud = list(dict.fromkeys(model for model in cells["model"] if model not in quiet))
+    one_each = [_model_line(model, table[table["model"] == model]) for model in loud]
+    lines = [*head, *folded, *one_each, "", *timing, *footer]
+    if len(lines) <= MAX_LINES:
+        return lines
     room = MAX_LINES - len(head) - len(footer) - 1
-    middle = [*folded, *(line for block in kept for line in block), *timing]
+    middle = [*folded, *one_each, "", *timing]
     return [*head, *middle[:room], f"... {len(middle) - room} more lines in the report", *footer]
+
+
+def _model_line(model: str, rows: pd.DataFrame) -> str:
+    """A model whose matrices do not fit the screen, on one line: its counts and its unexpected cells."""
+    cases = rows["case"].nunique()
+    unexpected = unexpected_rows(rows)
+    pairs = [f"{r.candidate} vs {r.reference} {r.verdict}!" for r in unexpected.itertuples()]
+    counts = f"{model}, {cases} case{'s' if cases != 1 else ''}: {outcome_counts(rows)}"
+    return _one_line(counts + ("; unexpected: " if pairs else ""), list(dict.fromkeys(pairs)))
 
 
 def _expectation(table: pd.DataFrame) -> str:
