@@ -118,6 +118,20 @@ def biased(candidate: np.ndarray, reference: np.ndarray, error: np.ndarray | Non
     return bool(abs(scale - 1) > BIAS_FACTOR * spread and explained)
 
 
+def suspected_bias(candidate: np.ndarray, reference: np.ndarray, error: np.ndarray | None, threshold: float) -> bool:
+    """Whether the factor departs from 1 by the threshold and by more than its own uncertainty, yet is not
+    :func:`biased`: too close to its uncertainty to name, or buried under elementwise noise it does not
+    explain. A bias the error bars neither establish nor explain away; a more accurate reference decides it."""
+    if error is None:
+        return False
+    scale = least_squares_scale(candidate, reference)
+    spread = scale_uncertainty(reference, error)
+    if not (np.isfinite(scale) and np.isfinite(spread)):
+        return False
+    return bool(abs(scale - 1) >= threshold and abs(scale - 1) > spread
+                and not biased(candidate, reference, error, threshold))
+
+
 def beyond_tolerance(candidate: np.ndarray, reference: np.ndarray, error: np.ndarray | None,
                      atol: float, rtol: float) -> np.ndarray:
     """Per element, whether ``|g - r|`` exceeds both ``atol + rtol |r|`` (torch.allclose's rule) and

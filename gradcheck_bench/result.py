@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .metrics import RESOLUTION_FACTOR, biased, compare_tensor
+from .metrics import RESOLUTION_FACTOR, biased, compare_tensor, suspected_bias
 from .tolerances import TOLERANCES
 from .models import Params
 
@@ -128,6 +128,16 @@ class CheckResult:
         return [name for name in self.reference_gradient
                 if biased(self.candidate_gradient[name], self.reference_gradient[name], self.error.get(name),
                           self.threshold)]
+
+    @cached_property
+    def unresolved_bias(self) -> list[str]:
+        """Below float64, the tensors whose factor departs from 1 by more than its uncertainty but not enough
+        to name them (:func:`~gradcheck_bench.metrics.suspected_bias`): a second look with less error decides."""
+        if not self.judged_on_error_bars or self.error is None:
+            return []
+        return [name for name in self.reference_gradient
+                if suspected_bias(self.candidate_gradient[name], self.reference_gradient[name],
+                                  self.error.get(name), self.threshold)]
 
     @cached_property
     def per_parameter(self) -> "pd.DataFrame":
