@@ -30,11 +30,14 @@ answer; NumPy and torch raise :class:`~gradcheck_bench.errors.InputError` there.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from .errors import InputError
+
+if TYPE_CHECKING:
+    from .models import Model
 
 FIRST_STEP = 1e-5
 """gradbench's initial step size ``eta``."""
@@ -105,7 +108,7 @@ def argmin(objective: Function, gradient: Function, x0: Any, xp: Any = np, limit
     """gradbench's ``multivariate_argmin``: the point its solver reaches from ``x0``, as an ``xp`` array."""
     x = x0
     zero = xp.zeros_like(xp.real(objective(x)))  # a scalar of the framework's real dtype, for eta and the count
-    state: State = (x, objective(x), gradient(x), zero + FIRST_STEP, zero, zero > 1.0)
+    state: State = (x, objective(x), gradient(x), zero + FIRST_STEP, zero, zero > 1.0)  # stopped: False, an array
 
     def running(state: State) -> Any:
         return xp.logical_not(state[5])
@@ -141,7 +144,7 @@ def maximum(objective: Function, gradient: Function, x0: Any, xp: Any = np, limi
     return objective(argmax(objective, gradient, x0, xp, limit))
 
 
-def source_gradient(source: str, model: Any, name: str, outer: str = "reverse", X: Any = None,
+def source_gradient(source: str, model: "Model", name: str, outer: str = "reverse", X: Any = None,
                     Y: Any = None) -> Callable[[np.ndarray], np.ndarray]:
     """``x -> d cost / d params[name]`` at ``params = {name: x}`` from the named source, for a solve to descend
     along: its gradient (``outer="reverse"``) or its JVP along each axis (``"forward"``), the source built once."""

@@ -75,7 +75,7 @@ def test_kmeans_newton_direction_from_jax():
     assert passes(kmeans.newton_direction("jax", params, X), closed_form_direction(params["centroids"], X))
 
 
-@pytest.mark.parametrize("name", list(kmeans.MODEL.cases)[:2])
+@pytest.mark.parametrize("name", list(kmeans.MODEL.cases))
 def test_kmeans_gradient_and_hvp_pass_against_fd(name):
     params, X, Y = kmeans.MODEL.cases[name]()
     assert gb.check("numpy", "fd", params, X, Y, model="kmeans").passed
@@ -83,9 +83,11 @@ def test_kmeans_gradient_and_hvp_pass_against_fd(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list(kmeans.MODEL.cases)[2:])
-def test_kmeans_gradient_passes_against_fd_at_the_larger_sizes(name):
-    assert gb.check("numpy", "fd", *kmeans.MODEL.cases[name](), model="kmeans").passed
+def test_kmeans_at_a_size_left_out_of_the_cases():
+    """gradbench's (k, n, d) = (10, 10000, 8): the hand-written pieces and fd there too (not a case: see docs)."""
+    params, X, Y = kmeans.kmeans_case(10, 10000, 8)
+    assert passes(kmeans.newton_direction("numpy", params, X), closed_form_direction(params["centroids"], X))
+    assert gb.check("numpy", "fd", params, X, Y, model="kmeans").passed
 
 
 def test_kmeans_second_sources_agree_on_gradient_and_hvp():

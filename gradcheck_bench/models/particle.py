@@ -123,7 +123,7 @@ def miss(w: Any, xp: Any = np, inner: str = REVERSE) -> Any:
     field = inner_gradient(xp, inner)
     zero = xp.zeros_like(xp.stack([w, w]))
     state = (zero + xp.asarray(START, dtype=zero.dtype), zero + xp.asarray(VELOCITY, dtype=zero.dtype),
-             xp.real(zero[0]) > 1.0)
+             xp.real(zero[0]) > 1.0)                                     # not crossed yet: False, as an array
 
     def euler(state: tuple[Any, ...]) -> tuple[Any, ...]:
         x, v, _ = state
@@ -208,12 +208,12 @@ def _gradient(params: Params, X: Any = None, Y: Any = None, full_field: bool = T
     dx[1] += -d_time / v[1]
     dv[1] += d_time * x[1] / v[1] ** 2
     dw = 0.0
+    jacobians = _acceleration_jacobians if full_field else _without_radial_term  # the planted bug: r held constant
     for k in range(len(xs) - 2, -1, -1):
-        by_x, by_w = _acceleration_jacobians(xs[k], w)
-        if not full_field:  # the planted bug: r taken as constant in d / r^3
-            by_x, by_w = _without_radial_term(xs[k], w)
-        # v[k+1] = v[k] + DT * acceleration(x[k], w)
+        by_x, by_w = jacobians(xs[k], w)
+        # v[k+1] = v[k] + DT * acceleration            (v[k] gets dv as it is)
         d_acceleration = DT * dv
+        # acceleration = -grad_x p(x[k], w)
         dw += float(by_w @ d_acceleration)
         dx_k = by_x.T @ d_acceleration
         # x[k+1] = x[k] + DT * v[k]
