@@ -72,16 +72,15 @@ UNAVAILABLE = {
 """(source, mode) pairs a source cannot give, with the reason; every other pair of an installed source runs."""
 
 
+def _offsets(x: Any, w: Any, xp: Any = np) -> tuple[Any, Any]:
+    """``x - (10, 10 - w)`` and ``x - (10, 0)``: the position seen from each charge."""
+    return xp.stack([x[0] - 10.0, x[1] - 10.0 + w]), xp.stack([x[0] - 10.0, x[1]])
+
+
 def potential(x: Any, w: Any, xp: Any = np) -> Any:
     """``p(x; w) = 1/|x - (10, 10 - w)| + 1/|x - (10, 0)|`` for a position ``x`` of shape (2,)."""
-    upper = xp.stack([x[0] - 10.0, x[1] - 10.0 + w])
-    lower = xp.stack([x[0] - 10.0, x[1]])
+    upper, lower = _offsets(x, w, xp)
     return 1.0 / xp.sqrt(xp.sum(upper * upper)) + 1.0 / xp.sqrt(xp.sum(lower * lower))
-
-
-def _offsets(x: np.ndarray, w: Any) -> tuple[np.ndarray, np.ndarray]:
-    """``x - (10, 10 - w)`` and ``x - (10, 0)``."""
-    return np.stack([x[0] - 10.0, x[1] - 10.0 + w]), np.stack([x[0] - 10.0, x[1]])
 
 
 def potential_gradient(x: np.ndarray, w: Any) -> np.ndarray:
