@@ -20,6 +20,11 @@ class SourceError(GradCheckError):
     """A gradient source is unknown, or returned something that is not a gradient."""
 
 
+class NotApplicable(SourceError):
+    """A source that cannot serve this model here (torch.compile on a program too long to compile): compare
+    shows the cell UNAVAILABLE with the reason, not as an error of the run."""
+
+
 class NonFiniteLossError(InputError):
     """The cost is NaN or infinite at the point, so no gradient can be checked there."""
 

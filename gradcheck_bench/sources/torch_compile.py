@@ -38,7 +38,7 @@ from typing import Any, Hashable
 
 import numpy as np
 
-from ..errors import GradCheckError, InputError, SourceError
+from ..errors import GradCheckError, InputError, NotApplicable, SourceError
 from ..frameworks.torch import TORCH_INSTALL_HINT, limited_threads, to_torch, torch_device, torch_function
 from ..gradient import Gradient
 from ..models import Model, Params
@@ -68,8 +68,9 @@ def missing_cpp_compiler() -> str:
             "install one (e.g. apt-get install g++) or use the eager torch source")
 
 
-class _TooLong(Exception):
-    """Raised by :class:`_OperationCounter` past its limit, to stop the pass early."""
+class _TooLong(BaseException):
+    """Raised by :class:`_OperationCounter` past its limit, to stop the pass early (a BaseException, so the
+    cost's own error handling, and the wrapper that names a failing cost, let it through)."""
 
 
 def _count_operations(torch: Any, cost: Any, params: dict[str, Any], X: Any, Y: Any, limit: int) -> int:
@@ -180,7 +181,7 @@ class TorchCompiled(GradientSource):
     def _refuse_a_long_program(self, leaves: dict[str, Any], X: Any, Y: Any) -> None:
         operations = _count_operations(self._torch, self._cost, leaves, X, Y, MAX_COMPILED_OPERATIONS)
         if operations > MAX_COMPILED_OPERATIONS:
-            raise SourceError(
+            raise NotApplicable(
                 f"torch-compile does not compile the cost of {self.model.name!r}: one pass calls more than "
                 f"{MAX_COMPILED_OPERATIONS:,} torch operations (a long Python loop, which torch.compile would "
                 "unroll into one graph that long, too long to compile); use the eager torch source for it."

@@ -52,7 +52,7 @@ import pandas as pd
 from .. import gradbench
 from ..check import judged, prepare
 from ..counting import count_forward_passes
-from ..errors import InputError
+from ..errors import InputError, NotApplicable
 from ..differences.engines import engines
 from ..gradient import Gradient
 from ..judge import DEFAULT_THRESHOLD, LookBudget, Tolerance
@@ -579,8 +579,11 @@ def _measure_within_budget(case: Case, kind: str, name: str, choice: SourceChoic
         settings = source.settings()
         # the gradient is measured by the same call as before there were kinds; another kind by its request
         asked = {} if kind == GRADIENT else {"request": prepared.request}
-        return measure(source, name, prepared.point, repeats, repeat_seconds, cell.deadline,
-                       keep=lambda so_far: cell.keep((so_far, settings)), **asked), settings
+        try:
+            return measure(source, name, prepared.point, repeats, repeat_seconds, cell.deadline,
+                           keep=lambda so_far: cell.keep((so_far, settings)), **asked), settings
+        except NotApplicable as refusal:  # the source cannot serve this model: no error of the run
+            return Measurement(UNAVAILABLE, message=f"unavailable for this model: {refusal}"), settings
 
     run = run_within_budget(work, budget, f"{case.name}: {_with_kind(name, kind)}")
     if run.outcome != OK:
