@@ -57,7 +57,7 @@ class Level:
 def expansion_levels(size: int) -> tuple[Level, ...]:
     """The steps of the expansion of an ``size x size`` determinant, the bottom row's first."""
     levels = []
-    previous = {(): 0}
+    previous: dict[tuple[int, ...], int] = {(): 0}
     for k in range(1, size + 1):
         subsets = list(itertools.combinations(range(size), k))
         columns = np.array(subsets, dtype=np.intp).reshape(len(subsets), k)
