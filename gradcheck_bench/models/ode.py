@@ -168,30 +168,40 @@ def rate_tangent(x: np.ndarray, y: np.ndarray, t_x: np.ndarray, t_y: np.ndarray)
     return np.concatenate([t_x[:1], t_x[1:] * y[:-1] + x[1:] * t_y[:-1]])
 
 
-def ode_jvp(params: Params, X: np.ndarray, Y: Any, tangent: Params, last_stage: float = 1.0) -> np.ndarray:
-    """``dy(t_f)/dx t`` for a tangent ``{"x": t}``: each forward line followed by its tangent line.
+def step_tangent(x: np.ndarray, y: np.ndarray, h: float, t_x: np.ndarray,
+                 t_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One Runge-Kutta step and its tangent: each forward line followed by the line that pushes the tangent."""
+    k1 = rate(x, y)
+    t_k1 = rate_tangent(x, y, t_x, t_y)
+    u2, t_u2 = y + h * k1 / 2, t_y + h * t_k1 / 2
+    k2 = rate(x, u2)
+    t_k2 = rate_tangent(x, u2, t_x, t_u2)
+    u3, t_u3 = y + h * k2 / 2, t_y + h * t_k2 / 2
+    k3 = rate(x, u3)
+    t_k3 = rate_tangent(x, u3, t_x, t_u3)
+    u4, t_u4 = y + h * k3, t_y + h * t_k3
+    k4 = rate(x, u4)
+    t_k4 = rate_tangent(x, u4, t_x, t_u4)
+    return (y + h * (k1 + 2 * k2 + 2 * k3 + k4) / 6,
+            t_y + h * (t_k1 + 2 * t_k2 + 2 * t_k3 + t_k4) / 6)
 
-    ``last_stage`` is the fraction of h of the fourth stage's point ``y + h k3``: 1 in classic Runge-Kutta
-    (the planted bug passes 1/2 for the tangent line only).
-    """
+
+StepTangent = Callable[[np.ndarray, np.ndarray, float, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def tangent_pass(params: Params, X: np.ndarray, tangent: Params, step: StepTangent = step_tangent) -> np.ndarray:
+    """``dy(t_f)/dx t``: the steps run forward with the tangent beside them."""
     x, t_x = params["x"], tangent["x"]
     y = np.zeros_like(x)
     t_y = np.zeros(x.shape, dtype=np.result_type(x, t_x))
     for h in X:
-        k1 = rate(x, y)
-        t_k1 = rate_tangent(x, y, t_x, t_y)
-        u2, t_u2 = y + h * k1 / 2, t_y + h * t_k1 / 2
-        k2 = rate(x, u2)
-        t_k2 = rate_tangent(x, u2, t_x, t_u2)
-        u3, t_u3 = y + h * k2 / 2, t_y + h * t_k2 / 2
-        k3 = rate(x, u3)
-        t_k3 = rate_tangent(x, u3, t_x, t_u3)
-        u4, t_u4 = y + h * k3, t_y + last_stage * h * t_k3
-        k4 = rate(x, u4)
-        t_k4 = rate_tangent(x, u4, t_x, t_u4)
-        y = y + h * (k1 + 2 * k2 + 2 * k3 + k4) / 6
-        t_y = t_y + h * (t_k1 + 2 * t_k2 + 2 * t_k3 + t_k4) / 6
+        y, t_y = step(x, y, h, t_x, t_y)
     return t_y
+
+
+def ode_jvp(params: Params, X: np.ndarray, Y: Any, tangent: Params) -> np.ndarray:
+    """``dy(t_f)/dx t`` for a tangent ``{"x": t}`` (n,)."""
+    return tangent_pass(params, X, tangent)
 
 
 # --------------------------------------------------------------------------
@@ -231,8 +241,26 @@ def buggy_vjp(params: Params, X: np.ndarray, Y: Any, cotangent: np.ndarray) -> P
     return reverse_pass(params, X, cotangent, step_reverse_half_last_stage)
 
 
+def step_tangent_half_last_stage(x: np.ndarray, y: np.ndarray, h: float, t_x: np.ndarray,
+                                 t_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`step_tangent` with the same slip: the tangent of ``u4 = y + h k3`` pushed with h / 2."""
+    k1 = rate(x, y)
+    t_k1 = rate_tangent(x, y, t_x, t_y)
+    u2, t_u2 = y + h * k1 / 2, t_y + h * t_k1 / 2
+    k2 = rate(x, u2)
+    t_k2 = rate_tangent(x, u2, t_x, t_u2)
+    u3, t_u3 = y + h * k2 / 2, t_y + h * t_k2 / 2
+    k3 = rate(x, u3)
+    t_k3 = rate_tangent(x, u3, t_x, t_u3)
+    u4, t_u4 = y + h * k3, t_y + h * t_k3 / 2                  # the slip: u4 = y + h k3 has no 1/2
+    k4 = rate(x, u4)
+    t_k4 = rate_tangent(x, u4, t_x, t_u4)
+    return (y + h * (k1 + 2 * k2 + 2 * k3 + k4) / 6,
+            t_y + h * (t_k1 + 2 * t_k2 + 2 * t_k3 + t_k4) / 6)
+
+
 def buggy_jvp(params: Params, X: np.ndarray, Y: Any, tangent: Params) -> np.ndarray:
-    return ode_jvp(params, X, Y, tangent, last_stage=0.5)
+    return tangent_pass(params, X, tangent, step_tangent_half_last_stage)
 
 
 # --------------------------------------------------------------------------
