@@ -995,3 +995,10 @@ def test_full_and_large_ask_for_every_case(flag, monkeypatch, tmp_path):
     with pytest.raises(Asked):
         main(["compare", flag, "--output", str(tmp_path)])
     assert asked["full"] is True
+
+
+def test_compiled_sources_join_a_full_run_not_the_default_one():
+    default = compare_sources(["linear1d"], ["numpy"], None, repeats=1, show_progress=False)
+    assert "torch-compile" not in set(default.table["reference"])  # its compile is most of a minute over the cases
+    full = compare_sources(["linear1d"], ["numpy"], None, repeats=1, show_progress=False, full=True)
+    assert set(full.table["reference"]) == set(default.table["reference"]) | {"torch-compile"}

@@ -74,9 +74,11 @@ from .report import provenance, table_to_json, write_provenance
 
 DEFAULT_OUTPUT = Path("results") / "compare"
 CANDIDATE_KINDS = ("hand-written", "planted-bug", "autograd")
-REFERENCE_KINDS = ("oracle", "autograd", "compiled")
-"""A compiled source (``torch-compile``) is a reference column by default, not a candidate row: its compile time
-is paid once per case, and the summary keeps its rows."""
+REFERENCE_KINDS = ("oracle", "autograd")
+FULL_REFERENCE_KINDS = (*REFERENCE_KINDS, "compiled")
+"""A compiled source (``torch-compile``) is a reference column of a ``--full`` run, or where it is named: its
+compile takes seconds per case (most of a minute over the default cases), and as a column, not a candidate row,
+the summary keeps its rows."""
 BASELINE_SOURCE = "numpy"
 """The hand-written source: every other one's time is also given relative to it, and the derivative kinds it
 declares for a model beyond the gradient are the kinds that model's cases are checked for."""
@@ -171,10 +173,12 @@ def default_source_names(kinds: tuple[str, ...]) -> list[str]:
     return [name for kind in kinds for name, spec in specs.items() if spec.kind == kind]
 
 
-def choose_sources(candidates: list[str] | None, references: list[str] | None) -> SourceChoice:
-    """Resolve the names (unknown names are errors); note which are not installed."""
+def choose_sources(candidates: list[str] | None, references: list[str] | None, full: bool = False) -> SourceChoice:
+    """Resolve the names (unknown names are errors); note which are not installed. By default every source of
+    the candidate and reference kinds, the compiled ones only in a ``full`` run."""
     candidates = default_source_names(CANDIDATE_KINDS) if candidates is None else candidates
-    references = default_source_names(REFERENCE_KINDS) if references is None else references
+    if references is None:
+        references = default_source_names(FULL_REFERENCE_KINDS if full else REFERENCE_KINDS)
     if not candidates or not references:
         raise InputError("compare needs at least one candidate and one reference source.")
     specs = {name: get_spec(name) for name in [*candidates, *references]}
@@ -404,7 +408,7 @@ def compare_sources(
                         threshold=threshold, repeats=repeats, budget=budget, repeat_seconds=repeat_seconds,
                         device=device, threads=threads, eps=eps, full=full)
     selected_cases = select_cases(cases, models, full)
-    choice = choose_sources(candidates, references)
+    choice = choose_sources(candidates, references, full)
     options = {
         key: value for key, value in (("device", device), ("threads", threads), ("eps", eps)) if value is not None
     }
