@@ -764,7 +764,9 @@ def test_the_summary_of_the_default_run_with_its_kind_cells_fits_in_40_lines(mon
     kinds = report.table[report.table["derivative"] != "gradient"]
     assert set(zip(kinds["case"], kinds["derivative"])) == {
         ("softmax-k5-d4-m6", kind) for kind in SOFTMAX_KINDS} | {("seed", "hvp"), ("hand-adbench-test", "jacobian"),
-                                                                 ("ba-adbench-test", "jacobian")}
+                                                                 ("ba-adbench-test", "jacobian"),
+                                                                 ("ode-n1000-s1", "jvp"), ("ode-n1000-s1", "vjp"),
+                                                                 ("kmeans-k10-n1000-d8", "hvp")}
     assert kinds["verdict"].isin(["PASS", "FAIL", "UNAVAILABLE"]).all() and kinds["as_expected"].sum() == (
         kinds["verdict"] != "UNAVAILABLE").sum()
     lines = report.summary().splitlines()
