@@ -906,21 +906,23 @@ def test_the_matrix_gives_each_source_its_outcome_on_each_workload():
     table = _cells([("m", "m-1", "numpy", "fd", "PASS"), ("m", "m-1", "bug", "fd", "FAIL"),
                     ("m", "m-1", "torch", "fd", "FAIL"), ("m", "m-1", "numpy", "torch", "PASS"),
                     ("m", "m-1", "bug", "torch", "FAIL"), ("m", "m-1", "jax", "fd", "UNAVAILABLE"),
-                    ("q", "q-1", "numpy", "fd", "PASS"), ("q", "q-1", "numpy", "fd", "PASS")])
+                    ("q", "q-1", "numpy", "fd", "PASS"), ("q", "q-1", "numpy", "fd", "PASS"),
+                    ("q", "q-1", "numpy", "tc", "ERROR")])
     sources = _timings([("m", "m-1", 5, name, 2e-3) for name in ("numpy", "bug", "torch", "fd", "jax")]
-                       + [("q", "q-1", 5, name, 4e-3) for name in ("numpy", "fd")])
+                       + [("q", "q-1", 5, name, 4e-3) for name in ("numpy", "fd", "tc")])
     sources.loc[sources["source"] == "bug", "kind"] = "planted-bug"
     sources.loc[sources["source"] == "jax", "outcome"] = "UNAVAILABLE"
+    sources.loc[sources["source"] == "tc", "outcome"] = "ERROR"  # its own failure: numpy's cell with it is no verdict
     found = workload_outcomes(table, sources).set_index(["model", "source"])
     # fd is failed by torch's FAIL, not by the planted bug's it catches; torch by its own cell against fd
     assert found["outcome"].to_dict() == {("m", "numpy"): "PASS", ("m", "bug"): "FAIL", ("m", "torch"): "FAIL",
                                           ("m", "fd"): "FAIL", ("m", "jax"): "UNAVAILABLE", ("q", "numpy"): "PASS",
-                                          ("q", "fd"): "PASS"}
+                                          ("q", "fd"): "PASS", ("q", "tc"): "ERROR"}
     assert found.loc[("m", "bug"), "as_expected"] and not found.loc[("m", "torch"), "as_expected"]
     assert found.loc[("q", "fd"), "cost_ratio"] == pytest.approx(4.0)
     texts = [text.get_text() for text in matrix_figure(table, sources).axes[0].texts]
     assert "FAIL ✓\nx2" in texts and texts.count("FAIL !\nx2") == 2 and "UNAVAILABLE" in texts
-    assert texts.count("n/a") == 3  # q has no bug, torch or jax
+    assert texts.count("n/a") == 4  # q has no bug, torch or jax; m no tc
 
 
 def test_the_html_colours_the_outcome_and_marks_the_expectation(cli_run):

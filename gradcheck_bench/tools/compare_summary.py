@@ -140,7 +140,8 @@ def workload_outcomes(table: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFram
 
     The outcome is the worst (:data:`WORST_FIRST`) over the model's gradient cells the source is in, as candidate
     or reference, with a source that is not a planted bug (so an oracle is not failed by the bug it catches; a
-    planted bug by its own cells); UNAVAILABLE, TIMEOUT or ERROR where the source has no gradient there.
+    planted bug by its own cells); UNAVAILABLE, TIMEOUT or ERROR where the source itself has no gradient there
+    (a cell that is not checked because its partner has none does not count against it).
     """
     grads = table[derivatives_of(table) == GRADIENT]
     timed = sources[derivatives_of(sources) == GRADIENT]
@@ -149,7 +150,8 @@ def workload_outcomes(table: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFram
     for (model, name), measured in timed.groupby(["model", "source"], sort=False):
         cells = grads[(grads["model"] == model) & ((grads["candidate"] == name)  # references are never bugs
                                                    | ((grads["reference"] == name) & ~grads["candidate"].isin(bugs)))]
-        verdicts = set(cells["verdict"]) | set(measured["outcome"]) - {"OK"}
+        # its own measurement's problem, and the verdicts of its cells: a partner's ERROR is not its outcome
+        verdicts = (set(cells["verdict"]) & {PASS, FAIL}) | (set(measured["outcome"]) - {"OK"})
         outcome = next((o for o in WORST_FIRST if o in verdicts), UNAVAILABLE)
         expected = FAIL if name in bugs else PASS
         finished = measured.loc[measured["outcome"] == "OK", "cost_ratio"]
