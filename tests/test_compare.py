@@ -1006,3 +1006,13 @@ def test_compiled_sources_join_a_full_run_not_the_default_one():
     assert "torch-compile" not in set(default.table["reference"])  # its compile is most of a minute over the cases
     full = compare_sources(["linear1d"], ["numpy"], None, repeats=1, show_progress=False, full=True)
     assert set(full.table["reference"]) == set(default.table["reference"]) | {"torch-compile"}
+
+
+def test_a_planted_bug_that_changes_nothing_at_a_case_is_expected_to_pass():
+    # ode's gradient of y_{n-1} is identically zero at gradbench's sizes (n > 4 s): the bug there changes nothing
+    report = compare_sources(["ode-n1000-s1", "seed"], ["numpy", "numpy-buggy"], ["fd"], repeats=1,
+                             show_progress=False)
+    rows = report.table[report.table["candidate"] == "numpy-buggy"].set_index("case")
+    assert rows.loc["ode-n1000-s1", "verdict"] == "PASS" and rows.loc["ode-n1000-s1", "expected"] == "PASS"
+    assert "leaves this derivative unchanged" in rows.loc["ode-n1000-s1", "message"]
+    assert rows.loc["seed", "verdict"] == "FAIL" and rows.loc["seed", "expected"] == "FAIL"

@@ -670,7 +670,7 @@ def _row(case: Case, kind: str, candidate: str, reference: str,
          measurements: dict[tuple[str, str, str], Measurement], checked: CellRun[dict[str, Any]] | None,
          threshold: float | None, facts: CaseFacts) -> dict[str, Any]:
     ours, theirs = measurements[case.name, kind, candidate], measurements[case.name, kind, reference]
-    expected = FAIL if get_spec(candidate).kind == "planted-bug" else PASS  # a planted bug is wrong in every kind
+    expected = _expected(case, kind, candidate, measurements)
     row: dict[str, Any] = {
         "case": case.name, "model": case.model.name, "parameters": facts.parameters, "examples": facts.examples,
         "relu_margin": facts.relu_margin, "derivative": kind, "candidate": candidate, "reference": reference,
@@ -692,7 +692,29 @@ def _row(case: Case, kind: str, candidate: str, reference: str,
     if checked.outcome != OK or checked.value is None:  # the check raised, or ran out of budget
         return {**row, "verdict": checked.outcome, "as_expected": False,
                 "message": compare_summary.CHECK_PREFIX + checked.message}
-    return {**row, **checked.value, "as_expected": checked.value["verdict"] == expected}
+    unchanged = get_spec(candidate).kind == "planted-bug" and expected == PASS
+    said = {"message": UNCHANGED_BY_THE_BUG} if unchanged else {}
+    return {**row, **checked.value, **said, "as_expected": checked.value["verdict"] == expected}
+
+
+UNCHANGED_BY_THE_BUG = ("the planted bug leaves this derivative unchanged at this point (it equals the hand-written "
+                        "one), so the expected verdict is PASS")
+
+
+def _expected(case: Case, kind: str, candidate: str, measurements: dict[tuple[str, str, str], Measurement]) -> str:
+    """FAIL for a planted bug, PASS for every other source; but a planted bug whose derivative equals the
+    hand-written one at this point (ode's gradient at gradbench's sizes, identically zero) is expected to PASS:
+    no check can see a mistake that changes nothing there. Known only where the hand-written source was measured
+    on the case too (it is in every default run); otherwise FAIL."""
+    if get_spec(candidate).kind != "planted-bug":
+        return PASS
+    bug, right = measurements.get((case.name, kind, candidate)), measurements.get((case.name, kind, BASELINE_SOURCE))
+    if bug is None or right is None or bug.outcome != OK or right.outcome != OK:
+        return FAIL
+    assert bug.gradient is not None and right.gradient is not None
+    same = all(np.array_equal(np.asarray(bug.gradient[name]), np.asarray(right.gradient[name]))
+               for name in right.gradient)
+    return PASS if same else FAIL
 
 
 SOURCE_COLUMNS = [
