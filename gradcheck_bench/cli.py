@@ -299,6 +299,10 @@ def run_directional(args: argparse.Namespace) -> int:
 
 
 COMPARE_OUTPUT = Path("results") / "compare"
+QUICK_REPEATS = 3
+"""Timed warm calls per source and case in the default run: a first run takes about a minute."""
+FULL_REPEATS = 5
+"""Timed warm calls per source and case with ``--full``, whose timings the research figure draws."""
 
 
 def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
@@ -321,8 +325,8 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
                              "first case when no --cases are named)")
     parser.add_argument("--output", type=Path, default=COMPARE_OUTPUT, help=f"folder for the tables, pictures and "
                         f"report.html (default: {COMPARE_OUTPUT})")
-    parser.add_argument("--repeats", type=positive_int, default=5, help="timed warm calls per source and case "
-                        "(default: 5)")
+    parser.add_argument("--repeats", type=positive_int, default=None, help="timed warm calls per source and case, "
+                        f"the median kept (default: {QUICK_REPEATS}, with --full {FULL_REPEATS})")
     parser.add_argument("--budget", type=positive_float, default=DEFAULT_BUDGET, metavar="SECONDS",
                         help="wall time one source may take on one case; past it the cell is TIMEOUT and the run "
                              f"goes on (default: {DEFAULT_BUDGET:g})")
@@ -351,8 +355,9 @@ def run_compare(args: argparse.Namespace) -> int:
     """
     from .tools.compare import EXIT_INCOMPLETE, compare_sources
 
+    repeats = args.repeats or (FULL_REPEATS if args.full else QUICK_REPEATS)
     report = compare_sources(args.cases, args.candidates, args.references, derivatives=args.derivatives,
-                             threshold=args.threshold, repeats=args.repeats, budget=args.budget, device=args.device,
+                             threshold=args.threshold, repeats=repeats, budget=args.budget, device=args.device,
                              threads=args.threads, eps=args.eps, models=args.model, full=args.full)
     report.write(args.output)
     print(report.text(args.output) if args.rows else report.summary(args.output))
