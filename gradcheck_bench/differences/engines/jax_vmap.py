@@ -1,13 +1,16 @@
-"""The JAX engine: ``jit(vmap(cost))`` of the model's own cost over a chunk of perturbed vectors.
+"""The JAX engine: ``jit(vmap(cost))`` of the model's own cost over a block of perturbed vectors.
 
 For any model whose cost is written against ``xp``: the cost is called with
 ``xp=jax.numpy`` in float64 (inside JAX's scoped x64 context, so the caller's
-JAX settings are left alone). Every chunk has the same shape (the last one is
-padded) and the compiled function is kept per cost and parameter layout, so
-XLA compiles once per layout and chunk shape. Compiling unrolls the cost's
-Python loops, which for a long recurrence can take longer than the loop
-engine's whole run: ``engine="auto"`` therefore never picks this engine; name
-it. JAX is imported only when the engine is used.
+JAX settings are left alone). Chunks are evaluated in cache-sized blocks of
+one size (the last one padded), whose perturbed rows live in one reused
+buffer, and the compiled function is kept per cost and parameter layout, so
+XLA compiles once per cost, layout and block size and every later call
+reuses it. Compiling unrolls the cost's Python loops, which for a long
+recurrence can take longer than the loop engine's whole run: ``engine="auto"``
+therefore takes this engine only where it times the candidates
+(``measured_only``), on warm blocks, and only when it beats the loop there.
+JAX is imported only when the engine is used.
 """
 
 from __future__ import annotations
@@ -19,12 +22,12 @@ import numpy as np
 
 from ...models import Model, Params
 from ...ravel import parameter_count, ravel
-from . import (FLOAT_BYTES, ChunkEvaluator, EngineUnsuitable, FDEngine, costs_of_batch, handles_framework, numpy_pass_bytes,
-               perturbed_batch, require_agreement)
+from . import (FLOAT_BYTES, ChunkEvaluator, EngineUnsuitable, FDEngine, PerturbedBatch, blockwise, cache_block,
+               costs_of_batch, handles_framework, numpy_pass_bytes, require_agreement)
 
 
 def padded(indices: np.ndarray, steps: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Repeat the last coordinate so every chunk has ``size`` entries (one compiled shape)."""
+    """Repeat the last coordinate so every block has ``size`` entries (one compiled shape)."""
     missing = size - indices.size
     return np.pad(indices, (0, missing), mode="edge"), np.pad(steps, (0, missing), mode="edge")
 
@@ -54,7 +57,8 @@ def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
     batched_cost = batched_cost_for(model.cost, tuple((name, np.shape(v), str(v.dtype)) for name, v in params.items()))
     with x64_scope():
         X_device, Y_device = to_jax(X), to_jax(Y)
-    chunk = {"size": 0}
+    block = cache_block(bytes_per_coordinate(model, params, X, Y))
+    rows_of = PerturbedBatch(flat)
 
     def run(batch: np.ndarray) -> np.ndarray:
         try:
@@ -64,15 +68,15 @@ def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
             raise EngineUnsuitable(f"its cost does not run under jax.jit(jax.vmap) ({type(error).__name__}: "
                                    f"{str(error)[:200]})") from error
 
-    require_agreement(float(run(flat[None].copy())[0]), model, params, X, Y, "jax.numpy")
+    # at the point itself, in the blocks' shape (one compile): rows 0 and block are moved by a zero step
+    at_point = run(rows_of.fill(np.zeros(block, dtype=np.intp), np.zeros(block)))
+    require_agreement(float(at_point[0]), model, params, X, Y, "jax.numpy")
 
     def evaluate(indices: np.ndarray, steps: np.ndarray) -> np.ndarray:
-        k = indices.size
-        chunk["size"] = max(chunk["size"], k)
-        batch = perturbed_batch(flat, *padded(indices, steps, chunk["size"]))
-        return costs_of_batch(run(batch), batch)[:, :k]
+        batch = rows_of.fill(*padded(indices, steps, block))  # one shape: compiled once
+        return costs_of_batch(run(batch), batch)[:, :indices.size]
 
-    return evaluate
+    return blockwise(evaluate, block)
 
 
 def bytes_per_coordinate(model: Model, params: Params, X: Any, Y: Any) -> int:
@@ -90,4 +94,6 @@ ENGINE = FDEngine(
     handles=handles_framework("jax"),
     bytes_per_coordinate=bytes_per_coordinate,
     requires=("jax",),
+    auto_rank=40,
+    measured_only=True,
 )
