@@ -17,8 +17,8 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
-from .engines import (DEFAULT_MEMORY_BUDGET, Chunk, ChunkEvaluator, EngineUnsuitable, FDEngine, auto_order, choose_engine,
-                      layout_of)
+from .engines import (BLOCK_LIMITS, DEFAULT_MEMORY_BUDGET, Chunk, ChunkEvaluator, EngineUnsuitable, FDEngine,
+                      auto_order, choose_engine, layout_of)
 from ..errors import InputError
 from ..models import Model, Params, cost_model
 from ..progress import progress_bar
@@ -103,13 +103,15 @@ def perturbed_costs(model: Model, params: Params, X: Any, Y: Any, indices: np.nd
 MEASURED_CHOICE_MINIMUM = 128
 """``engine="auto"`` measures the candidate engines on a run of at least this many coordinates (below it the
 ranking decides: measuring would cost more than any choice saves)."""
-PROBE_COORDINATES = 64
-"""How many coordinates each candidate engine evaluates when ``auto`` times it (a few of its blocks)."""
+PROBE_COORDINATES = BLOCK_LIMITS[1]
+"""How many coordinates each candidate engine evaluates when ``auto`` times it: whole blocks of every batched
+engine (their blocks are powers of two up to this), so no engine's time includes padding."""
 PROBE_ROUNDS = 3
 """Times each candidate is timed, alternating, keeping its fastest: the first runs after a compile are slow,
 and one slow round on a busy machine must not decide the choice that is then kept for the process."""
-DROP_FACTOR = 2.0
-"""After a round, a candidate more than this many times slower than the fastest is not timed again."""
+DROP_FACTOR = 4.0
+"""After a round, a candidate more than this many times slower than the fastest is not timed again (a generous
+factor: a compiled engine's first rounds after its compile run several times slower than its later ones)."""
 LOOP_MARGIN = 0.9
 """Another engine replaces the loop only when it took at most this fraction of the loop's time on the probe:
 a near tie is left to the reference, so timing noise cannot make ``auto`` slower than the loop."""
@@ -147,7 +149,7 @@ def measured_run(candidates: list[FDEngine], model: Model, params: Params, X: An
         for _ in range(PROBE_ROUNDS):
             fastest = min(seconds.values(), default=np.inf)
             for name, evaluate in list(evaluators.items()):
-                if seconds[name] > DROP_FACTOR * fastest and name != "loop":  # clearly out of the running
+                if seconds[name] > DROP_FACTOR * fastest:  # clearly out of the running
                     continue
                 start = time.perf_counter()
                 try:

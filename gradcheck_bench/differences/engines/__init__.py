@@ -185,15 +185,19 @@ BLOCK_WORKING_SET = 16 * 2**20
 typical server, so a block's perturbed rows and intermediates are still cached when the next op reads
 them. Past it, the time per pass jumps several-fold (docs/engines.md shows the sweep)."""
 BLOCK_LIMITS = (4, 128)
-"""Fewest and most coordinates in one block: below, the per-call overhead dominates; above, it is paid off."""
+"""Fewest and most coordinates in one block (powers of two): below, the per-call overhead dominates; above, it
+is paid off."""
 
 
 def cache_block(bytes_per_coordinate: int | np.ndarray) -> int:
-    """Coordinates per block of a batched engine: as many as keep the block's working set (both passes of
-    each coordinate) within :data:`BLOCK_WORKING_SET`, within :data:`BLOCK_LIMITS`."""
+    """Coordinates per block of a batched engine: the largest power of two whose block keeps its working set
+    (both passes of each coordinate) within :data:`BLOCK_WORKING_SET`, within :data:`BLOCK_LIMITS`.
+
+    A power of two, so that ``auto``'s probe (a multiple of the largest block) is whole blocks for every engine.
+    """
     fewest, most = BLOCK_LIMITS
-    need = max(int(np.max(bytes_per_coordinate)), 1)
-    return int(min(max(BLOCK_WORKING_SET // need, fewest), most))
+    fits = BLOCK_WORKING_SET // max(int(np.max(bytes_per_coordinate)), 1)
+    return int(min(max(2 ** int(np.log2(max(fits, 1))), fewest), most))
 
 
 class PerturbedBatch:
