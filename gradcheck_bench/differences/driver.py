@@ -106,7 +106,7 @@ ranking decides: measuring would cost more than any choice saves)."""
 PROBE_COORDINATES = BLOCK_LIMITS[1]
 """How many coordinates each candidate engine evaluates when ``auto`` times it: whole blocks of every batched
 engine (their blocks are powers of two up to this), so no engine's time includes padding."""
-PROBE_ROUNDS = 3
+PROBE_ROUNDS = 5
 """Times each candidate is timed, alternating, keeping its fastest: the first runs after a compile are slow,
 and one slow round on a busy machine must not decide the choice that is then kept for the process."""
 DROP_FACTOR = 4.0

@@ -22,8 +22,9 @@ import numpy as np
 
 from ...models import Model, Params
 from ...ravel import parameter_count, ravel
+from ...counting import record_passes
 from . import (FLOAT_BYTES, ChunkEvaluator, EngineUnsuitable, FDEngine, PerturbedBatch, blockwise, cache_block,
-               costs_of_batch, handles_framework, numpy_pass_bytes, require_agreement)
+               costs_of_batch, handles_framework, layout_of, numpy_pass_bytes, require_agreement)
 
 
 def padded(indices: np.ndarray, steps: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -79,6 +80,54 @@ def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
     return blockwise(evaluate, block)
 
 
+MAX_UNROLLED_OPERATIONS = 2000
+"""``auto`` tries this engine only for costs whose NumPy pass runs at most this many array operations: tracing
+and compiling unroll every one of them (a recurrence over a sequence becomes tens of thousands), and XLA's
+compile time grows faster than the program, to minutes where the loop takes seconds."""
+
+
+class _CountingArray(np.ndarray):
+    """An ndarray that counts the ufuncs and NumPy functions applied to it (one pass's operations)."""
+
+    operations = 0
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        _CountingArray.operations += 1
+        plain = tuple(value.view(np.ndarray) if isinstance(value, _CountingArray) else value for value in inputs)
+        if "out" in kwargs:
+            kwargs["out"] = tuple(value.view(np.ndarray) if isinstance(value, _CountingArray) else value
+                                  for value in kwargs["out"])
+        result = getattr(ufunc, method)(*plain, **kwargs)
+        return result.view(_CountingArray) if isinstance(result, np.ndarray) else result
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        _CountingArray.operations += 1
+        return super().__array_function__(func, types, args, kwargs)
+
+
+_OPERATIONS: dict[Any, float] = {}
+
+
+def operation_count(model: Model, params: Params, X: Any, Y: Any) -> float:
+    """Array operations in one NumPy pass of the cost, counted once per cost and layout (inf: it would not run
+    on a counting array, so its size is unknown). The pass is a real one and is counted as such."""
+    key = (model.cost, layout_of(params, X, Y))
+    if key not in _OPERATIONS:
+        _CountingArray.operations = 0
+        record_passes(1)
+        try:
+            model.cost({name: np.asarray(value).view(_CountingArray) for name, value in params.items()}, X, Y)
+            _OPERATIONS[key] = float(_CountingArray.operations)
+        except Exception:  # the user's cost, on an ndarray subclass: whatever it raises, its size is unknown
+            _OPERATIONS[key] = float("inf")
+    return _OPERATIONS[key]
+
+
+def small_program(model: Model, params: Params, X: Any, Y: Any) -> bool:
+    """Whether tracing the cost gives a program XLA compiles in moments (see :data:`MAX_UNROLLED_OPERATIONS`)."""
+    return operation_count(model, params, X, Y) <= MAX_UNROLLED_OPERATIONS
+
+
 def bytes_per_coordinate(model: Model, params: Params, X: Any, Y: Any) -> int:
     """Two passes per coordinate, each a whole perturbed parameter vector and a working set like the NumPy pass's.
 
@@ -95,5 +144,6 @@ ENGINE = FDEngine(
     bytes_per_coordinate=bytes_per_coordinate,
     requires=("jax",),
     auto_rank=40,
+    auto_suits=small_program,
     measured_only=True,
 )
