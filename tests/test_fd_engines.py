@@ -423,3 +423,26 @@ def test_jax_compiles_once_per_cost_layout_and_block(monkeypatch: pytest.MonkeyP
     central_differences(model, params, X, Y, DEFAULT_EPS, "jax", memory_budget=2**22)  # other chunks, same block
     compiled = jax_vmap.batched_cost_for(model.cost, layout)
     assert compiled._cache_size() == 1
+
+
+def recurrence_cost(steps: int):
+    def cost(params, X, Y, xp=np):
+        h = params["w"]
+        for _ in range(steps):  # two array operations a step: jax would trace and compile every one
+            h = xp.tanh(0.5 * h)
+        return xp.sum(h * X)
+    cost.__qualname__ = f"recurrence_{steps}"
+    return cost
+
+
+def test_auto_times_jax_only_for_costs_whose_traced_program_stays_small() -> None:
+    usable("jax")
+    from gradcheck_bench.differences.engines import jax_vmap
+
+    params, X = {"w": np.linspace(-1.0, 1.0, 200)}, np.ones(200)
+    for steps, timed in ((10, True), (jax_vmap.MAX_UNROLLED_OPERATIONS // 2 + 1, False)):
+        model = gb.Model(name=f"recurrence-{steps}", cost=recurrence_cost(steps))
+        assert 2 * steps <= jax_vmap.operation_count(model, params, X, None) <= 2 * steps + 4
+        candidates = [engine.name for engine in engines_module.auto_order(model, params, X, None, measuring=True)]
+        assert ("jax" in candidates) is timed and candidates[-1] == "loop"
+        assert "jax" not in [engine.name for engine in engines_module.auto_order(model, params, X, None)]

@@ -111,7 +111,8 @@ _OPERATIONS: dict[Any, float] = {}
 def operation_count(model: Model, params: Params, X: Any, Y: Any) -> float:
     """Array operations in one NumPy pass of the cost, counted once per cost and layout (inf: it would not run
     on a counting array, so its size is unknown). The pass is a real one and is counted as such."""
-    key = (model.cost, layout_of(params, X, Y))
+    # by the cost's name, as auto keeps its choice: a derived cost is a new closure at every check
+    key = (model.name, getattr(model.cost, "__qualname__", ""), layout_of(params, X, Y))
     if key not in _OPERATIONS:
         _CountingArray.operations = 0
         record_passes(1)

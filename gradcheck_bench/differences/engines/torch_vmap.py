@@ -1,8 +1,8 @@
 """The PyTorch engine: ``torch.func.vmap`` of the model's own cost over a chunk of perturbed vectors.
 
 For any model whose cost is written against ``xp``: the cost is called with
-torch's Array API namespace (as the ``torch`` source does) on float64 tensors, on the CPU, under ``torch.no_grad`` (only
-forward passes), and vmapped over the rows of a ``(2k, n)`` batch of
+torch's Array API namespace (as the ``torch`` source does) on float64 tensors, on the CPU, under
+``torch.inference_mode`` (only forward passes), and vmapped over the rows of a ``(2k, n)`` batch of
 perturbed flat parameter vectors, in cache-sized blocks of ``k`` coordinates. Data (X, Y) is converted leaf by leaf:
 float arrays become float64 tensors, integer arrays keep their dtype (token
 ids index as they did), anything else is passed as it is.
