@@ -107,11 +107,15 @@ PROBE_COORDINATES = BLOCK_LIMITS[1]
 """How many coordinates each candidate engine evaluates when ``auto`` times it: whole blocks of every batched
 engine (their blocks are powers of two up to this), so no engine's time includes padding."""
 PROBE_ROUNDS = 5
-"""Times each candidate is timed, alternating, keeping its fastest: the first runs after a compile are slow,
-and one slow round on a busy machine must not decide the choice that is then kept for the process."""
+"""Times each candidate is timed, alternating; the median round counts: neither the slow first runs after a
+compile nor one lucky round of an engine whose time varies several-fold on a busy machine decides the choice
+that is then kept for the process."""
 DROP_FACTOR = 4.0
 """After a round, a candidate more than this many times slower than the fastest is not timed again (a generous
 factor: a compiled engine's first rounds after its compile run several times slower than its later ones)."""
+PROBE_SHARE = 0.5
+"""Rounds after the second stop once measuring has taken this share of the loop's estimated whole run (a cost
+whose every pass is slow, like the LSTM's, gets two rounds, not five)."""
 LOOP_MARGIN = 0.9
 """Another engine replaces the loop only when it took at most this fraction of the loop's time on the probe:
 a near tie is left to the reference, so timing noise cannot make ``auto`` slower than the loop."""
@@ -123,7 +127,8 @@ def measured_run(candidates: list[FDEngine], model: Model, params: Params, X: An
                  steps: np.ndarray, memory_budget: int, progress: bool | None,
                  engine_options: Mapping[str, Any] | None) -> EngineRun:
     """``auto`` by measurement: each candidate is prepared and warmed (a compile it caches for later calls is
-    paid here, not timed), then times the same coordinates, and the fastest runs the rest; the choice is kept
+    paid here, not timed), then times the same coordinates in alternating rounds, and the fastest median round
+    runs the rest; the choice is kept
     for this cost, layout and dtype. The loop is always a candidate and keeps the run unless another engine
     beats it by a clear margin (:data:`LOOP_MARGIN`), so warm ``auto`` is not slower than the loop; the chosen
     engine's probe costs are reused."""
@@ -145,8 +150,12 @@ def measured_run(candidates: list[FDEngine], model: Model, params: Params, X: An
                 evaluators[candidate.name] = evaluate
             except EngineUnsuitable as reason:
                 notes.append(f"the {candidate.name} engine was not used: {reason}")
-        seconds = dict.fromkeys(evaluators, np.inf)
-        for _ in range(PROBE_ROUNDS):
+        rounds: dict[str, list[float]] = {name: [] for name in evaluators}
+        spent = 0.0
+        for number in range(PROBE_ROUNDS):
+            seconds = {name: float(np.median(times)) if times else 0.0 for name, times in rounds.items()}
+            if number >= 2 and spent > PROBE_SHARE * seconds.get("loop", np.inf) * indices.size / probe.size:
+                break  # enough measuring: more rounds would cost a good share of the loop's whole run
             fastest = min(seconds.values(), default=np.inf)
             for name, evaluate in list(evaluators.items()):
                 if seconds[name] > DROP_FACTOR * fastest:  # clearly out of the running
@@ -156,9 +165,12 @@ def measured_run(candidates: list[FDEngine], model: Model, params: Params, X: An
                     probed[name] = evaluate(indices[probe], steps[probe])
                 except EngineUnsuitable as reason:  # a coordinate the warm-up did not reach
                     notes.append(f"the {name} engine was not used: {reason}")
-                    del evaluators[name], seconds[name]
+                    del evaluators[name], rounds[name]
                     continue
-                seconds[name] = min(seconds[name], time.perf_counter() - start)
+                elapsed = time.perf_counter() - start
+                rounds[name].append(elapsed)
+                spent += elapsed
+        seconds = {name: float(np.median(times)) for name, times in rounds.items()}
         chosen_name = min(seconds, key=seconds.__getitem__)
         if "loop" in seconds and seconds[chosen_name] > LOOP_MARGIN * seconds["loop"]:
             chosen_name = "loop"
