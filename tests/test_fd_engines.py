@@ -283,3 +283,180 @@ def test_chunks_stay_cache_sized_for_an_engine_that_asks_for_it() -> None:
     for start, stop in ranges:
         assert stop - start == 1 or need[start:stop].sum() <= engine.fast_chunk_bytes
     assert need.sum() > engines_module.DEFAULT_MEMORY_BUDGET / 100  # the budget alone would allow far larger chunks
+
+
+def tanh_logistic_cost(params, X, Y, xp=np):
+    """A user's cost written against xp (issue 22's shape, smaller): no engine knows its structure."""
+    return xp.mean(xp.log(1 + xp.exp(-Y * (params["v"] @ xp.tanh(params["A"] @ X) + params["c"]))))
+
+
+def rbf_cost(params, X, Y, xp=np):
+    distances = xp.sum((params["c"][:, None, :] - X[None, :, :]) ** 2, axis=-1)
+    return xp.sum(xp.exp(-distances)) / X.shape[0]
+
+
+def xp_point(cost_name: str):
+    rng = np.random.default_rng(11)
+    if cost_name == "tanh-logistic":
+        params = {"A": rng.standard_normal((30, 4)), "v": rng.standard_normal(30) / 5, "c": np.zeros(1)}
+        return gb.Model(name="test-tanh-logistic", cost=tanh_logistic_cost), params, rng.standard_normal((4, 9)), \
+            np.sign(rng.standard_normal(9))
+    return gb.Model(name="test-rbf", cost=rbf_cost), {"c": rng.standard_normal((50, 3))}, \
+        rng.standard_normal((7, 3)), None
+
+
+@pytest.mark.parametrize("engine", ["torch", "jax", "auto"])
+@pytest.mark.parametrize("cost_name", ["tanh-logistic", "rbf"])
+def test_batched_engines_agree_with_the_loop_on_costs_written_against_xp(engine: str, cost_name: str,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    if engine != "auto":
+        usable(engine)
+    monkeypatch.setattr(fdmod, "_MEASURED", {})
+    model, params, X, Y = xp_point(cost_name)
+    reference = central_differences(model, params, X, Y, DEFAULT_EPS, "loop")
+    result = central_differences(model, params, X, Y, DEFAULT_EPS, engine)
+    bound = rounding_bound(float(model.cost(params, X, Y)), DEFAULT_EPS)
+    assert np.max(np.abs(result - reference)) <= bound
+    # and at a step where rounding is negligible, to float64 precision (a wrong coordinate would show here)
+    assert relative_difference(central_differences(model, params, X, Y, COMPARISON_EPS, engine),
+                               central_differences(model, params, X, Y, COMPARISON_EPS, "loop")) <= 1e-12
+
+
+def test_the_perturbed_batch_reuses_one_buffer_and_moves_only_the_asked_entries() -> None:
+    flat = np.random.default_rng(12).standard_normal(500)
+    rows_of = engines_module.PerturbedBatch(flat)
+    first = rows_of.fill(np.array([3, 7, 499]), np.array([0.5, 0.25, 2.0]))
+    buffer = rows_of.buffer
+    for indices in (np.array([0, 1]), np.array([10, 250, 7]), np.arange(480, 483)):
+        steps = np.linspace(0.1, 0.3, indices.size)
+        rows = rows_of.fill(indices, steps)
+        assert rows_of.buffer is buffer and np.shares_memory(rows, first)  # the same memory, not a new copy
+        for j, (i, step) in enumerate(zip(indices, steps)):
+            for row, sign in ((rows[j], 1.0), (rows[indices.size + j], -1.0)):
+                expected = flat.copy()
+                expected[i] = flat[i] + sign * step
+                assert np.array_equal(row, expected)  # every other entry is back to the point
+    assert rows_of.allocations == 1
+    rows_of.fill(np.arange(4), np.ones(4))  # a larger chunk than any before: the one time it grows
+    assert rows_of.allocations == 2 and np.array_equal(rows_of.fill(np.array([5]), np.ones(1))[1], flat - np.eye(500)[5])
+
+
+@pytest.mark.parametrize("engine", ["numpy-batched", "torch", "jax"])
+def test_a_batched_engine_holds_a_block_of_rows_not_two_copies_per_coordinate(engine: str) -> None:
+    usable(engine)
+    params, X, Y = random_case((4, 60, 50, 1), 4, seed=13)
+    model = MLP if engine == "numpy-batched" else cost_model(exercise_cost)
+    n = parameter_count(params)
+    evaluate = ENGINES[engine].prepare(model, params, X, Y)
+    indices, steps = np.arange(n), np.full(n, 1e-3)
+    evaluate(indices[:2], steps[:2])  # first-call costs (imports, a compile) are not the chunk's memory
+    tracemalloc.start()
+    try:
+        evaluate(indices, steps)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    block = engines_module.cache_block(ENGINES[engine].bytes_per_coordinate(model, params, X, Y))
+    assert block < n // 8
+    assert peak < 2 * n * n * 8 / 8  # a copy of the whole vector per pass would need 2n rows of n floats
+
+
+def test_auto_measures_once_per_cost_and_layout_and_keeps_its_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fdmod, "_MEASURED", {})
+    model, params, X, Y = xp_point("rbf")
+    prepared: list[str] = []
+    for name in ("loop", "torch", "jax"):
+        if name in gb.fd_engines():
+            engine = ENGINES[name]
+
+            def counting_prepare(*args, _name=name, _prepare=engine.prepare):
+                prepared.append(_name)
+                return _prepare(*args)
+
+            monkeypatch.setitem(ENGINES, name, gb.FDEngine(**{**engine.__dict__, "prepare": counting_prepare}))
+    first = central_differences(model, params, X, Y, COMPARISON_EPS, "auto")
+    assert len(fdmod._MEASURED) == 1 and sorted(set(prepared)) == sorted(
+        name for name in ("loop", "torch", "jax") if name in gb.fd_engines())
+    chosen = next(iter(fdmod._MEASURED.values()))
+    prepared.clear()
+    second = central_differences(model, params, X, Y, COMPARISON_EPS, "auto")
+    assert prepared == [chosen]  # no second measurement: only the kept choice is prepared
+    assert np.array_equal(first, second)
+    moved = {"c": params["c"] + 1.0}  # another point of the same layout shares the choice
+    central_differences(model, moved, X, Y, COMPARISON_EPS, "auto")
+    assert len(fdmod._MEASURED) == 1
+    central_differences(model, {"c": params["c"][:45]}, X, Y, COMPARISON_EPS, "auto")  # a new layout is measured
+    assert len(fdmod._MEASURED) == 2
+
+
+class FakeClock:
+    """``time`` for the driver: only the fake engines below move it, by seconds per coordinate they evaluate."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("other_seconds, chosen", [(0.95, "loop"), (0.5, "other"), (1.5, "loop")])
+def test_auto_leaves_a_near_tie_to_the_loop(other_seconds: float, chosen: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr(fdmod, "time", clock)
+    monkeypatch.setattr(fdmod, "_MEASURED", {})
+
+    def timed(engine: gb.FDEngine, seconds_per_coordinate: float, **changes) -> gb.FDEngine:
+        def prepare(*args):
+            evaluate = engine.prepare(*args)
+
+            def slow(indices, steps):
+                clock.now += seconds_per_coordinate * indices.size
+                return evaluate(indices, steps)
+            return slow
+        return gb.FDEngine(**{**engine.__dict__, "prepare": prepare, **changes})
+
+    from gradcheck_bench.differences.engines import loop as loop_module
+
+    for name in list(ENGINES):  # only these two: the loop, and another engine that evaluates the same passes
+        monkeypatch.delitem(ENGINES, name)
+    monkeypatch.setitem(ENGINES, "loop", timed(loop_module.ENGINE, 1.0))
+    monkeypatch.setitem(ENGINES, "other", timed(loop_module.ENGINE, other_seconds, name="other", auto_rank=50))
+    model, params, X, Y = xp_point("rbf")
+    run = fdmod.perturbed_costs(model, params, X, Y, np.arange(150), np.full(150, 1e-3))
+    assert run.engine == chosen and fdmod._MEASURED[next(iter(fdmod._MEASURED))] == chosen
+
+
+def test_jax_compiles_once_per_cost_layout_and_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    usable("jax")
+    from gradcheck_bench.differences.engines import jax_vmap
+
+    model, params, X, Y = xp_point("tanh-logistic")
+    layout = tuple((name, np.shape(value), str(value.dtype)) for name, value in params.items())
+    for _ in range(2):
+        central_differences(model, params, X, Y, DEFAULT_EPS, "jax")
+    central_differences(model, params, X, Y, DEFAULT_EPS, "jax", memory_budget=2**22)  # other chunks, same block
+    compiled = jax_vmap.batched_cost_for(model.cost, layout)
+    assert compiled._cache_size() == 1
+
+
+def recurrence_cost(steps: int):
+    def cost(params, X, Y, xp=np):
+        h = params["w"]
+        for _ in range(steps):  # two array operations a step: jax would trace and compile every one
+            h = xp.tanh(0.5 * h)
+        return xp.sum(h * X)
+    cost.__qualname__ = f"recurrence_{steps}"
+    return cost
+
+
+def test_auto_times_jax_only_for_costs_whose_traced_program_stays_small() -> None:
+    usable("jax")
+    from gradcheck_bench.differences.engines import jax_vmap
+
+    params, X = {"w": np.linspace(-1.0, 1.0, 200)}, np.ones(200)
+    for steps, timed in ((10, True), (jax_vmap.MAX_UNROLLED_OPERATIONS // 2 + 1, False)):
+        model = gb.Model(name=f"recurrence-{steps}", cost=recurrence_cost(steps))
+        assert 2 * steps <= jax_vmap.operation_count(model, params, X, None) <= 2 * steps + 4
+        candidates = [engine.name for engine in engines_module.auto_order(model, params, X, None, measuring=True)]
+        assert ("jax" in candidates) is timed and candidates[-1] == "loop"
+        assert "jax" not in [engine.name for engine in engines_module.auto_order(model, params, X, None)]

@@ -17,7 +17,8 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
-from .engines import DEFAULT_MEMORY_BUDGET, Chunk, EngineUnsuitable, FDEngine, auto_order, choose_engine, layout_of
+from .engines import (BLOCK_LIMITS, DEFAULT_MEMORY_BUDGET, Chunk, ChunkEvaluator, EngineUnsuitable, FDEngine,
+                      auto_order, choose_engine, layout_of)
 from ..errors import InputError
 from ..models import Model, Params, cost_model
 from ..progress import progress_bar
@@ -81,8 +82,11 @@ def perturbed_costs(model: Model, params: Params, X: Any, Y: Any, indices: np.nd
     """
     candidates = auto_order(model, params, X, Y) if engine == "auto" else [choose_engine(engine, model, params, X, Y)]
     notes: list[str] = []
-    if engine == "auto" and len(candidates) > 1 and indices.size >= MEASURED_CHOICE_MINIMUM:
-        return measured_run(candidates, model, params, X, Y, indices, steps, memory_budget, progress, engine_options)
+    if engine == "auto" and indices.size >= MEASURED_CHOICE_MINIMUM:
+        measured = auto_order(model, params, X, Y, measuring=True)
+        if len(measured) > 1:
+            return measured_run(measured, model, params, X, Y, indices, steps, memory_budget, progress,
+                                engine_options)
     for chosen in candidates:
         try:
             costs = run_engine(chosen, model, params, X, Y, indices, steps, memory_budget, progress, engine_options)
@@ -99,8 +103,22 @@ def perturbed_costs(model: Model, params: Params, X: Any, Y: Any, indices: np.nd
 MEASURED_CHOICE_MINIMUM = 128
 """``engine="auto"`` measures the candidate engines on a run of at least this many coordinates (below it the
 ranking decides: measuring would cost more than any choice saves)."""
-PROBE_COORDINATES = 16
-"""How many coordinates each candidate engine evaluates when ``auto`` measures them."""
+PROBE_COORDINATES = BLOCK_LIMITS[1]
+"""How many coordinates each candidate engine evaluates when ``auto`` times it: whole blocks of every batched
+engine (their blocks are powers of two up to this), so no engine's time includes padding."""
+PROBE_ROUNDS = 5
+"""Times each candidate is timed, alternating; the median round counts: neither the slow first runs after a
+compile nor one lucky round of an engine whose time varies several-fold on a busy machine decides the choice
+that is then kept for the process."""
+DROP_FACTOR = 4.0
+"""After a round, a candidate more than this many times slower than the fastest is not timed again (a generous
+factor: a compiled engine's first rounds after its compile run several times slower than its later ones)."""
+PROBE_SHARE = 0.5
+"""Rounds after the second stop once measuring has taken this share of the loop's estimated whole run (a cost
+whose every pass is slow, like the LSTM's, gets two rounds, not five)."""
+LOOP_MARGIN = 0.9
+"""Another engine replaces the loop only when it took at most this fraction of the loop's time on the probe:
+a near tie is left to the reference, so timing noise cannot make ``auto`` slower than the loop."""
 _MEASURED: dict[Any, str] = {}
 """The engine ``auto`` measured fastest, per cost and layout of the point (so each is measured once)."""
 
@@ -108,10 +126,12 @@ _MEASURED: dict[Any, str] = {}
 def measured_run(candidates: list[FDEngine], model: Model, params: Params, X: Any, Y: Any, indices: np.ndarray,
                  steps: np.ndarray, memory_budget: int, progress: bool | None,
                  engine_options: Mapping[str, Any] | None) -> EngineRun:
-    """``auto`` by measurement: each candidate is prepared and times the same few coordinates, and the one whose
-    preparation plus time per coordinate over the whole run is least runs the rest; the choice is kept for this
-    cost and layout. The loop is always a candidate,
-    so ``auto`` is never slower than it by more than the probes' cost; the probes' costs are reused."""
+    """``auto`` by measurement: each candidate is prepared and warmed (a compile it caches for later calls is
+    paid here, not timed), then times the same coordinates in alternating rounds, and the fastest median round
+    runs the rest; the choice is kept
+    for this cost, layout and dtype. The loop is always a candidate and keeps the run unless another engine
+    beats it by a clear margin (:data:`LOOP_MARGIN`), so warm ``auto`` is not slower than the loop; the chosen
+    engine's probe costs are reused."""
     # by the cost's name, not its identity: a derived cost (a VJP's u . f) is a new closure at every check, and a
     # choice shared by two costs of one name can only be slower, never wrong
     key = (model.name, getattr(model.cost, "__qualname__", ""), layout_of(params, X, Y),
@@ -122,19 +142,38 @@ def measured_run(candidates: list[FDEngine], model: Model, params: Params, X: An
     probed: dict[str, np.ndarray] = {}
     chosen_name = _MEASURED.get(key)
     if chosen_name is None:
-        seconds: dict[str, float] = {}
-        for candidate in candidates:  # its preparation once, plus its time per coordinate over the whole run
+        evaluators: dict[str, ChunkEvaluator] = {}
+        for candidate in candidates:
             try:
-                start = time.perf_counter()
                 evaluate = candidate.prepare(model, params, X, Y)
-                prepared = time.perf_counter()
-                probed[candidate.name] = evaluate(indices[probe], steps[probe])
-                done = time.perf_counter()
+                evaluate(indices[probe[:1]], steps[probe[:1]])  # first-call costs (a compile), cached for later
+                evaluators[candidate.name] = evaluate
             except EngineUnsuitable as reason:
                 notes.append(f"the {candidate.name} engine was not used: {reason}")
-                continue
-            seconds[candidate.name] = (prepared - start) + (done - prepared) * indices.size / probe.size
+        rounds: dict[str, list[float]] = {name: [] for name in evaluators}
+        spent = 0.0
+        for number in range(PROBE_ROUNDS):
+            seconds = {name: float(np.median(times)) if times else 0.0 for name, times in rounds.items()}
+            if number >= 2 and spent > PROBE_SHARE * seconds.get("loop", np.inf) * indices.size / probe.size:
+                break  # enough measuring: more rounds would cost a good share of the loop's whole run
+            fastest = min(seconds.values(), default=np.inf)
+            for name, evaluate in list(evaluators.items()):
+                if seconds[name] > DROP_FACTOR * fastest:  # clearly out of the running
+                    continue
+                start = time.perf_counter()
+                try:
+                    probed[name] = evaluate(indices[probe], steps[probe])
+                except EngineUnsuitable as reason:  # a coordinate the warm-up did not reach
+                    notes.append(f"the {name} engine was not used: {reason}")
+                    del evaluators[name], rounds[name]
+                    continue
+                elapsed = time.perf_counter() - start
+                rounds[name].append(elapsed)
+                spent += elapsed
+        seconds = {name: float(np.median(times)) for name, times in rounds.items()}
         chosen_name = min(seconds, key=seconds.__getitem__)
+        if "loop" in seconds and seconds[chosen_name] > LOOP_MARGIN * seconds["loop"]:
+            chosen_name = "loop"
         _MEASURED[key] = chosen_name
     chosen = next(candidate for candidate in candidates if candidate.name == chosen_name)
     costs = np.empty((2, indices.size))

@@ -68,7 +68,9 @@ class FDEngine:
     moves; ``fast_chunk_bytes``, when given, is the working set at which the
     engine runs fastest; ``auto_rank`` orders the engines ``engine="auto"``
     tries (lower first; None: only when named), and ``auto_suits(model,
-    params, X, Y)``, when given, limits the points for which auto picks it.
+    params, X, Y)``, when given, limits the points for which auto picks it;
+    ``measured_only`` makes it a candidate only where ``auto`` times the
+    candidates (a one-off cost such as compiling pays off only on long runs).
 
     ``map_chunks``, when given, replaces the driver's one-chunk-after-another
     loop (a distributed engine keeps them all in flight); ``options`` names
@@ -87,6 +89,7 @@ class FDEngine:
     auto_suits: Callable[[Model, Params, Any, Any], bool] | None = None
     map_chunks: ChunkMapper | None = None
     options: tuple[str, ...] = ()
+    measured_only: bool = False
 
     def is_available(self) -> bool:
         """True when every framework in ``requires`` can be imported here."""
@@ -139,10 +142,13 @@ def get_engine(name: str) -> FDEngine:
     return engine
 
 
-def auto_order(model: Model, params: Params, X: Any, Y: Any) -> list[FDEngine]:
-    """The engines ``engine="auto"`` may use for this point, best first (the last always handles it)."""
-    ranked = sorted((e for e in engines().values() if e.auto_rank is not None and e.is_available()),
-                    key=lambda e: e.auto_rank or 0)
+def auto_order(model: Model, params: Params, X: Any, Y: Any, measuring: bool = False) -> list[FDEngine]:
+    """The engines ``engine="auto"`` may use for this point, best first (the last always handles it).
+
+    ``measuring=True`` adds the engines that ``auto`` only takes after timing them (``measured_only``).
+    """
+    ranked = sorted((e for e in engines().values() if e.auto_rank is not None and e.is_available()
+                     and (measuring or not e.measured_only)), key=lambda e: e.auto_rank or 0)
     return [e for e in ranked if e.handles(model, params, X, Y)
             and (e.auto_suits is None or e.auto_suits(model, params, X, Y))]
 
@@ -167,11 +173,81 @@ def evaluate_in_order(evaluate: ChunkEvaluator, chunks: Iterable[Chunk]) -> Gene
 
 
 def perturbed_batch(flat: np.ndarray, indices: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """(2k, n): copies of ``flat`` with coordinate ``indices[j]`` moved +step (first k), then -step."""
-    batch = np.repeat(flat[None], 2 * indices.size, axis=0)
-    values = flat[indices]
-    batch[np.arange(2 * indices.size), np.tile(indices, 2)] = np.concatenate([values + steps, values - steps])
-    return batch
+    """(2k, n): copies of ``flat`` with coordinate ``indices[j]`` moved +step (first k), then -step.
+
+    A fresh array per call; the batched engines use :class:`PerturbedBatch`, which reuses one buffer.
+    """
+    return PerturbedBatch(flat).fill(indices, steps)
+
+
+BLOCK_WORKING_SET = 16 * 2**20
+"""Bytes the passes of one block of a batched engine may hold together: half the shared cache (L3) of a
+typical server, so a block's perturbed rows and intermediates are still cached when the next op reads
+them. Past it, the time per pass jumps several-fold (docs/engines.md shows the sweep)."""
+BLOCK_LIMITS = (4, 128)
+"""Fewest and most coordinates in one block (powers of two): below, the per-call overhead dominates; above, it
+is paid off."""
+
+
+def cache_block(bytes_per_coordinate: int | np.ndarray) -> int:
+    """Coordinates per block of a batched engine: the largest power of two whose block keeps its working set
+    (both passes of each coordinate) within :data:`BLOCK_WORKING_SET`, within :data:`BLOCK_LIMITS`.
+
+    A power of two, so that ``auto``'s probe (a multiple of the largest block) is whole blocks for every engine.
+    """
+    fewest, most = BLOCK_LIMITS
+    fits = BLOCK_WORKING_SET // max(int(np.max(bytes_per_coordinate)), 1)
+    return int(min(max(2 ** int(np.log2(max(fits, 1))), fewest), most))
+
+
+class PerturbedBatch:
+    """A reused buffer of copies of a flat vector, ``(2k, n)``; each call moves only the entries it needs.
+
+    ``fill(indices, steps)`` returns ``2k`` rows with coordinate ``indices[j]``
+    moved ``+steps[j]`` in row ``j`` and ``-steps[j]`` in row ``k + j``; the
+    entries the previous call moved are first put back. So a block costs
+    ``O(k)`` writes, not ``2k`` fresh copies of the whole vector. The buffer
+    is allocated at the first call, as large as that call needs (so it stays
+    within the chunk the memory budget allows), and again only when a later
+    call needs more rows. The rows returned are valid until the next ``fill``.
+    """
+
+    def __init__(self, flat: np.ndarray) -> None:
+        self.flat = np.asarray(flat, dtype=FLOAT64)
+        self.buffer = np.empty((0, self.flat.size), dtype=FLOAT64)
+        self.moved: tuple[np.ndarray, np.ndarray] | None = None  # (rows, columns) written by the last fill
+        self.allocations = 0
+        """Times the buffer was allocated: once for chunks that never grow."""
+
+    def fill(self, indices: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        k = indices.size
+        if 2 * k > self.buffer.shape[0]:
+            self.buffer = np.empty((2 * k, self.flat.size), dtype=FLOAT64)
+            self.buffer[...] = self.flat
+            self.allocations += 1
+        elif self.moved is not None:
+            rows, columns = self.moved
+            self.buffer[rows, columns] = self.flat[columns]
+        rows, columns = np.arange(2 * k), np.concatenate([indices, indices])
+        values = self.flat[indices]
+        self.buffer[rows, columns] = np.concatenate([values + steps, values - steps])
+        self.moved = (rows, columns)
+        return self.buffer[:2 * k]
+
+
+def blockwise(evaluate_block: ChunkEvaluator, block: int) -> ChunkEvaluator:
+    """A chunk evaluator that hands ``evaluate_block`` at most ``block`` coordinates at a time."""
+
+    def evaluate(indices: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        if indices.size <= block:
+            return evaluate_block(indices, steps)
+        costs = np.empty((2, indices.size))
+        for start in range(0, indices.size, block):
+            part = slice(start, start + block)
+            costs[:, part] = evaluate_block(indices[part], steps[part])
+        return costs
+
+    return evaluate
 
 
 def by_tensor(blocks: list[tuple[str, slice]], indices: np.ndarray) -> Iterator[tuple[tuple[str, slice], np.ndarray]]:

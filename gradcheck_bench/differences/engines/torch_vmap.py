@@ -1,9 +1,9 @@
 """The PyTorch engine: ``torch.func.vmap`` of the model's own cost over a chunk of perturbed vectors.
 
 For any model whose cost is written against ``xp``: the cost is called with
-torch's Array API namespace (as the ``torch`` source does) on float64 tensors, on the CPU, under ``torch.no_grad`` (only
-forward passes), and vmapped over the rows of a ``(2k, n)`` batch of
-perturbed flat parameter vectors. Data (X, Y) is converted leaf by leaf:
+torch's Array API namespace (as the ``torch`` source does) on float64 tensors, on the CPU, under
+``torch.inference_mode`` (only forward passes), and vmapped over the rows of a ``(2k, n)`` batch of
+perturbed flat parameter vectors, in cache-sized blocks of ``k`` coordinates. Data (X, Y) is converted leaf by leaf:
 float arrays become float64 tensors, integer arrays keep their dtype (token
 ids index as they did), anything else is passed as it is.
 
@@ -27,8 +27,8 @@ import numpy as np
 
 from ...models import Model, Params
 from ...ravel import parameter_count, parameter_slices, ravel
-from . import (FLOAT_BYTES, ChunkEvaluator, EngineUnsuitable, FDEngine, by_tensor, costs_of_batch, handles_framework,
-               numpy_pass_bytes, perturbed_batch, require_agreement)
+from . import (FLOAT_BYTES, ChunkEvaluator, EngineUnsuitable, FDEngine, PerturbedBatch, blockwise, by_tensor,
+               cache_block, costs_of_batch, handles_framework, numpy_pass_bytes, require_agreement)
 
 WHOLE_VECTOR_PARAMETERS = 2048
 """Up to this many parameters a chunk carries whole perturbed vectors (one vmap call per chunk, and the
@@ -39,12 +39,14 @@ included; ``gradcheck-bench growth`` times only the NumPy engines)."""
 
 
 def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
-    """vmap the model's cost over a chunk's perturbed points.
+    """vmap the model's cost over a block's perturbed points.
 
     A model with few parameters gets whole perturbed parameter vectors, one
-    vmap call per chunk; a larger one gets perturbed copies of one tensor at a
-    time, every other tensor shared and unbatched, so a chunk never holds
-    ``2k`` copies of the whole vector.
+    vmap call per block; a larger one gets perturbed copies of one tensor at a
+    time, every other tensor shared and unbatched, so a block never holds
+    ``2k`` copies of the whole vector. Either way the perturbed rows live in
+    one reused buffer per tensor (:class:`PerturbedBatch`), handed to torch
+    without a copy.
     """
     import torch
     from torch.func import vmap
@@ -56,6 +58,7 @@ def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
     tensors = {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in params.items()}
     flat, unravel = ravel(params)
     whole = flat.size <= WHOLE_VECTOR_PARAMETERS
+    shapes = {name: np.shape(value) for name, value in params.items()}
 
     def cost_of_vector(vector: Any) -> Any:
         return model.cost(unravel(vector), X_torch, Y_torch, xp=xp).reshape(())
@@ -68,7 +71,7 @@ def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
 
     def run(name: str | None, batch: np.ndarray) -> np.ndarray:
         try:
-            with torch.no_grad():  # torch's thread settings are the caller's: never changed here
+            with torch.inference_mode():  # torch's thread settings are the caller's: never changed here
                 return batched[name](torch.from_numpy(batch)).numpy()
         except Exception as error:  # any failure of the user's cost under vmap: not this engine's cost
             raise EngineUnsuitable(f"its cost does not run under torch.func.vmap ({type(error).__name__}: "
@@ -78,24 +81,26 @@ def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
     base = flat if first is None else params[first]
     require_agreement(float(run(first, base[None].copy())[0]), model, params, X, Y, "torch")
 
-    def evaluate(indices: np.ndarray, steps: np.ndarray) -> np.ndarray:
-        if whole:
-            batch = perturbed_batch(flat, indices, steps)
+    block = cache_block(bytes_per_coordinate(model, params, X, Y))
+    if whole:
+        rows_of = PerturbedBatch(flat)
+
+        def evaluate_whole(indices: np.ndarray, steps: np.ndarray) -> np.ndarray:
+            batch = rows_of.fill(indices, steps)
             return costs_of_batch(run(None, batch), batch)
+
+        return blockwise(evaluate_whole, block)
+    blocks = list(parameter_slices(params).items())
+    rows_by_tensor = {name: PerturbedBatch(np.ravel(value)) for name, value in params.items()}
+
+    def evaluate(indices: np.ndarray, steps: np.ndarray) -> np.ndarray:
         costs = np.empty((2, indices.size))
-        for (name, where), positions in by_tensor(list(parameter_slices(params).items()), indices):
-            batch = perturbed_copies(params[name], indices[positions] - where.start, steps[positions])
-            costs[:, positions] = costs_of_batch(run(name, batch), batch)
+        for (name, where), positions in by_tensor(blocks, indices):
+            batch = rows_by_tensor[name].fill(indices[positions] - where.start, steps[positions])
+            costs[:, positions] = costs_of_batch(run(name, batch.reshape((batch.shape[0],) + shapes[name])), batch)
         return costs
 
-    return evaluate
-
-
-def perturbed_copies(tensor: np.ndarray, local: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """(2k, *shape): copies of ``tensor`` with element ``local[j]`` (row-major) moved +step (first k), then -step."""
-    flat = np.ravel(tensor)
-    batch = perturbed_batch(flat, local, steps)
-    return batch.reshape((batch.shape[0],) + np.shape(tensor))
+    return blockwise(evaluate, block)
 
 
 def bytes_per_coordinate(model: Model, params: Params, X: Any, Y: Any) -> np.ndarray:
