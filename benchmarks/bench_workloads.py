@@ -30,7 +30,7 @@ WORKLOADS = {
 
 CASES = [f"{model}/{case}" for model, cases in WORKLOADS.items() for case in cases]
 NO_CANARY = {"ode/ode-n1000-s1": "at gradbench's sizes ode's gradient is identically zero: the planted bug changes "
-                                 "nothing there, so it is no canary (its JVP and VJP are, in bench_derivatives)"}
+                                 "nothing there, so it is no canary"}
 SLOW = {("jax", "lstm"): "this commit's jax source differentiates the 1024-step LSTM without jit (about 20 s a "
                          "gradient): it has no framework-native lax.scan version"}
 
