@@ -188,8 +188,8 @@ def test_a_missing_file_or_a_directory_or_a_bad_name_is_a_clear_error(tmp_path):
         gb.read_adbench("gmm", tmp_path / "absent.txt")
     with pytest.raises(InputError, match="is a directory"):
         gb.read_adbench("gmm", tmp_path)
-    with pytest.raises(InputError, match="'gmm', 'lstm', 'hand', not 'ba'"):
-        gb.read_adbench("ba", write(tmp_path, GOOD))
+    with pytest.raises(InputError, match="'gmm', 'lstm', 'ba', 'hand', not 'det'"):
+        gb.read_adbench("det", write(tmp_path, GOOD))
     (tmp_path / "binary.txt").write_bytes(b"\xff\xfe\x00")
     with pytest.raises(InputError, match="not a text file"):
         gb.read_adbench("gmm", tmp_path / "binary.txt")
