@@ -597,7 +597,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .tools.interruption import Terminated, stoppable
+    from .tools.interruption import Terminated, TimeLimitExceeded, stoppable
     from .tools.invocation import running
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -609,7 +609,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with stoppable(args.timeout), running("gradcheck-bench", argv):
             return SUBCOMMANDS[args.command][2](args)
-    except (GradCheckError, ImportError, MemoryError) as error:
+    except (GradCheckError, ImportError, MemoryError, TimeLimitExceeded) as error:
         print(f"gradcheck-bench: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # the reader went away (``| head``): stop quietly, as a SIGPIPE would

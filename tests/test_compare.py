@@ -376,10 +376,12 @@ def test_bad_arguments_are_clear_errors(arguments, error, message):
 
 
 def _instant_measure(source, name, point, repeats, repeat_seconds, deadline=float("inf"), keep=None):
-    """A measurement that computes nothing: every gradient all ones, except one source that breaks."""
+    """A measurement that computes nothing: every gradient all ones but the hand-written one (twos), so the
+    planted bug differs from it yet agrees with every reference; one source breaks."""
     if name == "fd":
         raise RuntimeError("fd broken for the length test")
-    return Measurement("OK", gradient={k: np.ones_like(v, dtype=float) for k, v in point.params.items()}, seconds=1e-3,
+    value = 2.0 if name == "numpy" else 1.0
+    return Measurement("OK", gradient={k: np.full(np.shape(v), value) for k, v in point.params.items()}, seconds=1e-3,
                        repeats=1, first_call_seconds=1e-3, forward_passes=1.0)
 
 
@@ -395,7 +397,7 @@ def test_the_summary_of_the_default_cases_fits_in_40_lines(monkeypatch):
     models = {case.model.name for case in default_cases().values()}
     assert all(any(line.startswith(f"{model}, ") for line in lines) for model in models)
     assert "ERROR" in lines[0] and any("fd ERROR" in line for line in lines)  # the broken source
-    assert "UNEXPECTED" in lines[0]  # the planted bug now passes: all-ones gradients agree
+    assert "UNEXPECTED" in lines[0]  # the planted bug passes: its all-ones gradient agrees with the references
     assert lines[-1].startswith("full tables and pictures: results/compare/report.html")
 
 
@@ -404,7 +406,13 @@ def test_many_models_still_fit_in_40_lines(monkeypatch):
 
     pytest.importorskip("torch")  # without it the torch cells are UNAVAILABLE and the copies are not folded
 
-    monkeypatch.setattr(compare_module, "measure", _instant_measure)
+    def mlp_loud(source, name, point, repeats, repeat_seconds, deadline=float("inf"), keep=None):
+        """All ones, but the MLP's hand-written gradient (twos): its planted bug passes against every reference."""
+        value = 2.0 if name == "numpy" and "W1" in point.params else 1.0
+        return Measurement("OK", gradient={k: np.full(np.shape(v), value) for k, v in point.params.items()},
+                           seconds=1e-3, repeats=1, first_call_seconds=1e-3, forward_passes=1.0)
+
+    monkeypatch.setattr(compare_module, "measure", mlp_loud)
     linear = get_model("linear1d")
     extra = [gb.Model(name=f"copy{i}", cost=linear.cost, gradient=linear.gradient, cases={f"copy{i}": linear.cases[
         "linear1d"]}) for i in range(8)]

@@ -19,8 +19,10 @@ from ..errors import GradCheckError
 from ..validation import is_positive_number
 
 
-class TimeLimitExceeded(GradCheckError):
-    """The run took longer than its ``--timeout``."""
+class TimeLimitExceeded(BaseException):
+    """The run took longer than its ``--timeout``. A BaseException, as KeyboardInterrupt is: it arrives at any
+    line, and code that handles a user's cost raising (``except Exception``: a domain error, an engine that
+    cannot run the cost) must not take it for one and carry on."""
 
 
 class Terminated(KeyboardInterrupt):
