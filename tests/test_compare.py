@@ -1024,3 +1024,8 @@ def test_a_planted_bug_that_changes_nothing_at_a_case_is_expected_to_pass():
     assert rows.loc["ode-n1000-s1", "verdict"] == "PASS" and rows.loc["ode-n1000-s1", "expected"] == "PASS"
     assert "leaves this derivative unchanged" in rows.loc["ode-n1000-s1", "message"]
     assert rows.loc["seed", "verdict"] == "FAIL" and rows.loc["seed", "expected"] == "FAIL"
+    from gradcheck_bench.tools.compare_summary import workload_outcomes
+
+    matrix = workload_outcomes(report.table, report.sources).set_index(["model", "source"])
+    assert matrix.loc[("ode", "numpy-buggy"), "expected"] == "PASS"  # the matrix marks it ✓, not !
+    assert matrix.loc[("mlp", "numpy-buggy"), "expected"] == "FAIL"

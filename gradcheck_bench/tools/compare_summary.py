@@ -153,7 +153,8 @@ def workload_outcomes(table: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFram
         # its own measurement's problem, and the verdicts of its cells: a partner's ERROR is not its outcome
         verdicts = (set(cells["verdict"]) & {PASS, FAIL}) | (set(measured["outcome"]) - {"OK"})
         outcome = next((o for o in WORST_FIRST if o in verdicts), UNAVAILABLE)
-        expected = FAIL if name in bugs else PASS
+        # a planted bug is expected to FAIL, unless it changes nothing at every case it was checked on (ode)
+        expected = FAIL if name in bugs and not (len(cells) and (cells["expected"] == PASS).all()) else PASS
         finished = measured.loc[measured["outcome"] == "OK", "cost_ratio"]
         rows.append({"model": model, "source": name, "outcome": outcome, "expected": expected,
                      "as_expected": outcome == expected, "cells": len(cells),
