@@ -567,7 +567,9 @@ def test_the_committed_results_are_a_real_run():
     assert all((results / name).is_file() for name in REPORT_FILES)
     buggy = csv[csv["candidate"] == "numpy-buggy"]
     checked = buggy[buggy["verdict"].isin(["PASS", "FAIL"])]  # UNAVAILABLE and TIMEOUT cells hold no verdict
-    assert (checked["verdict"] == "FAIL").all()
+    unchanged = checked["message"].fillna("").str.contains("leaves this derivative unchanged")
+    assert (checked.loc[~unchanged, "verdict"] == "FAIL").all()  # a bug is caught wherever it changes something
+    assert (checked.loc[unchanged, "verdict"] == "PASS").all() and unchanged.sum() < len(checked) / 4
     assert not (csv["verdict"] == "ERROR").any()
     assert (checked["reference"] == "fd").any()
 
