@@ -66,6 +66,40 @@ def namespace_name(xp: Any) -> str:
     return "numpy"
 
 
+REVERSE, FORWARD = "reverse", "forward"
+"""The two modes of a derivative: gradbench's r and f letters, for the inner and the outer one."""
+
+
+def framework_gradient(function: Callable[[Any, Any], Any], by_hand: Callable[[Any, Any], Any], xp: Any,
+                       mode: str = REVERSE) -> Callable[[Any, Any], Any]:
+    """``(y, context) -> grad_y function(y, context)`` for a function of a 2-vector ``y``, in ``xp``'s framework:
+    ``by_hand`` under NumPy, else that framework's autograd, in reverse mode or as two JVPs along the axes
+    (forward mode), so a cost built on it is differentiated through a derivative (nested AD)."""
+    framework = namespace_name(xp)
+    if framework == "numpy":
+        return by_hand
+    if framework == "torch":
+        import torch
+
+        if mode == REVERSE:
+            return torch.func.grad(function)
+
+        def torch_forward(y: Any, context: Any) -> Any:
+            axes = torch.eye(2, dtype=y.dtype, device=y.device)
+            return torch.stack([torch.func.jvp(lambda z: function(z, context), (y,), (axes[i],))[1]
+                                for i in range(2)])
+        return torch_forward
+    import jax
+
+    if mode == REVERSE:
+        return jax.grad(function)
+
+    def jax_forward(y: Any, context: Any) -> Any:
+        axes = xp.eye(2, dtype=y.dtype)
+        return xp.stack([jax.jvp(lambda z: function(z, context), (y,), (axes[i],))[1] for i in range(2)])
+    return jax_forward
+
+
 def while_loop(running: Callable[[State], Any], step: Callable[[State], State], state: State, xp: Any,
                limit: int, what: str) -> State:
     """``while running(state): state = step(state)``, at most ``limit`` steps, in a form ``xp``'s framework
@@ -144,7 +178,7 @@ def maximum(objective: Function, gradient: Function, x0: Any, xp: Any = np, limi
     return objective(argmax(objective, gradient, x0, xp, limit))
 
 
-def source_gradient(source: str, model: "Model", name: str, outer: str = "reverse", X: Any = None,
+def source_gradient(source: str, model: "Model", name: str, outer: str = REVERSE, X: Any = None,
                     Y: Any = None) -> Callable[[np.ndarray], np.ndarray]:
     """``x -> d cost / d params[name]`` at ``params = {name: x}`` from the named source, for a solve to descend
     along: its gradient (``outer="reverse"``) or its JVP along each axis (``"forward"``), the source built once."""
@@ -153,10 +187,10 @@ def source_gradient(source: str, model: "Model", name: str, outer: str = "revers
     from .point import OUTPUT, build_point
     from .sources.registry import build_source
 
-    if outer not in ("reverse", "forward"):
+    if outer not in (REVERSE, FORWARD):
         raise InputError(f"the outer mode is 'reverse' or 'forward', got {outer!r}.")
-    built = build_source(source, model, derivative="gradient" if outer == "reverse" else "jvp")
-    if outer == "reverse":
+    built = build_source(source, model, derivative="gradient" if outer == REVERSE else "jvp")
+    if outer == REVERSE:
         return lambda x: np.asarray(built.gradient_at(build_point({name: x}, X, Y)).tensors[name], dtype=float)
     requests: list[Any] = []
 

@@ -42,7 +42,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..descent import namespace_name, while_loop
+from ..descent import FORWARD, REVERSE, framework_gradient, while_loop
 from ..errors import InputError
 from . import Model, Params, PlantedBug
 
@@ -61,7 +61,6 @@ MAX_EULER_STEPS = 1000
 EXPECTED_W = 0.2071918746486116
 """gradbench's expected answer: the ``w`` its solver reaches from ``w = 0``, whatever the modes."""
 
-REVERSE, FORWARD = "reverse", "forward"
 MODES = ("rr", "rf", "fr", "ff")
 """gradbench's functions: the outer derivative's mode, then the inner gradient's (``r`` reverse, ``f`` forward)."""
 
@@ -92,29 +91,7 @@ def potential_gradient(x: np.ndarray, w: Any) -> np.ndarray:
 
 def inner_gradient(xp: Any, inner: str = REVERSE) -> Callable[[Any, Any], Any]:
     """``(x, w) -> grad_x p(x; w)`` in ``xp``'s framework: by hand (NumPy), else by its autograd in mode ``inner``."""
-    framework = namespace_name(xp)
-    if framework == "numpy":
-        return potential_gradient
-    if framework == "torch":
-        import torch
-
-        if inner == REVERSE:
-            return torch.func.grad(lambda x, w: potential(x, w, xp))
-
-        def torch_forward(x: Any, w: Any) -> Any:
-            axes = torch.eye(2, dtype=x.dtype, device=x.device)
-            return torch.stack([torch.func.jvp(lambda y: potential(y, w, xp), (x,), (axes[i],))[1]
-                                for i in range(2)])
-        return torch_forward
-    import jax
-
-    if inner == REVERSE:
-        return jax.grad(lambda x, w: potential(x, w, xp))
-
-    def jax_forward(x: Any, w: Any) -> Any:
-        axes = xp.eye(2, dtype=x.dtype)
-        return xp.stack([jax.jvp(lambda y: potential(y, w, xp), (x,), (axes[i],))[1] for i in range(2)])
-    return jax_forward
+    return framework_gradient(lambda x, w: potential(x, w, xp), potential_gradient, xp, inner)
 
 
 def miss(w: Any, xp: Any = np, inner: str = REVERSE) -> Any:

@@ -36,7 +36,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..descent import argmin, argmax, maximum, namespace_name
+from ..descent import FORWARD, REVERSE, argmax, argmin, framework_gradient, maximum
 from ..errors import InputError
 from . import Model, Params, PlantedBug
 
@@ -46,7 +46,6 @@ START = (1.0, 1.0)
 EXPECTED = (8.246324826140356e-06,) * 4
 """gradbench's expected ``(a*_1, a*_2, b*_1, b*_2)``, whatever the modes."""
 
-REVERSE, FORWARD = "reverse", "forward"
 MODES = ("rr", "rf", "fr", "ff")
 """gradbench's functions: the outer derivative's mode, then the inner gradient's (``r`` reverse, ``f`` forward)."""
 
@@ -69,29 +68,9 @@ def function_gradient(a: Any, b: Any) -> Any:
 
 def inner_gradient(xp: Any, inner: str = REVERSE) -> Callable[[Any, Any], Any]:
     """``(a, b) -> grad_b f(a, b)`` in ``xp``'s framework: by hand (NumPy), else by its autograd in mode ``inner``."""
-    framework = namespace_name(xp)
-    if framework == "numpy":
-        return function_gradient
-    if framework == "torch":
-        import torch
-
-        if inner == REVERSE:
-            return torch.func.grad(lambda a, b: saddle_function(a, b, xp), argnums=1)
-
-        def torch_forward(a: Any, b: Any) -> Any:
-            axes = torch.eye(2, dtype=b.dtype, device=b.device)
-            return torch.stack([torch.func.jvp(lambda c: saddle_function(a, c, xp), (b,), (axes[i],))[1]
-                                for i in range(2)])
-        return torch_forward
-    import jax
-
-    if inner == REVERSE:
-        return jax.grad(lambda a, b: saddle_function(a, b, xp), argnums=1)
-
-    def jax_forward(a: Any, b: Any) -> Any:
-        axes = xp.eye(2, dtype=b.dtype)
-        return xp.stack([jax.jvp(lambda c: saddle_function(a, c, xp), (b,), (axes[i],))[1] for i in range(2)])
-    return jax_forward
+    gradient = framework_gradient(lambda b, a: saddle_function(a, b, xp), lambda b, a: function_gradient(a, b), xp,
+                                  inner)
+    return lambda a, b: gradient(b, a)
 
 
 def inner_maximum(a: Any, start: Any, xp: Any = np, inner: str = REVERSE) -> Any:
