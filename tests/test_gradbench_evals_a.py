@@ -18,6 +18,7 @@ import pytest
 import gradcheck_bench as gb
 from gradcheck_bench.errors import InputError
 from gradcheck_bench.gradbench import passes
+from gradcheck_bench.installed import module_installed
 from gradcheck_bench.models.det import det_point
 from gradcheck_bench.models.llsq import llsq_data, llsq_point
 from gradcheck_bench.models.lse import lse_point
@@ -40,14 +41,7 @@ def all_cases() -> list:
 
 
 def autograd_sources() -> list[str]:
-    found = []
-    for framework in ("torch", "jax"):
-        try:
-            __import__(framework)
-            found.append(framework)
-        except ImportError:
-            pass
-    return found
+    return [framework for framework in ("torch", "jax") if module_installed(framework)]
 
 
 @pytest.fixture

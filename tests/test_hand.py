@@ -19,6 +19,7 @@ from adbench_reference import ADBENCH_DATA, ADBENCH_TOLERANCE
 from gradcheck_bench.adbench import packaged_references
 from gradcheck_bench.errors import InputError
 from gradcheck_bench.models.hand import MODEL, adbench_jacobian, hand_point
+from gradcheck_bench.installed import module_installed
 
 VARIANTS = {"simple": "hand_test.txt", "complicated": "hand_complicated.txt"}
 THETA = 26
@@ -47,14 +48,7 @@ def reference_blocks(variant: str, params) -> dict[str, np.ndarray]:
 
 
 def sources():
-    found = ["numpy", "complex-step"]
-    for framework in ("torch", "jax"):
-        try:
-            __import__(framework)
-            found.append(framework)
-        except ImportError:
-            pass
-    return found
+    return ["numpy", "complex-step", *(framework for framework in ("torch", "jax") if module_installed(framework))]
 
 
 # --------------------------------------------------------------------------
