@@ -50,7 +50,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Generic, Iterable, TypeVar
+from typing import Any, Callable, Generic, Iterable, Iterator, Sequence, TypeVar
 
 PASS, FAIL, UNAVAILABLE, TIMEOUT, ERROR = "PASS", "FAIL", "UNAVAILABLE", "TIMEOUT", "ERROR"
 OUTCOMES = (PASS, FAIL, UNAVAILABLE, TIMEOUT, ERROR)
@@ -74,6 +74,11 @@ PR_SET_PDEATHSIG = 1
 """prctl(2): the signal this process gets when its parent dies."""
 THREADS_DIRECTORY = Path("/proc/self/task")
 """One entry per thread of this process, native threads included (Linux)."""
+LAZY_IMPORTS = {"torch": ("torch._dynamo",)}
+"""Modules a framework imports at its first call of some transform, imported with it before forking.
+
+``torch.func``'s transforms import ``torch._dynamo`` (and sympy with it) at their first call: about a
+second, which every forked worker that takes a Jacobian, JVP, VJP or HVP would otherwise pay again."""
 
 T = TypeVar("T")
 
@@ -127,6 +132,32 @@ def run_within_budget(work: Callable[[Cell], T], budget: float, name: str = "cel
     return _in_thread(work, budget, name, grace)
 
 
+def run_each_within_budget(works: Sequence[Callable[[Cell], T]], budget: float, names: Sequence[str],
+                           isolate: bool | None = None) -> Iterator[CellRun[T]]:
+    """``run_within_budget(work, budget, name)`` for each work in turn, one worker process serving many.
+
+    Each work has ``budget`` seconds of its own, and ends with the outcome it
+    would have had alone: a work that runs out of time or kills its worker
+    ends TIMEOUT (or with what it kept) or ERROR, and the works after it go
+    on in a fresh worker. One fork for a run of short works, rather than one
+    each, saves the fork and the worker's warm-up (its first touch of the
+    parent's memory, the caches a model builds on first use) per work.
+    """
+    if len(works) != len(names):
+        raise ValueError(f"{len(works)} works but {len(names)} names")
+    if isolate is None:
+        isolate = forking_is_safe()
+    if not isolate:
+        for work, name in zip(works, names):
+            yield _in_thread(work, budget, name, GRACE_SECONDS)
+        return
+    start = 0
+    while start < len(works):
+        for run in _each_in_process(works, start, budget, names[start]):
+            start += 1
+            yield run
+
+
 # --------------------------------------------------------------------------
 # A forked process, where that is safe
 # --------------------------------------------------------------------------
@@ -151,8 +182,18 @@ def prepare_forking(frameworks: Iterable[str]) -> bool:
         return False
     for framework in frameworks:
         importlib.import_module(framework)  # importing starts no thread; computing does
+        for module in LAZY_IMPORTS.get(framework, ()):
+            _import_if_possible(module)
     _fork_state.setdefault("baseline", native_threads())
     return forking_is_safe()
+
+
+def _import_if_possible(module: str) -> None:
+    """Import ``module`` ahead of the workers; a version of the framework without it only loses the head start."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        pass
 
 
 def native_threads() -> int:
@@ -211,8 +252,10 @@ def _in_process(work: Callable[[Cell], T], budget: float, name: str) -> CellRun[
     return CellRun(ERROR, message=value) if outcome == ERROR else CellRun(OK, value=value)
 
 
-def _child(work: Callable[[Cell], Any], deadline: float, sender: Any) -> None:
-    """In the worker process: do the work, send back what it keeps and then ``(outcome, value)``."""
+def _child(work: Callable[[Cell], Any], deadline: float, sender: Any, close: bool = True) -> bool:
+    """In the worker process: do the work, send back what it keeps and then ``(outcome, value)``; ``close``:
+    close the pipe after (the last work of the worker). Whether the work went on to its end (False: it was
+    stopped, by Ctrl-C or a signal, and no further work should start)."""
     _die_with_parent()
     try:
         message: tuple[str, Any] = (OK, work(Cell(deadline, keep=lambda value: sender.send(("kept", value)))))
@@ -225,7 +268,58 @@ def _child(work: Callable[[Cell], Any], deadline: float, sender: Any) -> None:
     except Exception as error:  # noqa: BLE001 - a result that cannot be pickled
         sender.send((ERROR, f"its result could not be sent back: {describe(error)}"))
     finally:
-        sender.close()
+        if close:
+            sender.close()
+    return message[0] != "stop"
+
+
+def _each_in_process(works: Sequence[Callable[[Cell], T]], start: int, budget: float,
+                     name: str) -> Iterator[CellRun[T]]:
+    """Works ``start``, ``start + 1``, ... in one forked worker, each within ``budget``; ends early (the
+    worker gone) after a work that ran out of time or killed it, whose outcome is the last one yielded."""
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    worker = context.Process(target=_each_child, args=(works, start, budget, sender),
+                             name=f"compare: {name} and the works after it", daemon=True)
+    worker.start()
+    sender.close()
+    try:
+        for _ in range(start, len(works)):
+            deadline = time.perf_counter() + budget  # the child's deadline for this work is at most this
+            kept, message = None, None
+            try:
+                while message is None and receiver.poll(max(deadline - time.perf_counter(), 0)):
+                    kind, value = receiver.recv()
+                    if kind == "kept":
+                        kept = value
+                    else:
+                        message = (kind, value)
+            except EOFError:  # the worker died without a word, in this work
+                worker.join()
+                yield CellRun(ERROR, message=f"the worker process died ({_exit_reason(worker.exitcode)})")
+                return
+            if message is None:
+                worker.kill()
+                worker.join()
+                yield _out_of_time(budget, kept, "worker process stopped")
+                return
+            outcome, value = message
+            if outcome == "stop":
+                raise value
+            yield CellRun(ERROR, message=value) if outcome == ERROR else CellRun(OK, value=value)
+    finally:
+        receiver.close()
+        if worker.is_alive() and worker.exitcode is None:
+            worker.kill()
+        worker.join()
+
+
+def _each_child(works: Sequence[Callable[[Cell], Any]], start: int, budget: float, sender: Any) -> None:
+    """In the worker process: each work from ``start`` on, as :func:`_child` does one, with its own deadline."""
+    for work in works[start:]:
+        if not _child(work, time.perf_counter() + budget, sender, close=False):
+            break
+    sender.close()
 
 
 def _die_with_parent() -> None:
