@@ -337,6 +337,53 @@ def test_run_within_budget_gives_every_outcome(isolate):
     assert ("worker process stopped" if isolate else "abandoned") in stuck.message
 
 
+def _sleeps_then_says_pid(cell):
+    time.sleep(0.2)
+    return os.getpid()
+
+
+@pytest.mark.filterwarnings(FORCED_FORK)
+@pytest.mark.parametrize("isolate", [True, False], ids=["process", "thread"])
+def test_run_each_within_budget_gives_each_work_its_own_outcome_and_budget(isolate):
+    works = [
+        _sleeps_then_says_pid, _sleeps_then_says_pid, _sleeps_then_says_pid,  # 0.6 s together, 0.2 s each
+        lambda cell: 1 / 0,
+        lambda cell: [time.sleep(0.002) for _ in range(10**6)],
+        _sleeps_then_says_pid,
+        _keeps_then_loops,
+        lambda cell: os.getpid(),
+    ]
+    if isolate:
+        works += [_dies, lambda cell: os.getpid(), _unpicklable, lambda cell: os.getpid()]
+    runs = list(compare_cells.run_each_within_budget(works, 0.5, [f"work {k}" for k in range(len(works))],
+                                                     isolate=isolate))
+    assert len(runs) == len(works)
+    assert [run.outcome for run in runs[:4]] == ["OK", "OK", "OK", "ERROR"]
+    assert runs[3].message == "ZeroDivisionError: division by zero"
+    assert runs[4].outcome == "TIMEOUT"
+    assert runs[5].outcome == "OK" and runs[6].outcome == "OK" and runs[6].value == "second"
+    assert "cut short" in runs[6].message and runs[7].outcome == "OK"
+    if isolate:  # one worker serves works until one runs out of time or kills it; the next starts afresh
+        assert runs[0].value == runs[1].value == runs[2].value != os.getpid()
+        assert runs[5].value not in (runs[0].value, os.getpid())
+        assert runs[7].value not in (runs[5].value, os.getpid())
+        assert runs[8].outcome == "ERROR" and "killed by SIGKILL" in runs[8].message
+        assert runs[9].outcome == "OK" and runs[9].value != runs[7].value
+        assert runs[10].outcome == "ERROR" and "could not be sent back" in runs[10].message
+        assert runs[11].value == runs[9].value  # a result that could not be sent leaves the worker serving
+    assert not multiprocessing.active_children()
+
+
+@pytest.mark.filterwarnings(FORCED_FORK)
+def test_a_stop_inside_one_of_many_works_stops_the_run():
+    works = [lambda cell: 1, lambda cell: (_ for _ in ()).throw(KeyboardInterrupt), lambda cell: 3]
+    runs = compare_cells.run_each_within_budget(works, 5, ["a", "b", "c"], isolate=True)
+    assert next(runs).value == 1
+    with pytest.raises(KeyboardInterrupt):
+        next(runs)
+    assert not multiprocessing.active_children()
+
+
 @pytest.mark.filterwarnings(FORCED_FORK)
 def test_a_worker_process_that_dies_or_cannot_answer_is_an_error():
     died = run_within_budget(_dies, 5, isolate=True)

@@ -68,7 +68,7 @@ from ..validation import is_count, is_positive_number, validate_gradient, valida
 from . import compare_figures, compare_html, compare_summary
 from .atomic_files import write_bytes_atomically, write_text_atomically
 from .compare_cells import (DEFAULT_BUDGET, FAIL, INCOMPLETE, OK, PASS, SEVERITY, UNAVAILABLE, Cell, CellRun,
-                            prepare_forking, run_within_budget)
+                            prepare_forking, run_each_within_budget, run_within_budget)
 from .interruption import saying_where
 from .report import provenance, table_to_json, write_provenance
 
@@ -445,12 +445,15 @@ def compare_sources(
             measurements[case.name, kind, name] = _measure_within_budget(
                 case, kind, name, choice, options, repeats, repeat_seconds, budget, source_settings)
             bar.update(1)
-        for case, kind, candidate, reference in cells:
-            pair = _with_kind(f"{candidate} vs {reference}", kind)
+        works = [_check_work(*cell, measurements, options, threshold) for cell in cells]
+        runs = run_each_within_budget([work for work in works if work is not None], budget,
+                                      [f"{case.name}: {_pair(candidate, reference, kind)}"
+                                       for (case, kind, candidate, reference), work in zip(cells, works) if work])
+        for (case, kind, candidate, reference), work in zip(cells, works):
+            pair = _pair(candidate, reference, kind)
             reached.update(case=case.name, source=f"{pair} (the check)")
             bar.set_postfix_str(f"{case.name}: {pair}")
-            checks[case.name, kind, candidate, reference] = _check_within_budget(
-                case, kind, candidate, reference, measurements, options, threshold, budget)
+            checks[case.name, kind, candidate, reference] = None if work is None else next(runs)
             bar.update(1)
     rows = [_row(case, kind, candidate, reference, measurements, checks[case.name, kind, candidate, reference],
                  threshold, facts[case.name]) for case, kind, candidate, reference in cells]
@@ -599,13 +602,13 @@ def _measure_within_budget(case: Case, kind: str, name: str, choice: SourceChoic
     return measurement
 
 
-def _check_within_budget(case: Case, kind: str, candidate: str, reference: str,
-                         measurements: dict[tuple[str, str, str], Measurement], options: dict[str, Any],
-                         threshold: float | None, budget: float) -> CellRun[dict[str, Any]] | None:
+def _check_work(case: Case, kind: str, candidate: str, reference: str,
+                measurements: dict[tuple[str, str, str], Measurement], options: dict[str, Any],
+                threshold: float | None) -> Callable[[Cell], dict[str, Any]] | None:
     """The verdict on one cell, as ``check(candidate, reference, *case.point(), model=case.model,
-    derivative=kind, ...)`` takes it, on the derivatives measured, in a budgeted worker (the second look, and a
-    failing JVP's one-tensor-at-a-time re-check, run the sources again); None when a source has nothing to
-    check."""
+    derivative=kind, ...)`` takes it, on the derivatives measured, as work for a budgeted worker (the second
+    look, and a failing JVP's one-tensor-at-a-time re-check, run the sources again); None when a source has
+    nothing to check."""
     ours, theirs = measurements[case.name, kind, candidate], measurements[case.name, kind, reference]
     if ours.outcome != OK or theirs.outcome != OK:
         return None
@@ -618,7 +621,12 @@ def _check_within_budget(case: Case, kind: str, candidate: str, reference: str,
         prepared = replace(prepared, look_budget=LookBudget(first_look if math.isfinite(first_look) else None))
         return _verdict_columns(judged(prepared, (ours.gradient, theirs.gradient), Tolerance.of(threshold)))
 
-    return run_within_budget(work, budget, f"{case.name}: {_with_kind(f'{candidate} vs {reference}', kind)}")
+    return work
+
+
+def _pair(candidate: str, reference: str, kind: str) -> str:
+    """``numpy vs fd (jvp)``: how the screen names a cell's pair."""
+    return _with_kind(f"{candidate} vs {reference}", kind)
 
 
 def _verdict_columns(result: CheckResult) -> dict[str, Any]:
