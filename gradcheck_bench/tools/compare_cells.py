@@ -5,7 +5,10 @@ Outcomes, as gradbench records them: ``PASS`` and ``FAIL`` (the check ran),
 gradient within the budget) and ``ERROR`` (a source raised; its message is kept).
 
 How a budget is enforced: :func:`run_within_budget` runs the work in a worker
-and waits for it at most ``budget`` seconds. The worker is one of two kinds.
+and waits for it at most ``budget`` seconds; :func:`run_each_within_budget`
+runs many works in turn in one worker, each with a budget of its own, and
+starts a fresh worker after one that ran out of time or killed it. The worker
+is one of two kinds.
 
 * **A forked process**, wherever forking is safe: the worker is killed when
   the budget runs out, whatever it is doing (a JAX compile that would take
