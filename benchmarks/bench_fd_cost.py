@@ -45,7 +45,8 @@ class FDCheckTime(_FDEngineGrid):
 
     def time_failing_check(self, engine: str, network: str) -> None:
         """The same check of a gradient with a planted bug (``dW2`` x1.001): its second look re-examines only
-        the coordinates past the threshold, within a budget, so it costs about what the passing check costs."""
+        the coordinates past the threshold, until the verdict is settled, so it costs about what the passing
+        check costs."""
         gb.check(planted_dw2_bug, self.oracle, *self.point)
 
 

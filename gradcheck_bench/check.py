@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Sequence, Union
 
 import numpy as np
 
-from .counting import counted
+from .counting import count_forward_passes, counted
 from .errors import InputError
 from .gradient import Gradient
 from .judge import Tolerance, judge
@@ -89,30 +89,38 @@ def check(
     localisation, only where one fails.
 
     When the first look fails, the sources that can take a second look at
-    the coordinates past the threshold (:func:`gradcheck_bench.judge.second_look`),
-    for at most ``second_look_budget`` times the first look's time (None: no
-    limit); the notes say what was left unexamined when the budget ran out.
+    the coordinates past the threshold (:func:`gradcheck_bench.judge.second_look`)
+    until the verdict is settled. The budget never decides the verdict: the
+    look goes on until it is decided, whatever that costs. Only then does
+    ``second_look_budget`` apply, to deciding which tensors to name: at most
+    that many times the first look's forward passes, counted where a source
+    differentiates from forward passes only (elsewhere, its seconds; None:
+    no limit). A tensor the budget left undecided is not named, and the notes
+    say so and what was left.
     """
     tolerance = Tolerance.of(threshold, atol, rtol)
     if mode not in ("full", "fast"):
         raise InputError(f"mode must be 'full' or 'fast', got {mode!r}.")
     if second_look_budget is not None and not is_positive_number(second_look_budget):
-        raise InputError(f"second_look_budget must be a positive number (times the first look's time) or None "
-                         f"for no limit, got {second_look_budget!r}; e.g. 3.")
+        raise InputError(f"second_look_budget must be a positive number (times the first look's forward passes) "
+                         f"or None for no limit, got {second_look_budget!r}; e.g. 3.")
     prepared = prepare((candidate, reference), params, X, Y, model=model, derivative=derivative, seed=seed,
                        tangent=tangent, cotangent=cotangent, vector=vector, **options)
     point, request, sources = prepared.point, prepared.request, prepared.sources
     started = time.perf_counter()
     first = None
     notes: tuple[str, ...] = ()
-    if mode == "fast" and request.name in CHEAP_KINDS:  # the cheap mode's module loads only when asked for
-        quick, notes, first = fast_look(prepared, tolerance, projections, seed)
-        if quick is not None:
-            return quick
-    if first is None:
-        first = sources[0].derivative_at(point, request)
-    outputs = [first, sources[1].derivative_at(point, request)]
-    prepared = replace(prepared, look_budget=LookBudget(time.perf_counter() - started, second_look_budget))
+    with count_forward_passes() as first_look:
+        if mode == "fast" and request.name in CHEAP_KINDS:  # the cheap mode's module loads only when asked for
+            quick, notes, first = fast_look(prepared, tolerance, projections, seed)
+            if quick is not None:
+                return quick
+        if first is None:
+            first = sources[0].derivative_at(point, request)
+        outputs = [first, sources[1].derivative_at(point, request)]
+    oracle = any(source.forward_only for source in sources[:2])  # then its passes are what the first look cost
+    passes = first_look.passes if oracle and first_look.passes else None
+    prepared = replace(prepared, look_budget=LookBudget(time.perf_counter() - started, second_look_budget, passes))
     return judged(prepared, outputs, tolerance, notes)
 
 
@@ -129,8 +137,9 @@ class Prepared:
     labels: tuple[str, ...]
     request: Request
     look_budget: LookBudget = LookBudget()
-    """How long a failing first look's second look may take: a multiple of the first look's time, where the
-    caller measured it (``check`` does; ``compare`` gives the sources' measured times); else no limit."""
+    """What a failing first look's second look may spend on naming tensors once its verdict is decided: a
+    multiple of the first look's forward passes (``check`` counts them) or, where the caller knows only its
+    time, of its seconds (``compare`` gives the sources' measured times); else no limit."""
 
 
 def prepare(sources: Sequence[SourceLike], params: Any, X: Any = None, Y: Any = None, *,

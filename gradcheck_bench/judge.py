@@ -12,8 +12,6 @@ built once, after that.
 
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +20,8 @@ import numpy as np
 from .errors import InputError, SourceError
 from .gradient import Gradient, error_of, flat_error_of, flat_of, notes_of
 from .metrics import beyond_tolerance, numbers
-from .second_look import FIRST_ROUND, ROUND_GROWTH, TAIL_SHARE, LookBudget, Rounds, past_the_threshold
+from .second_look import (FIRST_ROUND, ROUND_GROWTH, TAIL_SHARE, LookBudget, Rounds, Spending,
+                          past_the_threshold)
 from .models import Params
 from .result import CheckResult, seen
 from .tolerances import TOLERANCES
@@ -96,8 +95,9 @@ def judge(candidate: Any, reference: Any, *, labels: tuple[str, str] = ("candida
 
     ``precision`` is the parameters'; with a ``point`` and the ``sources`` that
     gave the two gradients, a failing first look asks each source for its
-    second look at the tensors it is about to name (see :func:`second_look`),
-    within ``budget`` (a multiple of the first look's time, where it was measured).
+    second look at the tensors it is about to name (see :func:`second_look`);
+    once the verdict is decided, ``budget`` (a multiple of the first look's
+    forward passes) limits what naming the tensors may cost.
     """
     outputs = [candidate, reference]
     precision = lowest_precision(np.dtype(precision), *outputs)
@@ -119,7 +119,7 @@ def outputs_of(result: CheckResult) -> list[Any]:
 
 
 def _verdict(outputs: list[Any], labels: tuple[str, str], tolerance: Tolerance, precision: np.dtype,
-             extra_notes: tuple[str, ...] = (), settled: bool = True) -> CheckResult:
+             extra_notes: tuple[str, ...] = (), settled: bool = True, undecided: tuple[str, ...] = ()) -> CheckResult:
     candidate, reference = outputs
     names = list(reference)
     values_c = {name: np.asarray(candidate[name]) for name in names}
@@ -147,6 +147,7 @@ def _verdict(outputs: list[Any], labels: tuple[str, str], tolerance: Tolerance, 
         candidate_gradient=values_c, reference_gradient=values_r, error=error, resolution=overall.resolution,
         unexplained=overall.unexplained, precision=np.dtype(precision).name, notes=notes + extra_notes,
         atol=tolerance.atol, rtol=tolerance.rtol, failing_elements=failing, settled=settled,
+        undecided=undecided,
     )
 
 
@@ -176,9 +177,12 @@ def second_look(result: CheckResult, outputs: list[Any], labels: tuple[str, str]
     taken again, and the notes say what was done.
 
     Only the coordinates past the threshold are re-examined, largest
-    mismatch first, in rounds, until the verdict is settled or ``budget`` is
-    spent (:mod:`gradcheck_bench.second_look`). A derivative not shaped like
-    the parameters (a Jacobian's blocks) is re-examined whole, in one look.
+    mismatch first, in rounds, until the verdict is settled
+    (:mod:`gradcheck_bench.second_look`). ``budget`` never cuts a look whose
+    verdict is undecided; once it is decided, it limits the rounds that
+    decide which tensors to name, and a tensor a cut look left undecided is
+    not named. A derivative not shaped like the parameters (a Jacobian's
+    blocks) is re-examined whole, in one look.
     """
     suspects, within_error_bars = suspects_of(result)
     if not suspects:
@@ -188,42 +192,49 @@ def second_look(result: CheckResult, outputs: list[Any], labels: tuple[str, str]
                           suspects, within_error_bars)
     rounds = Rounds(outputs=list(outputs), shapes={name: np.shape(outputs[1][name]) for name in suspects},
                     order={name: coordinates_past(result, outputs, name, within_error_bars) for name in suspects})
-    started, size, active = time.perf_counter(), FIRST_ROUND, suspects
+    spending, size, active = Spending(budget), FIRST_ROUND, suspects
     lookers = [k for k, source in enumerate(sources) if source is not None]
     said: list[str] = []
-    settled, cut = False, False
-    while True:
-        batch = rounds.next_coordinates(active, size)
-        if not batch:
-            break
-        for k in list(lookers):
-            source = sources[k]
-            assert source is not None
-            looked = source.second_look(point, list(batch), within_error_bars, request, batch)
-            if looked is None:
-                lookers.remove(k)
-                continue
-            rounds.take(k, batch, looked)
-            said += [f"{labels[k]} (second look at {', '.join(suspects)}): {note}" for note in looked.notes]
+    undecided: list[str] | None = None
+    left_undecided: tuple[str, ...] = ()  # what a cut left undecided
+    while batch := rounds.next_coordinates(active, size):
+        with spending.counted(sum(positions.size for positions in batch.values())):
+            said += re_examine(rounds, batch, sources, lookers, labels, suspects, point, within_error_bars, request)
         if not lookers:
             break
         rounds.mark(batch)
         undecided = undecided_tensors(rounds, tolerance, precision, labels, result.threshold)
-        settled = undecided is not None and not undecided
-        if settled:
+        if undecided == []:  # settled
             break
-        spent = time.perf_counter() - started
-        per_coordinate = spent / max(rounds.looked_at, 1)
         active = undecided or [name for name in suspects if rounds.left(name)]
-        fits = (budget.seconds - spent) / per_coordinate / max(len(active), 1)
-        size = int(min(size * ROUND_GROWTH, fits)) if math.isfinite(fits) else size * ROUND_GROWTH
-        if size < 1 and any(rounds.left(name) for name in active):
-            cut = True
-            break
+        size *= ROUND_GROWTH
+        if undecided is not None:  # the verdict is decided: the budget limits what naming the tensors costs
+            size = int(min(size, spending.fits(len(active))))
+            if size < 1:
+                left_undecided = tuple(undecided)
+                break
     if not rounds.values:  # no source re-examined anything: the first look stands, now as the final verdict
         return replace(result, settled=True)
-    notes = tuple(dict.fromkeys(said)) + (coverage_note(rounds, settled, cut, budget),)
-    return _verdict(rounds.merged(), labels, tolerance, precision, notes)
+    notes = tuple(dict.fromkeys(said)) + (coverage_note(rounds, undecided == [], left_undecided, spending),)
+    return _verdict(rounds.merged(), labels, tolerance, precision, notes, undecided=left_undecided)
+
+
+def re_examine(rounds: Rounds, batch: dict[str, np.ndarray], sources: "tuple[GradientSource | None, ...]",
+               lookers: list[int], labels: tuple[str, str], suspects: list[str], point: "Point",
+               within_error_bars: bool, request: "Request | None") -> list[str]:
+    """One round: each source in ``lookers`` re-examines ``batch`` and its values go into ``rounds``; a source
+    with nothing more to offer leaves ``lookers``. Returns what the sources said."""
+    said = []
+    for k in list(lookers):
+        source = sources[k]
+        assert source is not None
+        looked = source.second_look(point, list(batch), within_error_bars, request, batch)
+        if looked is None:
+            lookers.remove(k)
+            continue
+        rounds.take(k, batch, looked)
+        said += [f"{labels[k]} (second look at {', '.join(suspects)}): {note}" for note in looked.notes]
+    return said
 
 
 def bias_look(result: CheckResult, outputs: list[Any], labels: tuple[str, str], tolerance: Tolerance,
@@ -287,14 +298,14 @@ def fails(row: dict[str, Any], result: CheckResult, threshold: float) -> bool:
     return row["failing"] > 0 if result.elementwise else seen(row) >= threshold
 
 
-def coverage_note(rounds: Rounds, settled: bool, cut: bool, budget: LookBudget) -> str:
-    """What the second look re-examined, and why it stopped."""
+def coverage_note(rounds: Rounds, settled: bool, undecided: tuple[str, ...], spending: Spending) -> str:
+    """What the second look re-examined, and why it stopped (``undecided``: the tensors a cut left undecided)."""
     counts = ", ".join(f"{name} {rounds.done[name]} of {rounds.examined[name].size}" for name in rounds.names)
     looked = f"re-examined {rounds.looked_at} coordinate(s), largest mismatch first ({counts})"
-    if cut:
-        left = sum(rounds.left(name) for name in rounds.names)
-        return (f"second look cut short by its budget ({budget.describe()}): {looked}; {left} more past the "
-                "threshold were left unexamined and keep their first-look values")
+    if undecided:
+        left = ", ".join(f"{name} ({rounds.left(name)} more past the threshold unexamined)" for name in undecided)
+        return (f"second look cut short by its budget ({spending.describe()}) once the verdict was decided: "
+                f"{looked}; left undecided, so not named: {left}; pass second_look_budget=None to finish the look")
     if settled:
         return f"second look: {looked}; that settled the verdict"
     return (f"second look: {looked}, every one past the threshold (the others' mismatches together stay below "

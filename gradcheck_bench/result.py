@@ -75,6 +75,10 @@ class CheckResult:
     settled: bool = True
     """False for a first look that a second look may still refine: a float64 verdict is then not yet taken
     on the error bars where the oracle cannot resolve the threshold (the second look may resolve it)."""
+    undecided: tuple[str, ...] = ()
+    """Tensors a second look cut short by its budget left undecided: their rows still fail on first-look values,
+    but the coordinates left unexamined could clear them, so they are not named (the verdict itself was
+    decided before the cut)."""
 
     @cached_property
     def rows(self) -> dict[str, dict[str, Any]]:
@@ -151,11 +155,13 @@ class CheckResult:
         """Tensors whose own mismatch, beyond what the error bars explain, reaches the threshold. Worst first.
 
         A tensor whose mismatch lies within ``RESOLUTION_FACTOR`` times the
-        sources' error bars is not named: that is the oracle's own error.
+        sources' error bars is not named: that is the oracle's own error. Nor
+        is a tensor a cut second look left ``undecided``: it was not proved wrong.
         """
         if self.passed:
             return []
-        worst_first = sorted(self.rows, key=lambda name: -self.rows[name]["difference"])
+        worst_first = sorted((name for name in self.rows if name not in self.undecided),
+                             key=lambda name: -self.rows[name]["difference"])
         if self.elementwise:
             return [name for name in worst_first if self.rows[name]["failing"] > 0]
         return [name for name in worst_first
@@ -168,7 +174,8 @@ class CheckResult:
             shown = shown.sort_values("difference", ascending=False, kind="stable")
         shown["scale"] = [_format_scale(s) for s in shown["scale"]]
         shown["worst_index"] = [list(i) for i in shown["worst_index"]]
-        shown["verdict"] = ["MISMATCH" if name in self.culprits else "ok" for name in shown.index]
+        shown["verdict"] = ["MISMATCH" if name in self.culprits else "undecided" if name in self.undecided else "ok"
+                            for name in shown.index]
         shown = shown.drop(columns=[c for c in ("resolution", "unexplained") if c in shown and shown[c].isna().all()])
         numbers = ("difference", "resolution", "unexplained", "max_abs_error", "candidate_value", "reference_value")
         return shown.to_string(formatters={c: "{:.3e}".format for c in numbers if c in shown})
@@ -207,13 +214,20 @@ class CheckResult:
                     f"largest error {row['max_abs_error']:.3e} at {self.where(row['worst_index'])} "
                     f"(candidate {row['candidate_value']:.6g}, reference {row['reference_value']:.6g})"
                 )
-        elif not self.passed and any(r["difference"] >= self.threshold for r in self.rows.values()):
-            lines.append(f"No tensor's mismatch lies beyond {RESOLUTION_FACTOR:g}x the sources' error bars: the "
-                         "difference is within the oracle's own error, so nothing is named. Use a more "
-                         "accurate oracle (richardson, complex-step) to decide.")
-        elif not self.passed:
-            lines.append("No single tensor reaches the threshold; the error is spread over all of them.")
+        if not self.passed and self.undecided:
+            lines.append(f"Left undecided by a second look cut short by its budget, so not named: "
+                         f"{', '.join(self.undecided)} (see the notes).")
+        elif not self.passed and not self.culprits:
+            lines.append(self.why_nothing_is_named())
         return "\n".join(lines + list(self.notes) + ["", self.table()])
+
+    def why_nothing_is_named(self) -> str:
+        """For a failing check that names no tensor: whether the oracle's error or a spread error is why."""
+        if any(row["difference"] >= self.threshold for row in self.rows.values()):
+            return (f"No tensor's mismatch lies beyond {RESOLUTION_FACTOR:g}x the sources' error bars: the "
+                    "difference is within the oracle's own error, so nothing is named. Use a more accurate "
+                    "oracle (richardson, complex-step) to decide.")
+        return "No single tensor reaches the threshold; the error is spread over all of them."
 
     def __str__(self) -> str:
         return self.summary()
@@ -237,6 +251,7 @@ class CheckResult:
             "exposed_by": list(self.exposed_by),
             "passed": self.passed,
             "culprits": self.culprits,
+            "undecided": list(self.undecided),
             "notes": list(self.notes),
             "per_parameter": rows,
         }

@@ -18,8 +18,17 @@ as the rest could not change it:
 * **passed**: with the re-examined values in, the check passes (a kink
   straddled by a few steps, put right);
 * **done**: every coordinate past the threshold has been re-examined;
-* **out of budget**: the second look has used ``budget`` times the first
-  look's time (:class:`LookBudget`); the notes then say so and what was left.
+* **out of budget**: the check's verdict is decided (it fails even if every
+  coordinate left agreed exactly), and what is still undecided is only which
+  tensors to name; the look has spent ``budget`` times the first look's
+  forward passes (:class:`LookBudget`). The tensors it left undecided are not
+  named, and the notes say so, what was examined and how to finish the look.
+
+The budget never cuts a look whose verdict is undecided: a verdict taken on
+first-look values a look did not get to would be the budget's, not the
+gradient's, and would change with the machine's load. It is counted in
+forward passes, not seconds, so a look examines the same coordinates on a
+quiet machine and a loaded one.
 
 The arrays here are plain bookkeeping; the verdicts themselves are the
 judge's.
@@ -28,40 +37,104 @@ judge's.
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from .counting import count_forward_passes
 from .gradient import Gradient, error_of, notes_of
 
 DEFAULT_SECOND_LOOK_BUDGET = 3.0
-"""A second look may take this many times the first look's time (``check(second_look_budget=...)``)."""
+"""Once the verdict is decided, a second look may spend this many times the first look's forward passes on
+naming tensors (``check(second_look_budget=...)``)."""
 FIRST_ROUND = 16
 """Coordinates of each suspect tensor re-examined in the first round: the largest mismatches."""
 ROUND_GROWTH = 4
 """Each later round re-examines this many times as many coordinates (as far as the budget allows)."""
 TAIL_SHARE = 0.1
 """Coordinates whose mismatches together stay below this share of the threshold are not past it."""
+COST_MARGIN = 2.0
+"""A round within the budget is costed at this many times the dearest round so far, per coordinate: the
+coordinates looked at later may cost more (a kink stepped around one coordinate at a time)."""
 
 
 @dataclass(frozen=True)
 class LookBudget:
-    """How long a second look may take: ``factor`` times the first look's time, where both are known."""
+    """What a second look may spend on naming tensors once the verdict is decided: ``factor`` times the first
+    look's cost.
+
+    The cost is counted in forward passes where the first look's were counted (a check with a source that
+    differentiates from forward passes only: ``check`` counts them), so the same coordinates are examined
+    whatever the machine's load. Where only the first look's seconds are known (a caller that timed it, as
+    ``compare`` does), the budget is in seconds: the verdict is still never cut, but which tensors a cut look
+    leaves undecided may then vary with the load. Where neither is known, there is no limit.
+    """
 
     first_look_seconds: float | None = None
-    """Seconds the first look took where the check ran it (both sources' derivatives); None: not measured."""
+    """Seconds the first look took where the caller timed it (both sources' derivatives); None: not measured."""
     factor: float | None = DEFAULT_SECOND_LOOK_BUDGET
     """None: no limit."""
+    first_look_passes: int | None = None
+    """Forward passes the first look evaluated, counted (None: not counted); the budget's unit when given."""
 
     @property
-    def seconds(self) -> float:
-        if self.first_look_seconds is None or self.factor is None:
+    def in_passes(self) -> bool:
+        return self.first_look_passes is not None
+
+    @property
+    def limit(self) -> float:
+        """What the second look may spend: forward passes, or seconds where the passes are unknown."""
+        first = self.first_look_passes if self.in_passes else self.first_look_seconds
+        if first is None or self.factor is None:
             return math.inf
-        return self.factor * self.first_look_seconds
+        return self.factor * first
 
     def describe(self) -> str:
+        if self.in_passes:
+            return f"{self.factor:g}x the first look's {self.first_look_passes} forward passes"
         return f"{self.factor:g}x the first look's {self.first_look_seconds:.2g} s"
+
+
+@dataclass
+class Spending:
+    """What a second look has spent while its sources re-examined: forward passes, counted, and seconds."""
+
+    budget: LookBudget
+    passes: int = 0
+    seconds: float = 0.0
+    dearest: float = 0.0
+    """The most a round has cost per coordinate it re-examined, in the budget's unit."""
+
+    @contextmanager
+    def counted(self, coordinates: int) -> Iterator[None]:
+        """Count what a round of ``coordinates`` spends inside the ``with`` block: the forward passes its
+        sources evaluate, and the seconds it takes."""
+        before, started = self.spent, time.perf_counter()
+        with count_forward_passes() as counter:
+            yield
+        self.passes += counter.passes
+        self.seconds += time.perf_counter() - started
+        self.dearest = max(self.dearest, (self.spent - before) / max(coordinates, 1))
+
+    @property
+    def spent(self) -> float:
+        """What counts against the budget, in its unit."""
+        return self.passes if self.budget.in_passes else self.seconds
+
+    def fits(self, tensors: int) -> float:
+        """How many more coordinates of each of ``tensors`` tensors fit in what is left of the budget, costed at
+        ``COST_MARGIN`` times the dearest round so far per coordinate."""
+        if not math.isfinite(self.budget.limit) or self.dearest <= 0:
+            return math.inf  # no limit, or sources that report no passes: nothing to ration by
+        return (self.budget.limit - self.spent) / (COST_MARGIN * self.dearest) / max(tensors, 1)
+
+    def describe(self) -> str:
+        spent = f"{self.passes}" if self.budget.in_passes else f"{self.seconds:.2g} s"
+        return f"{self.budget.describe()}; it spent {spent}"
 
 
 def past_the_threshold(candidate: np.ndarray, reference: np.ndarray, threshold: float,

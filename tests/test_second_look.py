@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -9,7 +10,8 @@ import pytest
 
 import gradcheck_bench as gb
 from gradcheck_bench.models.mlp import numpy_backprop, numpy_hvp, random_case
-from gradcheck_bench.second_look import TAIL_SHARE, past_the_threshold
+from gradcheck_bench.second_look import FIRST_ROUND, TAIL_SHARE, LookBudget, past_the_threshold
+from gradcheck_bench.source import GradientSource
 
 
 def scaled(tensor: str, factor: float):
@@ -80,15 +82,98 @@ def test_a_second_look_at_a_few_coordinates_steps_inside_the_costs_domain():
     assert any(note.startswith("fd (second look at rate)") and "rate[7]" in note
                and "ValueError: rate must be positive" in note for note in result.notes)
 
-def test_the_budget_cuts_the_second_look_short_and_the_notes_say_what_was_left():
-    # eps = 1e-3 straddles kinks at hundreds of coordinates of this net: the second look needs several rounds.
-    params, X, Y = random_case((10, 80, 80, 1), 100, 0)
+class CountedLooks(GradientSource):
+    """An oracle whose first look's and second look's forward passes are counted apart, by the test itself."""
+
+    forward_only = True
+
+    def __init__(self, oracle):
+        self.oracle, self.model, self.name = oracle, oracle.model, oracle.name
+        self.first_look = self.second_look_passes = 0
+
+    def gradient_at(self, point):
+        with gb.count_forward_passes() as counter:
+            gradient = self.oracle.gradient_at(point)
+        self.first_look += counter.passes
+        return gradient
+
+    def second_look(self, *args, **kwargs):
+        with gb.count_forward_passes() as counter:
+            looked = self.oracle.second_look(*args, **kwargs)
+        self.second_look_passes += counter.passes
+        return looked
+
+
+def kinked_case():
+    """eps = 1e-3 straddles ReLU kinks at hundreds of coordinates of this net, most of them in W1 and b1: the
+    second look needs several rounds to put them all right."""
+    return random_case((10, 80, 80, 1), 100, 0)
+
+
+def cut_note(result) -> str:
+    (note,) = [note for note in result.notes if note.startswith("second look")]
+    return note
+
+
+def test_a_correct_gradient_whose_second_look_needs_several_rounds_passes_under_a_tiny_budget():
+    params, X, Y = kinked_case()
     unlimited = gb.check("numpy", "fd", params, X, Y, eps=1e-3, second_look_budget=None)
     assert unlimited.passed
-    cut = gb.check("numpy", "fd", params, X, Y, eps=1e-3, second_look_budget=1e-9)
-    (note,) = [note for note in cut.notes if note.startswith("second look")]
-    assert "cut short by its budget" in note and "left unexamined" in note
-    assert re_examined(cut) < re_examined(unlimited)
+    assert re_examined(unlimited) > FIRST_ROUND * len(params)  # more than one round's worth of coordinates
+    oracle = CountedLooks(gb.fd(eps=1e-3))
+    tiny = gb.check("numpy", oracle, params, X, Y, second_look_budget=0.01)
+    assert tiny.passed and tiny.culprits == [] and tiny.undecided == ()
+    assert "cut short" not in cut_note(tiny) and re_examined(tiny) == re_examined(unlimited)
+    assert oracle.second_look_passes > 0.01 * oracle.first_look  # the budget did not stop an undecided verdict
+
+
+def test_a_real_bug_under_a_tiny_budget_fails_naming_it_and_the_notes_say_the_look_was_cut():
+    params, X, Y = kinked_case()
+    result = gb.check(scaled("W2", 1.001), "fd", params, X, Y, eps=1e-3, second_look_budget=0.01)
+    assert not result.passed and result.culprits == ["W2"]
+    note = cut_note(result)
+    assert "cut short by its budget" in note and "second_look_budget=None" in note
+    assert re.search(r"W2 \d+ of 6400", note) and re.search(r"W1 \d+ of 800", note)  # what was examined
+
+
+def test_the_seeds_planted_bugs_are_named_under_a_tiny_budget():
+    result = gb.check("numpy-buggy", "fd", *gb.seed_case(), second_look_budget=0.01)
+    assert not result.passed and sorted(result.culprits) == ["W2", "b1"]  # dW2 x2 and db1 x4
+
+
+def test_a_tensor_the_budget_leaves_undecided_is_not_named_and_the_note_says_so():
+    params, X, Y = kinked_case()
+    candidate = scaled("W2", 1.001)
+    first_look = gb.compare_gradients(candidate(params, X, Y), gb.gradient("fd", params, X, Y, eps=1e-3))
+    straddled = set(first_look.culprits) - {"W2"}  # tensors the first look alone would blame for its kinks
+    assert straddled
+    unlimited = gb.check(candidate, "fd", params, X, Y, eps=1e-3, second_look_budget=None)
+    assert unlimited.culprits == ["W2"]  # a full look clears every one of them
+    cut = gb.check(candidate, "fd", params, X, Y, eps=1e-3, second_look_budget=0.01)
+    assert cut.undecided and set(cut.undecided) <= straddled
+    assert not set(cut.undecided) & set(cut.culprits)
+    note = cut_note(cut)
+    assert "left undecided, so not named" in note
+    for name in cut.undecided:
+        assert re.search(rf"{name} \(\d+ more past the threshold unexamined\)", note)
+    assert cut.to_dict()["undecided"] == list(cut.undecided)
+
+
+@pytest.mark.parametrize("factor", [0.05, 0.1])
+def test_the_second_looks_forward_passes_stay_within_the_budget_once_the_verdict_is_decided(factor):
+    # The bug in W2 decides the verdict in the first round; naming (clearing W1's and b1's kinks) is what the
+    # budget limits, and it cuts that short.
+    params, X, Y = kinked_case()
+    oracle = CountedLooks(gb.fd(eps=1e-3))
+    result = gb.check(scaled("W2", 1.001), oracle, params, X, Y, second_look_budget=factor)
+    assert result.culprits == ["W2"] and result.undecided
+    assert oracle.second_look_passes <= factor * oracle.first_look
+
+
+def test_the_budget_is_in_forward_passes_where_they_were_counted_else_seconds_else_none():
+    assert LookBudget(2.0, 3.0, 100).limit == 300
+    assert LookBudget(2.0, 3.0).limit == 6.0
+    assert LookBudget(None, 3.0).limit == math.inf and LookBudget(2.0, None, 100).limit == math.inf
 
 
 def test_a_straddled_kink_is_put_right_looking_at_only_the_coordinates_past_the_threshold():
