@@ -69,8 +69,8 @@ class LookBudget:
 
     The cost is counted in forward passes where the first look's were counted (a check with a source that
     differentiates from forward passes only: ``check`` counts them), so the same coordinates are examined
-    whatever the machine's load. Where only the first look's seconds are known (a caller that timed it, as
-    ``compare`` does), the budget is in seconds: the verdict is still never cut, but which tensors a cut look
+    whatever the machine's load (``compare`` gives the passes its measurements counted). Where only the first
+    look's seconds are known (a caller that timed it), the budget is in seconds: the verdict is still never cut, but which tensors a cut look
     leaves undecided may then vary with the load. Where neither is known, there is no limit.
     """
 

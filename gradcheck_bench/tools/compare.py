@@ -618,7 +618,11 @@ def _check_work(case: Case, kind: str, candidate: str, reference: str,
         prepared = prepare((candidate, reference), params, X, Y, model=case.model, derivative=kind,
                            **options_for([candidate, reference], options))
         first_look = ours.seconds + theirs.seconds  # what check's first look would have cost (NaN: unmeasured)
-        prepared = replace(prepared, look_budget=LookBudget(first_look if math.isfinite(first_look) else None))
+        passes = ours.forward_passes + theirs.forward_passes  # counted, as check counts them, where an oracle ran
+        oracle = any(source.forward_only for source in prepared.sources[:2])
+        prepared = replace(prepared, look_budget=LookBudget(
+            first_look if math.isfinite(first_look) else None,
+            first_look_passes=int(passes) if oracle and math.isfinite(passes) and passes > 0 else None))
         return _verdict_columns(judged(prepared, (ours.gradient, theirs.gradient), Tolerance.of(threshold)))
 
     return work
