@@ -1152,3 +1152,11 @@ def test_x_is_parameters_plus_data_values_and_a_line_runs_in_that_order():
     assert late_x == [12] and late_y == [60.0]  # the TIMEOUT: an open triangle at the budget, at its size
     primal_x = sorted(x for xs, _ in _drawn(primal)[0] + _drawn(primal)[1] for x in xs)
     assert primal_x == [12, 110, 510, 2050]
+
+
+@pytest.mark.parametrize("value, label", [(30, "30"), (999.9, "1k"), (2500, "2.5k"), (18000, "18k"),
+                                          (2114696, "2.11M"), (0.5, "0.5")])
+def test_the_size_axis_labels_counts_short(value, label):
+    from gradcheck_bench.tools.compare_figures import count_label
+
+    assert count_label(value) == label

@@ -304,16 +304,27 @@ def _research_panel(axes: Any, rows: pd.DataFrame, colours: dict[str, Any], mark
             bound = budget / late["cost_seconds"] if measure == "cost_ratio" else pd.Series(budget, index=late.index)
             axes.plot(late[PROBLEM_SIZE], bound, linestyle="none", marker="^", markersize=7, markerfacecolor="none",
                       color=colours[name])
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     axes.set_xscale("log")
     axes.set_yscale("log")
+    axes.xaxis.set_major_formatter(FuncFormatter(count_label))  # sizes are counts: 18k, not 1.8 x 10^4
+    axes.xaxis.set_minor_formatter(FuncFormatter(count_label))  # read under a decade (the hand's 17,612 to 24,004)
     for axis, (low, high) in ((axes.xaxis, axes.get_xlim()), (axes.yaxis, axes.get_ylim())):
         if high >= 10 * low:  # a decade or more has labelled decades: minor labels would only crowd them
             axis.set_minor_formatter(NullFormatter())
     axes.set_xlabel(PROBLEM_SIZE_LABEL, fontsize=8)
     axes.grid(True, which="major", linewidth=0.4, alpha=0.6)
-    axes.tick_params(labelsize=7)
+    axes.tick_params(which="both", labelsize=7)
+
+
+def count_label(value: float, position: Any = None) -> str:
+    """A count on an axis, short: ``950``, ``2.5k``, ``18k``, ``1.1M`` (``position``: matplotlib's, unused)."""
+    value = float(f"{value:.3g}")  # rounded first, so 999.9 is 1k, not 1e+03
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
 
 
 # --------------------------------------------------------------------------
