@@ -1078,3 +1078,85 @@ def test_a_planted_bug_that_changes_nothing_at_a_case_is_expected_to_pass():
     matrix = workload_outcomes(report.table, report.sources).set_index(["model", "source"])
     assert matrix.loc[("ode", "numpy-buggy"), "expected"] == "PASS"  # the matrix marks it ✓, not !
     assert matrix.loc[("mlp", "numpy-buggy"), "expected"] == "FAIL"
+
+
+# --------------------------------------------------------------------------
+# The research figure's x: problem size, parameters plus data values
+# --------------------------------------------------------------------------
+
+
+def _drawn(axes):
+    """(x, y) of each line and each point the panel draws, lines first, as lists."""
+    lines = [line for line in axes.get_lines() if line.get_linestyle() != "None"]
+    points = [line for line in axes.get_lines() if line.get_linestyle() == "None"]
+    return ([(list(line.get_xdata()), list(line.get_ydata())) for line in lines],
+            [(list(line.get_xdata()), list(line.get_ydata())) for line in points])
+
+
+@pytest.mark.parametrize("name, data_values", [
+    ("det-l5", 0),  # no data: the matrix is the parameter
+    ("ode-n1000-s10", 10),  # X: the s step lengths, Y none
+    ("llsq-n16-m128", 16 * 128 + 16),  # X: the powers t_i^j (n, m); Y: the n targets
+    ("softmax-k5-d4-m6", 4 * 6 + 5 * 6),  # X: d features x m examples; Y: k classes x m
+])
+def test_a_cases_data_values_are_the_elements_of_its_x_and_y(name, data_values):
+    from gradcheck_bench.tools.compare import case_facts, every_case
+
+    facts = case_facts(every_case()[name], repeats=1, repeat_seconds=0.0)
+    assert facts.data_values == data_values
+
+
+def test_a_hand_cases_data_values_count_its_mesh_and_its_correspondences():
+    from gradcheck_bench.tools.compare import case_facts, every_case
+
+    case = every_case()["hand-simple-c100"]
+    _, X, Y = case.point()
+    mesh = sum(int(np.prod(np.shape(X[key]))) for key in X if key != "correspondences")
+    assert case_facts(case, repeats=1, repeat_seconds=0.0).data_values == mesh + 100 + 100 * 3
+
+
+def test_llsqs_cases_spread_along_x_though_their_parameters_are_fixed():
+    pytest.importorskip("matplotlib")
+    from gradcheck_bench.tools.compare_figures import PROBLEM_SIZE_LABEL, research_figure
+
+    ns = (16, 32, 64)
+    report = compare_sources([f"llsq-n{n}-m128" for n in ns], ["numpy"], ["fd"], repeats=1, show_progress=False)
+    sources = report.sources
+    assert set(sources["parameters"]) == {128}  # gradbench's m = 128 in every case
+    sizes = [128 + n * 128 + n for n in ns]  # m coefficients, the n x m powers and the n targets
+    assert list(sources[sources["source"] == "numpy"]["data_values"]) == [size - 128 for size in sizes]
+    figure = research_figure(sources, budget=60.0)
+    for axes in figure.axes:  # each case a family of its own (llsq-n16, ...: m is the last size): points
+        lines, points = _drawn(axes)
+        drawn = sorted(x for xs, _ in points for x in xs)
+        assert not lines and drawn == sorted(sizes * (len(points) // len(sizes)))
+        assert axes.get_xlabel() == PROBLEM_SIZE_LABEL
+    assert len(_drawn(figure.axes[0])[1]) == 2 * len(ns)  # numpy and fd, one point per case each
+
+
+def test_x_is_parameters_plus_data_values_and_a_line_runs_in_that_order():
+    pytest.importorskip("matplotlib")
+    from gradcheck_bench.tools.compare_figures import research_figure
+
+    # (case, parameters, data values, seconds): the family m-a's order by parameters (a2, a3, a1) is not its
+    # order by size (a1 110, a2 510, a3 2050)
+    cases = [("m-a1", 100, 10, 1e-3), ("m-a2", 10, 500, 2e-3), ("m-a3", 50, 2000, 3e-3), ("m-b7", 5, 7, 4e-3)]
+    frame = _timings([("m", case, parameters, "s", seconds) for case, parameters, _, seconds in cases])
+    frame["data_values"] = [data for _, _, data, _ in cases]
+    frame.loc[frame["case"] == "m-b7", "outcome"] = "TIMEOUT"
+    derivative, primal, _ = research_figure(frame, budget=60.0).axes
+    (line_x, line_y), = _drawn(derivative)[0]
+    assert line_x == [110, 510, 2050] and line_y == [1e-3, 2e-3, 3e-3]  # y follows x: each case at its size
+    assert np.all(np.diff(line_x) > 0)
+    (late_x, late_y), = _drawn(derivative)[1]
+    assert late_x == [12] and late_y == [60.0]  # the TIMEOUT: an open triangle at the budget, at its size
+    primal_x = sorted(x for xs, _ in _drawn(primal)[0] + _drawn(primal)[1] for x in xs)
+    assert primal_x == [12, 110, 510, 2050]
+
+
+@pytest.mark.parametrize("value, label", [(30, "30"), (999.9, "1k"), (2500, "2.5k"), (18000, "18k"),
+                                          (2114696, "2.11M"), (0.5, "0.5")])
+def test_the_size_axis_labels_counts_short(value, label):
+    from gradcheck_bench.tools.compare_figures import count_label
+
+    assert count_label(value) == label

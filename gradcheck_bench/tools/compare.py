@@ -60,7 +60,7 @@ from ..kinds import GRADIENT, Request, kinds
 from ..models import Model, Params, get_model, model_names
 from ..point import Point
 from ..progress import progress_bar
-from ..ravel import parameter_count
+from ..ravel import leaves_by_path, parameter_count
 from ..result import CheckResult
 from ..source import GradientSource
 from ..sources.registry import SourceSpec, build_source, get_spec, option_owners, source_specs, unused_options
@@ -269,6 +269,7 @@ class CaseFacts:
     """What a case is (size, distance to a kink) and what one evaluation of its cost takes."""
 
     parameters: float = math.nan
+    data_values: float = math.nan  # the numbers in X and Y (every array's elements): the data the cost is taken on
     examples: float = math.nan  # the columns of X (the MLP's m); 1 for a scalar or vector X
     relu_margin: float = math.nan
     cost_seconds: float = math.nan  # median of up to ``repeats`` calls of model.cost(params, X, Y)
@@ -286,6 +287,7 @@ def case_facts(case: Case, repeats: int, repeat_seconds: float, deadline: float 
         times.append(time.perf_counter() - start)
     return CaseFacts(
         parameters=float(parameter_count(params)),
+        data_values=float(sum(np.size(leaf) for _, leaf in leaves_by_path([X, Y]) if leaf is not None)),
         examples=float(np.shape(X)[1]) if np.ndim(X) == 2 else 1.0,
         relu_margin=case.relu_margin(),
         cost_seconds=statistics.median(times),
@@ -517,8 +519,9 @@ def _with_kind(text: str, kind: str) -> str:
 
 
 def _counts_as_integers(table: pd.DataFrame) -> pd.DataFrame:
-    """``parameters`` and ``examples`` as whole numbers in the files, unless a broken case left one unknown."""
-    for column in ("parameters", "examples"):
+    """The counts (``parameters``, ``data_values``, ``examples``) as whole numbers in the files, unless a broken
+    case left one unknown."""
+    for column in ("parameters", "data_values", "examples"):
         if column in table and table[column].notna().all():
             table[column] = table[column].astype(int)
     return table
@@ -731,8 +734,8 @@ def _expected(case: Case, kind: str, candidate: str, measurements: dict[tuple[st
 
 SOURCE_COLUMNS = [
     "case", "model", "parameters", "derivative", "source", "kind", "outcome", "seconds", "repeats",
-    "first_call_seconds", "compile_seconds", "forward_passes", "cost_seconds", "cost_ratio", "baseline_ratio",
-    "message",
+    "first_call_seconds", "compile_seconds", "forward_passes", "data_values", "cost_seconds", "cost_ratio",
+    "baseline_ratio", "message",
 ]
 
 
@@ -751,6 +754,7 @@ def _sources_table(plan: list[tuple[Case, str, str]], measurements: dict[tuple[s
             "kind": get_spec(name).kind, "outcome": measured.outcome, "seconds": measured.seconds,
             "repeats": measured.repeats, "first_call_seconds": measured.first_call_seconds,
             "compile_seconds": measured.compile_seconds, "forward_passes": measured.forward_passes,
+            "data_values": fact.data_values,
             "cost_seconds": fact.cost_seconds, "cost_ratio": measured.seconds / fact.cost_seconds,
             "baseline_ratio": measured.seconds / baseline_seconds,
             "message": measured.message or (f"the case: {fact.message}" if fact.message else ""),

@@ -10,10 +10,12 @@ Everywhere PASS is green and FAIL red; whether a verdict was the expected one is
   none (TIMEOUT, ERROR, UNAVAILABLE: grey).
 * ``cost.png``: gradbench's and ADBench's research figure. Per model (a row),
   the derivative time, the primal time (one evaluation of ``model.cost``) and
-  their ratio against parameters, log-log, one colour per source; a line
-  joins the cases of one family (:func:`case_family`: the sizes of one
-  problem), every other case is a point; a TIMEOUT is an open triangle at the
-  budget (gradients only: the other kinds' times are in the reports' tables).
+  their ratio against the problem size (:func:`problem_size`: parameters plus
+  data values, the size of the input a tool is given), log-log, one colour
+  per source; a line joins the cases of one family (:func:`case_family`: the
+  sizes of one problem), every other case is a point; a TIMEOUT is an open
+  triangle at the budget (gradients only: the other kinds' times are in the
+  reports' tables).
 * ``matrix.png``: gradbench's evals x tools matrix: one row per model, one
   column per source, each cell the source's gradient outcome on the model
   (:func:`~.compare_summary.workload_outcomes`) in its colour, shaded deeper
@@ -43,9 +45,11 @@ CAPTIONS = {
              "further the relative difference is from the threshold; grey: no verdict (TIME timeout, ERR error, "
              "n/i not installed, n/a pair does not apply); ✓ verdict as expected, ! not.",
     COST: "The research figure: per model, the gradient's time, one primal evaluation's time (model.cost) and "
-          "their ratio against the number of parameters, log-log, one colour per source. A line joins the sizes "
-          "of one family of cases (the case name without its last size token); other cases are points; an open "
-          "triangle is a TIMEOUT drawn at the budget.",
+          "their ratio against the problem size, log-log, one colour per source. Problem size is the number of "
+          "parameters plus the number of data values (every element of X and Y): the whole input, as gradbench "
+          "hands it to a tool, so a case whose data grows while its parameters stay (llsq's n samples at m = 128) "
+          "moves right. A line joins the sizes of one family of cases (the case name without its last size "
+          "token); other cases are points; an open triangle is a TIMEOUT drawn at the budget.",
     MATRIX: "Workloads x sources: each source's gradient outcome on each model (the worst over its cells there, "
             "planted-bug partners left out), PASS green, FAIL red, TIMEOUT and ERROR orange, UNAVAILABLE grey; the "
             "deeper the shade, the more primal evaluations its time is worth (the ratio in the cell); ✓ as "
@@ -202,6 +206,23 @@ def case_family(case: str) -> str:
     return "-".join(tokens[:-1]) if len(tokens) > 1 and any(c.isdigit() for c in tokens[-1]) else case
 
 
+PROBLEM_SIZE = "problem_size"
+"""The research figure's x, a column it adds to the sources table (:func:`problem_size`)."""
+PROBLEM_SIZE_LABEL = "problem size: parameters + data values"
+
+
+def problem_size(sources: pd.DataFrame) -> pd.Series:
+    """Each row's problem size: its ``parameters`` plus its ``data_values`` (every element of X and Y).
+
+    That is the size of the whole input, the point differentiated at and the data the cost is taken on, as
+    gradbench sends it to a tool; the parameters alone put every case of a model whose data grows and whose
+    parameters do not (llsq: n samples at m = 128; the LSTM's sequence length; the MLP's examples) at one x. A
+    table without ``data_values`` (written before the column) gives the parameters alone.
+    """
+    data = sources["data_values"] if "data_values" in sources else 0
+    return sources["parameters"] + data
+
+
 RESEARCH_PANELS = (("seconds", "derivative time (s)"), ("cost_seconds", "primal time (s)"),
                    ("cost_ratio", "derivative time / primal time"))
 """The research figure's columns: the sources table's column drawn, and its axis label."""
@@ -212,12 +233,14 @@ FAMILY_MARKERS = "osDvP*Xph<>"
 
 
 def research_figure(sources: pd.DataFrame, budget: float) -> Any:
-    """One row per model: derivative time, primal time and their ratio against parameters, log-log, a line per
-    source through each family of cases (:func:`case_family`), the other cases points; gradients only."""
+    """One row per model: derivative time, primal time and their ratio against the problem size
+    (:func:`problem_size`), log-log, a line per source through each family of cases (:func:`case_family`), the
+    other cases points; gradients only."""
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
     timed = sources[(sources["kind"] != "planted-bug") & (derivatives_of(sources) == GRADIENT)]
+    timed = timed.assign(**{PROBLEM_SIZE: problem_size(timed)})
     models = list(dict.fromkeys(timed["model"]))
     colours = source_colours(list(dict.fromkeys(timed["source"])))
     figure = Figure(figsize=(15.0, 3.3 * len(models) + 1.3))
@@ -272,25 +295,36 @@ def _research_panel(axes: Any, rows: pd.DataFrame, colours: dict[str, Any], mark
     for name, group in rows.groupby("source", sort=False):
         done = group[group["outcome"] == "OK"]
         for family, members in done.groupby(done["case"].map(case_family), sort=False):
-            members = members.sort_values("parameters")
-            sized = members["parameters"].nunique() == len(members) > 1  # one size varies the problem size
-            axes.plot(members["parameters"], members[measure], marker=markers[family], markersize=4,
+            members = members.sort_values(PROBLEM_SIZE)
+            sized = members[PROBLEM_SIZE].nunique() == len(members) > 1  # one size varies the problem size
+            axes.plot(members[PROBLEM_SIZE], members[measure], marker=markers[family], markersize=4,
                       linewidth=1.3 if sized else 0, linestyle="-" if sized else "none", color=colours[name])
         late = group[group["outcome"] == TIMEOUT]
         if len(late) and measure != "cost_seconds":
             bound = budget / late["cost_seconds"] if measure == "cost_ratio" else pd.Series(budget, index=late.index)
-            axes.plot(late["parameters"], bound, linestyle="none", marker="^", markersize=7, markerfacecolor="none",
+            axes.plot(late[PROBLEM_SIZE], bound, linestyle="none", marker="^", markersize=7, markerfacecolor="none",
                       color=colours[name])
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     axes.set_xscale("log")
     axes.set_yscale("log")
+    axes.xaxis.set_major_formatter(FuncFormatter(count_label))  # sizes are counts: 18k, not 1.8 x 10^4
+    axes.xaxis.set_minor_formatter(FuncFormatter(count_label))  # read under a decade (the hand's 17,612 to 24,004)
     for axis, (low, high) in ((axes.xaxis, axes.get_xlim()), (axes.yaxis, axes.get_ylim())):
         if high >= 10 * low:  # a decade or more has labelled decades: minor labels would only crowd them
             axis.set_minor_formatter(NullFormatter())
-    axes.set_xlabel("parameters", fontsize=8)
+    axes.set_xlabel(PROBLEM_SIZE_LABEL, fontsize=8)
     axes.grid(True, which="major", linewidth=0.4, alpha=0.6)
-    axes.tick_params(labelsize=7)
+    axes.tick_params(which="both", labelsize=7)
+
+
+def count_label(value: float, position: Any = None) -> str:
+    """A count on an axis, short: ``950``, ``2.5k``, ``18k``, ``1.1M`` (``position``: matplotlib's, unused)."""
+    value = float(f"{value:.3g}")  # rounded first, so 999.9 is 1k, not 1e+03
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
 
 
 # --------------------------------------------------------------------------
