@@ -941,9 +941,9 @@ def test_the_research_figure_joins_only_one_familys_sizes():
     assert len(figure.axes) == 2 * 3  # per model: derivative time, primal time, ratio
     for axes in figure.axes[:3:2]:  # m's derivative time and ratio: one line per source, m-d2's two sizes
         drawn = [line for line in axes.get_lines() if line.get_linestyle() != "None"]
-        assert sorted(list(line.get_xdata()) for line in drawn) == [[10, 100], [10, 100]]
-        points = [list(line.get_xdata()) for line in axes.get_lines() if line.get_linestyle() == "None"]
-        assert sorted(points) == [[10], [10], [50], [50]]  # m-d3-k5 shares a size with m-d2-k5 but no line
+        # m-d2 across k, and m-k5 across d (m-d3-k5, m-d10-k5: alone in m-d3, m-d10); m-d2-k5 stays in m-d2
+        assert sorted(list(line.get_xdata()) for line in drawn) == [[10, 50], [10, 50], [10, 100], [10, 100]]
+        assert all(line.get_linestyle() != "None" for line in axes.get_lines())
     for axes in figure.axes[3:]:  # one size: points, no line
         assert all(line.get_linestyle() == "None" and len(line.get_xdata()) == 1 for line in axes.get_lines())
 
@@ -1126,12 +1126,11 @@ def test_llsqs_cases_spread_along_x_though_their_parameters_are_fixed():
     sizes = [128 + n * 128 + n for n in ns]  # m coefficients, the n x m powers and the n targets
     assert list(sources[sources["source"] == "numpy"]["data_values"]) == [size - 128 for size in sizes]
     figure = research_figure(sources, budget=60.0)
-    for axes in figure.axes:  # each case a family of its own (llsq-n16, ...: m is the last size): points
+    for axes in figure.axes:  # one family, llsq-m128 (n varies; m, the last size token, does not): a line
         lines, points = _drawn(axes)
-        drawn = sorted(x for xs, _ in points for x in xs)
-        assert not lines and drawn == sorted(sizes * (len(points) // len(sizes)))
+        assert not points and all(xs == sizes for xs, _ in lines)
         assert axes.get_xlabel() == PROBLEM_SIZE_LABEL
-    assert len(_drawn(figure.axes[0])[1]) == 2 * len(ns)  # numpy and fd, one point per case each
+    assert len(_drawn(figure.axes[0])[0]) == 2  # numpy and fd, one line each
 
 
 def test_x_is_parameters_plus_data_values_and_a_line_runs_in_that_order():
@@ -1139,8 +1138,8 @@ def test_x_is_parameters_plus_data_values_and_a_line_runs_in_that_order():
     from gradcheck_bench.tools.compare_figures import research_figure
 
     # (case, parameters, data values, seconds): the family m-a's order by parameters (a2, a3, a1) is not its
-    # order by size (a1 110, a2 510, a3 2050)
-    cases = [("m-a1", 100, 10, 1e-3), ("m-a2", 10, 500, 2e-3), ("m-a3", 50, 2000, 3e-3), ("m-b7", 5, 7, 4e-3)]
+    # order by size (a1 110, a2 510, a3 2050); m-b7 shares m-a2's parameter count, so x is the problem size
+    cases = [("m-a1", 100, 10, 1e-3), ("m-a2", 10, 500, 2e-3), ("m-a3", 50, 2000, 3e-3), ("m-b7", 10, 7, 4e-3)]
     frame = _timings([("m", case, parameters, "s", seconds) for case, parameters, _, seconds in cases])
     frame["data_values"] = [data for _, _, data, _ in cases]
     frame.loc[frame["case"] == "m-b7", "outcome"] = "TIMEOUT"
@@ -1149,9 +1148,9 @@ def test_x_is_parameters_plus_data_values_and_a_line_runs_in_that_order():
     assert line_x == [110, 510, 2050] and line_y == [1e-3, 2e-3, 3e-3]  # y follows x: each case at its size
     assert np.all(np.diff(line_x) > 0)
     (late_x, late_y), = _drawn(derivative)[1]
-    assert late_x == [12] and late_y == [60.0]  # the TIMEOUT: an open triangle at the budget, at its size
+    assert late_x == [17] and late_y == [60.0]  # the TIMEOUT: an open triangle at the budget, at its size
     primal_x = sorted(x for xs, _ in _drawn(primal)[0] + _drawn(primal)[1] for x in xs)
-    assert primal_x == [12, 110, 510, 2050]
+    assert primal_x == [17, 110, 510, 2050]
 
 
 @pytest.mark.parametrize("value, label", [(30, "30"), (999.9, "1k"), (2500, "2.5k"), (18000, "18k"),
@@ -1160,3 +1159,38 @@ def test_the_size_axis_labels_counts_short(value, label):
     from gradcheck_bench.tools.compare_figures import count_label
 
     assert count_label(value) == label
+
+
+@pytest.mark.parametrize("cases, families", [
+    (["llsq-n16-m128", "llsq-n32-m128"], ["llsq-m128", "llsq-m128"]),  # m is last but fixed: n makes the family
+    (["gmm-d2-k5", "gmm-d2-k10", "gmm-d10-k5"], ["gmm-d2", "gmm-d2", "gmm-d10"]),  # d2-k5 stays in gmm-d2
+    (["m-a1-b1-c1", "m-a2-b1-c1", "m-a1-b2-c1", "m-a1-b3-c1"],  # b across a1 (three) first; a2-b1 left alone
+     ["m-a1-c1", "m-a2-b1", "m-a1-c1", "m-a1-c1"]),
+    (["gmm-d2-k5", "gmm-d2-k10", "gmm-d3-k5", "gmm-d10-k5"], ["gmm-d2", "gmm-d2", "gmm-k5", "gmm-k5"]),
+    (["gmm-d2-k5", "gmm-d2-k10", "gmm-d10-k5", "gmm-d10-k10"], ["gmm-d2", "gmm-d2", "gmm-d10", "gmm-d10"]),
+    (["fraud-s1-m16", "fraud-s2-m128"], ["fraud-s1", "fraud-s2"]),  # both sizes vary: nothing joins them
+    (["seed"], ["seed"]),
+])
+def test_a_cases_family_drops_the_one_size_token_its_family_differs_in(cases, families):
+    from gradcheck_bench.tools.compare_figures import case_families
+
+    assert case_families(cases) == dict(zip(cases, families))
+
+
+def test_the_size_axis_is_the_parameters_where_they_tell_the_cases_apart():
+    pytest.importorskip("matplotlib")
+    from gradcheck_bench.tools.compare_figures import PARAMETERS_LABEL, PROBLEM_SIZE_LABEL, research_figure
+
+    # gmm-like: distinct parameter counts, large fixed data: x is the parameters
+    spread = _timings([("g", "g-k5", 50, "s", 1e-3), ("g", "g-k50", 500, "s", 2e-3)]).assign(data_values=10_000)
+    axes = research_figure(spread, budget=60.0).axes[0]
+    assert axes.get_xlabel() == PARAMETERS_LABEL and _drawn(axes)[0][0][0] == [50, 500]
+    # lstm-like: two cases share a parameter count: x is parameters plus data values, for all three
+    shared = _timings([("l", "l-l2-c4", 100, "s", 1e-3), ("l", "l-l2-c1024", 100, "s", 2e-3),
+                       ("l", "l-l4-c1024", 200, "s", 3e-3)])
+    shared["data_values"] = [40, 10_240, 10_240]
+    axes = research_figure(shared, budget=60.0).axes[0]
+    lines, points = _drawn(axes)
+    assert axes.get_xlabel() == PROBLEM_SIZE_LABEL
+    assert lines[0][0] == [140, 10_340]  # the family l-l2 across c
+    assert points[0][0] == [10_440]

@@ -10,10 +10,11 @@ Everywhere PASS is green and FAIL red; whether a verdict was the expected one is
   none (TIMEOUT, ERROR, UNAVAILABLE: grey).
 * ``cost.png``: gradbench's and ADBench's research figure. Per model (a row),
   the derivative time, the primal time (one evaluation of ``model.cost``) and
-  their ratio against the problem size (:func:`problem_size`: parameters plus
-  data values, the size of the input a tool is given), log-log, one colour
-  per source; a line joins the cases of one family (:func:`case_family`: the
-  sizes of one problem), every other case is a point; a TIMEOUT is an open
+  their ratio against the model's size (:func:`size_axis`: its parameters
+  where they tell its cases apart, else parameters plus data values, the
+  size of the input a tool is given), log-log, one colour per source; a line
+  joins the cases of one family (:func:`case_families`: the sizes of one
+  problem), every other case is a point; a TIMEOUT is an open
   triangle at the budget (gradients only: the other kinds' times are in the
   reports' tables).
 * ``matrix.png``: gradbench's evals x tools matrix: one row per model, one
@@ -45,11 +46,12 @@ CAPTIONS = {
              "further the relative difference is from the threshold; grey: no verdict (TIME timeout, ERR error, "
              "n/i not installed, n/a pair does not apply); ✓ verdict as expected, ! not.",
     COST: "The research figure: per model, the gradient's time, one primal evaluation's time (model.cost) and "
-          "their ratio against the problem size, log-log, one colour per source. Problem size is the number of "
-          "parameters plus the number of data values (every element of X and Y): the whole input, as gradbench "
-          "hands it to a tool, so a case whose data grows while its parameters stay (llsq's n samples at m = 128) "
-          "moves right. A line joins the sizes of one family of cases (the case name without its last size "
-          "token); other cases are points; an open triangle is a TIMEOUT drawn at the budget.",
+          "their ratio against the model's size, log-log, one colour per source. The size is the number of "
+          "parameters where that tells the model's cases apart (ADBench's axis); otherwise the problem size, "
+          "parameters plus data values (every element of X and Y, the whole input as gradbench hands it to a "
+          "tool), so a case whose data grows while its parameters stay (llsq's n samples at m = 128) moves "
+          "right. A line joins the sizes of one family of cases (the case name without the one size token in "
+          "which they differ); other cases are points; an open triangle is a TIMEOUT drawn at the budget.",
     MATRIX: "Workloads x sources: each source's gradient outcome on each model (the worst over its cells there, "
             "planted-bug partners left out), PASS green, FAIL red, TIMEOUT and ERROR orange, UNAVAILABLE grey; the "
             "deeper the shade, the more primal evaluations its time is worth (the ratio in the cell); ✓ as "
@@ -206,21 +208,51 @@ def case_family(case: str) -> str:
     return "-".join(tokens[:-1]) if len(tokens) > 1 and any(c.isdigit() for c in tokens[-1]) else case
 
 
+def case_families(cases: list[str]) -> dict[str, str]:
+    """Each of one model's cases by its family: :func:`case_family`, unless that leaves cases alone which
+    dropping another size token joins (``llsq-n16-m128``, ``llsq-n32-m128``: m is the last size token and
+    fixed, n the one that varies, so their family is ``llsq-m128``). A case already in a family of several
+    stays there; the cases left alone join the largest such family first (the later token on a tie)."""
+    usual = {case: case_family(case) for case in cases}
+    alone = [case for case in cases if list(usual.values()).count(usual[case]) == 1]
+    by_dropped: dict[tuple[int, str], list[str]] = {}
+    for case in alone:
+        tokens = case.split("-")
+        for position in range(1, len(tokens)):
+            if any(c.isdigit() for c in tokens[position]):
+                rest = "-".join(tokens[:position] + tokens[position + 1:])
+                by_dropped.setdefault((position, rest), []).append(case)
+    families = dict(usual)
+    joined: set[str] = set()
+    for (position, rest), members in sorted(by_dropped.items(), key=lambda item: (-len(item[1]), -item[0][0])):
+        free = [case for case in members if case not in joined]
+        if len(free) > 1:
+            families.update(dict.fromkeys(free, rest))
+            joined.update(free)
+    return families
+
+
 PROBLEM_SIZE = "problem_size"
-"""The research figure's x, a column it adds to the sources table (:func:`problem_size`)."""
+"""The research figure's x, a column it adds to the sources table (:func:`size_axis`)."""
+PARAMETERS_LABEL = "parameters"
 PROBLEM_SIZE_LABEL = "problem size: parameters + data values"
 
 
-def problem_size(sources: pd.DataFrame) -> pd.Series:
-    """Each row's problem size: its ``parameters`` plus its ``data_values`` (every element of X and Y).
+def size_axis(rows: pd.DataFrame) -> tuple[pd.Series, str]:
+    """One model's x in the research figure, and its label: the parameters where they tell its cases apart
+    (ADBench's axis, the independent variables), else the problem size, parameters plus data values.
 
-    That is the size of the whole input, the point differentiated at and the data the cost is taken on, as
-    gradbench sends it to a tool; the parameters alone put every case of a model whose data grows and whose
-    parameters do not (llsq: n samples at m = 128; the LSTM's sequence length; the MLP's examples) at one x. A
-    table without ``data_values`` (written before the column) gives the parameters alone.
+    The problem size is the whole input, the point differentiated at and the data the cost is taken on, as
+    gradbench sends it to a tool. The parameters alone put cases whose data grows while their parameters do
+    not (llsq: n samples at m = 128; the LSTM's sequence length; the hand's correspondences) at one x; the
+    problem size alone would crowd a model whose fixed data outweighs its parameters (GMM's 1,000 points: k5
+    to k50 moves it from 2,030 to 2,300). A table without ``data_values`` (written before the column) gives
+    the parameters.
     """
-    data = sources["data_values"] if "data_values" in sources else 0
-    return sources["parameters"] + data
+    per_case = rows.drop_duplicates("case")
+    if per_case["parameters"].nunique() == len(per_case) or "data_values" not in rows:
+        return rows["parameters"], PARAMETERS_LABEL
+    return rows["parameters"] + rows["data_values"], PROBLEM_SIZE_LABEL
 
 
 RESEARCH_PANELS = (("seconds", "derivative time (s)"), ("cost_seconds", "primal time (s)"),
@@ -228,25 +260,29 @@ RESEARCH_PANELS = (("seconds", "derivative time (s)"), ("cost_seconds", "primal 
 """The research figure's columns: the sources table's column drawn, and its axis label."""
 PRIMAL = "primal (model.cost)"
 """The primal time's one line: ``model.cost`` in NumPy, timed once per case for every source."""
+FAMILY = "family"
+"""The column the research figure adds for each case's family (:func:`case_families`)."""
 FAMILY_MARKERS = "osDvP*Xph<>"
 """A marker per family within a model (no upward triangle: that is a TIMEOUT's)."""
 
 
 def research_figure(sources: pd.DataFrame, budget: float) -> Any:
     """One row per model: derivative time, primal time and their ratio against the problem size
-    (:func:`problem_size`), log-log, a line per source through each family of cases (:func:`case_family`), the
+    (:func:`size_axis`), log-log, a line per source through each family of cases (:func:`case_families`), the
     other cases points; gradients only."""
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
     timed = sources[(sources["kind"] != "planted-bug") & (derivatives_of(sources) == GRADIENT)]
-    timed = timed.assign(**{PROBLEM_SIZE: problem_size(timed)})
     models = list(dict.fromkeys(timed["model"]))
     colours = source_colours(list(dict.fromkeys(timed["source"])))
     figure = Figure(figsize=(15.0, 3.3 * len(models) + 1.3))
     for row, model in enumerate(models):
         rows = timed[timed["model"] == model]
-        families = list(dict.fromkeys(case_family(case) for case in rows["case"]))
+        size, size_label = size_axis(rows)
+        family_of = case_families(list(dict.fromkeys(rows["case"])))
+        rows = rows.assign(**{PROBLEM_SIZE: size, FAMILY: rows["case"].map(family_of)})
+        families = list(dict.fromkeys(rows[FAMILY]))
         markers = {family: FAMILY_MARKERS[i % len(FAMILY_MARKERS)] for i, family in enumerate(families)}
         for column, (measure, label) in enumerate(RESEARCH_PANELS):
             axes = figure.add_subplot(len(models), len(RESEARCH_PANELS), row * len(RESEARCH_PANELS) + column + 1)
@@ -255,6 +291,7 @@ def research_figure(sources: pd.DataFrame, budget: float) -> Any:
                 _research_panel(axes, primal, {PRIMAL: "black"}, markers, measure, budget)
             else:
                 _research_panel(axes, rows, colours, markers, measure, budget)
+            axes.set_xlabel(size_label, fontsize=8)
             axes.set_title(f"{model}: {label}", fontsize=9)
             axes.set_ylabel(label, fontsize=8)
         if len(families) > 1:  # which marker is which family, in the model's primal panel (one point per case)
@@ -294,7 +331,7 @@ def _research_panel(axes: Any, rows: pd.DataFrame, colours: dict[str, Any], mark
     open triangle at the budget for a TIMEOUT (its true time is above)."""
     for name, group in rows.groupby("source", sort=False):
         done = group[group["outcome"] == "OK"]
-        for family, members in done.groupby(done["case"].map(case_family), sort=False):
+        for family, members in done.groupby(FAMILY, sort=False):
             members = members.sort_values(PROBLEM_SIZE)
             sized = members[PROBLEM_SIZE].nunique() == len(members) > 1  # one size varies the problem size
             axes.plot(members[PROBLEM_SIZE], members[measure], marker=markers[family], markersize=4,
@@ -313,7 +350,6 @@ def _research_panel(axes: Any, rows: pd.DataFrame, colours: dict[str, Any], mark
     for axis, (low, high) in ((axes.xaxis, axes.get_xlim()), (axes.yaxis, axes.get_ylim())):
         if high >= 10 * low:  # a decade or more has labelled decades: minor labels would only crowd them
             axis.set_minor_formatter(NullFormatter())
-    axes.set_xlabel(PROBLEM_SIZE_LABEL, fontsize=8)
     axes.grid(True, which="major", linewidth=0.4, alpha=0.6)
     axes.tick_params(which="both", labelsize=7)
 
