@@ -221,44 +221,13 @@ def _jax_started() -> bool:
 
 
 def _in_process(work: Callable[[Cell], T], budget: float, name: str) -> CellRun[T]:
-    context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
-    deadline = time.perf_counter() + budget  # CLOCK_MONOTONIC: the same clock in the child
-    worker = context.Process(target=_child, args=(work, deadline, sender), name=f"compare: {name}", daemon=True)
-    worker.start()
-    sender.close()
-    kept, message = None, None
-    try:
-        while message is None and receiver.poll(max(deadline - time.perf_counter(), 0)):
-            kind, value = receiver.recv()
-            if kind == "kept":
-                kept = value
-            else:
-                message = (kind, value)
-    except EOFError:  # the worker died without a word
-        worker.join()
-        return CellRun(ERROR, message=f"the worker process died ({_exit_reason(worker.exitcode)})")
-    except BaseException:
-        worker.kill()
-        worker.join()
-        raise
-    finally:
-        receiver.close()
-    if message is None:
-        worker.kill()
-        worker.join()
-        return _out_of_time(budget, kept, "worker process stopped")
-    worker.join()
-    outcome, value = message
-    if outcome == "stop":
-        raise value
-    return CellRun(ERROR, message=value) if outcome == ERROR else CellRun(OK, value=value)
+    """One work in a forked worker of its own: :func:`_each_in_process` serving a single work."""
+    return next(_each_in_process([work], 0, budget, name))
 
 
-def _child(work: Callable[[Cell], Any], deadline: float, sender: Any, close: bool = True) -> bool:
-    """In the worker process: do the work, send back what it keeps and then ``(outcome, value)``; ``close``:
-    close the pipe after (the last work of the worker). Whether the work went on to its end (False: it was
-    stopped, by Ctrl-C or a signal, and no further work should start)."""
+def _child(work: Callable[[Cell], Any], deadline: float, sender: Any) -> bool:
+    """In the worker process: do the work, send back what it keeps and then ``(outcome, value)``. Whether the
+    work went on to its end (False: it was stopped, by Ctrl-C or a signal, and no further work should start)."""
     _die_with_parent()
     try:
         message: tuple[str, Any] = (OK, work(Cell(deadline, keep=lambda value: sender.send(("kept", value)))))
@@ -270,9 +239,6 @@ def _child(work: Callable[[Cell], Any], deadline: float, sender: Any, close: boo
         sender.send(message)
     except Exception as error:  # noqa: BLE001 - a result that cannot be pickled
         sender.send((ERROR, f"its result could not be sent back: {describe(error)}"))
-    finally:
-        if close:
-            sender.close()
     return message[0] != "stop"
 
 
@@ -283,7 +249,8 @@ def _each_in_process(works: Sequence[Callable[[Cell], T]], start: int, budget: f
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     worker = context.Process(target=_each_child, args=(works, start, budget, sender),
-                             name=f"compare: {name} and the works after it", daemon=True)
+                             name=f"compare: {name}" + (" and the works after it" if len(works) - start > 1 else ""),
+                             daemon=True)
     worker.start()
     sender.close()
     try:
@@ -320,7 +287,7 @@ def _each_in_process(works: Sequence[Callable[[Cell], T]], start: int, budget: f
 def _each_child(works: Sequence[Callable[[Cell], Any]], start: int, budget: float, sender: Any) -> None:
     """In the worker process: each work from ``start`` on, as :func:`_child` does one, with its own deadline."""
     for work in works[start:]:
-        if not _child(work, time.perf_counter() + budget, sender, close=False):
+        if not _child(work, time.perf_counter() + budget, sender):
             break
     sender.close()
 
