@@ -15,6 +15,7 @@ computed once can serve many checks.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence, Union
@@ -118,9 +119,7 @@ def check(
         if first is None:
             first = sources[0].derivative_at(point, request)
         outputs = [first, sources[1].derivative_at(point, request)]
-    oracle = any(source.forward_only for source in sources[:2])  # then its passes are what the first look cost
-    passes = first_look.passes if oracle and first_look.passes else None
-    prepared = replace(prepared, look_budget=LookBudget(time.perf_counter() - started, second_look_budget, passes))
+    prepared = prepared.after_first_look(time.perf_counter() - started, first_look.passes, second_look_budget)
     return judged(prepared, outputs, tolerance, notes)
 
 
@@ -138,8 +137,18 @@ class Prepared:
     request: Request
     look_budget: LookBudget = LookBudget()
     """What a failing first look's second look may spend on naming tensors once its verdict is decided: a
-    multiple of the first look's forward passes (``check`` counts them) or, where the caller knows only its
-    time, of its seconds (``compare`` gives the sources' measured times); else no limit."""
+    multiple of the first look's forward passes (``check`` counts them, ``compare`` gives the ones its
+    measurements counted) or, where the caller knows only its time, of its seconds; else no limit."""
+
+    def after_first_look(self, seconds: float | None, passes: float | None,
+                         factor: float | None = DEFAULT_SECOND_LOOK_BUDGET) -> "Prepared":
+        """These sources with the second look's budget set from what their first look cost: its ``passes``
+        count where one of the two is an oracle (then its forward passes are that cost), else its ``seconds``
+        (None, NaN or no passes: not known)."""
+        oracle = any(source.forward_only for source in self.sources[:2])
+        counted = int(passes) if passes is not None and math.isfinite(passes) and passes > 0 else None
+        timed = seconds if seconds is not None and math.isfinite(seconds) else None
+        return replace(self, look_budget=LookBudget(timed, factor, counted if oracle else None))
 
 
 def prepare(sources: Sequence[SourceLike], params: Any, X: Any = None, Y: Any = None, *,

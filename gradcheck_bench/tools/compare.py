@@ -42,7 +42,7 @@ import importlib.util
 import math
 import statistics
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -55,7 +55,7 @@ from ..counting import count_forward_passes
 from ..errors import InputError, NotApplicable
 from ..differences.engines import engines
 from ..gradient import Gradient
-from ..judge import DEFAULT_THRESHOLD, LookBudget, Tolerance
+from ..judge import DEFAULT_THRESHOLD, Tolerance
 from ..kinds import GRADIENT, Request, kinds
 from ..models import Model, Params, get_model, model_names
 from ..point import Point
@@ -620,12 +620,9 @@ def _check_work(case: Case, kind: str, candidate: str, reference: str,
         params, X, Y = case.point()
         prepared = prepare((candidate, reference), params, X, Y, model=case.model, derivative=kind,
                            **options_for([candidate, reference], options))
-        first_look = ours.seconds + theirs.seconds  # what check's first look would have cost (NaN: unmeasured)
-        passes = ours.forward_passes + theirs.forward_passes  # counted, as check counts them, where an oracle ran
-        oracle = any(source.forward_only for source in prepared.sources[:2])
-        prepared = replace(prepared, look_budget=LookBudget(
-            first_look if math.isfinite(first_look) else None,
-            first_look_passes=int(passes) if oracle and math.isfinite(passes) and passes > 0 else None))
+        # what check's first look would have cost: the two sources' measured times and counted forward passes
+        prepared = prepared.after_first_look(ours.seconds + theirs.seconds,
+                                             ours.forward_passes + theirs.forward_passes)
         return _verdict_columns(judged(prepared, (ours.gradient, theirs.gradient), Tolerance.of(threshold)))
 
     return work
