@@ -491,11 +491,11 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a time, memory or count regresses when its re-measurement confirms it grew past this "
                              f"factor (default: {DEFAULT_COST_FACTOR:g})")
     parser.add_argument("--screen", type=positive_float, default=DEFAULT_SCREEN_FACTOR,
-                        help="a cost value whose HEAD is past this factor times BASE's in the screen (a fresh "
-                             "paired round; the saved values with --confirm suspects) is re-measured in every round "
+                        help="a cost value whose HEAD is past this factor times BASE's in the screen (the first "
+                             "two fresh paired rounds; the saved values with --confirm suspects) is re-measured in every round "
                              f"(default: {DEFAULT_SCREEN_FACTOR:g})")
     parser.add_argument("--confirm", choices=CONFIRM_MODES, default=CONFIRM_FRESH,
-                        help="re-measure every cost value in one fresh round on both commits and, in every round, "
+                        help="re-measure every cost value in two fresh rounds on both commits and, in every round, "
                              "those past the screen there (fresh, the default); only the cost values past the "
                              "screen in the saved runs (suspects); every cost value in every round (all); or none "
                              "(suspects are then reported NOT JUDGED, exit 3)")

@@ -585,37 +585,48 @@ def test_the_suite_imports_the_named_frameworks_only_in_asvs_forkserver(monkeypa
 
 
 class FakeRounds:
-    """Stands in for the interleaved asv runs: per value, one fresh round, then the remaining rounds."""
+    """Stands in for the interleaved asv runs: per value, the screen's fresh rounds, then the remaining rounds."""
 
     def __init__(self, first, rest):
         self.first, self.rest, self.asked = first, rest, []
 
     def __call__(self, keys, rounds=None, first_round=1):
         self.asked.append((sorted(keys), rounds, first_round))
-        table = self.first if rounds == 1 else self.rest
+        table = self.first if first_round == 1 else self.rest
         return {key: table[key[0]] for key in keys}
 
 
 def test_the_fresh_screen_finds_a_slowdown_the_saved_runs_hid_and_confirms_it_over_all_rounds():
     rules = GateRules(cost_factor=1.3, screen_factor=1.1)
     slowed, steady = "bench_gradient.GradientTime.time_gradient('numpy', 'mlp-977')", TIME
-    fake = FakeRounds(first={slowed: Remeasured([1.0], [1.5]), steady: Remeasured([1.0], [1.02])},
-                      rest={slowed: Remeasured([1.0 + i / 100 for i in range(6)], [1.5 + i / 100 for i in range(6)])})
+    fake = FakeRounds(first={slowed: Remeasured([1.0, 1.0], [1.5, 1.5]), steady: Remeasured([1.0, 1.0], [1.02, 1.0])},
+                      rest={slowed: Remeasured([1.0 + i / 100 for i in range(5)], [1.5 + i / 100 for i in range(5)])})
     base = {(slowed, ENV): seconds(1.0), (steady, ENV): seconds(1.0)}
     head = {(slowed, ENV): seconds(0.8), (steady, ENV): seconds(1.0)}  # the saved runs read the slowdown as x0.8
     report = compare_measurements(base, head, rules, fake, "fresh")
-    assert fake.asked == [(sorted([(slowed, ENV), (steady, ENV)]), 1, 1), ([(slowed, ENV)], None, 2)]
+    assert fake.asked == [(sorted([(slowed, ENV), (steady, ENV)]), 2, 1), ([(slowed, ENV)], None, 3)]
     (finding,) = report.regressions
-    assert finding.benchmark == slowed and "x1.50 in a fresh paired round" in finding.reason
-    pooled_base, pooled_head = [1.0] + [1.0 + i / 100 for i in range(6)], [1.5] + [1.5 + i / 100 for i in range(6)]
+    assert finding.benchmark == slowed and "x1.50 in 2 fresh paired rounds" in finding.reason
+    pooled_base = [1.0, 1.0] + [1.0 + i / 100 for i in range(5)]
+    pooled_head = [1.5, 1.5] + [1.5 + i / 100 for i in range(5)]
     ratio = sorted(pooled_head)[3] / sorted(pooled_base)[3]  # the medians of the seven pooled rounds
     assert f"confirmed x{ratio:.2f} (p = {2 / comb(14, 7):.2g}, 7+7 samples" in finding.reason
     assert report.remeasured == 2 and report.looked_regressed == 1 and report.exit_status == EXIT_REGRESSION
-    assert "1 past the screen in a fresh paired round; 2 re-measured" in report.summary("0" * 40, "1" * 40)
+    assert "1 past the screen in 2 fresh paired rounds; 2 re-measured" in report.summary("0" * 40, "1" * 40)
+
+
+def test_a_slowdown_one_fresh_round_hid_is_past_the_screen_over_both():
+    # Round 1 (BASE then HEAD) read the 1.5x slowdown as x1.0; round 2, the other order, read it.
+    hidden = Remeasured([1.0] * 6, [1.0] * 3 + [1.5] * 3, [[1.0] * 3, [1.0] * 3], [[1.0] * 3, [1.5] * 3])
+    fake = FakeRounds(first={TIME: hidden}, rest={TIME: Remeasured([1.0] * 5, [1.5] * 5)})
+    report = compare_measurements({(TIME, ENV): seconds(1.0)}, {(TIME, ENV): seconds(1.0)},
+                                  GateRules(cost_factor=1.3, screen_factor=1.1), fake, "fresh")
+    assert fake.asked[1] == ([(TIME, ENV)], None, 3) and report.looked_regressed == 1
+    assert "x1.25 in 2 fresh paired rounds" in report.findings[0].reason
 
 
 def test_the_fresh_screen_passes_identical_code_without_more_rounds():
-    fake = FakeRounds(first={TIME: Remeasured([1.0], [1.05])}, rest={})
+    fake = FakeRounds(first={TIME: Remeasured([1.0, 1.0], [1.05, 1.0])}, rest={})
     report = compare_measurements({(TIME, ENV): seconds(1.0)}, {(TIME, ENV): seconds(2.5)},
                                   GateRules(cost_factor=1.3, screen_factor=1.1), fake, "fresh")
     assert len(fake.asked) == 1 and report.findings == [] and report.exit_status == EXIT_PASS
@@ -646,3 +657,19 @@ def test_a_slowdown_needs_head_slower_in_all_rounds_but_one():
     two_against = slowed[:5] + [[value - 0.005 for value in rounds] for rounds in base_rounds[5:]]  # a hair faster
     verdict, reason = judge_remeasured(Remeasured(flat(base_rounds), flat(two_against), base_rounds, two_against), RULES)
     assert verdict == NOT_CONFIRMED and "HEAD slower in 5 of 7 rounds" in reason
+
+
+def test_the_screen_never_runs_more_rounds_than_asked(tmp_path, monkeypatch):
+    from gradcheck_bench.tools import gate_remeasure
+
+    ran = []
+    monkeypatch.setattr(gate_remeasure, "register_machine", lambda machine, progress: None)
+    monkeypatch.setattr(gate_remeasure, "write_round_config", lambda config, results: results)
+    monkeypatch.setattr(gate_remeasure, "run_round", lambda config, machine, order, names, scratch, launch:
+                        ran.append(order))
+    monkeypatch.setattr(gate_remeasure, "load_config", lambda config: config)
+    monkeypatch.setattr(gate_remeasure, "load_measurements", lambda config, machine, commit: {})
+    remeasurer = gate_remeasure.AsvRemeasurer(tmp_path / "asv.conf.json", "box", "b" * 40, "h" * 40, rounds=1,
+                                              progress=lambda line: None)
+    remeasurer([(TIME, ENV)], rounds=2)
+    assert ran == [("b" * 40, "h" * 40)]

@@ -69,7 +69,11 @@ DEFAULT_COST_FACTOR = 1.3
 """A re-measured slowdown past this regresses: low enough that a 1.5x slowdown, re-measured on a loaded
 host, still reads past it (docs/benchmarks.md, 'The default trigger')."""
 DEFAULT_SCREEN_FACTOR = 1.1
-"""A cost value past this in the fresh paired round is re-measured in every round."""
+"""A cost value past this in the fresh paired rounds is re-measured in every round."""
+SCREEN_ROUNDS = 2
+"""Fresh paired rounds of every cost value that make the screen: one round (BASE then HEAD) read a uniform 1.5x
+slowdown under the 1.1 screen on one value of 19 (one process of a commit running slow or fast); a second, in
+the other order, pools two processes a commit, so one process no longer hides a slowdown."""
 P_THRESHOLD = 0.002
 """A re-measured difference is significant below this p: asv's own threshold (``asv compare``)."""
 EXACT_TEST_MAX_SAMPLES = 20
@@ -82,7 +86,7 @@ MIN_ROUNDS_FOR_ONE_AGAINST = 5
 
 CONFIRM_FRESH, CONFIRM_SUSPECTS, CONFIRM_ALL, CONFIRM_NONE = "fresh", "suspects", "all", "none"
 CONFIRM_MODES = (CONFIRM_FRESH, CONFIRM_SUSPECTS, CONFIRM_ALL, CONFIRM_NONE)
-"""What the gate re-measures: every cost value in one fresh paired round and, in all the rounds, those past the
+"""What the gate re-measures: every cost value in the fresh paired rounds and, in all the rounds, those past the
 screen there (the default); the cost values past the screen in the saved runs; every cost value in all the
 rounds; or none."""
 
@@ -103,7 +107,7 @@ class GateRules:
     cost_factor: float = DEFAULT_COST_FACTOR
     p_threshold: float = P_THRESHOLD
     screen_factor: float | None = None
-    """A cost value past this factor times BASE's in the screen (the fresh paired round, or the saved runs with
+    """A cost value past this factor times BASE's in the screen (the fresh paired rounds, or the saved runs with
     ``--confirm suspects``) is re-measured in every round (None: ``cost_factor``); below ``cost_factor``, so that
     a noisy screen does not hide a slowdown the re-measurement would confirm."""
 
@@ -153,7 +157,7 @@ class GateReport:
     remeasure_rounds: int | None = None
     remeasure_seconds: float | None = None
     screened_on: str = "the saved runs"
-    """What the screen compared: the saved runs, or a fresh paired round of every cost value."""
+    """What the screen compared: the saved runs, or fresh paired rounds of every cost value."""
     machine: str | None = None
     """The machine whose saved results were compared."""
     quick_run_seconds: float | None = None
@@ -368,7 +372,7 @@ def compare_measurements(base: dict[BenchmarkKey, BenchmarkValue], head: dict[Be
                 to_confirm.append(key)
     if confirm == CONFIRM_FRESH and remeasure is not None:
         confirmed, suspects = confirm_fresh(to_confirm, base, head, rules, remeasure)
-        report.screened_on = "a fresh paired round"
+        report.screened_on = f"{SCREEN_ROUNDS} fresh paired rounds"
     else:
         confirmed = confirm_costs(to_confirm, suspects, base, head, rules, remeasure, confirm)
     report.findings += confirmed
@@ -409,17 +413,17 @@ def confirm_costs(keys: list[BenchmarkKey], suspects: set[BenchmarkKey], base: d
 def confirm_fresh(keys: list[BenchmarkKey], base: dict[BenchmarkKey, BenchmarkValue],
                   head: dict[BenchmarkKey, BenchmarkValue], rules: GateRules,
                   remeasure: Remeasure) -> tuple[list[Finding], set[BenchmarkKey]]:
-    """The default: every cost value re-measured in one round on both commits, back to back (the screen: one
-    saved sample of each commit, taken at another time, moved a 1.5x slowdown anywhere from x0.7 to x3), then
-    the values past the screen there in the remaining rounds, that first round's values pooled in. Returns the
-    findings and the values that were past the screen."""
+    """The default: every cost value re-measured in ``SCREEN_ROUNDS`` rounds on both commits, back to back (the
+    screen: one saved sample of each commit, taken at another time, moved a 1.5x slowdown anywhere from x0.7 to
+    x3), then the values past the screen there in the remaining rounds, the screen's rounds pooled in. Returns
+    the findings and the values that were past the screen."""
     if not keys:
         return [], set()
     require_scipy()
     try:
-        first = remeasure(keys, rounds=1)
+        first = remeasure(keys, rounds=SCREEN_ROUNDS)
         suspects = [key for key in keys if paired_ratio(first[key]) > rules.screen]
-        rest = remeasure(suspects, first_round=2) if suspects else {}
+        rest = remeasure(suspects, first_round=SCREEN_ROUNDS + 1) if suspects else {}
     except RemeasurementError as error:
         explained = [f": {error}"] + [" (as above)"] * (len(keys) - 1)
         return [cost_finding(key, base, head, NOT_JUDGED, f"not judged: x{screen_ratio(key, base, head):.2f} in "
@@ -429,14 +433,15 @@ def confirm_fresh(keys: list[BenchmarkKey], base: dict[BenchmarkKey, BenchmarkVa
     for key in suspects:
         pooled = first[key] + rest[key]
         verdict, reason = judge_remeasured(pooled, rules)
-        screen = (f"x{screen_ratio(key, base, head):.2f} in the saved runs, x{paired_ratio(first[key]):.2f} in a "
-                  "fresh paired round; ")
+        screen = (f"x{screen_ratio(key, base, head):.2f} in the saved runs, x{paired_ratio(first[key]):.2f} in "
+                  f"{SCREEN_ROUNDS} fresh paired rounds; ")
         findings.append(cost_finding(key, base, head, verdict, screen + reason))
     return findings, set(suspects)
 
 
 def paired_ratio(samples: Remeasured) -> float:
-    """HEAD's over BASE's median in a fresh round; infinite where a side gave nothing (it is looked at again)."""
+    """HEAD's over BASE's median of the samples of the fresh rounds; infinite where a side gave nothing (it is
+    looked at again)."""
     if not samples.base or not samples.head:
         return math.inf
     return ratio_of(statistics.median(samples.base), statistics.median(samples.head))

@@ -103,12 +103,13 @@ class AsvRemeasurer:
 
     def __call__(self, keys: list[BenchmarkKey], rounds: int | None = None,
                  first_round: int = 1) -> dict[BenchmarkKey, Remeasured]:
-        """``rounds`` rounds (None: the rest of ``self.rounds``) numbered from ``first_round``."""
+        """``rounds`` rounds (None: the rest of ``self.rounds``) numbered from ``first_round``, never past
+        ``self.rounds``."""
         register_machine(self.machine, self.progress)
         started = time.perf_counter()
         names = sorted({name for name, _ in keys})
         pooled: dict[str, dict[BenchmarkKey, list[list[float]]]] = {self.base: {}, self.head: {}}
-        last = self.rounds if rounds is None else first_round + rounds - 1
+        last = self.rounds if rounds is None else min(self.rounds, first_round + rounds - 1)
         with tempfile.TemporaryDirectory(prefix="gradcheck-gate-") as scratch:
             for number in range(first_round, last + 1):
                 order = round_order(number, self.base, self.head)
