@@ -407,6 +407,24 @@ def run_peers(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
+def add_engines_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rounds", type=positive_int, default=5,
+                        help="alternating timed rounds of every engine per shape (median; default 5)")
+    parser.add_argument("--out", type=Path, default=Path("results/engines"),
+                        help="output folder (default: results/engines)")
+
+
+@subcommand("engines", "time engine='auto' and each fd engine against the loop, in one process, on five costs "
+            "written against xp (writes results/engines/)", add_engines_arguments)
+def run_engines(args: argparse.Namespace) -> int:
+    from .tools.auto_engine import run_auto_engine
+
+    table = run_auto_engine(args.out, args.rounds, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    print(table.to_string(index=False))
+    print(f"(tables in {args.out})")
+    return EXIT_PASS
+
+
 def add_growth_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=positive_int, default=5, help="timed runs per engine and net (median; default 5)")
     parser.add_argument("--scale", action="store_true",
@@ -550,6 +568,7 @@ REGENERATE = {
     "compare": ["compare", "--full"],
     "study": ["study", "--large"],
     "peers": ["peers"],
+    "engines": ["engines"],
     "growth": ["growth"],
     "scale": ["growth", "--scale"],
     "dask": ["dask-bench", "--repeats", "5"],

@@ -367,7 +367,7 @@ def test_auto_measures_once_per_cost_and_layout_and_keeps_its_choice(monkeypatch
     monkeypatch.setattr(fdmod, "_MEASURED", {})
     model, params, X, Y = xp_point("rbf")
     prepared: list[str] = []
-    for name in ("loop", "torch", "jax"):
+    for name in ("loop", "torch", "jax", "incremental"):
         if name in gb.fd_engines():
             engine = ENGINES[name]
 
@@ -378,7 +378,7 @@ def test_auto_measures_once_per_cost_and_layout_and_keeps_its_choice(monkeypatch
             monkeypatch.setitem(ENGINES, name, gb.FDEngine(**{**engine.__dict__, "prepare": counting_prepare}))
     first = central_differences(model, params, X, Y, COMPARISON_EPS, "auto")
     assert len(fdmod._MEASURED) == 1 and sorted(set(prepared)) == sorted(
-        name for name in ("loop", "torch", "jax") if name in gb.fd_engines())
+        name for name in ("loop", "torch", "jax", "incremental") if name in gb.fd_engines())
     chosen = next(iter(fdmod._MEASURED.values()))
     prepared.clear()
     second = central_differences(model, params, X, Y, COMPARISON_EPS, "auto")

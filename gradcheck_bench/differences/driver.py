@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 
 from .engines import (BLOCK_LIMITS, DEFAULT_MEMORY_BUDGET, Chunk, ChunkEvaluator, EngineUnsuitable, FDEngine,
-                      auto_order, choose_engine, layout_of)
+                      auto_order, choose_engine, float64_params, layout_of)
 from ..errors import InputError
 from ..models import Model, Params, cost_model
 from ..progress import progress_bar
@@ -123,6 +123,18 @@ _MEASURED: dict[Any, str] = {}
 """The engine ``auto`` measured fastest, per cost and layout of the point (so each is measured once)."""
 
 
+def choice_key(model: Model, params: Params, X: Any, Y: Any) -> tuple[Any, ...]:
+    """What ``auto``'s measured choice is kept by: the cost's name, not its identity (a derived cost, a VJP's
+    u . f, is a new closure at every check, and a choice shared by two costs of one name can only be slower,
+    never wrong), the layout of the point, and its dtype."""
+    return (model.name, getattr(model.cost, "__qualname__", ""), layout_of(params, X, Y), float64_params(params))
+
+
+def measured_choice(model: Model, params: Params, X: Any, Y: Any) -> str | None:
+    """The engine ``auto`` measured fastest for this cost and layout in this process (None: not measured)."""
+    return _MEASURED.get(choice_key(model, params, X, Y))
+
+
 def measured_run(candidates: list[FDEngine], model: Model, params: Params, X: Any, Y: Any, indices: np.ndarray,
                  steps: np.ndarray, memory_budget: int, progress: bool | None,
                  engine_options: Mapping[str, Any] | None) -> EngineRun:
@@ -132,10 +144,7 @@ def measured_run(candidates: list[FDEngine], model: Model, params: Params, X: An
     for this cost, layout and dtype. The loop is always a candidate and keeps the run unless another engine
     beats it by a clear margin (:data:`LOOP_MARGIN`), so warm ``auto`` is not slower than the loop; the chosen
     engine's probe costs are reused."""
-    # by the cost's name, not its identity: a derived cost (a VJP's u . f) is a new closure at every check, and a
-    # choice shared by two costs of one name can only be slower, never wrong
-    key = (model.name, getattr(model.cost, "__qualname__", ""), layout_of(params, X, Y),
-           str(getattr(params, "all_float64", None)))
+    key = choice_key(model, params, X, Y)
     notes: list[str] = []
     # spread over the whole run, so every tensor's share of an engine's overhead is seen
     probe = np.unique(np.linspace(0, indices.size - 1, min(PROBE_COORDINATES, indices.size)).astype(int))
