@@ -102,6 +102,27 @@ def test_every_perturbed_cost_is_the_numpy_cost_at_that_point(name: str) -> None
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * max(1.0, np.abs(expected).max()))
 
 
+@pytest.mark.parametrize("name", ["saddle", "particle", "gmm", "lse"])
+def test_loops_branches_and_primitives_without_a_numpy_rule_run_through_jax(name: str) -> None:
+    # saddle and particle run a descent loop (scan, while) whose body must run every step, not once as a call
+    model = gb.get_model(name)
+    params, X, Y = model.cases[next(iter(model.cases))]()
+    flat, _ = ravel(params)
+    steps = np.full(flat.size, 1e-3)
+    expected = get_engine("loop").prepare(model, params, X, Y)(np.arange(flat.size), steps)
+    got = get_engine("incremental").prepare(model, params, X, Y)(np.arange(flat.size), steps)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_auto_times_it_only_where_every_primitive_has_a_numpy_rule() -> None:
+    from gradcheck_bench.differences.engines.incremental import replayable
+
+    cost, point = COSTS["tanh-logistic"]
+    assert replayable(gb.Model(name="incremental-auto", cost=cost), *point())
+    saddle = gb.get_model("saddle")  # its descent is a loop: JAX would compile it op by op
+    assert not replayable(saddle, *saddle.cases[next(iter(saddle.cases))]())
+
+
 def test_a_perturbed_weight_recomputes_one_row_of_its_layer(monkeypatch: pytest.MonkeyPatch) -> None:
     # A (30, 4) feeds tanh(A @ X) with X (4, 9): moving A[i, k] changes row i, 9 values per pass.
     cost, point = COSTS["tanh-logistic"]

@@ -308,8 +308,16 @@ def is_literal(var: Any) -> bool:
     return type(var).__name__ == "Literal"
 
 
-def subprogram(params: dict[str, Any]) -> tuple[Any, list[Any]] | None:
-    """The program a call-like primitive (``pjit``, ``custom_jvp_call``, ...) runs, with its constants."""
+CALLS = frozenset({"jit", "pjit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call",
+                   "custom_vjp_call_jaxpr", "remat", "checkpoint"})
+"""Primitives that run their program once, as a function call: replayed inline. A loop or a branch (``scan``,
+``while``, ``cond``) also holds a program, but runs it many times or not at all: it runs through JAX."""
+
+
+def subprogram(name: str, params: dict[str, Any]) -> tuple[Any, list[Any]] | None:
+    """The program a call-like primitive (``jit``, ``custom_jvp_call``, ...) runs, with its constants."""
+    if name not in CALLS:
+        return None
     for value in params.values():
         if hasattr(value, "jaxpr") and hasattr(value, "consts"):  # a ClosedJaxpr
             return value.jaxpr, list(value.consts)
@@ -371,7 +379,7 @@ class Replay:
                outs: Sequence[np.ndarray]) -> list[Boxed | None]:
         """A call-like primitive: its own program, replayed with the caller's boxes (its point values are
         recomputed once and kept, keyed by the program's own variables)."""
-        found = subprogram(eqn.params)
+        found = subprogram(eqn.primitive.name, eqn.params)
         assert found is not None  # only called where there is one
         inner, consts = found
         if id(eqn) not in self.nested_base:
@@ -393,6 +401,19 @@ STRUCTURAL_BASE: dict[str, Callable[..., np.ndarray]] = {
 }
 
 
+def primitives_without_rule(jaxpr: Any) -> set[str]:
+    """The primitives of a program (and of the calls it makes) that would run through JAX, not NumPy."""
+    missing: set[str] = set()
+    for eqn in jaxpr.eqns:
+        name = eqn.primitive.name
+        inner = subprogram(name, eqn.params)
+        if inner is not None:
+            missing |= primitives_without_rule(inner[0])
+        elif name not in ELEMENTWISE and name not in STRUCTURAL_BASE:
+            missing.add(name)
+    return missing
+
+
 def base_rule(eqn: Any, operands: Sequence[np.ndarray], replay: Replay) -> list[np.ndarray]:
     """An operation at the point: NumPy where a rule is here, else the primitive itself through JAX."""
     name, params = eqn.primitive.name, eqn.params
@@ -403,7 +424,7 @@ def base_rule(eqn: Any, operands: Sequence[np.ndarray], replay: Replay) -> list[
             return [np.asarray(STRUCTURAL_BASE[name](*operands, **params))]
     except NotImplementedError:
         pass
-    inner = subprogram(params)
+    inner = subprogram(name, params)
     if inner is not None:
         return replay.run_base(inner[0], inner[1], operands, {})
     return through_jax(eqn, list(operands), [None] * len(operands))
@@ -428,7 +449,7 @@ def delta_rule(eqn: Any, operands: Sequence[np.ndarray], values: Sequence[Boxed 
         return [reduce_sum_delta(operands[0], value, params["axes"], out)]
     if name == "dot_general" and out is not None and not any(params["dimension_numbers"][1]):
         return [dot_general_delta(operands[0], operands[1], values, out, params["dimension_numbers"])]
-    if subprogram(params) is not None:
+    if subprogram(name, params) is not None:
         return replay.nested(eqn, operands, values, outs)
     return [Boxed((None,) * np.ndim(result), result[...])
             for result in through_jax(eqn, list(operands), list(values), batched=True)]

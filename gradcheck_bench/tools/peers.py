@@ -361,12 +361,12 @@ XP_COSTS = {
 """Costs written against xp, about 3,000-4,000 parameters, that no structured engine knows."""
 
 
-ENGINES_COMPARED: tuple[str, ...] = ("loop", "torch", "jax")
-"""The fd engines timed against each other on XP_COSTS (those installed)."""
+ENGINES_COMPARED: tuple[str, ...] = ("loop", "torch", "jax", "incremental")
+"""The fd engines timed against each other on XP_COSTS and the workloads (those installed)."""
 
 
 def xp_cost_engines(repeats: int = 5) -> pd.DataFrame:
-    """The fd gradient of each cost with the loop, torch and jax engines, interleaved; medians and ratios."""
+    """The fd gradient of each cost with each engine of ENGINES_COMPARED, interleaved; medians and ratios."""
     rows = []
     for name, build in {**XP_COSTS, **workload_costs()}.items():
         model, params, X, Y = build()

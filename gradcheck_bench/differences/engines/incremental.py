@@ -25,7 +25,7 @@ import numpy as np
 from ...counting import record_passes
 from ...models import Model, Params
 from ...ravel import parameter_slices, ravel
-from ..incremental import Boxed, Replay
+from ..incremental import Boxed, Replay, primitives_without_rule
 from . import (BLOCK_LIMITS, ChunkEvaluator, EngineUnsuitable, FDEngine, by_tensor, handles_framework,
                numpy_pass_bytes, require_agreement)
 from .jax_vmap import small_program
@@ -35,17 +35,47 @@ BLOCK = BLOCK_LIMITS[1]
 of one tensor's coordinates holds only the boxes they touch."""
 
 
-def trace(model: Model, params: Params, X: Any, Y: Any) -> tuple[Any, list[Any], list[Any]]:
+Trace = tuple[Any, list[Any], list[Any]]
+_TRACES: dict[Any, tuple[Any, list[Any]]] = {}
+"""Programs traced in this process, by cost and layout: the data are the program's inputs, so a program
+holds for every point of one layout."""
+MAX_TRACES = 32
+
+
+def trace(model: Model, params: Params, X: Any, Y: Any) -> Trace:
     """The cost's program (a jaxpr over the parameters, then the data's array leaves), its constants, and
     its inputs at the point."""
     import jax
-    import jax.numpy as jnp
 
-    from ...frameworks.jax import float64_leaves, x64_scope
+    from ...frameworks.jax import float64_leaves
 
     names = list(params)
     leaves, tree = jax.tree_util.tree_flatten(float64_leaves((X, Y)))
     arrays = [position for position, leaf in enumerate(leaves) if isinstance(leaf, np.ndarray)]
+    inputs = [np.asarray(params[name], dtype=np.float64) for name in names] + [leaves[i] for i in arrays]
+    static = tuple(leaf for position, leaf in enumerate(leaves) if position not in arrays)
+    key: Any = (model.cost, tuple(names), tuple((np.shape(value), np.asarray(value).dtype.str) for value in inputs),
+           tree, static)
+    try:
+        hash(key)
+    except TypeError:  # a data leaf that is not an array and not hashable: trace every time
+        key = None
+    if key is None or key not in _TRACES:
+        traced = trace_program(model, names, leaves, tree, arrays, inputs)
+        if key is None:
+            return (*traced, inputs)
+        if len(_TRACES) >= MAX_TRACES:
+            _TRACES.pop(next(iter(_TRACES)))
+        _TRACES[key] = traced
+    return (*_TRACES[key], inputs)
+
+
+def trace_program(model: Model, names: list[str], leaves: list[Any], tree: Any, arrays: list[int],
+                  inputs: list[Any]) -> tuple[Any, list[Any]]:
+    import jax
+    import jax.numpy as jnp
+
+    from ...frameworks.jax import x64_scope
 
     def cost(*values: Any) -> Any:
         data = list(leaves)
@@ -54,14 +84,13 @@ def trace(model: Model, params: Params, X: Any, Y: Any) -> tuple[Any, list[Any],
         X_traced, Y_traced = jax.tree_util.tree_unflatten(tree, data)
         return jnp.reshape(model.cost(dict(zip(names, values[:len(names)])), X_traced, Y_traced, xp=jnp), ())
 
-    inputs = [np.asarray(params[name], dtype=np.float64) for name in names] + [leaves[i] for i in arrays]
     try:
         with x64_scope():
             closed = jax.make_jaxpr(cost)(*inputs)
     except Exception as error:  # the user's cost does not trace under JAX
         raise EngineUnsuitable(f"its cost does not trace under jax.make_jaxpr ({type(error).__name__}: "
                                f"{str(error)[:200]})") from error
-    return closed.jaxpr, [np.asarray(const) for const in closed.consts], inputs
+    return closed.jaxpr, [np.asarray(const) for const in closed.consts]
 
 
 def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
@@ -101,6 +130,19 @@ def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
     return evaluate
 
 
+def replayable(model: Model, params: Params, X: Any, Y: Any) -> bool:
+    """Where ``auto`` times this engine: a program of at most :data:`MAX_UNROLLED_OPERATIONS` array operations
+    whose every primitive has a NumPy rule here (one that would run through JAX, compiled op by op on its
+    first call, makes preparing cost seconds where the loop takes milliseconds)."""
+    if not small_program(model, params, X, Y):
+        return False
+    try:
+        jaxpr, _, _ = trace(model, params, X, Y)
+    except EngineUnsuitable:
+        return False
+    return not primitives_without_rule(jaxpr)
+
+
 def bytes_per_coordinate(model: Model, params: Params, X: Any, Y: Any) -> int:
     """At most a whole pass per perturbation (where the moved entry reaches everything), both signs."""
     return 2 * numpy_pass_bytes(model, params, X, Y)
@@ -115,6 +157,6 @@ ENGINE = FDEngine(
     bytes_per_coordinate=bytes_per_coordinate,
     requires=("jax",),
     auto_rank=35,
-    auto_suits=small_program,
+    auto_suits=replayable,
     measured_only=True,
 )
