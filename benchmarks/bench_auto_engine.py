@@ -1,7 +1,7 @@
 """``engine="auto"`` against the loop and the generic batched engines on issue 22's five shapes.
 
-Each shape (built by ``gradcheck_bench.tools.auto_engine``, which ``gradcheck-bench engines`` times in one
-process) is a cost written against ``xp`` that no structured engine knows
+Each shape (``gb.engine_examples()``, which ``gradcheck-bench engines`` also times, in one process) is a cost
+written against ``xp`` that no structured engine knows
 (so ``auto`` chooses by timing the candidates); the ratio of ``loop`` to
 ``auto`` per shape is what the issue's targets are stated in. ``setup``
 makes one untimed call of every engine but the loop, so ``auto``'s one-off
@@ -11,26 +11,16 @@ check in a process.
 
 from __future__ import annotations
 
-from typing import Any, Callable
-
 import gradcheck_bench as gb
 
 from .common import require_api
 
 
 SHAPES = ["tanh-logistic-3501", "deep-tanh-3091", "quadratic-3000", "rbf-600", "adbench-lstm"]
-"""Issue 22's five shapes (``gradcheck_bench.tools.auto_engine.SHAPES``, named here so asv's parameters do not
-depend on the commit under test); the label carries the parameter count."""
+"""Issue 22's five shapes (``gb.engine_examples()``, named here so asv's parameters do not depend on the commit
+under test); the label carries the parameter count."""
 
 ENGINES = ["auto", "loop", "incremental", "jax", "torch"]
-
-
-def shapes() -> dict[str, Callable[[], tuple[gb.Model, Any, Any, Any]]]:
-    try:
-        from gradcheck_bench.tools.auto_engine import SHAPES as BUILDERS
-    except ImportError:  # a commit from before the shapes moved into the package
-        raise NotImplementedError("this commit's gradcheck_bench has no tools.auto_engine") from None
-    return BUILDERS
 
 
 class AutoEngineTime:
@@ -45,10 +35,10 @@ class AutoEngineTime:
     warmup_time = 0.0
 
     def setup(self, shape: str, engine: str) -> None:
-        require_api("fd", "fd_engines")
+        require_api("fd", "fd_engines", "engine_examples")
         if engine != "auto" and engine not in gb.fd_engines():
             raise NotImplementedError(f"finite-difference engine {engine!r} is not available here")
-        self.model, *self.point = shapes()[shape]()
+        self.model, *self.point = gb.engine_examples()[shape]()
         self.oracle = gb.fd(self.model, engine=engine, progress=False)
         if engine != "loop":  # the loop has nothing to warm (and on the quadratic it is the suite's longest call)
             self.oracle(*self.point)  # auto's measurement, jax's compile: once per process, not timed

@@ -36,6 +36,7 @@ from .differences import (
     richardson,
 )
 from .differences.steps import default_steps
+from .engine_examples import engine_examples
 from .gradient import Gradient
 from .models import Model, Params, PlantedBug, get_model, model_names
 from .models.mlp import seed_case
@@ -93,6 +94,7 @@ __all__ = [
     "default_steps",
     "default_threshold",
     "fd",
+    "engine_examples",
     "fd_engines",
     "get_model",
     "gradient",
