@@ -163,3 +163,14 @@ def test_the_engines_command_times_auto_against_the_loop_and_says_what_auto_chos
     assert {"incremental", "loop", "auto"} <= set(table["engine"])
     assert json.loads((tmp_path / "provenance.json").read_text())["settings"] == {"rounds": 1}
     assert (tmp_path / "auto_vs_loop.md").exists() and REGENERATE["engines"] == ["engines"]
+
+
+def test_the_logistic_rule_is_the_sigmoid_without_overflow_warnings() -> None:
+    import warnings
+
+    x = np.array([-800.0, -20.0, -1.0, 0.0, 3.0, 800.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = replay_module.ELEMENTWISE["logistic"](x)
+    np.testing.assert_allclose(got[1:5], 1 / (1 + np.exp(-x[1:5])), rtol=1e-15)
+    assert got[0] == 0.0 and got[-1] == 1.0

@@ -148,7 +148,7 @@ ELEMENTWISE: dict[str, Callable[..., np.ndarray]] = {
     "tanh": np.tanh, "sinh": np.sinh, "cosh": np.cosh, "sin": np.sin, "cos": np.cos, "tan": np.tan,
     "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan, "asinh": np.arcsinh, "acosh": np.arccosh,
     "atanh": np.arctanh, "sqrt": np.sqrt, "rsqrt": lambda x: 1 / np.sqrt(x), "cbrt": np.cbrt,
-    "logistic": lambda x: 1 / (1 + np.exp(-x)), "abs": np.abs, "sign": np.sign, "square": np.square,
+    "logistic": lambda x: np.exp(-np.logaddexp(0, -x)), "abs": np.abs, "sign": np.sign, "square": np.square,
     "floor": np.floor, "ceil": np.ceil, "is_finite": np.isfinite, "nextafter": np.nextafter,
     "gt": np.greater, "ge": np.greater_equal, "lt": np.less, "le": np.less_equal, "eq": np.equal,
     "ne": np.not_equal, "and": np.bitwise_and, "or": np.bitwise_or, "xor": np.bitwise_xor, "not": np.invert,
