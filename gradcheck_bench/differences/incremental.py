@@ -27,10 +27,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-Index = "np.ndarray | None"
-"""Per axis: ``None`` (every index) or an int array ``(B, s)``, the ``s`` indices each member's box holds."""
-
-
 @dataclass(frozen=True)
 class Boxed:
     """The values of one intermediate at ``B`` perturbed points, where they may differ from the point's.
