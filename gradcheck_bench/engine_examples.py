@@ -23,7 +23,9 @@ def tanh_logistic_cost(params: Any, X: Any, Y: Any, xp: Any = np) -> Any:
     return xp.mean(xp.log(1 + xp.exp(-Y * (params["v"] @ xp.tanh(params["A"] @ X) + params["c"]))))
 
 
-def deep_tanh_cost(params: Any, X: Any, Y: Any, xp: Any = np) -> Any:
+def tanh_net_cost(params: Any, X: Any, Y: Any, xp: Any = np) -> Any:
+    """A tanh network with a squared-error output (``W1, b1, ...``), written against ``xp``: a user's cost,
+    not our MLP."""
     layers = len(params) // 2
     A = X
     for l in range(1, layers):
@@ -50,14 +52,18 @@ def tanh_logistic() -> Shape:
         np.sign(rng.standard_normal(40))
 
 
-def deep_tanh() -> Shape:
-    rng = np.random.default_rng(SEED)
-    sizes, params = (8, 30, 30, 30, 30, 1), {}
+def tanh_net_point(sizes: tuple[int, ...], examples: int, seed: int = SEED) -> tuple[Params, np.ndarray, np.ndarray]:
+    """Weights scaled by 1/sqrt(fan-in), small biases, and Gaussian data, for :func:`tanh_net_cost`."""
+    rng = np.random.default_rng(seed)
+    params: Params = {}
     for l in range(1, len(sizes)):
         params[f"W{l}"] = rng.standard_normal((sizes[l], sizes[l - 1])) / np.sqrt(sizes[l - 1])
         params[f"b{l}"] = 0.1 * rng.standard_normal((sizes[l], 1))
-    return Model(name="bench-deep-tanh", cost=deep_tanh_cost), params, rng.standard_normal((8, 8)), \
-        rng.standard_normal((1, 8))
+    return params, rng.standard_normal((sizes[0], examples)), rng.standard_normal((sizes[-1], examples))
+
+
+def deep_tanh() -> Shape:
+    return (Model(name="bench-deep-tanh", cost=tanh_net_cost), *tanh_net_point((8, 30, 30, 30, 30, 1), 8))
 
 
 def quadratic() -> Shape:

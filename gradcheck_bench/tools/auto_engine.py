@@ -13,8 +13,7 @@ none has a structured engine, so ``auto`` chooses by timing.
 
 from __future__ import annotations
 
-import statistics
-import time
+import functools
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,6 +24,7 @@ from ..differences.driver import measured_choice
 from ..differences.engines import fd_engines
 from ..engine_examples import EXAMPLES
 from ..ravel import parameter_count
+from .peers import interleaved_medians
 from .report import provenance, write_provenance, write_table
 
 RESULTS = Path("results") / "engines"
@@ -36,22 +36,14 @@ def time_engines(shape: str, rounds: int, progress: Callable[[str], None] = prin
     """One shape's rows: each engine's median over alternating rounds, and ``loop / engine``."""
     model, params, X, Y = EXAMPLES[shape]()
     engines = ["loop", "auto"] + [name for name in MEASURED_ENGINES if name in fd_engines()]
-    oracles = {engine: fd(model, engine=engine, progress=False) for engine in engines}
-    for oracle in oracles.values():
-        oracle(params, X, Y)  # untimed: imports, auto's measurement, compiles
+    calls = {engine: functools.partial(fd(model, engine=engine, progress=False), params, X, Y) for engine in engines}
+    medians = interleaved_medians(calls, rounds,
+                                  lambda number: progress(f"engines: {shape}, round {number + 1}/{rounds}"))
     chose = measured_choice(model, params, X, Y) or "ranked (not measured)"
-    times: dict[str, list[float]] = {engine: [] for engine in engines}
-    for number in range(rounds):
-        for engine, oracle in oracles.items():
-            start = time.perf_counter()
-            oracle(params, X, Y)
-            times[engine].append(time.perf_counter() - start)
-        progress(f"engines: {shape}, round {number + 1}/{rounds}")
-    loop_s = statistics.median(times["loop"])
     return [{"shape": shape, "parameters": parameter_count(params), "engine": engine,
-             "auto_chose": chose if engine == "auto" else "", "median_s": statistics.median(samples),
-             "rounds": rounds, "loop_over_engine": loop_s / statistics.median(samples)}
-            for engine, samples in times.items()]
+             "auto_chose": chose if engine == "auto" else "", "median_s": median_s,
+             "rounds": rounds, "loop_over_engine": medians["loop"] / median_s}
+            for engine, median_s in medians.items()]
 
 
 def run_auto_engine(out: Path = RESULTS, rounds: int = 5, shapes: list[str] | None = None,

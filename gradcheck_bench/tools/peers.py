@@ -16,9 +16,10 @@ gives a row marked unavailable.
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
-from collections.abc import Set
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -34,6 +35,7 @@ from ..errors import InputError
 from ..validation import is_count
 from ..differences.engines import fd_engines
 from ..differences.engines.incremental import replayable
+from ..engine_examples import tanh_net_cost, tanh_net_point
 from ..models import Model, Params, get_model, model_names
 from ..models.mlp import exercise_cost, mlp_cost, numpy_backprop, random_case, seed_case
 from ..ravel import parameter_count, ravel
@@ -336,28 +338,11 @@ def seed_check_against_torch(rounds: int = 200) -> tuple[pd.DataFrame, dict[str,
     return table, summary
 
 
-def tanh_cost(params: Params, X: Any, Y: Any, xp: Any = np) -> Any:
-    """A tanh network with a squared-error output, written against ``xp`` (a user's cost, not our MLP)."""
-    layers = len(params) // 2
-    A = X
-    for l in range(1, layers):
-        A = xp.tanh(params[f"W{l}"] @ A + params[f"b{l}"])
-    return xp.mean((params[f"W{layers}"] @ A + params[f"b{layers}"] - Y) ** 2)
-
-
-def tanh_point(sizes: tuple[int, ...], examples: int, seed: int = 0) -> tuple[Params, np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    params: Params = {}
-    for l in range(1, len(sizes)):
-        params[f"W{l}"] = rng.standard_normal((sizes[l], sizes[l - 1])) / np.sqrt(sizes[l - 1])
-        params[f"b{l}"] = 0.1 * rng.standard_normal((sizes[l], 1))
-    return params, rng.standard_normal((sizes[0], examples)), rng.standard_normal((sizes[-1], examples))
-
-
+TANH = Model(name="tanh", cost=tanh_net_cost)
 XP_COSTS = {
-    "tanh 4-60-60-1, m=4": lambda: (Model(name="tanh", cost=tanh_cost), *tanh_point((4, 60, 60, 1), 4)),
-    "tanh 4-20x10-1, m=4": lambda: (Model(name="tanh", cost=tanh_cost), *tanh_point((4,) + (20,) * 10 + (1,), 4)),
-    "tanh 8-30x4-1, m=8": lambda: (Model(name="tanh", cost=tanh_cost), *tanh_point((8, 30, 30, 30, 30, 1), 8)),
+    "tanh 4-60-60-1, m=4": lambda: (TANH, *tanh_net_point((4, 60, 60, 1), 4)),
+    "tanh 4-20x10-1, m=4": lambda: (TANH, *tanh_net_point((4,) + (20,) * 10 + (1,), 4)),
+    "tanh 8-30x4-1, m=8": lambda: (TANH, *tanh_net_point((8, 30, 30, 30, 30, 1), 8)),
 }
 """Costs written against xp, about 3,000-4,000 parameters, that no structured engine knows."""
 
@@ -368,26 +353,35 @@ engine where every primitive of the cost has a NumPy rule, as ``auto`` does: els
 op: on the LSTM's unrolled program, 9 s to prepare and 11 s for a block of 8 coordinates)."""
 
 
+def interleaved_medians(calls: Mapping[str, Callable[[], Any]], rounds: int,
+                        after_round: Callable[[int], None] | None = None) -> dict[str, float]:
+    """Median seconds of each call: every call once untimed (imports, compilation, memory measurement), then
+    each in turn, round after round, so all see the same load. ``after_round(number)`` follows each round."""
+    for call in calls.values():
+        call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for number in range(rounds):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+        if after_round is not None:
+            after_round(number)
+    return {name: statistics.median(samples) for name, samples in times.items()}
+
+
 def xp_cost_engines(repeats: int = 5) -> pd.DataFrame:
     """The fd gradient of each cost with each engine of ENGINES_COMPARED, interleaved; medians and ratios."""
     rows = []
     for name, build in {**XP_COSTS, **workload_costs()}.items():
         model, params, X, Y = build()
-        oracles = {engine: fd(model, engine=engine, progress=False) for engine in ENGINES_COMPARED
-                   if engine in fd_engines() and (engine != "incremental" or replayable(model, params, X, Y))}
-        for oracle in oracles.values():
-            oracle(params, X, Y)  # imports, compilation, memory measurement
-        times: dict[str, list[float]] = {engine: [] for engine in oracles}
-        for _ in range(repeats):
-            for engine, oracle in oracles.items():
-                start = time.perf_counter()
-                oracle(params, X, Y)
-                times[engine].append(time.perf_counter() - start)
-        loop_s = statistics.median(times["loop"])
-        for engine, samples in times.items():
-            rows.append({"cost": name, "parameters": parameter_count(params),
-                         "engine": engine, "median_s": statistics.median(samples), "repeats": repeats,
-                         "loop_over_engine": loop_s / statistics.median(samples)})
+        calls = {engine: functools.partial(fd(model, engine=engine, progress=False), params, X, Y)
+                 for engine in ENGINES_COMPARED
+                 if engine in fd_engines() and (engine != "incremental" or replayable(model, params, X, Y))}
+        medians = interleaved_medians(calls, repeats)
+        for engine, median_s in medians.items():
+            rows.append({"cost": name, "parameters": parameter_count(params), "engine": engine, "median_s": median_s,
+                         "repeats": repeats, "loop_over_engine": medians["loop"] / median_s})
     return pd.DataFrame(rows)
 
 
