@@ -71,9 +71,9 @@ host, still reads past it (docs/benchmarks.md, 'The default trigger')."""
 DEFAULT_SCREEN_FACTOR = 1.1
 """A cost value past this in the fresh paired rounds is re-measured in every round."""
 SCREEN_ROUNDS = 2
-"""Fresh paired rounds of every cost value that make the screen: one round (BASE then HEAD) read a uniform 1.5x
-slowdown under the 1.1 screen on one value of 19 (one process of a commit running slow or fast); a second, in
-the other order, pools two processes a commit, so one process no longer hides a slowdown."""
+"""Fresh paired rounds of every cost value that make the screen: one round (BASE then HEAD) can read a real
+slowdown under the screen when one process of a commit runs slow or fast; a second, in the other order, pools
+two processes a commit, so one process no longer hides a slowdown (docs/benchmarks.md)."""
 P_THRESHOLD = 0.002
 """A re-measured difference is significant below this p: asv's own threshold (``asv compare``)."""
 EXACT_TEST_MAX_SAMPLES = 20
