@@ -350,7 +350,7 @@ XP_COSTS = {
 ENGINES_COMPARED: tuple[str, ...] = ("loop", "torch", "jax", "incremental")
 """The fd engines timed against each other on XP_COSTS and the workloads (those installed; the incremental
 engine where every primitive of the cost has a NumPy rule, as ``auto`` does: elsewhere JAX runs the replay op by
-op: on the LSTM's unrolled program, 9 s to prepare and 11 s for a block of 8 coordinates)."""
+op, which on the LSTM's unrolled program takes far longer than the loop)."""
 
 
 def interleaved_medians(calls: Mapping[str, Callable[[], Any]], rounds: int,

@@ -133,7 +133,7 @@ def prepare(model: Model, params: Params, X: Any, Y: Any) -> ChunkEvaluator:
 def replayable(model: Model, params: Params, X: Any, Y: Any) -> bool:
     """Where ``auto`` times this engine: a program of at most :data:`MAX_UNROLLED_OPERATIONS` array operations
     whose every primitive has a NumPy rule here (one that would run through JAX, compiled op by op on its
-    first call, makes preparing cost seconds where the loop takes milliseconds)."""
+    first call, makes preparing cost far more than the loop's whole run)."""
     if not small_program(model, params, X, Y):
         return False
     try:
