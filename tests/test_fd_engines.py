@@ -428,6 +428,48 @@ def test_auto_leaves_a_near_tie_to_the_loop(other_seconds: float, chosen: str, m
     assert run.engine == chosen and fdmod._MEASURED[next(iter(fdmod._MEASURED))] == chosen
 
 
+def test_auto_probes_windows_of_consecutive_coordinates_spread_over_the_run() -> None:
+    for size in (128, 150, 700, 3091, 50_000):
+        probe = fdmod.probe_positions(size)
+        windows = np.split(probe, np.flatnonzero(np.diff(probe) > 1) + 1)
+        assert probe.min() >= 0 and probe.max() < size and np.unique(probe).size == probe.size
+        assert all(window.size >= min(128, size) for window in windows)  # whole blocks, not scattered coordinates
+        assert probe.size <= max(128, size // 6 + 128) and probe.size <= 4 * 128
+    assert len(np.split(probe, np.flatnonzero(np.diff(probe) > 1) + 1)) == 4  # a long run: four windows
+    assert probe.min() > 0 and probe.max() < 50_000 - 1  # spread over it, not its first coordinates
+
+
+def test_auto_times_each_engine_in_the_chunks_its_run_would_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An engine with a fixed cost per call and large chunks is faster than the loop on the run, and on a probe
+    cut as its run is cut; one call on a few scattered coordinates pays that fixed cost for too few of them."""
+    clock = FakeClock()
+    monkeypatch.setattr(fdmod, "time", clock)
+    monkeypatch.setattr(fdmod, "_MEASURED", {})
+    from gradcheck_bench.differences.engines import loop as loop_module
+
+    def timed(engine: gb.FDEngine, per_call: float, per_coordinate: float, **changes) -> gb.FDEngine:
+        def prepare(*args):
+            evaluate = engine.prepare(*args)
+
+            def slow(indices, steps):
+                clock.now += per_call + per_coordinate * indices.size
+                return evaluate(indices, steps)
+            return slow
+        return gb.FDEngine(**{**engine.__dict__, "prepare": prepare, **changes})
+
+    for name in list(ENGINES):
+        monkeypatch.delitem(ENGINES, name)
+    monkeypatch.setitem(ENGINES, "loop", timed(loop_module.ENGINE, 0.0, 1.0))
+    monkeypatch.setitem(ENGINES, "chunky", timed(loop_module.ENGINE, 100.0, 0.5, name="chunky", auto_rank=50,
+                                                 max_chunk=None))
+    model = gb.Model(name="tanh-sum", cost=lambda params, X, Y, xp=np: xp.sum(xp.tanh(params["w"])))
+    params = {"w": np.linspace(-1.0, 1.0, 3072)}
+    run = fdmod.perturbed_costs(model, params, None, None, np.arange(3072), np.full(3072, 1e-3))
+    assert run.engine == "chunky"
+    assert np.allclose(run.costs, fdmod.perturbed_costs(model, params, None, None, np.arange(3072),
+                                                        np.full(3072, 1e-3), engine="loop").costs)
+
+
 def test_jax_compiles_once_per_cost_layout_and_block(monkeypatch: pytest.MonkeyPatch) -> None:
     usable("jax")
     from gradcheck_bench.differences.engines import jax_vmap

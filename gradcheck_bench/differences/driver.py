@@ -103,9 +103,15 @@ def perturbed_costs(model: Model, params: Params, X: Any, Y: Any, indices: np.nd
 MEASURED_CHOICE_MINIMUM = 128
 """``engine="auto"`` measures the candidate engines on a run of at least this many coordinates (below it the
 ranking decides: measuring would cost more than any choice saves)."""
-PROBE_COORDINATES = BLOCK_LIMITS[1]
-"""How many coordinates each candidate engine evaluates when ``auto`` times it: whole blocks of every batched
-engine (their blocks are powers of two up to this), so no engine's time includes padding."""
+PROBE_WINDOW = BLOCK_LIMITS[1]
+"""``auto`` times the candidate engines on windows of this many consecutive coordinates: a whole block of every
+batched engine (their blocks are powers of two up to this), laid as the run lays them, so no engine's time
+includes padding or blocks cut short by coordinates scattered over many tensors."""
+PROBE_WINDOWS = 4
+"""At most this many windows, spread over the run: an engine whose chunks are large (torch's hold hundreds of
+coordinates) pays its fixed cost per chunk about as often per coordinate in the probe as in the run."""
+PROBE_RUN_SHARE = 6
+"""One window per this many windows' worth of the run (the probe holds at most about a sixth of it)."""
 PROBE_ROUNDS = 5
 """Times each candidate is timed, alternating; the median round counts: neither the slow first runs after a
 compile nor one lucky round of an engine whose time varies several-fold on a busy machine decides the choice
@@ -139,23 +145,23 @@ def measured_run(candidates: list[FDEngine], model: Model, params: Params, X: An
                  steps: np.ndarray, memory_budget: int, progress: bool | None,
                  engine_options: Mapping[str, Any] | None) -> EngineRun:
     """``auto`` by measurement: each candidate is prepared and warmed (a compile it caches for later calls is
-    paid here, not timed), then times the same coordinates in alternating rounds, and the fastest median round
-    runs the rest; the choice is kept
-    for this cost, layout and dtype. The loop is always a candidate and keeps the run unless another engine
+    paid here, not timed), then times the same coordinates (:func:`probe_positions`, in the chunks of its own
+    run) in alternating rounds, and the fastest median round runs the rest; the choice is kept for this cost,
+    layout and dtype. The loop is always a candidate and keeps the run unless another engine
     beats it by a clear margin (:data:`LOOP_MARGIN`), so warm ``auto`` is not slower than the loop; the chosen
     engine's probe costs are reused."""
     key = choice_key(model, params, X, Y)
     notes: list[str] = []
-    # spread over the whole run, so every tensor's share of an engine's overhead is seen
-    probe = np.unique(np.linspace(0, indices.size - 1, min(PROBE_COORDINATES, indices.size)).astype(int))
+    probe = probe_positions(indices.size)
     probed: dict[str, np.ndarray] = {}
     chosen_name = _MEASURED.get(key)
     if chosen_name is None:
         evaluators: dict[str, ChunkEvaluator] = {}
         for candidate in candidates:
             try:
-                evaluate = candidate.prepare(model, params, X, Y)
-                evaluate(indices[probe[:1]], steps[probe[:1]])  # first-call costs (a compile), cached for later
+                evaluate = as_run(candidate, model, params, X, Y, indices[probe], steps[probe], memory_budget)
+                first = probe[:PROBE_WINDOW]
+                evaluate(indices[first], steps[first])  # first-call costs (a compile, a block's buffers), cached
                 evaluators[candidate.name] = evaluate
             except EngineUnsuitable as reason:
                 notes.append(f"the {candidate.name} engine was not used: {reason}")
@@ -194,6 +200,29 @@ def measured_run(candidates: list[FDEngine], model: Model, params: Params, X: An
         costs[:, rest] = run_engine(chosen, model, params, X, Y, indices[rest], steps[rest], memory_budget, progress,
                                     engine_options)
     return EngineRun(costs, chosen_name, tuple(notes))
+
+
+def probe_positions(size: int) -> np.ndarray:
+    """The positions in a run of ``size`` coordinates that ``auto`` times the candidates on: windows of
+    ``PROBE_WINDOW`` consecutive coordinates, centred in equal shares of the run (the whole run when it is
+    shorter than a window)."""
+    windows = int(np.clip(size // (PROBE_WINDOW * PROBE_RUN_SHARE), 1, PROBE_WINDOWS))
+    width = min(PROBE_WINDOW, size)
+    centres = (np.arange(windows) + 0.5) * size / windows
+    starts = np.clip(np.round(centres - width / 2).astype(int), 0, size - width)
+    return np.unique(np.concatenate([np.arange(start, start + width) for start in starts]))
+
+
+def as_run(engine: FDEngine, model: Model, params: Params, X: Any, Y: Any, indices: np.ndarray, steps: np.ndarray,
+           memory_budget: int) -> ChunkEvaluator:
+    """The engine's evaluator, cutting what it is given into the chunks its run would use (its memory budget
+    and fast chunk size), so a probe times the engine as the run will use it."""
+    evaluate = engine.prepare(model, params, X, Y)
+
+    def in_chunks(some: np.ndarray, their_steps: np.ndarray) -> np.ndarray:
+        ranges = chunk_ranges(engine, model, params, X, Y, some, memory_budget)
+        return np.concatenate([evaluate(some[a:b], their_steps[a:b]) for a, b in ranges], axis=1)
+    return in_chunks
 
 
 def run_engine(chosen: FDEngine, model: Model, params: Params, X: Any, Y: Any, indices: np.ndarray,
