@@ -24,6 +24,7 @@ from gradcheck_bench.tools.gate import (
     EXIT_NOT_JUDGED,
     EXIT_PASS,
     EXIT_REGRESSION,
+    EXTRA_ROUNDS,
     NOT_CONFIRMED,
     NOT_JUDGED,
     REGRESSION,
@@ -39,6 +40,7 @@ from gradcheck_bench.tools.gate_asv import (LOCAL_RESULTS_DIR, ResultsStore, cho
                                             this_host, unroll)
 from gradcheck_bench.tools.gate_quick import follow
 from gradcheck_bench.tools.gate_remeasure import (
+    DEFAULT_ROUNDS,
     PREIMPORT_VARIABLE,
     Remeasured,
     RemeasurementError,
@@ -585,14 +587,15 @@ def test_the_suite_imports_the_named_frameworks_only_in_asvs_forkserver(monkeypa
 
 
 class FakeRounds:
-    """Stands in for the interleaved asv runs: per value, the screen's fresh rounds, then the remaining rounds."""
+    """Stands in for the interleaved asv runs: per value, the screen's fresh rounds, then the remaining rounds,
+    then the extra rounds for values near the line (numbered from 8)."""
 
-    def __init__(self, first, rest):
-        self.first, self.rest, self.asked = first, rest, []
+    def __init__(self, first, rest, extra=None):
+        self.first, self.rest, self.extra, self.asked = first, rest, extra or {}, []
 
     def __call__(self, keys, rounds=None, first_round=1):
         self.asked.append((sorted(keys), rounds, first_round))
-        table = self.first if first_round == 1 else self.rest
+        table = self.first if first_round == 1 else self.rest if first_round <= DEFAULT_ROUNDS else self.extra
         return {key: table[key[0]] for key in keys}
 
 
@@ -618,7 +621,8 @@ def test_the_fresh_screen_finds_a_slowdown_the_saved_runs_hid_and_confirms_it_ov
 def test_a_slowdown_one_fresh_round_hid_is_past_the_screen_over_both():
     # Round 1 (BASE then HEAD) read the 1.5x slowdown as x1.0; round 2, the other order, read it.
     hidden = Remeasured([1.0] * 6, [1.0] * 3 + [1.5] * 3, [[1.0] * 3, [1.0] * 3], [[1.0] * 3, [1.5] * 3])
-    fake = FakeRounds(first={TIME: hidden}, rest={TIME: Remeasured([1.0] * 5, [1.5] * 5)})
+    fake = FakeRounds(first={TIME: hidden}, rest={TIME: Remeasured([1.0] * 5, [1.5] * 5)},
+                      extra={TIME: Remeasured([1.0] * 4, [1.5] * 4)})
     report = compare_measurements({(TIME, ENV): seconds(1.0)}, {(TIME, ENV): seconds(1.0)},
                                   GateRules(cost_factor=1.3, screen_factor=1.1), fake, "fresh")
     assert fake.asked[1] == ([(TIME, ENV)], None, 3) and report.looked_regressed == 1
@@ -673,3 +677,82 @@ def test_the_screen_never_runs_more_rounds_than_asked(tmp_path, monkeypatch):
                                               progress=lambda line: None)
     remeasurer([(TIME, ENV)], rounds=2)
     assert ran == [("b" * 40, "h" * 40)]
+
+
+def one_a_round(values):
+    """Samples of a one-value-a-round benchmark, each round kept apart."""
+    return [[value] for value in values]
+
+
+def pooled_rounds(base, head):
+    return Remeasured(list(base), list(head), one_a_round(base), one_a_round(head))
+
+
+STEADY = [1.0 + i / 100 for i in range(7)]
+
+
+def test_a_slowdown_near_the_line_gets_more_rounds_and_is_confirmed_over_all_of_them():
+    # x1.5 in 5 rounds, two rounds of load in which HEAD read as BASE: p = 0.007 after 7 rounds
+    head = [1.5 + i / 100 for i in range(5)] + [1.035, 1.055]
+    fake = FakeRounds(first={TIME: pooled_rounds(STEADY[:2], head[:2])},
+                      rest={TIME: pooled_rounds(STEADY[2:], head[2:])},
+                      extra={TIME: pooled_rounds([1.0, 1.01, 1.02, 1.03], [1.5, 1.51, 1.52, 1.53])})
+    report = compare_measurements({(TIME, ENV): seconds(1.0)}, {(TIME, ENV): seconds(1.0)},
+                                  GateRules(cost_factor=1.3, screen_factor=1.1), fake, "fresh")
+    assert fake.asked[2] == ([(TIME, ENV)], EXTRA_ROUNDS, DEFAULT_ROUNDS + 1)
+    (finding,) = report.regressions
+    assert "near the line, so 4 more rounds; confirmed" in finding.reason and "11+11 samples" in finding.reason
+    assert "HEAD slower in 9 of 11 rounds" in finding.reason  # two rounds against in 11 are allowed
+    assert "(1 near the line given 4 more)" in report.summary("0" * 40, "1" * 40)
+    without = FakeRounds(first=fake.first, rest=fake.rest)
+    report = compare_measurements({(TIME, ENV): seconds(1.0)}, {(TIME, ENV): seconds(1.0)},
+                                  GateRules(cost_factor=1.3, screen_factor=1.1, extra_rounds=0), without, "fresh")
+    assert len(without.asked) == 2 and "not significant (p = 0.007" in report.findings[0].reason
+
+
+def test_noise_confirmed_near_the_threshold_gets_more_rounds_that_undo_it():
+    head = [1.35 + i / 100 for i in range(6)] + [1.055]  # one round against: p = 0.0012, confirmed on 7 rounds
+    assert judge_remeasured(pooled_rounds(STEADY, head), GateRules(cost_factor=1.3))[0] == REGRESSION
+    fake = FakeRounds(first={TIME: pooled_rounds(STEADY[:2], head[:2])},
+                      rest={TIME: pooled_rounds(STEADY[2:], head[2:])},
+                      extra={TIME: pooled_rounds([1.0, 1.01, 1.02, 1.03], [0.99, 1.0, 1.015, 1.02])})
+    report = compare_measurements({(TIME, ENV): seconds(1.0)}, {(TIME, ENV): seconds(1.0)},
+                                  GateRules(cost_factor=1.3, screen_factor=1.1), fake, "fresh")
+    assert len(fake.asked) == 3 and report.regressions == [] and report.exit_status == EXIT_PASS
+    assert "near the line, so 4 more rounds; not confirmed" in report.findings[0].reason
+
+
+def test_a_clean_confirmation_or_a_clear_pass_takes_no_more_rounds():
+    for head in ([1.5 + i / 100 for i in range(7)], [1.0 + i / 100 for i in range(7)]):
+        fake = FakeRounds(first={TIME: pooled_rounds(STEADY[:2], head[:2])},
+                          rest={TIME: pooled_rounds(STEADY[2:], head[2:])})
+        compare_measurements({(TIME, ENV): seconds(1.0)}, {(TIME, ENV): seconds(1.0)},
+                             GateRules(cost_factor=1.3, screen_factor=1.1), fake, "fresh")
+        assert len(fake.asked) == (2 if head[0] > 1.3 else 1)
+
+
+def test_more_rounds_allow_one_round_against_per_five():
+    slowed = [2.5 + i / 100 for i in range(11)]
+    base = [1.0 + i / 100 for i in range(11)]
+    hair_faster = [value - 0.005 for value in base]  # HEAD a hair faster than BASE in that round
+    two_against = slowed[:9] + hair_faster[9:]
+    verdict, reason = judge_remeasured(pooled_rounds(base, two_against), RULES)
+    assert verdict == REGRESSION and "HEAD slower in 9 of 11 rounds" in reason
+    verdict, reason = judge_remeasured(pooled_rounds(base, slowed[:8] + hair_faster[8:]), RULES)
+    assert verdict == NOT_CONFIRMED and "HEAD slower in 8 of 11 rounds" in reason
+
+
+def test_extra_rounds_run_past_the_gates_rounds_when_asked_for(tmp_path, monkeypatch):
+    from gradcheck_bench.tools import gate_remeasure
+
+    ran = []
+    monkeypatch.setattr(gate_remeasure, "register_machine", lambda machine, progress: None)
+    monkeypatch.setattr(gate_remeasure, "write_round_config", lambda config, results: results)
+    monkeypatch.setattr(gate_remeasure, "run_round", lambda config, machine, order, names, scratch, launch:
+                        ran.append(order))
+    monkeypatch.setattr(gate_remeasure, "load_config", lambda config: config)
+    monkeypatch.setattr(gate_remeasure, "load_measurements", lambda config, machine, commit: {})
+    remeasurer = gate_remeasure.AsvRemeasurer(tmp_path / "asv.conf.json", "box", "b" * 40, "h" * 40, rounds=7,
+                                              progress=lambda line: None)
+    remeasurer([(TIME, ENV)], rounds=4, first_round=8)
+    assert ran == [("h" * 40, "b" * 40), ("b" * 40, "h" * 40)] * 2  # rounds 8 to 11, still alternating

@@ -79,10 +79,19 @@ P_THRESHOLD = 0.002
 EXACT_TEST_MAX_SAMPLES = 20
 """Up to this many samples a side the test's p is exact (asv's own cut-off), above it approximated."""
 SCIPY_INSTALL_HINT = "pip install 'scipy>=1.10'"
-ROUNDS_AGAINST = 1
-"""Rounds in which HEAD may read faster than BASE and a slowdown still be confirmed (one spell of load)..."""
-MIN_ROUNDS_FOR_ONE_AGAINST = 5
-"""...once there are this many rounds; with fewer, HEAD must be the slower in every one."""
+ROUNDS_PER_AGAINST = 5
+"""HEAD may read faster than BASE in one round per this many (a spell of load) and a slowdown still be
+confirmed: none in fewer than 5 rounds, one in 5 to 9, two in 10 to 14."""
+EXTRA_ROUNDS = 4
+"""Rounds more for a value left near the line after the gate's rounds (:func:`near_the_line`): on a loaded
+host a real 1.5x slowdown can end them past the factor, slower round after round, at p just above the
+threshold, and noise near the factor can end them just below it; more rounds settle both."""
+NEAR_P = 0.05
+"""A slowdown past the factor whose p is below this but not below the threshold is near the line..."""
+MARGINAL_P_SHARE = 0.5
+"""...as is one confirmed with p above this share of the threshold (identical code near the factor was once
+confirmed just under the threshold). Seven rounds of a one-value-a-round ``track_``, all apart, give an exact p
+below it (2 / C(14, 7)), so a clean confirmation costs no more rounds."""
 
 CONFIRM_FRESH, CONFIRM_SUSPECTS, CONFIRM_ALL, CONFIRM_NONE = "fresh", "suspects", "all", "none"
 CONFIRM_MODES = (CONFIRM_FRESH, CONFIRM_SUSPECTS, CONFIRM_ALL, CONFIRM_NONE)
@@ -110,14 +119,18 @@ class GateRules:
     """A cost value past this factor times BASE's in the screen (the fresh paired rounds, or the saved runs with
     ``--confirm suspects``) is re-measured in every round (None: ``cost_factor``); below ``cost_factor``, so that
     a noisy screen does not hide a slowdown the re-measurement would confirm."""
+    extra_rounds: int = EXTRA_ROUNDS
+    """Rounds more for the values near the line after the gate's rounds (0: none)."""
 
     def __post_init__(self) -> None:
         if not (self.accuracy_threshold > 0 and self.accuracy_tolerance >= 0 and self.cost_factor > 1
-                and 0 < self.p_threshold < 1 and (self.screen_factor is None or self.screen_factor > 0)):
+                and 0 < self.p_threshold < 1 and (self.screen_factor is None or self.screen_factor > 0)
+                and self.extra_rounds >= 0):
             raise InputError(
-                "gate rules need accuracy_threshold > 0, accuracy_tolerance >= 0, factor > 1, screen > 0 and "
-                f"0 < p_threshold < 1; got {self.accuracy_threshold}, {self.accuracy_tolerance}, "
-                f"{self.cost_factor}, {self.screen_factor}, {self.p_threshold}."
+                "gate rules need accuracy_threshold > 0, accuracy_tolerance >= 0, factor > 1, screen > 0, "
+                f"0 < p_threshold < 1 and extra_rounds >= 0; got {self.accuracy_threshold}, "
+                f"{self.accuracy_tolerance}, {self.cost_factor}, {self.screen_factor}, {self.p_threshold}, "
+                f"{self.extra_rounds}."
             )
 
     @property
@@ -155,6 +168,9 @@ class GateReport:
     confirmed: int = 0
     not_compared: int = 0
     remeasure_rounds: int | None = None
+    settled: int = 0
+    """Values near the line after the rounds, given ``extra_rounds`` more."""
+    extra_rounds: int = 0
     remeasure_seconds: float | None = None
     screened_on: str = "the saved runs"
     """What the screen compared: the saved runs, or fresh paired rounds of every cost value."""
@@ -209,6 +225,8 @@ class GateReport:
 
     def remeasure_time(self) -> str:
         rounds = "" if self.remeasure_rounds is None else f" in {self.remeasure_rounds} interleaved rounds"
+        if self.settled:
+            rounds += f" ({self.settled} near the line given {self.extra_rounds} more)"
         seconds = "" if self.remeasure_seconds is None else f", {format_duration(self.remeasure_seconds)}"
         return rounds + seconds
 
@@ -303,41 +321,99 @@ def mann_whitney_p(base: list[float], head: list[float]) -> float:
     return 1.0 if math.isnan(p) else p
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What the interleaved rounds say about one cost value: the ratio of HEAD's to BASE's median (of each
+    round's median), asv's test on every sample, and in how many rounds HEAD was the slower."""
+
+    ratio: float
+    p: float
+    slower: int
+    rounds: int
+    counted: str
+
+    @property
+    def round_after_round(self) -> bool:
+        """HEAD the slower in every round but one per ``ROUNDS_PER_AGAINST``."""
+        return self.slower >= self.rounds - self.rounds // ROUNDS_PER_AGAINST
+
+    def rounds_line(self) -> str:
+        return f"HEAD slower in {self.slower} of {self.rounds} rounds"
+
+
+def evidence_of(samples: Remeasured) -> Evidence:
+    base_rounds, head_rounds = samples.rounds()
+    medians = [(statistics.median(b), statistics.median(h)) for b, h in zip(base_rounds, head_rounds) if b and h]
+    ratio = ratio_of(statistics.median([b for b in map(statistics.median, filter(None, base_rounds))]),
+                     statistics.median([h for h in map(statistics.median, filter(None, head_rounds))]))
+    return Evidence(ratio, mann_whitney_p(samples.base, samples.head), sum(h > b for b, h in medians), len(medians),
+                    f"{len(samples.base)}+{len(samples.head)} samples")
+
+
+def judgeable(samples: Remeasured, rules: GateRules) -> bool:
+    return bool(samples.base and samples.head) and smallest_p(len(samples.base), len(samples.head)) < rules.p_threshold
+
+
 def judge_remeasured(samples: Remeasured, rules: GateRules) -> tuple[str, str]:
     """The verdict on a re-measured cost value, and its reason.
 
     REGRESSION only when three things hold: the ratio of the medians (of each round's median) is past the
     factor; the samples differ significantly (asv's test on every sample); and HEAD was the slower in every
-    round but at most one (``ROUNDS_AGAINST``, from 5 rounds on), each round's two commits having run back to
-    back. A round's samples come from one process and move together, so the samples alone overstate how
-    much was seen: identical code once read as x2.13 at p = 7.6e-6 on 35+35 samples that were 7 draws a side.
+    round but one per ``ROUNDS_PER_AGAINST``, each round's two commits having run back to back. A round's
+    samples come from one process and move together, so the samples alone overstate how much was seen:
+    identical code once read as x2.13 at p = 7.6e-6 on 35+35 samples that were 7 draws a side.
     NOT JUDGED when there is nothing or too little to test.
     """
     base, head = samples.base, samples.head
     if not base or not head:
         side = "BASE" if not base else "HEAD"
         return NOT_JUDGED, f"not judged: the re-measurement gave no value on {side} (it failed or was n/a there)"
-    if smallest_p(len(base), len(head)) >= rules.p_threshold:
+    if not judgeable(samples, rules):
         return NOT_JUDGED, (f"not judged: {len(base)}+{len(head)} samples cannot reach p < {rules.p_threshold:g}; "
                             "rerun with more --rounds")
-    base_rounds, head_rounds = samples.rounds()
-    medians = [(statistics.median(b), statistics.median(h)) for b, h in zip(base_rounds, head_rounds) if b and h]
-    ratio = ratio_of(statistics.median([b for b in map(statistics.median, filter(None, base_rounds))]),
-                     statistics.median([h for h in map(statistics.median, filter(None, head_rounds))]))
-    p = mann_whitney_p(base, head)
-    slower = sum(h > b for b, h in medians)
-    counted = f"{len(base)}+{len(head)} samples"
-    rounds = f"HEAD slower in {slower} of {len(medians)} rounds"
+    seen = evidence_of(samples)
+    ratio, p, counted = seen.ratio, seen.p, seen.counted
     if ratio > rules.cost_factor and p < rules.p_threshold:
-        against = ROUNDS_AGAINST if len(medians) >= MIN_ROUNDS_FOR_ONE_AGAINST else 0
-        if slower >= len(medians) - against:
-            return REGRESSION, f"confirmed x{ratio:.2f} (p = {p:.2g}, {counted} re-measured interleaved, {rounds})"
-        return NOT_CONFIRMED, (f"not confirmed: x{ratio:.2f} on re-measurement at p = {p:.2g}, but {rounds} "
-                               f"(a round's samples come from one process and move together; {counted})")
+        if seen.round_after_round:
+            return REGRESSION, (f"confirmed x{ratio:.2f} (p = {p:.2g}, {counted} re-measured interleaved, "
+                                f"{seen.rounds_line()})")
+        return NOT_CONFIRMED, (f"not confirmed: x{ratio:.2f} on re-measurement at p = {p:.2g}, but "
+                               f"{seen.rounds_line()} (a round's samples come from one process and move together; "
+                               f"{counted})")
     if ratio > rules.cost_factor:
         return NOT_CONFIRMED, (f"not confirmed: x{ratio:.2f} on re-measurement, but not significant "
                                f"(p = {p:.2g} >= {rules.p_threshold:g}, {counted})")
     return NOT_CONFIRMED, f"not confirmed: x{ratio:.2f} on re-measurement (p = {p:.2g}, {counted})"
+
+
+def near_the_line(samples: Remeasured, rules: GateRules) -> bool:
+    """Past the factor, and either short of significance (p below ``NEAR_P``), or significant but not round
+    after round, or confirmed at a p within twice the threshold: a few more rounds could change the verdict
+    either way."""
+    if not judgeable(samples, rules):
+        return False
+    seen = evidence_of(samples)
+    if seen.ratio <= rules.cost_factor:
+        return False
+    if seen.p < rules.p_threshold:
+        return seen.p >= MARGINAL_P_SHARE * rules.p_threshold or not seen.round_after_round
+    return seen.p < NEAR_P
+
+
+def settle(samples: dict[BenchmarkKey, Remeasured], rules: GateRules,
+           remeasure: Remeasure) -> tuple[dict[BenchmarkKey, Remeasured], set[BenchmarkKey]]:
+    """The samples with ``rules.extra_rounds`` more rounds pooled in for the values near the line, and those
+    values."""
+    near = sorted(key for key, seen in samples.items() if near_the_line(seen, rules))
+    if not near or not rules.extra_rounds:
+        return samples, set()
+    done = max(len(samples[key].rounds()[0]) for key in near)
+    more = remeasure(near, rounds=rules.extra_rounds, first_round=done + 1)
+    return {key: seen + more[key] if key in more else seen for key, seen in samples.items()}, set(near)
+
+
+def settled_reason(key: BenchmarkKey, settled: set[BenchmarkKey], rules: GateRules) -> str:
+    return f"near the line, so {rules.extra_rounds} more rounds; " if key in settled else ""
 
 
 # --------------------------------------------------------------------------
@@ -371,72 +447,75 @@ def compare_measurements(base: dict[BenchmarkKey, BenchmarkValue], head: dict[Be
             if key in suspects or confirm in (CONFIRM_ALL, CONFIRM_FRESH):
                 to_confirm.append(key)
     if confirm == CONFIRM_FRESH and remeasure is not None:
-        confirmed, suspects = confirm_fresh(to_confirm, base, head, rules, remeasure)
+        confirmed, suspects, settled = confirm_fresh(to_confirm, base, head, rules, remeasure)
         report.screened_on = f"{SCREEN_ROUNDS} fresh paired rounds"
     else:
-        confirmed = confirm_costs(to_confirm, suspects, base, head, rules, remeasure, confirm)
+        confirmed, settled = confirm_costs(to_confirm, suspects, base, head, rules, remeasure, confirm)
     report.findings += confirmed
     report.confirmed = sum(1 for finding in confirmed if finding.verdict == REGRESSION)
     report.remeasured = len(to_confirm) if confirm != CONFIRM_NONE and remeasure is not None else 0
     report.looked_regressed = len(suspects)
+    report.settled, report.extra_rounds = len(settled), rules.extra_rounds
     return report
 
 
 def confirm_costs(keys: list[BenchmarkKey], suspects: set[BenchmarkKey], base: dict[BenchmarkKey, BenchmarkValue],
                   head: dict[BenchmarkKey, BenchmarkValue], rules: GateRules, remeasure: Remeasure | None,
-                  confirm: str) -> list[Finding]:
-    """Findings on the cost values to re-measure: confirmed, not confirmed (suspects only), not judged."""
+                  confirm: str) -> tuple[list[Finding], set[BenchmarkKey]]:
+    """Findings on the cost values to re-measure (confirmed, not confirmed (suspects only), not judged), and the
+    values given more rounds near the line."""
     if not keys:
-        return []
+        return [], set()
     if confirm == CONFIRM_NONE or remeasure is None:
         why = "--confirm none" if confirm == CONFIRM_NONE else "nothing to re-measure with"
         return [cost_finding(key, base, head, NOT_JUDGED, f"not judged: x{screen_ratio(key, base, head):.2f} in "
                              f"the saved runs, not re-measured ({why})") for key in keys
-                if key in suspects or confirm != CONFIRM_FRESH]
+                if key in suspects or confirm != CONFIRM_FRESH], set()
     require_scipy()
     try:
-        samples = remeasure(keys)
+        samples, settled = settle(remeasure(keys), rules, remeasure)
     except RemeasurementError as error:
         explained = [f": {error}"] + [" (as above)"] * (len(keys) - 1)  # asv's output quoted once
         return [cost_finding(key, base, head, NOT_JUDGED, f"not judged: x{screen_ratio(key, base, head):.2f} in "
                              f"the saved runs, and the re-measurement failed{why}")
-                for key, why in zip(keys, explained)]
+                for key, why in zip(keys, explained)], set()
     findings = []
     for key in keys:
         verdict, reason = judge_remeasured(samples[key], rules)
         if verdict != NOT_CONFIRMED or key in suspects:
             screen = f"x{screen_ratio(key, base, head):.2f} in the saved runs; "
-            findings.append(cost_finding(key, base, head, verdict, screen + reason))
-    return findings
+            findings.append(cost_finding(key, base, head, verdict,
+                                         screen + settled_reason(key, settled, rules) + reason))
+    return findings, settled
 
 
 def confirm_fresh(keys: list[BenchmarkKey], base: dict[BenchmarkKey, BenchmarkValue],
                   head: dict[BenchmarkKey, BenchmarkValue], rules: GateRules,
-                  remeasure: Remeasure) -> tuple[list[Finding], set[BenchmarkKey]]:
+                  remeasure: Remeasure) -> tuple[list[Finding], set[BenchmarkKey], set[BenchmarkKey]]:
     """The default: every cost value re-measured in ``SCREEN_ROUNDS`` rounds on both commits, back to back (the
     screen: one saved sample of each commit, taken at another time, moved a 1.5x slowdown anywhere from x0.7 to
     x3), then the values past the screen there in the remaining rounds, the screen's rounds pooled in. Returns
-    the findings and the values that were past the screen."""
+    the findings, the values that were past the screen, and those near the line given more rounds."""
     if not keys:
-        return [], set()
+        return [], set(), set()
     require_scipy()
     try:
         first = remeasure(keys, rounds=SCREEN_ROUNDS)
         suspects = [key for key in keys if paired_ratio(first[key]) > rules.screen]
         rest = remeasure(suspects, first_round=SCREEN_ROUNDS + 1) if suspects else {}
+        pooled, settled = settle({key: first[key] + rest[key] for key in suspects}, rules, remeasure)
     except RemeasurementError as error:
         explained = [f": {error}"] + [" (as above)"] * (len(keys) - 1)
         return [cost_finding(key, base, head, NOT_JUDGED, f"not judged: x{screen_ratio(key, base, head):.2f} in "
                              f"the saved runs, and the re-measurement failed{why}")
-                for key, why in zip(keys, explained)], set(keys)
+                for key, why in zip(keys, explained)], set(keys), set()
     findings = []
     for key in suspects:
-        pooled = first[key] + rest[key]
-        verdict, reason = judge_remeasured(pooled, rules)
+        verdict, reason = judge_remeasured(pooled[key], rules)
         screen = (f"x{screen_ratio(key, base, head):.2f} in the saved runs, x{paired_ratio(first[key]):.2f} in "
                   f"{SCREEN_ROUNDS} fresh paired rounds; ")
-        findings.append(cost_finding(key, base, head, verdict, screen + reason))
-    return findings, set(suspects)
+        findings.append(cost_finding(key, base, head, verdict, screen + settled_reason(key, settled, rules) + reason))
+    return findings, set(suspects), settled
 
 
 def paired_ratio(samples: Remeasured) -> float:

@@ -103,17 +103,20 @@ class AsvRemeasurer:
 
     def __call__(self, keys: list[BenchmarkKey], rounds: int | None = None,
                  first_round: int = 1) -> dict[BenchmarkKey, Remeasured]:
-        """``rounds`` rounds (None: the rest of ``self.rounds``) numbered from ``first_round``, never past
-        ``self.rounds``."""
+        """``rounds`` rounds (None: the rest of ``self.rounds``) numbered from ``first_round``. Rounds that start
+        within ``self.rounds`` never run past it (a screen of 2 rounds under ``--rounds 1`` runs 1); rounds asked
+        for after them (the gate's extra rounds for values near the line) run as asked."""
         register_machine(self.machine, self.progress)
         started = time.perf_counter()
         names = sorted({name for name, _ in keys})
         pooled: dict[str, dict[BenchmarkKey, list[list[float]]]] = {self.base: {}, self.head: {}}
-        last = self.rounds if rounds is None else min(self.rounds, first_round + rounds - 1)
+        last = self.rounds if rounds is None else first_round + rounds - 1
+        if first_round <= self.rounds:
+            last = min(last, self.rounds)
         with tempfile.TemporaryDirectory(prefix="gradcheck-gate-") as scratch:
             for number in range(first_round, last + 1):
                 order = round_order(number, self.base, self.head)
-                self.progress(f"re-measuring {len(names)} benchmark value(s), round {number}/{self.rounds} "
+                self.progress(f"re-measuring {len(names)} benchmark value(s), round {number}/{max(last, self.rounds)} "
                               f"({' then '.join(commit[:8] for commit in order)}), "
                               f"{time.perf_counter() - started:.0f} s so far")
                 config = write_round_config(self.config_path, Path(scratch) / f"round-{number}")
