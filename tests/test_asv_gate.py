@@ -9,6 +9,7 @@ import math
 import re
 import subprocess
 import sys
+import time
 from math import comb
 from pathlib import Path
 
@@ -326,6 +327,28 @@ def test_a_round_where_asv_itself_failed_raises_with_its_output(tmp_path, monkey
         command, 1, "", "No information stored about machine 'box'"))
     with pytest.raises(RemeasurementError, match="(?s)No information stored about machine 'box'.*asv machine"):
         run_round(tmp_path / "c.json", "box", ("B", "H"), [TIME], tmp_path)
+
+
+def test_a_round_that_read_asvs_machine_file_mid_write_is_run_again(tmp_path, monkeypatch):
+    # another asv on this host was rewriting ~/.asv-machine.json as this one started (two gates at once)
+    mid_write = "Error parsing JSON in file '/root/.asv-machine.json': Expecting value: line 1 column 1 (char 0)"
+    exits = [1, 1, 0]
+    calls = []
+
+    def fake_run(command, **kwargs):
+        calls.append(command)
+        code = exits[len(calls) - 1]
+        return subprocess.CompletedProcess(command, code, "", mid_write if code else "")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    run_round(tmp_path / "c.json", "box", ("B", "H"), [TIME], tmp_path)
+    assert len(calls) == 3
+    exits[:] = [1] * 5  # it never clears: the gate stops after a few tries and quotes asv
+    calls.clear()
+    with pytest.raises(RemeasurementError, match="Error parsing JSON"):
+        run_round(tmp_path / "c.json", "box", ("B", "H"), [TIME], tmp_path)
+    assert len(calls) == 4
 
 
 def test_rounds_pool_samples_and_one_value_rounds_keeping_each_round_apart():

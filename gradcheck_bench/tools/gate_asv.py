@@ -20,9 +20,10 @@ import itertools
 import math
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 from ..errors import InputError
 
@@ -113,6 +114,26 @@ def register_machine(machine: str, progress: Callable[[str], None]) -> None:
     if completed.returncode != 0:
         raise InputError(f"`asv machine --yes --machine {machine}` failed: "
                          f"{(completed.stdout + completed.stderr).strip()[-1500:]}")
+
+
+MACHINE_FILE_MID_WRITE = "Error parsing JSON in file"
+"""What asv says when it read ``~/.asv-machine.json`` while another asv on this host was rewriting it."""
+MACHINE_FILE_RETRIES = 3
+_Run = TypeVar("_Run")
+
+
+def rerun_if_machine_file_was_mid_write(run: Callable[[], _Run], failed_output: Callable[[_Run], str]) -> _Run:
+    """``run()``, run again (up to ``MACHINE_FILE_RETRIES`` times, a second apart) while asv exited at once on
+    a half-written machine file: asv rewrites ``~/.asv-machine.json`` in place at every start, so two gates (or
+    any two asv runs) on one host that start at the same moment can make one of them fail before it measured
+    anything. ``failed_output`` gives a run's output when it failed, else an empty string."""
+    for _ in range(MACHINE_FILE_RETRIES):
+        result = run()
+        output = failed_output(result)
+        if MACHINE_FILE_MID_WRITE not in output or ".asv-machine.json" not in output:
+            return result
+        time.sleep(1.0)
+    return run()
 
 
 def current_machine(requested: str | None = None) -> str:

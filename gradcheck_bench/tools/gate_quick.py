@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import InputError
-from .gate_asv import register_machine
+from .gate_asv import register_machine, rerun_if_machine_file_was_mid_write
 from .gate_remeasure import FRAMEWORKS, LAUNCH_METHOD, OUTPUT_TAIL, asv_environment, write_round_config
 
 PROGRESS_STEP = 10.0
@@ -62,7 +62,9 @@ def quick_run(config_path: Path, machine: str, commits: list[str], results_dir: 
         config = write_round_config(config_path, results_dir, Path(scratch))
         hashfile = Path(scratch) / "commits.txt"
         hashfile.write_text("\n".join(commits) + "\n")
-        output = follow(quick_run_command(config, machine, hashfile, bench), progress, started, FRAMEWORKS)
+        output = rerun_if_machine_file_was_mid_write(
+            lambda: follow(quick_run_command(config, machine, hashfile, bench), progress, started, FRAMEWORKS),
+            lambda done: "" if done.returncode in (0, 2) else done.text)
     if output.returncode not in (0, 2):  # 2: some benchmark failed, which the gate judges per value
         raise InputError(f"the quick `asv run` exited {output.returncode}; its output ends: "
                          f"...{output.text[-OUTPUT_TAIL:]}\n(see docs/benchmarks.md, 'The regression gate')")

@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .gate_asv import BenchmarkKey, BenchmarkValue, load_config, load_measurements, register_machine
+from .gate_asv import (BenchmarkKey, BenchmarkValue, load_config, load_measurements, register_machine,
+                       rerun_if_machine_file_was_mid_write)
 
 DEFAULT_ROUNDS = 7
 """Rounds of re-measurement: a ``track_`` benchmark gives one value a round, and 7 against 7 is
@@ -190,9 +191,11 @@ def run_round(config: Path, machine: str, order: tuple[str, str], names: list[st
     hashfile = scratch / "commits.txt"
     hashfile.write_text("\n".join(order) + "\n")
     preimport = preimports(names) if launch_method == "forkserver" else ()
-    completed = subprocess.run(asv_run_command(config, machine, hashfile, names, launch_method),
-                               env=asv_environment(preimport),
-                               stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    completed = rerun_if_machine_file_was_mid_write(
+        lambda: subprocess.run(asv_run_command(config, machine, hashfile, names, launch_method),
+                               env=asv_environment(preimport), stdin=subprocess.DEVNULL, capture_output=True,
+                               text=True),
+        lambda done: "" if done.returncode in (0, 2) else done.stdout + done.stderr)
     # asv exits 2 when a benchmark failed: the others were measured, and the failure is judged per value
     if completed.returncode not in (0, 2):
         output = (completed.stdout + completed.stderr).strip()
