@@ -61,6 +61,14 @@ positive_float = argument_type(positive_number_from_text)
 positive_int = argument_type(count_from_text)
 
 
+def whole_number(text: str) -> int:
+    """Parse a count that may be 0."""
+    value = int(text) if text.strip().isdigit() else -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more; got {text!r}")
+    return value
+
+
 def names(text: str) -> list[str]:
     """Parse ``a,b,c`` (at least one name)."""
     parsed = [part.strip() for part in text.split(",") if part.strip()]
@@ -491,7 +499,7 @@ def run_dask_bench(args: argparse.Namespace) -> int:
 def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
     from .tools.gate import (CONFIRM_FRESH, CONFIRM_MODES, DEFAULT_ACCURACY_THRESHOLD,
                              DEFAULT_ACCURACY_TOLERANCE, DEFAULT_COST_FACTOR, DEFAULT_ROUNDS,
-                             DEFAULT_SCREEN_FACTOR)
+                             DEFAULT_SCREEN_FACTOR, EXTRA_ROUNDS)
 
     parser.add_argument("base", help="the commit to compare against (branch, tag or hash), e.g. main")
     parser.add_argument("head", help="the commit under test, e.g. HEAD")
@@ -520,6 +528,10 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=positive_int, default=DEFAULT_ROUNDS,
                         help=f"interleaved rounds of re-measurement (default: {DEFAULT_ROUNDS}, the fewest "
                              "that let a one-value-a-round track_ benchmark reach significance)")
+    parser.add_argument("--extra-rounds", type=whole_number, default=EXTRA_ROUNDS,
+                        help="rounds more for a value near the line after them: past the factor but not "
+                             "significant (p < 0.05), significant but not round after round, or confirmed at a p "
+                             f"within twice the threshold (default: {EXTRA_ROUNDS}; 0: none)")
 
 
 @subcommand("gate", "compare two commits' asv results; re-measure what looks slower on both, interleaved; "
@@ -527,7 +539,8 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
 def run_gate(args: argparse.Namespace) -> int:
     from .tools.gate import EXIT_CANNOT_COMPARE, GateOptions, GateRules, run_gate as gate
 
-    rules = GateRules(args.accuracy_threshold, args.accuracy_tolerance, args.factor, screen_factor=args.screen)
+    rules = GateRules(args.accuracy_threshold, args.accuracy_tolerance, args.factor, screen_factor=args.screen,
+                      extra_rounds=args.extra_rounds)
     options = GateOptions(args.config, args.machine, args.confirm, args.rounds, args.bench)
     report, base_hash, head_hash = gate(args.base, args.head, rules, options)
     print(report.summary(base_hash, head_hash))

@@ -390,10 +390,24 @@ def test_gate_outside_a_git_repository_exits_2_saying_so(tmp_path, capsys):
     assert "not a commit" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("arguments", [["--rounds", "0"], ["--confirm", "maybe"], ["--factor", "-1"]])
+@pytest.mark.parametrize("arguments", [["--rounds", "0"], ["--confirm", "maybe"], ["--factor", "-1"],
+                                       ["--extra-rounds", "-1"], ["--extra-rounds", "two"]])
 def test_gate_refuses_bad_options_with_status_2(arguments, capsys):
     assert main(["gate", "main", "HEAD", *arguments]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_extra_rounds_reach_the_gates_rules(monkeypatch, capsys):
+    from gradcheck_bench.tools import gate as gate_module
+
+    seen = []
+
+    def fake_gate(base, head, rules, options):
+        seen.append(rules.extra_rounds)
+        return gate_module.GateReport(accuracy_judged=1), "0" * 40, "1" * 40
+    monkeypatch.setattr(gate_module, "run_gate", fake_gate)
+    assert main(["gate", "main", "HEAD", "--extra-rounds", "0"]) == 0 and main(["gate", "main", "HEAD"]) == 0
+    assert seen == [0, EXTRA_ROUNDS]
 
 
 def test_the_summary_says_how_the_slowdowns_were_re_measured():
