@@ -10,6 +10,7 @@ sized to a memory budget, a progress bar over them, and the quotient
 
 from __future__ import annotations
 
+import functools
 import time
 from contextlib import closing
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 
 from .engines import (BLOCK_LIMITS, DEFAULT_MEMORY_BUDGET, Chunk, ChunkEvaluator, EngineUnsuitable, FDEngine,
-                      auto_order, choose_engine, float64_params, layout_of)
+                      auto_order, choose_engine, evaluate_in_order, float64_params, layout_of)
 from ..errors import InputError
 from ..models import Model, Params, cost_model
 from ..progress import progress_bar
@@ -156,13 +157,15 @@ def measured_run(candidates: list[FDEngine], model: Model, params: Params, X: An
     probed: dict[str, np.ndarray] = {}
     chosen_name = _MEASURED.get(key)
     if chosen_name is None:
-        evaluators: dict[str, ChunkEvaluator] = {}
+        evaluators: dict[str, Callable[[], np.ndarray]] = {}  # each times its engine on the whole probe
         for candidate in candidates:
             try:
-                evaluate = as_run(candidate, model, params, X, Y, indices[probe], steps[probe], memory_budget)
+                evaluate = candidate.prepare(model, params, X, Y)
                 first = probe[:PROBE_WINDOW]
-                evaluate(indices[first], steps[first])  # first-call costs (a compile, a block's buffers), cached
-                evaluators[candidate.name] = evaluate
+                as_run(evaluate, run_chunks(candidate, model, params, X, Y, indices[first], steps[first],
+                                            memory_budget))  # first-call costs (a compile, a block's buffers)
+                chunks = run_chunks(candidate, model, params, X, Y, indices[probe], steps[probe], memory_budget)
+                evaluators[candidate.name] = functools.partial(as_run, evaluate, chunks)
             except EngineUnsuitable as reason:
                 notes.append(f"the {candidate.name} engine was not used: {reason}")
         rounds: dict[str, list[float]] = {name: [] for name in evaluators}
@@ -172,12 +175,12 @@ def measured_run(candidates: list[FDEngine], model: Model, params: Params, X: An
             if number >= 2 and spent > PROBE_SHARE * seconds.get("loop", np.inf) * indices.size / probe.size:
                 break  # enough measuring: more rounds would cost a good share of the loop's whole run
             fastest = min(seconds.values(), default=np.inf)
-            for name, evaluate in list(evaluators.items()):
+            for name, time_probe in list(evaluators.items()):
                 if seconds[name] > DROP_FACTOR * fastest:  # clearly out of the running
                     continue
                 start = time.perf_counter()
                 try:
-                    probed[name] = evaluate(indices[probe], steps[probe])
+                    probed[name] = time_probe()
                 except EngineUnsuitable as reason:  # a coordinate the warm-up did not reach
                     notes.append(f"the {name} engine was not used: {reason}")
                     del evaluators[name], rounds[name]
@@ -213,16 +216,16 @@ def probe_positions(size: int) -> np.ndarray:
     return np.unique(np.concatenate([np.arange(start, start + width) for start in starts]))
 
 
-def as_run(engine: FDEngine, model: Model, params: Params, X: Any, Y: Any, indices: np.ndarray, steps: np.ndarray,
-           memory_budget: int) -> ChunkEvaluator:
-    """The engine's evaluator, cutting what it is given into the chunks its run would use (its memory budget
-    and fast chunk size), so a probe times the engine as the run will use it."""
-    evaluate = engine.prepare(model, params, X, Y)
+def run_chunks(engine: FDEngine, model: Model, params: Params, X: Any, Y: Any, indices: np.ndarray,
+               steps: np.ndarray, memory_budget: int) -> list[Chunk]:
+    """The coordinates cut into the chunks the engine's run would use (its memory budget and fast chunk size),
+    so a probe times the engine as the run will use it; cut once, before any timing."""
+    return list(chunks_in(chunk_ranges(engine, model, params, X, Y, indices, memory_budget), indices, steps))
 
-    def in_chunks(some: np.ndarray, their_steps: np.ndarray) -> np.ndarray:
-        ranges = chunk_ranges(engine, model, params, X, Y, some, memory_budget)
-        return np.concatenate([evaluate(some[a:b], their_steps[a:b]) for a, b in ranges], axis=1)
-    return in_chunks
+
+def as_run(evaluate: ChunkEvaluator, chunks: list[Chunk]) -> np.ndarray:
+    """The costs ``(2, k)`` of the chunks, one after another, as the run evaluates them."""
+    return np.concatenate([costs for _, costs in evaluate_in_order(evaluate, chunks)], axis=1)
 
 
 def run_engine(chosen: FDEngine, model: Model, params: Params, X: Any, Y: Any, indices: np.ndarray,
