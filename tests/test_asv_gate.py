@@ -700,7 +700,8 @@ def test_a_slowdown_needs_head_slower_in_all_rounds_but_one():
     assert verdict == NOT_CONFIRMED and "HEAD slower in 5 of 7 rounds" in reason
 
 
-def test_the_screen_never_runs_more_rounds_than_asked(tmp_path, monkeypatch):
+def remeasurer_without_asv(tmp_path, monkeypatch, rounds):
+    """An ``AsvRemeasurer`` whose rounds run no asv, and the commit order of each round it ran."""
     from gradcheck_bench.tools import gate_remeasure
 
     ran = []
@@ -710,8 +711,12 @@ def test_the_screen_never_runs_more_rounds_than_asked(tmp_path, monkeypatch):
                         ran.append(order))
     monkeypatch.setattr(gate_remeasure, "load_config", lambda config: config)
     monkeypatch.setattr(gate_remeasure, "load_measurements", lambda config, machine, commit: {})
-    remeasurer = gate_remeasure.AsvRemeasurer(tmp_path / "asv.conf.json", "box", "b" * 40, "h" * 40, rounds=1,
-                                              progress=lambda line: None)
+    return gate_remeasure.AsvRemeasurer(tmp_path / "asv.conf.json", "box", "b" * 40, "h" * 40, rounds=rounds,
+                                        progress=lambda line: None), ran
+
+
+def test_the_screen_never_runs_more_rounds_than_asked(tmp_path, monkeypatch):
+    remeasurer, ran = remeasurer_without_asv(tmp_path, monkeypatch, rounds=1)
     remeasurer([(TIME, ENV)], rounds=2)
     assert ran == [("b" * 40, "h" * 40)]
 
@@ -780,16 +785,6 @@ def test_more_rounds_allow_one_round_against_per_five():
 
 
 def test_extra_rounds_run_past_the_gates_rounds_when_asked_for(tmp_path, monkeypatch):
-    from gradcheck_bench.tools import gate_remeasure
-
-    ran = []
-    monkeypatch.setattr(gate_remeasure, "register_machine", lambda machine, progress: None)
-    monkeypatch.setattr(gate_remeasure, "write_round_config", lambda config, results: results)
-    monkeypatch.setattr(gate_remeasure, "run_round", lambda config, machine, order, names, scratch, launch:
-                        ran.append(order))
-    monkeypatch.setattr(gate_remeasure, "load_config", lambda config: config)
-    monkeypatch.setattr(gate_remeasure, "load_measurements", lambda config, machine, commit: {})
-    remeasurer = gate_remeasure.AsvRemeasurer(tmp_path / "asv.conf.json", "box", "b" * 40, "h" * 40, rounds=7,
-                                              progress=lambda line: None)
+    remeasurer, ran = remeasurer_without_asv(tmp_path, monkeypatch, rounds=7)
     remeasurer([(TIME, ENV)], rounds=4, first_round=8)
     assert ran == [("h" * 40, "b" * 40), ("b" * 40, "h" * 40)] * 2  # rounds 8 to 11, still alternating
