@@ -721,6 +721,39 @@ def test_the_screen_never_runs_more_rounds_than_asked(tmp_path, monkeypatch):
     assert ran == [("b" * 40, "h" * 40)]
 
 
+def test_a_round_runs_its_values_in_runs_each_over_both_commits_back_to_back(tmp_path, monkeypatch):
+    from gradcheck_bench.tools import gate_remeasure
+
+    base, head = "b" * 40, "h" * 40
+    names = [f"bench_x.T.time_v({i})" for i in range(40)]
+    ran = []
+    monkeypatch.setattr(gate_remeasure, "register_machine", lambda machine, progress: None)
+    monkeypatch.setattr(gate_remeasure, "write_round_config", lambda config, results: results)
+    monkeypatch.setattr(gate_remeasure, "run_round", lambda config, machine, order, run, scratch, launch:
+                        ran.append((config, order, list(run))))
+    monkeypatch.setattr(gate_remeasure, "load_config", lambda config: config)
+
+    def measured(config, machine, commit):  # what the last run measured: each value's round number, HEAD x2
+        (where, _, run) = ran[-1]
+        assert where == config
+        number = int(config.name.split("-")[1])
+        return {(name, ENV): seconds(number * (2.0 if commit == head else 1.0)) for name in run}
+
+    monkeypatch.setattr(gate_remeasure, "load_measurements", measured)
+    remeasurer = gate_remeasure.AsvRemeasurer(tmp_path / "asv.conf.json", "box", base, head, rounds=3,
+                                              progress=lambda line: None, values_per_run=16)
+    pooled = remeasurer([(name, ENV) for name in names])
+    assert [len(run) for _, _, run in ran] == [16, 16, 8] * 3  # 40 values in runs of at most 16, each round
+    for number in range(3):
+        runs = ran[3 * number:3 * number + 3]
+        assert sorted(name for _, _, run in runs for name in run) == sorted(names)  # each value once a round
+        assert {order for _, order, _ in runs} == {(base, head) if number % 2 == 0 else (head, base)}
+        assert len({config for config, _, _ in runs}) == 3  # each run writes its own results
+    assert len(remeasurer.round_seconds) == 3
+    for name in names:
+        assert pooled[(name, ENV)].rounds() == ([[1.0], [2.0], [3.0]], [[2.0], [4.0], [6.0]])
+
+
 def one_a_round(values):
     """Samples of a one-value-a-round benchmark, each round kept apart."""
     return [[value] for value in values]

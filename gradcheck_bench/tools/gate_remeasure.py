@@ -9,7 +9,8 @@ round (BASE HEAD, HEAD BASE, BASE HEAD, ...), so that both see the same
 load, and pools what each round measured:
 
 * each round is one ``asv run HASHFILE:... --bench ^name$ -a rounds=1
-  --record-samples``: asv builds (or takes from its build cache) each
+  --record-samples`` per :data:`VALUES_PER_RUN` values, so that a value's
+  two commits run back to back: asv builds (or takes from its build cache) each
   commit's wheel, installs it into the configuration's own isolated
   environment (created once, then reused, as ``asv continuous`` does) and
   runs this checkout's suite against it;
@@ -45,6 +46,14 @@ from .gate_asv import (BenchmarkKey, BenchmarkValue, load_config, load_measureme
 DEFAULT_ROUNDS = 7
 """Rounds of re-measurement: a ``track_`` benchmark gives one value a round, and 7 against 7 is
 the fewest with which a two-sided Mann-Whitney U test can reach asv's p < 0.002."""
+
+VALUES_PER_RUN = 16
+"""Values re-measured in one ``asv run`` over both commits. asv measures every value of the first commit, then
+every value of the second, so in one run of all the cost values a value's BASE and HEAD samples were taken
+minutes apart (a screen round of 206 values took 25 minutes on a loaded host), under whatever load came and
+went in between. A round therefore runs its values in runs of at most this many, each over both commits back to
+back: a value's two samples come a minute or so apart, and asv's start is still paid once per this many values,
+not once per value."""
 
 OUTPUT_TAIL = 1500
 """Characters of asv's output quoted when a round fails."""
@@ -97,6 +106,7 @@ class AsvRemeasurer:
     rounds: int = DEFAULT_ROUNDS
     progress: Callable[[str], None] = report_progress
     launch_method: str = LAUNCH_METHOD
+    values_per_run: int = VALUES_PER_RUN
     round_seconds: list[float] = field(default_factory=list, init=False)
     """Wall time of each round so far."""
     seconds: float = field(default=0.0, init=False)
@@ -117,17 +127,25 @@ class AsvRemeasurer:
         with tempfile.TemporaryDirectory(prefix="gradcheck-gate-") as scratch:
             for number in range(first_round, last + 1):
                 order = round_order(number, self.base, self.head)
-                self.progress(f"re-measuring {len(names)} benchmark value(s), round {number}/{max(last, self.rounds)} "
-                              f"({' then '.join(commit[:8] for commit in order)}), "
-                              f"{time.perf_counter() - started:.0f} s so far")
-                config = write_round_config(self.config_path, Path(scratch) / f"round-{number}")
                 round_started = time.perf_counter()
-                run_round(config, self.machine, order, names, Path(scratch), self.launch_method)
+                runs = runs_of(names, self.values_per_run)
+                for part, run in enumerate(runs, start=1):
+                    of_runs = f", run {part} of {len(runs)}" if len(runs) > 1 else ""
+                    self.progress(f"re-measuring {len(names)} benchmark value(s), round {number}/"
+                                  f"{max(last, self.rounds)}{of_runs} ({' then '.join(commit[:8] for commit in order)}),"
+                                  f" {time.perf_counter() - started:.0f} s so far")
+                    config = write_round_config(self.config_path, Path(scratch) / f"round-{number}-{part}")
+                    run_round(config, self.machine, order, run, Path(scratch), self.launch_method)
+                    for commit in order:
+                        pool(pooled[commit], load_measurements(load_config(config), self.machine, commit))
                 self.round_seconds.append(time.perf_counter() - round_started)
-                for commit in order:
-                    pool(pooled[commit], load_measurements(load_config(config), self.machine, commit))
         self.seconds += time.perf_counter() - started
         return {key: remeasured(key, pooled[self.base], pooled[self.head]) for key in keys}
+
+
+def runs_of(names: list[str], size: int) -> list[list[str]]:
+    """``names`` cut into consecutive runs of at most ``size`` (:data:`VALUES_PER_RUN`)."""
+    return [names[start:start + size] for start in range(0, len(names), size)]
 
 
 def round_order(number: int, base: str, head: str) -> tuple[str, str]:
