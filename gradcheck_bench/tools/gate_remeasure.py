@@ -50,8 +50,8 @@ the fewest with which a two-sided Mann-Whitney U test can reach asv's p < 0.002.
 VALUES_PER_RUN = 16
 """Values re-measured in one ``asv run`` over both commits. asv measures every value of the first commit, then
 every value of the second, so in one run of all the cost values a value's BASE and HEAD samples were taken
-minutes apart (a screen round of 206 values took 25 minutes on a loaded host), under whatever load came and
-went in between. A round therefore runs its values in runs of at most this many, each over both commits back to
+as far apart as the whole run takes (many minutes for every cost value on a loaded host), under whatever load
+came and went in between. A round therefore runs its values in runs of at most this many, each over both commits back to
 back: a value's two samples come a minute or so apart, and asv's start is still paid once per this many values,
 not once per value."""
 
