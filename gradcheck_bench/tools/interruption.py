@@ -5,15 +5,25 @@ default, kills the process with no cleanup. Inside :func:`stoppable` both, and
 the ``--timeout`` alarm, raise exceptions instead, so ``finally`` blocks close
 progress bars and atomic writes discard their temporary files: results already
 on disk stay whole, and the CLI says why it stopped.
+
+A signal's exception is raised at whatever line runs when it arrives. Where
+that line is in a garbage-collector callback, a ``__del__`` or a weakref
+callback (jax runs one on every collection), Python cannot propagate it: it
+prints "Exception ignored in ..." and carries on, and the run would go on as if
+it had never been stopped. Inside :func:`stoppable` such a swallowed stop is
+delivered again, to be raised at the next line that can propagate it.
 """
 
 from __future__ import annotations
 
+import _thread
 import signal
+import sys
 import threading
+import time
 from contextlib import contextmanager
 from types import FrameType
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from ..errors import GradCheckError
 from ..validation import is_positive_number
@@ -44,26 +54,102 @@ def stoppable(timeout: float | None = None) -> Iterator[None]:
         yield
         return
 
+    redelivery = Redelivery()
+
     def on_term(signum: int, frame: FrameType | None) -> None:
-        raise Terminated("terminated by SIGTERM")
+        stop = redelivery.raising(Terminated("terminated by SIGTERM"))
+        if stop is not None:
+            raise stop
 
     def on_alarm(signum: int, frame: FrameType | None) -> None:
-        raise TimeLimitExceeded(
+        stop = redelivery.raising(TimeLimitExceeded(
             f"stopped after the time limit of {timeout:g} s; results written before this point "
             "are intact. Raise --timeout, or make the run smaller (fewer cases, a smaller net)."
-        )
+        ))
+        if stop is not None:
+            raise stop
 
     previous_term = signal.signal(signal.SIGTERM, on_term)
     previous_alarm = signal.signal(signal.SIGALRM, on_alarm) if timeout else None
+    previous_hook, sys.unraisablehook = sys.unraisablehook, redelivery.hook(sys.unraisablehook)
     if timeout:
         signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
         yield
+        redelivery.raise_if_swallowed()  # the body ended before the stop was delivered again
     finally:
         if timeout:
             signal.setitimer(signal.ITIMER_REAL, 0)
+        redelivery.finish()
+        sys.unraisablehook = previous_hook
+        if timeout:
             signal.signal(signal.SIGALRM, previous_alarm)
         signal.signal(signal.SIGTERM, previous_term)
+
+
+class Redelivery:
+    """Delivers a stop again, from another thread, for as long as Python has swallowed it (see the module's
+    docstring)."""
+
+    SIGNALS: tuple[tuple[type[BaseException], int], ...] = (
+        (Terminated, signal.SIGTERM), (TimeLimitExceeded, signal.SIGALRM))
+    RETRY_SECONDS = 0.01
+    """How often the swallowed stop's signal is delivered again until its handler raises it."""
+
+    def __init__(self) -> None:
+        self.swallowed: BaseException | None = None
+        self.in_hook = False
+        self.finished = False
+        self.lock = threading.Lock()
+        self.threads: list[threading.Thread] = []
+
+    def raising(self, stop: BaseException) -> BaseException | None:
+        """``stop`` for its signal's handler to raise; None inside the hook, where the raise would be lost
+        (the delivery is tried again)."""
+        if self.in_hook:
+            return None
+        with self.lock:
+            self.swallowed = None
+        return stop
+
+    def hook(self, previous: Callable[[Any], None]) -> Callable[[Any], None]:
+        """An ``unraisablehook`` that delivers a swallowed stop's signal again, and passes anything else on."""
+
+        def on_unraisable(unraisable: Any) -> None:
+            signum = next((number for kind, number in self.SIGNALS if isinstance(unraisable.exc_value, kind)), None)
+            if signum is None:
+                previous(unraisable)
+                return
+            self.in_hook = True
+            with self.lock:
+                self.swallowed = unraisable.exc_value
+            thread = threading.Thread(target=self.deliver, args=(signum,), daemon=True)
+            self.threads.append(thread)
+            thread.start()
+            self.in_hook = False
+
+        return on_unraisable
+
+    def deliver(self, signum: int) -> None:
+        """Deliver ``signum`` to the main thread until its handler has raised the stop (or the body is over)."""
+        while True:
+            with self.lock:
+                if self.swallowed is None or self.finished:
+                    return
+                _thread.interrupt_main(signum)
+            time.sleep(self.RETRY_SECONDS)
+
+    def raise_if_swallowed(self) -> None:
+        self.finish()
+        if self.swallowed is not None:
+            raise self.swallowed
+
+    def finish(self) -> None:
+        """Stop delivering, and wait for the threads, so that none delivers to a handler restored after the body."""
+        with self.lock:
+            self.finished = True
+        while self.threads:
+            self.threads.pop().join()
 
 
 @contextmanager
