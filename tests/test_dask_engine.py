@@ -230,3 +230,47 @@ def test_auto_never_starts_a_cluster() -> None:
         params, X, Y = random_case(sizes, m, seed=0)
         assert engines.choose_engine("auto", gb.get_model("mlp"), params, X, Y).name != "dask"
         assert engines.choose_engine("auto", EXERCISE, params, X, Y).name != "dask"
+
+
+def cancel_pending_tasks(client) -> int:
+    """Cancel, on the cluster, every finite-difference task of this client not yet finished."""
+    from distributed import Future
+
+    pending = [Future(key, client) for key, state in list(client.futures.items())
+               if str(key).startswith("fd-slice-") and state.status == "pending"]
+    client.cancel(pending)
+    return len(pending)
+
+
+def test_tasks_the_cluster_cancels_mid_run_are_submitted_again_and_the_answer_is_unchanged(client) -> None:
+    params, X, Y = random_case((4, 60, 40, 1), 50, seed=11)
+    n = parameter_count(params)
+    reference = central_differences(gb.get_model("mlp"), params, X, Y, COMPARISON_EPS, "loop")
+    steps = np.full(n, COMPARISON_EPS)
+    ranges = [(start, min(start + 16, n)) for start in range(0, n, 16)]
+    results = dask_engine.map_chunks(gb.get_model("mlp"), params, X, Y, chunks_in(ranges, np.arange(n), steps),
+                                     client=client, task_size=16)
+    gradient = np.full(n, np.nan)
+    indices, costs = next(results)
+    gradient[indices] = (costs[0] - costs[1]) / (2 * steps[indices])
+    assert cancel_pending_tasks(client) > 0  # what a lost point does to the tasks that read it
+    for indices, costs in results:
+        assert np.isnan(gradient[indices]).all()  # each coordinate arrives once
+        gradient[indices] = (costs[0] - costs[1]) / (2 * steps[indices])
+    assert relative_difference(gradient, reference) <= 1e-12
+
+
+def test_a_task_cancelled_more_often_than_allowed_is_a_clear_error(client, monkeypatch) -> None:
+    monkeypatch.setattr(dask_engine, "RESUBMITS", 0)
+    params, X, Y = random_case((4, 60, 40, 1), 50, seed=11)
+    n = parameter_count(params)
+    steps = np.full(n, COMPARISON_EPS)
+    ranges = [(start, min(start + 16, n)) for start in range(0, n, 16)]
+    results = dask_engine.map_chunks(gb.get_model("mlp"), params, X, Y, chunks_in(ranges, np.arange(n), steps),
+                                     client=client, task_size=16)
+    next(results)
+    assert cancel_pending_tasks(client) > 0
+    with pytest.raises(dask_engine.LostTaskError, match="cancelled task fd-slice-.* 1 times"):
+        for _ in results:
+            pass
+    assert isinstance(dask_engine.LostTaskError("x"), GradCheckError)

@@ -20,7 +20,10 @@ must be able to import ``gradcheck_bench``).
 Faults: a worker that dies mid-run loses only its running task; the
 scheduler reruns it on another worker (Dask retries tasks of lost workers, up
 to ``distributed.scheduler.allowed-failures`` times) and the scattered point
-survives on the other workers (it is broadcast to all of them). A scheduler
+survives on the other workers (it is broadcast to all of them). Where the
+cluster lost the point all the same (on a loaded host it once had only the
+killed worker's copy) it cancels the tasks that read it; those are submitted
+again, against the point scattered anew, up to ``RESUBMITS`` times each. A scheduler
 that cannot be reached raises :class:`SchedulerUnreachableError` after
 ``CONNECT_TIMEOUT_S`` seconds instead of hanging.
 
@@ -154,28 +157,75 @@ def run_tasks(client: Any, model: Model, point: tuple[Params, Any, Any], pieces:
               tasks: int) -> Iterator[Chunk]:
     """Scatter the point once, submit the tasks, yield each task's costs as it completes.
 
+    A task the cluster cancels (its worker died, and with it the only copy of the point it reads) is
+    submitted again, against the point scattered anew, up to ``RESUBMITS`` times.
     Passes evaluated on the workers are counted there, not in this process:
     the count is recorded here from the costs that come back (two per coordinate).
     """
     from distributed import as_completed
 
-    [scattered] = client.scatter([point], broadcast=True, hash=False)
     run = os.urandom(6).hex()
-    task_indices = {}
-    futures = []
     bounds = np.linspace(0, len(pieces), tasks + 1).round().astype(int)
-    for number in range(tasks):
-        dealt = pieces[bounds[number]:bounds[number + 1]]  # equal counts of equal-memory (~equal-work) pieces
-        future = client.submit(evaluate_pieces, model, scattered, dealt, pure=False,
-                               key=f"fd-slice-{number}-of-{tasks}-{run}")
-        task_indices[future.key] = np.concatenate([indices for indices, _ in dealt])
-        futures.append(future)
+    dealt = {f"fd-slice-{number}-of-{tasks}-{run}": pieces[bounds[number]:bounds[number + 1]]
+             for number in range(tasks)}  # equal counts of equal-memory (~equal-work) pieces
+    submitted = Submitted(client, model, point)
+    futures = [submitted.submit(task, task_pieces) for task, task_pieces in dealt.items()]
     try:
-        for future, costs in as_completed(futures, with_results=True, loop=client.loop):
+        completed = as_completed(futures, with_results=True, loop=client.loop)
+        for future, costs in completed:
+            task = submitted.task_of(future)
+            if isinstance(costs, BaseException):  # cancelled, not failed: a failure raises here
+                futures.append(submitted.again(future, task, dealt[task]))
+                completed.add(futures[-1])
+                continue
             record_passes(costs.size)
-            yield task_indices.pop(future.key), costs
+            yield np.concatenate([indices for indices, _ in dealt[task]]), costs
     finally:
-        client.cancel(futures + [scattered])  # Ctrl-C or an error: nothing is left running
+        client.cancel(futures + submitted.points)  # Ctrl-C or an error: nothing is left running
+
+
+RESUBMITS = 3
+"""Times a task the cluster cancelled is submitted again before the run gives up."""
+
+
+class LostTaskError(GradCheckError):
+    """The cluster cancelled one task more than ``RESUBMITS`` times."""
+
+
+class Submitted:
+    """The run's tasks on the cluster: which task each future computes, against which scattered point."""
+
+    def __init__(self, client: Any, model: Model, point: tuple[Params, Any, Any]) -> None:
+        self.client, self.model, self.point = client, model, point
+        self.points = [self.scatter()]
+        self.tasks: dict[Any, tuple[str, int]] = {}  # future key -> (task, index of the point it reads)
+        self.tries: dict[str, int] = {}
+
+    def scatter(self) -> Any:
+        [scattered] = self.client.scatter([self.point], broadcast=True, hash=False)
+        return scattered
+
+    def submit(self, task: str, pieces: list[Chunk]) -> Any:
+        tries = self.tries.setdefault(task, 0)
+        key = task if not tries else f"{task}-again-{tries}"
+        future = self.client.submit(evaluate_pieces, self.model, self.points[-1], pieces, pure=False, key=key)
+        self.tasks[future.key] = (task, len(self.points) - 1)
+        return future
+
+    def task_of(self, future: Any) -> str:
+        return self.tasks[future.key][0]
+
+    def again(self, cancelled: Any, task: str, pieces: list[Chunk]) -> Any:
+        """``task`` submitted again after ``cancelled``, against a point scattered anew if it read the latest
+        (one new scatter per loss, however many tasks the loss cancelled)."""
+        self.tries[task] += 1
+        if self.tries[task] > RESUBMITS:
+            raise LostTaskError(
+                f"the Dask cluster cancelled task {task} {self.tries[task]} times (workers dying, or losing the "
+                "point they read); see the workers' and the scheduler's logs, or run with engine='auto' locally.")
+        if self.tasks.pop(cancelled.key)[1] == len(self.points) - 1:
+            self.points.append(self.scatter())
+        return self.submit(task, pieces)
 
 
 def default_task_size(n: int, threads: int) -> int:
