@@ -91,7 +91,7 @@ class Redelivery:
     """Delivers a stop again, from another thread, for as long as Python has swallowed it (see the module's
     docstring)."""
 
-    SIGNALS: tuple[tuple[type[BaseException], int], ...] = (
+    SIGNALS: tuple[tuple[type[BaseException], signal.Signals], ...] = (
         (Terminated, signal.SIGTERM), (TimeLimitExceeded, signal.SIGALRM))
     RETRY_SECONDS = 0.01
     """How often the swallowed stop's signal is delivered again until its handler raises it."""
@@ -130,7 +130,7 @@ class Redelivery:
 
         return on_unraisable
 
-    def deliver(self, signum: int) -> None:
+    def deliver(self, signum: signal.Signals) -> None:
         """Deliver ``signum`` to the main thread until its handler has raised the stop (or the body is over)."""
         while True:
             with self.lock:
