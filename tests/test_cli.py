@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -83,6 +84,25 @@ def test_timeout_stops_a_long_run_with_a_message(capsys):
     assert "stopped after the time limit of 0.2 s" in err
 
 
+def wait_until_it_handles(pid: int, signum: int, timeout: float = 300.0) -> None:
+    """Until process ``pid`` has a handler for ``signum`` (Linux's /proc: the caught-signals mask); elsewhere a
+    few seconds."""
+    import time
+
+    status = Path(f"/proc/{pid}/status")
+    if not status.exists():
+        time.sleep(4.0)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        caught = next((line.split()[1] for line in status.read_text().splitlines() if line.startswith("SigCgt:")),
+                      "0")
+        if int(caught, 16) >> (signum - 1) & 1:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} did not install a handler for signal {signum} within {timeout:g} s")
+
+
 def test_sigterm_exits_cleanly_without_traceback(tmp_path):
     import signal
     import subprocess
@@ -94,7 +114,8 @@ def test_sigterm_exits_cleanly_without_traceback(tmp_path):
          "--examples", "200"],
         stderr=subprocess.PIPE, text=True,
     )
-    time.sleep(4.0)  # past start-up, inside the finite-difference loop
+    wait_until_it_handles(process.pid, signal.SIGTERM)  # past start-up (a loaded host takes its time there)
+    time.sleep(1.0)  # inside the finite-difference loop
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 143
