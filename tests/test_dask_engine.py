@@ -144,14 +144,21 @@ def test_an_unreachable_scheduler_is_a_clear_error_not_a_hang(monkeypatch, capsy
     assert err.startswith("gradcheck-bench: error: could not reach the Dask scheduler") and err.count("\n") == 1
 
 
-def test_a_worker_killed_mid_run_does_not_change_the_answer(client) -> None:
+def tasks_in_flight(client):
+    """An MLP (4, 60, 40, 1)'s fd tasks of 16 coordinates, submitted to ``client``: the loop's gradient, the steps,
+    and the (indices, costs) generator."""
     params, X, Y = random_case((4, 60, 40, 1), 50, seed=11)
     n = parameter_count(params)
     reference = central_differences(gb.get_model("mlp"), params, X, Y, COMPARISON_EPS, "loop")
     steps = np.full(n, COMPARISON_EPS)
     ranges = [(start, min(start + 16, n)) for start in range(0, n, 16)]
-    results = dask_engine.map_chunks(gb.get_model("mlp"), params, X, Y, chunks_in(ranges, np.arange(n), steps),
-                                     client=client, task_size=16)
+    return reference, steps, dask_engine.map_chunks(gb.get_model("mlp"), params, X, Y,
+                                                    chunks_in(ranges, np.arange(n), steps), client=client, task_size=16)
+
+
+def test_a_worker_killed_mid_run_does_not_change_the_answer(client) -> None:
+    reference, steps, results = tasks_in_flight(client)
+    n = steps.size
     gradient = np.full(n, np.nan)
     indices, costs = next(results)  # tasks are in flight now
     gradient[indices] = (costs[0] - costs[1]) / (2 * steps[indices])
@@ -243,13 +250,8 @@ def cancel_pending_tasks(client) -> int:
 
 
 def test_tasks_the_cluster_cancels_mid_run_are_submitted_again_and_the_answer_is_unchanged(client) -> None:
-    params, X, Y = random_case((4, 60, 40, 1), 50, seed=11)
-    n = parameter_count(params)
-    reference = central_differences(gb.get_model("mlp"), params, X, Y, COMPARISON_EPS, "loop")
-    steps = np.full(n, COMPARISON_EPS)
-    ranges = [(start, min(start + 16, n)) for start in range(0, n, 16)]
-    results = dask_engine.map_chunks(gb.get_model("mlp"), params, X, Y, chunks_in(ranges, np.arange(n), steps),
-                                     client=client, task_size=16)
+    reference, steps, results = tasks_in_flight(client)
+    n = steps.size
     gradient = np.full(n, np.nan)
     indices, costs = next(results)
     gradient[indices] = (costs[0] - costs[1]) / (2 * steps[indices])
@@ -262,12 +264,7 @@ def test_tasks_the_cluster_cancels_mid_run_are_submitted_again_and_the_answer_is
 
 def test_a_task_cancelled_more_often_than_allowed_is_a_clear_error(client, monkeypatch) -> None:
     monkeypatch.setattr(dask_engine, "RESUBMITS", 0)
-    params, X, Y = random_case((4, 60, 40, 1), 50, seed=11)
-    n = parameter_count(params)
-    steps = np.full(n, COMPARISON_EPS)
-    ranges = [(start, min(start + 16, n)) for start in range(0, n, 16)]
-    results = dask_engine.map_chunks(gb.get_model("mlp"), params, X, Y, chunks_in(ranges, np.arange(n), steps),
-                                     client=client, task_size=16)
+    _, _, results = tasks_in_flight(client)
     next(results)
     assert cancel_pending_tasks(client) > 0
     with pytest.raises(dask_engine.LostTaskError, match="cancelled task fd-slice-.* 1 times"):
