@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import sys
 from pathlib import Path
@@ -67,6 +68,16 @@ def whole_number(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more; got {text!r}")
     return value
+
+
+def file_to_write(text: str) -> Path:
+    """A file path whose folder exists (checked before a long run, not after it)."""
+    path = Path(text)
+    if path.is_dir() or not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is a folder or in a folder that does not exist; name a file in an existing folder "
+            f"(or create it first: mkdir -p {path.parent})")
+    return path
 
 
 def names(text: str) -> list[str]:
@@ -532,6 +543,9 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="rounds more for a value near the line after them: past the factor but not "
                              "significant (p < 0.05), significant but not round after round, or confirmed at a p "
                              f"within twice the threshold (default: {EXTRA_ROUNDS}; 0: none)")
+    parser.add_argument("--samples", type=file_to_write, default=None, metavar="FILE",
+                        help="also write every re-measured value's samples, round by round on each commit, "
+                             "with its verdict, as JSON to FILE")
 
 
 @subcommand("gate", "compare two commits' asv results; re-measure what looks slower on both, interleaved; "
@@ -544,6 +558,11 @@ def run_gate(args: argparse.Namespace) -> int:
     options = GateOptions(args.config, args.machine, args.confirm, args.rounds, args.bench)
     report, base_hash, head_hash = gate(args.base, args.head, rules, options)
     print(report.summary(base_hash, head_hash))
+    if args.samples is not None:
+        from .tools.atomic_files import write_text_atomically
+
+        write_text_atomically(args.samples, json.dumps({"base": base_hash, "head": head_hash,
+                                                        "values": report.samples_json()}, indent=1))
     if report.exit_status == EXIT_CANNOT_COMPARE:
         print("gradcheck-bench gate: nothing was measured on both commits (all n/a, different benchmarks, "
               "or none matching --bench); that is not a pass", file=sys.stderr)

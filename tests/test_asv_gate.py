@@ -5,8 +5,12 @@ re-measured HEAD samples is above every one of m BASE samples, the exact two-sid
 p-value is 2 / C(n + m, n).
 """
 
+import itertools
+import json
 import math
+import random
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -35,6 +39,7 @@ from gradcheck_bench.tools.gate import (
     judge,
     judge_remeasured,
     select,
+    signed_rank_p,
     smallest_p,
 )
 from gradcheck_bench.tools.gate_asv import (LOCAL_RESULTS_DIR, ResultsStore, choose_machine, current_machine,
@@ -56,6 +61,7 @@ from gradcheck_bench.tools.gate_remeasure import (
 )
 
 RULES = GateRules(accuracy_threshold=2e-7, accuracy_tolerance=0.05, cost_factor=2.0)
+RULES_AT_1_3 = GateRules(cost_factor=1.3)
 NAME = "bench_accuracy.SourceAgreement.track_relative_difference('numpy', 'fd', 'seed')"
 TIME = "bench_fd_cost.FDCheckTime.time_check('loop', 'fraud-47')"
 ENV = "virtualenv-py3.11"
@@ -408,6 +414,34 @@ def test_extra_rounds_reach_the_gates_rules(monkeypatch, capsys):
     monkeypatch.setattr(gate_module, "run_gate", fake_gate)
     assert main(["gate", "main", "HEAD", "--extra-rounds", "0"]) == 0 and main(["gate", "main", "HEAD"]) == 0
     assert seen == [0, EXTRA_ROUNDS]
+
+
+def test_samples_writes_each_re_measured_values_rounds_and_verdict(tmp_path, monkeypatch, capsys):
+    from gradcheck_bench.tools import gate as gate_module
+
+    fake = FakeRounds(first={TIME: pooled_rounds([1.0, 1.0], [2.0, 2.0]), "flat": pooled_rounds([1.0, 1.0], [1.0, 1.0])},
+                      rest={TIME: pooled_rounds([1.0] * 5, [2.0] * 5)})
+    report = compare_measurements({(TIME, ENV): seconds(1.0), ("flat", ENV): seconds(1.0)},
+                                  {(TIME, ENV): seconds(1.0), ("flat", ENV): seconds(1.0)},
+                                  GateRules(cost_factor=1.3, screen_factor=1.1), fake, "fresh")
+    monkeypatch.setattr(gate_module, "run_gate", lambda base, head, rules, options: (report, "0" * 40, "1" * 40))
+    target = tmp_path / "samples.json"
+    assert main(["gate", "main", "HEAD", "--samples", str(target)]) == EXIT_REGRESSION
+    written = json.loads(target.read_text())
+    assert written["base"] == "0" * 40 and written["head"] == "1" * 40
+    by_name = {row["benchmark"]: row for row in written["values"]}
+    assert by_name[TIME]["verdict"] == REGRESSION and by_name[TIME]["head_rounds"] == [[2.0]] * 7
+    assert by_name["flat"]["verdict"] == "screened out" and by_name["flat"]["base_rounds"] == [[1.0], [1.0]]
+
+
+def test_samples_into_a_missing_folder_is_refused_before_the_gate_runs(tmp_path, capsys):
+    missing = tmp_path / "no-such-folder" / "samples.json"
+    assert main(["gate", "main", "HEAD", "--samples", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and f"mkdir -p {missing.parent}" in err
+    missing.parent.mkdir()  # the fix the message gives: the option is then accepted
+    from gradcheck_bench.cli import file_to_write
+    assert file_to_write(str(missing)) == missing
 
 
 def test_the_summary_says_how_the_slowdowns_were_re_measured():
@@ -806,15 +840,79 @@ def test_a_clean_confirmation_or_a_clear_pass_takes_no_more_rounds():
         assert len(fake.asked) == (2 if head[0] > 1.3 else 1)
 
 
-def test_more_rounds_allow_one_round_against_per_five():
-    slowed = [2.5 + i / 100 for i in range(11)]
+def brute_force_signed_rank_p(ratios):
+    """The one-sided signed-rank p by listing every sign assignment: rounds that read even dropped, equal
+    magnitudes given their mean rank (written apart from the gate's counting of sums)."""
+    logs = [math.log(ratio) for ratio in ratios if ratio != 1.0]
+    magnitudes = sorted(abs(value) for value in logs)
+    rank = {size: sum(i + 1 for i, m in enumerate(magnitudes) if m == size) / magnitudes.count(size)
+            for size in magnitudes}
+    observed = sum(rank[abs(value)] for value in logs if value > 0)
+    signs = list(itertools.product((0, 1), repeat=len(logs)))
+    at_least = sum(1 for chosen in signs
+                   if sum(rank[abs(value)] for value, up in zip(logs, chosen) if up) >= observed - 1e-9)
+    return at_least / len(signs)
+
+
+def test_the_rounds_test_counts_sign_assignments_exactly():
+    assert signed_rank_p([1.5] * 7) == 1 / 2 ** 7  # every round slower: one assignment in 128
+    assert signed_rank_p([1.5, 1.6, 1.7, 1.8, 1.9, 2.0, 0.99]) == 2 / 2 ** 7  # the one against nearest even
+    # the one against farthest from even: the positive ranks sum to 21 of 28, reached by 19 of 128 assignments
+    assert signed_rank_p([1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 0.5]) == 19 / 128
+    assert signed_rank_p([1.0] * 7) == 1.0 and signed_rank_p([]) == 1.0  # nothing but even rounds: no evidence
+    rng = random.Random(7)
+    for _ in range(200):
+        ratios = [rng.choice([0.5, 0.8, 1.0, 1.25, 2.0, rng.uniform(0.5, 2.0)]) for _ in range(rng.randint(1, 10))]
+        assert signed_rank_p(ratios) == pytest.approx(brute_force_signed_rank_p(ratios), abs=1e-12)
+
+
+def five_a_round(base, head):
+    """Samples of a ``time_`` benchmark: five a round, each round kept apart."""
+    base_rounds, head_rounds = [[value] * 5 for value in base], [[value] * 5 for value in head]
+    return Remeasured([v for r in base_rounds for v in r], [v for r in head_rounds for v in r], base_rounds,
+                      head_rounds)
+
+
+def test_a_round_against_counts_by_how_far_from_even_it_read():
+    base = [1.0 + i / 100 for i in range(7)]
+    slowed = [value * (1.4 + i / 20) for i, value in enumerate(base)]  # x1.4 to x1.7, each round its own
+    near_even = slowed[:6] + [base[6] * 0.99]  # one round against, the nearest even of all: p = 2/128
+    verdict, reason = judge_remeasured(five_a_round(base, near_even), RULES_AT_1_3)
+    assert verdict == REGRESSION and "HEAD slower in 6 of 7 rounds, p = 0.016 on the rounds" in reason
+    far_from_even = slowed[:6] + [base[6] * 0.5]  # one round against, the farthest from even: p = 19/128
+    verdict, reason = judge_remeasured(five_a_round(base, far_from_even), RULES_AT_1_3)
+    assert verdict == NOT_CONFIRMED and f"p = {19 / 128:.2g} on the rounds" in reason
+
+
+def test_in_11_rounds_two_rounds_against_near_even_are_allowed_and_far_ones_are_not():
     base = [1.0 + i / 100 for i in range(11)]
+    slowed = [2.5 + i / 100 for i in range(11)]
     hair_faster = [value - 0.005 for value in base]  # HEAD a hair faster than BASE in that round
-    two_against = slowed[:9] + hair_faster[9:]
-    verdict, reason = judge_remeasured(pooled_rounds(base, two_against), RULES)
-    assert verdict == REGRESSION and "HEAD slower in 9 of 11 rounds" in reason
-    verdict, reason = judge_remeasured(pooled_rounds(base, slowed[:8] + hair_faster[8:]), RULES)
-    assert verdict == NOT_CONFIRMED and "HEAD slower in 8 of 11 rounds" in reason
+    verdict, reason = judge_remeasured(five_a_round(base, slowed[:9] + hair_faster[9:]), RULES)
+    # ranks 1 and 2 against: the negative ranks sum to at most 3 in 5 of the 2048 assignments ({}, 1, 2, 3, 1+2)
+    assert verdict == REGRESSION and f"HEAD slower in 9 of 11 rounds, p = {5 / 2048:.2g} on the rounds" in reason
+    far_faster = [value / 3 for value in base]  # HEAD three times faster: the largest magnitudes of all
+    verdict, reason = judge_remeasured(five_a_round(base, slowed[:9] + far_faster[9:]), RULES)
+    assert verdict == NOT_CONFIRMED and "HEAD slower in 9 of 11 rounds" in reason
+
+
+def test_the_slowdown_is_read_round_by_round_so_load_that_starts_mid_round_does_not_move_it():
+    # Round 4's load arrived between its BASE and its HEAD, and stayed: across rounds the medians would read x6.
+    base_rounds = [[1.0] * 3] * 4 + [[4.0] * 3] * 3
+    head_rounds = [[1.5] * 3] * 3 + [[6.0] * 3] * 4
+    flat = lambda rounds: [value for values in rounds for value in values]  # noqa: E731
+    samples = Remeasured(flat(base_rounds), flat(head_rounds), base_rounds, head_rounds)
+    assert statistics.median(flat(head_rounds)) / statistics.median(flat(base_rounds)) == 6.0
+    verdict, reason = judge_remeasured(samples, RULES_AT_1_3)
+    assert verdict == REGRESSION and "confirmed x1.50" in reason
+
+
+def test_too_few_rounds_are_not_judged_however_many_samples_they_hold():
+    base_rounds, head_rounds = [[1.0] * 10] * 5, [[3.0] * 10] * 5  # 50+50 samples, but 5 rounds: p >= 1/32
+    flat = lambda rounds: [value for values in rounds for value in values]  # noqa: E731
+    verdict, reason = judge_remeasured(Remeasured(flat(base_rounds), flat(head_rounds), base_rounds, head_rounds),
+                                       RULES)
+    assert verdict == NOT_JUDGED and "in 5 rounds" in reason and "--rounds" in reason
 
 
 def test_extra_rounds_run_past_the_gates_rounds_when_asked_for(tmp_path, monkeypatch):

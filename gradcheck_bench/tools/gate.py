@@ -16,12 +16,14 @@ value measured on both:
   load. They are a screen: a value past ``factor`` times BASE's *looks*
   regressed, and the gate re-measures it on both commits in one run,
   interleaved (:mod:`.gate_remeasure`). It regresses only when the
-  re-measurement confirms it: the ratio of the medians is past the factor
-  *and* the two samples differ by a two-sided Mann-Whitney U test at
+  re-measurement confirms it: the median of the rounds' ratios is past the
+  factor, the two samples differ by a two-sided Mann-Whitney U test at
   p < 0.002 (scipy's ``mannwhitneyu``; the test and the threshold asv's own
-  ``asv compare`` applies). A value that cannot be re-measured, or whose
-  samples are too few for the test to reach that p, is reported
-  NOT JUDGED, never passed or failed on a single sample.
+  ``asv compare`` applies), *and* the rounds, one paired observation each,
+  say HEAD is the slower (a one-sided signed-rank test, :data:`ROUNDS_P`).
+  A value that cannot be re-measured, or whose samples or rounds are too
+  few for the tests to reach those p, is reported NOT JUDGED, never passed
+  or failed on a single sample.
 
 n/a on either side (``NotImplementedError`` in ``setup``, stored as NaN), and
 a benchmark whose code changed between the runs (asv's version hash
@@ -79,9 +81,12 @@ P_THRESHOLD = 0.002
 EXACT_TEST_MAX_SAMPLES = 20
 """Up to this many samples a side the test's p is exact (asv's own cut-off), above it approximated."""
 SCIPY_INSTALL_HINT = "pip install 'scipy>=1.10'"
-ROUNDS_PER_AGAINST = 5
-"""HEAD may read faster than BASE in one round per this many (a spell of load) and a slowdown still be
-confirmed: none in fewer than 5 rounds, one in 5 to 9, two in 10 to 14."""
+ROUNDS_P = 0.02
+"""HEAD was slower round after round when the one-sided Wilcoxon signed-rank test on the rounds' ratios
+(:func:`signed_rank_p`) gives p below this. Each round's two commits ran back to back, so a round is one paired
+observation, and the rounds, not the samples, are what is independent. In 7 rounds it takes HEAD slower in all
+of them, or in all but the one round that read nearest even (p = 2/128); in 11, one or two rounds against, the
+nearer even the more allowed. Rounds that read exactly equal count for neither side."""
 EXTRA_ROUNDS = 4
 """Rounds more for a value left near the line after the gate's rounds (:func:`near_the_line`): on a loaded
 host a real 1.5x slowdown can end them past the factor, slower round after round, at p just above the
@@ -178,6 +183,8 @@ class GateReport:
     """The machine whose saved results were compared."""
     quick_run_seconds: float | None = None
     """Seconds of the quick asv run the gate made for commits without saved results (None: none made)."""
+    samples: dict[BenchmarkKey, Remeasured] = field(default_factory=dict)
+    """What the re-measurement measured of each value, round by round (:meth:`samples_json`)."""
 
     def of(self, verdict: str) -> list[Finding]:
         return [finding for finding in self.findings if finding.verdict == verdict]
@@ -222,6 +229,18 @@ class GateReport:
                      f"{self.confirmed} confirmed, {len(self.of(NOT_CONFIRMED))} not confirmed, "
                      f"{len(self.of(NOT_JUDGED))} not judged")
         return "\n".join(lines)
+
+    def samples_json(self) -> list[dict[str, object]]:
+        """Every re-measured value's samples on each commit, round by round (round ``i`` of both ran back to
+        back), with the verdict the gate gave it: the evidence behind each line, for a second opinion."""
+        verdicts = {(finding.benchmark, finding.environment): finding.verdict for finding in self.findings}
+        rows: list[dict[str, object]] = []
+        for (name, environment), samples in sorted(self.samples.items()):
+            base_rounds, head_rounds = samples.rounds()
+            rows.append({"benchmark": name, "environment": environment,
+                         "verdict": verdicts.get((name, environment), "screened out"),
+                         "base_rounds": base_rounds, "head_rounds": head_rounds})
+        return rows
 
     def remeasure_time(self) -> str:
         rounds = "" if self.remeasure_rounds is None else f" in {self.remeasure_rounds} interleaved rounds"
@@ -323,45 +342,106 @@ def mann_whitney_p(base: list[float], head: list[float]) -> float:
 
 @dataclass(frozen=True)
 class Evidence:
-    """What the interleaved rounds say about one cost value: the ratio of HEAD's to BASE's median (of each
-    round's median), asv's test on every sample, and in how many rounds HEAD was the slower."""
+    """What the interleaved rounds say about one cost value: HEAD's slowdown as the median of the rounds' ratios,
+    asv's test on every sample, and the signed-rank test on the rounds."""
 
     ratio: float
     p: float
+    rounds_p: float
     slower: int
     rounds: int
     counted: str
 
     @property
     def round_after_round(self) -> bool:
-        """HEAD the slower in every round but one per ``ROUNDS_PER_AGAINST``."""
-        return self.slower >= self.rounds - self.rounds // ROUNDS_PER_AGAINST
+        """The rounds, one paired observation each, say HEAD is the slower (:data:`ROUNDS_P`)."""
+        return self.rounds_p < ROUNDS_P
 
     def rounds_line(self) -> str:
-        return f"HEAD slower in {self.slower} of {self.rounds} rounds"
+        return f"HEAD slower in {self.slower} of {self.rounds} rounds, p = {self.rounds_p:.2g} on the rounds"
+
+
+def round_ratios(samples: Remeasured) -> list[float]:
+    """HEAD's median over BASE's in each round both commits measured: the two ran back to back, under one spell
+    of load, so each ratio is one paired observation of the slowdown."""
+    base_rounds, head_rounds = samples.rounds()
+    return [round_ratio(statistics.median(base), statistics.median(head))
+            for base, head in zip(base_rounds, head_rounds) if base and head]
+
+
+def round_ratio(base: float, head: float) -> float:
+    """``head / base``; 1 where both are equal (two zero counts included), infinite where only BASE is 0."""
+    return 1.0 if head == base else ratio_of(base, head)
+
+
+def paired_ratio(samples: Remeasured) -> float:
+    """The median of the rounds' ratios (:func:`round_ratios`): a spell of load that slows both commits of a round
+    cancels in its ratio, where it would move a median taken across rounds; infinite where a side gave nothing
+    (it is looked at again)."""
+    ratios = round_ratios(samples)
+    return statistics.median(ratios) if ratios else math.inf
+
+
+def signed_rank_p(ratios: list[float]) -> float:
+    """One-sided exact p of the Wilcoxon signed-rank test that HEAD is the slower: the share of the ``2**n``
+    ways to give the ranked ``|log ratio|`` signs whose positive ranks sum to at least the observed sum.
+
+    A round that read exactly even is dropped (it is evidence for neither side); equal magnitudes share their
+    mean rank (ranks are doubled so that they stay whole numbers). 1 where no round is left.
+    """
+    logs = [math.log(ratio) for ratio in ratios if ratio != 1.0]
+    if not logs:
+        return 1.0
+    ranks = doubled_midranks([abs(value) for value in logs])
+    observed = sum(rank for rank, value in zip(ranks, logs) if value > 0)
+    ways = {0: 1}  # sum of the positive ranks -> number of sign assignments giving it
+    for rank in ranks:
+        shifted = dict(ways)
+        for total, count in ways.items():
+            shifted[total + rank] = shifted.get(total + rank, 0) + count
+        ways = shifted
+    return sum(count for total, count in ways.items() if total >= observed) / 2 ** len(ranks)
+
+
+def doubled_midranks(values: list[float]) -> list[int]:
+    """Twice each value's rank (1 for the smallest), tied values sharing the mean of their ranks."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for position in range(start, end + 1):
+            ranks[order[position]] = start + end + 2  # twice the mean of ranks start+1 .. end+1
+        start = end + 1
+    return ranks
 
 
 def evidence_of(samples: Remeasured) -> Evidence:
-    base_rounds, head_rounds = samples.rounds()
-    medians = [(statistics.median(b), statistics.median(h)) for b, h in zip(base_rounds, head_rounds) if b and h]
-    ratio = ratio_of(statistics.median([b for b in map(statistics.median, filter(None, base_rounds))]),
-                     statistics.median([h for h in map(statistics.median, filter(None, head_rounds))]))
-    return Evidence(ratio, mann_whitney_p(samples.base, samples.head), sum(h > b for b, h in medians), len(medians),
+    ratios = round_ratios(samples)
+    return Evidence(paired_ratio(samples), mann_whitney_p(samples.base, samples.head), signed_rank_p(ratios),
+                    sum(ratio > 1 for ratio in ratios), len(ratios),
                     f"{len(samples.base)}+{len(samples.head)} samples")
 
 
 def judgeable(samples: Remeasured, rules: GateRules) -> bool:
-    return bool(samples.base and samples.head) and smallest_p(len(samples.base), len(samples.head)) < rules.p_threshold
+    """Enough samples for asv's test to reach the threshold, and enough rounds for the rounds' test to reach
+    :data:`ROUNDS_P` (6: HEAD slower in each of 6 rounds gives p = 1/64)."""
+    if not (samples.base and samples.head):
+        return False
+    return (smallest_p(len(samples.base), len(samples.head)) < rules.p_threshold
+            and 0.5 ** len(round_ratios(samples)) < ROUNDS_P)
 
 
 def judge_remeasured(samples: Remeasured, rules: GateRules) -> tuple[str, str]:
     """The verdict on a re-measured cost value, and its reason.
 
-    REGRESSION only when three things hold: the ratio of the medians (of each round's median) is past the
-    factor; the samples differ significantly (asv's test on every sample); and HEAD was the slower in every
-    round but one per ``ROUNDS_PER_AGAINST``, each round's two commits having run back to back. A round's
-    samples come from one process and move together, so the samples alone overstate how much was seen:
-    identical code once read as x2.13 at p = 7.6e-6 on 35+35 samples that were 7 draws a side.
+    REGRESSION only when three things hold: the median of the rounds' ratios (:func:`paired_ratio`) is past the
+    factor; the samples differ significantly (asv's test on every sample); and the rounds say HEAD is the slower
+    (:data:`ROUNDS_P`), each round's two commits having run back to back. A round's samples come from one process
+    and move together, so the samples alone overstate how much was seen: identical code once read as x2.13 at
+    p = 7.6e-6 on 35+35 samples that were 7 draws a side.
     NOT JUDGED when there is nothing or too little to test.
     """
     base, head = samples.base, samples.head
@@ -369,7 +449,8 @@ def judge_remeasured(samples: Remeasured, rules: GateRules) -> tuple[str, str]:
         side = "BASE" if not base else "HEAD"
         return NOT_JUDGED, f"not judged: the re-measurement gave no value on {side} (it failed or was n/a there)"
     if not judgeable(samples, rules):
-        return NOT_JUDGED, (f"not judged: {len(base)}+{len(head)} samples cannot reach p < {rules.p_threshold:g}; "
+        return NOT_JUDGED, (f"not judged: {len(base)}+{len(head)} samples in {len(round_ratios(samples))} rounds "
+                            f"cannot reach p < {rules.p_threshold:g} (and {ROUNDS_P:g} on the rounds); "
                             "rerun with more --rounds")
     seen = evidence_of(samples)
     ratio, p, counted = seen.ratio, seen.p, seen.counted
@@ -447,10 +528,12 @@ def compare_measurements(base: dict[BenchmarkKey, BenchmarkValue], head: dict[Be
             if key in suspects or confirm in (CONFIRM_ALL, CONFIRM_FRESH):
                 to_confirm.append(key)
     if confirm == CONFIRM_FRESH and remeasure is not None:
-        confirmed, suspects, settled = confirm_fresh(to_confirm, base, head, rules, remeasure)
+        done = confirm_fresh(to_confirm, base, head, rules, remeasure)
         report.screened_on = f"{SCREEN_ROUNDS} fresh paired rounds"
     else:
-        confirmed, settled = confirm_costs(to_confirm, suspects, base, head, rules, remeasure, confirm)
+        done = confirm_costs(to_confirm, suspects, base, head, rules, remeasure, confirm)
+    confirmed, settled, report.samples = done.findings, done.settled, done.samples
+    suspects = done.suspects if done.suspects is not None else suspects
     report.findings += confirmed
     report.confirmed = sum(1 for finding in confirmed if finding.verdict == REGRESSION)
     report.remeasured = len(to_confirm) if confirm != CONFIRM_NONE and remeasure is not None else 0
@@ -459,26 +542,34 @@ def compare_measurements(base: dict[BenchmarkKey, BenchmarkValue], head: dict[Be
     return report
 
 
+@dataclass
+class Confirmation:
+    """What re-measuring the cost values gave: the findings, the values past the screen (None: the screen was the
+    saved runs'), those given more rounds near the line, and every value's samples, round by round."""
+
+    findings: list[Finding] = field(default_factory=list)
+    suspects: set[BenchmarkKey] | None = None
+    settled: set[BenchmarkKey] = field(default_factory=set)
+    samples: dict[BenchmarkKey, Remeasured] = field(default_factory=dict)
+
+
 def confirm_costs(keys: list[BenchmarkKey], suspects: set[BenchmarkKey], base: dict[BenchmarkKey, BenchmarkValue],
                   head: dict[BenchmarkKey, BenchmarkValue], rules: GateRules, remeasure: Remeasure | None,
-                  confirm: str) -> tuple[list[Finding], set[BenchmarkKey]]:
-    """Findings on the cost values to re-measure (confirmed, not confirmed (suspects only), not judged), and the
-    values given more rounds near the line."""
+                  confirm: str) -> Confirmation:
+    """Findings on the cost values to re-measure (confirmed, not confirmed (suspects only), not judged), the
+    values given more rounds near the line, and the samples."""
     if not keys:
-        return [], set()
+        return Confirmation()
     if confirm == CONFIRM_NONE or remeasure is None:
         why = "--confirm none" if confirm == CONFIRM_NONE else "nothing to re-measure with"
-        return [cost_finding(key, base, head, NOT_JUDGED, f"not judged: x{screen_ratio(key, base, head):.2f} in "
-                             f"the saved runs, not re-measured ({why})") for key in keys
-                if key in suspects or confirm != CONFIRM_FRESH], set()
+        return Confirmation([cost_finding(key, base, head, NOT_JUDGED, f"not judged: x{screen_ratio(key, base, head):.2f} "
+                                          f"in the saved runs, not re-measured ({why})")
+                             for key in keys if key in suspects or confirm != CONFIRM_FRESH])
     require_scipy()
     try:
         samples, settled = settle(remeasure(keys), rules, remeasure)
     except RemeasurementError as error:
-        explained = [f": {error}"] + [" (as above)"] * (len(keys) - 1)  # asv's output quoted once
-        return [cost_finding(key, base, head, NOT_JUDGED, f"not judged: x{screen_ratio(key, base, head):.2f} in "
-                             f"the saved runs, and the re-measurement failed{why}")
-                for key, why in zip(keys, explained)], set()
+        return Confirmation(failed_findings(keys, base, head, error))
     findings = []
     for key in keys:
         verdict, reason = judge_remeasured(samples[key], rules)
@@ -486,18 +577,18 @@ def confirm_costs(keys: list[BenchmarkKey], suspects: set[BenchmarkKey], base: d
             screen = f"x{screen_ratio(key, base, head):.2f} in the saved runs; "
             findings.append(cost_finding(key, base, head, verdict,
                                          screen + settled_reason(key, settled, rules) + reason))
-    return findings, settled
+    return Confirmation(findings, None, settled, samples)
 
 
 def confirm_fresh(keys: list[BenchmarkKey], base: dict[BenchmarkKey, BenchmarkValue],
                   head: dict[BenchmarkKey, BenchmarkValue], rules: GateRules,
-                  remeasure: Remeasure) -> tuple[list[Finding], set[BenchmarkKey], set[BenchmarkKey]]:
+                  remeasure: Remeasure) -> Confirmation:
     """The default: every cost value re-measured in ``SCREEN_ROUNDS`` rounds on both commits, back to back (the
     screen: one saved sample of each commit, taken at another time, moved a 1.5x slowdown anywhere from x0.7 to
     x3), then the values past the screen there in the remaining rounds, the screen's rounds pooled in. Returns
-    the findings, the values that were past the screen, and those near the line given more rounds."""
+    the findings, the values that were past the screen, those near the line given more rounds, and the samples."""
     if not keys:
-        return [], set(), set()
+        return Confirmation(suspects=set())
     require_scipy()
     try:
         first = remeasure(keys, rounds=SCREEN_ROUNDS)
@@ -505,25 +596,22 @@ def confirm_fresh(keys: list[BenchmarkKey], base: dict[BenchmarkKey, BenchmarkVa
         rest = remeasure(suspects, first_round=SCREEN_ROUNDS + 1) if suspects else {}
         pooled, settled = settle({key: first[key] + rest[key] for key in suspects}, rules, remeasure)
     except RemeasurementError as error:
-        explained = [f": {error}"] + [" (as above)"] * (len(keys) - 1)
-        return [cost_finding(key, base, head, NOT_JUDGED, f"not judged: x{screen_ratio(key, base, head):.2f} in "
-                             f"the saved runs, and the re-measurement failed{why}")
-                for key, why in zip(keys, explained)], set(keys), set()
+        return Confirmation(failed_findings(keys, base, head, error), set(keys))
     findings = []
     for key in suspects:
         verdict, reason = judge_remeasured(pooled[key], rules)
         screen = (f"x{screen_ratio(key, base, head):.2f} in the saved runs, x{paired_ratio(first[key]):.2f} in "
                   f"{SCREEN_ROUNDS} fresh paired rounds; ")
         findings.append(cost_finding(key, base, head, verdict, screen + settled_reason(key, settled, rules) + reason))
-    return findings, set(suspects), settled
+    return Confirmation(findings, set(suspects), settled, {**first, **pooled})
 
 
-def paired_ratio(samples: Remeasured) -> float:
-    """HEAD's over BASE's median of the samples of the fresh rounds; infinite where a side gave nothing (it is
-    looked at again)."""
-    if not samples.base or not samples.head:
-        return math.inf
-    return ratio_of(statistics.median(samples.base), statistics.median(samples.head))
+def failed_findings(keys: list[BenchmarkKey], base: dict[BenchmarkKey, BenchmarkValue],
+                    head: dict[BenchmarkKey, BenchmarkValue], error: RemeasurementError) -> list[Finding]:
+    """NOT JUDGED for every value, when asv could not re-measure them; asv's output quoted once."""
+    explained = [f": {error}"] + [" (as above)"] * (len(keys) - 1)
+    return [cost_finding(key, base, head, NOT_JUDGED, f"not judged: x{screen_ratio(key, base, head):.2f} in "
+                         f"the saved runs, and the re-measurement failed{why}") for key, why in zip(keys, explained)]
 
 
 def screen_ratio(key: BenchmarkKey, base: dict[BenchmarkKey, BenchmarkValue],
