@@ -67,3 +67,27 @@ def test_a_body_that_is_not_stopped_runs_to_its_end():
         gc.collect()
         finished = True
     assert finished
+
+
+def test_a_stop_inside_an_import_leaves_the_package_importable_afterwards(tmp_path, monkeypatch):
+    # A package whose __init__ imports a submodule, then takes long enough for the time limit to land in it.
+    package = tmp_path / "slowpackage"
+    package.mkdir()
+    (package / "part.py").write_text("VALUE = 42\n")
+    (package / "__init__.py").write_text(
+        "import os, time\n"
+        "import slowpackage.part\n"
+        "if os.environ.get('SLOWPACKAGE_SLOW'):\n"
+        "    time.sleep(30)\n"
+        "VALUE = slowpackage.part.VALUE\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("SLOWPACKAGE_SLOW", "1")
+    with pytest.raises(TimeLimitExceeded):
+        with stoppable(timeout=0.5):
+            import slowpackage  # noqa: F401
+    assert "slowpackage" not in sys.modules and "slowpackage.part" not in sys.modules
+    monkeypatch.delenv("SLOWPACKAGE_SLOW")
+    import slowpackage  # imported afresh: not against the stopped import's leftovers
+
+    assert slowpackage.VALUE == 42
+    del sys.modules["slowpackage"], sys.modules["slowpackage.part"]

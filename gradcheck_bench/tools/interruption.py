@@ -12,6 +12,13 @@ callback (jax runs one on every collection), Python cannot propagate it: it
 prints "Exception ignored in ..." and carries on, and the run would go on as if
 it had never been stopped. Inside :func:`stoppable` such a swallowed stop is
 delivered again, to be raised at the next line that can propagate it.
+
+A stop that lands inside an ``import`` (torch and jax take seconds to import)
+leaves that import's finished submodules in ``sys.modules`` while Python drops
+the unfinished package above them. The next ``import`` of the package would
+then run against those orphans and fail ("partially initialized module 'jax'
+has no attribute 'version'"). Inside :func:`stoppable` the orphans a stopped
+body leaves are forgotten, so the package imports afresh afterwards.
 """
 
 from __future__ import annotations
@@ -74,9 +81,13 @@ def stoppable(timeout: float | None = None) -> Iterator[None]:
     previous_hook, sys.unraisablehook = sys.unraisablehook, redelivery.hook(sys.unraisablehook)
     if timeout:
         signal.setitimer(signal.ITIMER_REAL, timeout)
+    imported_before = set(sys.modules)
     try:
         yield
         redelivery.raise_if_swallowed()  # the body ended before the stop was delivered again
+    except BaseException:
+        forget_orphaned_modules(imported_before)
+        raise
     finally:
         if timeout:
             signal.setitimer(signal.ITIMER_REAL, 0)
@@ -85,6 +96,21 @@ def stoppable(timeout: float | None = None) -> Iterator[None]:
         if timeout:
             signal.signal(signal.SIGALRM, previous_alarm)
         signal.signal(signal.SIGTERM, previous_term)
+
+
+def forget_orphaned_modules(imported_before: set[str]) -> list[str]:
+    """Drop from ``sys.modules`` the modules imported since ``imported_before`` whose parent package is no longer
+    there (an import of it was stopped part way, and Python dropped it); returns their names."""
+    orphans = [name for name in list(sys.modules)
+               if name not in imported_before and not all_parents_imported(name)]
+    for name in orphans:
+        del sys.modules[name]
+    return orphans
+
+
+def all_parents_imported(name: str) -> bool:
+    parts = name.split(".")
+    return all(".".join(parts[:end]) in sys.modules for end in range(1, len(parts)))
 
 
 class Redelivery:
