@@ -137,7 +137,8 @@ class AsvRemeasurer:
                     config = write_round_config(self.config_path, Path(scratch) / f"round-{number}-{part}")
                     run_round(config, self.machine, order, run, Path(scratch), self.launch_method)
                     for commit in order:
-                        pool(pooled[commit], load_measurements(load_config(config), self.machine, commit))
+                        measured = load_measurements(load_config(config), self.machine, commit)
+                        pool(pooled[commit], {key: value for key, value in measured.items() if key[0] in run})
                 self.round_seconds.append(time.perf_counter() - round_started)
         self.seconds += time.perf_counter() - started
         return {key: remeasured(key, pooled[self.base], pooled[self.head]) for key in keys}
@@ -225,7 +226,8 @@ def run_round(config: Path, machine: str, order: tuple[str, str], names: list[st
 
 def pool(pooled: dict[BenchmarkKey, list[list[float]]], measured: dict[BenchmarkKey, BenchmarkValue]) -> None:
     """Add one round's samples of each benchmark on one commit, as that round's, to what earlier rounds
-    measured. A round's samples come from one process, under one spell of load, and move together (on a
+    measured. ``measured`` holds only the values the run was asked for: asv's results also list a
+    parametrised benchmark's other parameter sets, as n/a, which would otherwise count as rounds of their own. A round's samples come from one process, under one spell of load, and move together (on a
     loaded 2-core host a torch gradient can run an order of magnitude slower in one process than in the
     next, the same code on both commits), so the verdict also asks the rounds (:func:`.gate.judge_remeasured`)."""
     for key, measurement in measured.items():
