@@ -13,17 +13,18 @@ prints "Exception ignored in ..." and carries on, and the run would go on as if
 it had never been stopped. Inside :func:`stoppable` such a swallowed stop is
 delivered again, to be raised at the next line that can propagate it.
 
-A stop that lands inside an ``import`` (torch and jax take seconds to import)
-leaves that import's finished submodules in ``sys.modules`` while Python drops
-the unfinished package above them. The next ``import`` of the package would
-then run against those orphans and fail ("partially initialized module 'jax'
-has no attribute 'version'"). Inside :func:`stoppable` the orphans a stopped
-body leaves are forgotten, so the package imports afresh afterwards.
+A stop that arrives while a module is being imported (torch and jax take
+seconds to import) waits until the import is over. Raised inside an
+import, it would leave the import's finished submodules in ``sys.modules``
+under a package Python drops, so the next import of the package fails
+("partially initialized module 'jax' has no attribute 'version'"); and
+raised inside a compiled extension's initialisation (jaxlib's nanobind
+types) it aborts the process. A stop is held for at most
+:data:`IMPORT_GRACE_SECONDS`, so an import that never ends is still stopped.
 """
 
 from __future__ import annotations
 
-import _thread
 import signal
 import sys
 import threading
@@ -64,7 +65,7 @@ def stoppable(timeout: float | None = None) -> Iterator[None]:
     redelivery = Redelivery()
 
     def on_term(signum: int, frame: FrameType | None) -> None:
-        stop = redelivery.raising(Terminated("terminated by SIGTERM"))
+        stop = redelivery.raising(Terminated("terminated by SIGTERM"), frame)
         if stop is not None:
             raise stop
 
@@ -72,7 +73,7 @@ def stoppable(timeout: float | None = None) -> Iterator[None]:
         stop = redelivery.raising(TimeLimitExceeded(
             f"stopped after the time limit of {timeout:g} s; results written before this point "
             "are intact. Raise --timeout, or make the run smaller (fewer cases, a smaller net)."
-        ))
+        ), frame)
         if stop is not None:
             raise stop
 
@@ -81,13 +82,9 @@ def stoppable(timeout: float | None = None) -> Iterator[None]:
     previous_hook, sys.unraisablehook = sys.unraisablehook, redelivery.hook(sys.unraisablehook)
     if timeout:
         signal.setitimer(signal.ITIMER_REAL, timeout)
-    imported_before = set(sys.modules)
     try:
         yield
         redelivery.raise_if_swallowed()  # the body ended before the stop was delivered again
-    except BaseException:
-        forget_orphaned_modules(imported_before)
-        raise
     finally:
         if timeout:
             signal.setitimer(signal.ITIMER_REAL, 0)
@@ -98,19 +95,17 @@ def stoppable(timeout: float | None = None) -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous_term)
 
 
-def forget_orphaned_modules(imported_before: set[str]) -> list[str]:
-    """Drop from ``sys.modules`` the modules imported since ``imported_before`` whose parent package is no longer
-    there (an import of it was stopped part way, and Python dropped it); returns their names."""
-    orphans = [name for name in list(sys.modules)
-               if name not in imported_before and not all_parents_imported(name)]
-    for name in orphans:
-        del sys.modules[name]
-    return orphans
+IMPORT_GRACE_SECONDS = 10.0
+"""How long a stop waits for an import in progress to end before it is raised inside it anyway."""
 
 
-def all_parents_imported(name: str) -> bool:
-    parts = name.split(".")
-    return all(".".join(parts[:end]) in sys.modules for end in range(1, len(parts)))
+def inside_an_import(frame: FrameType | None) -> bool:
+    """Whether ``frame`` or a caller of it is Python's import machinery, running a module's import."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 class Redelivery:
@@ -124,19 +119,42 @@ class Redelivery:
 
     def __init__(self) -> None:
         self.swallowed: BaseException | None = None
+        self.held_at: float | None = None
+        """When a stop was first held back from an import in progress (None: none is)."""
         self.in_hook = False
         self.finished = False
         self.lock = threading.Lock()
         self.threads: list[threading.Thread] = []
 
-    def raising(self, stop: BaseException) -> BaseException | None:
+    def raising(self, stop: BaseException, frame: FrameType | None = None) -> BaseException | None:
         """``stop`` for its signal's handler to raise; None inside the hook, where the raise would be lost
-        (the delivery is tried again)."""
+        (the delivery is tried again), and inside an import (delivered again once it is over, or after
+        :data:`IMPORT_GRACE_SECONDS`)."""
         if self.in_hook:
             return None
+        if inside_an_import(frame) and time.monotonic() - self.held_since(stop) < IMPORT_GRACE_SECONDS:
+            self.hold(stop)
+            return None
         with self.lock:
-            self.swallowed = None
+            self.swallowed, self.held_at = None, None
         return stop
+
+    def held_since(self, stop: BaseException) -> float:
+        with self.lock:
+            return self.held_at if self.held_at is not None else time.monotonic()
+
+    def hold(self, stop: BaseException) -> None:
+        """Keep ``stop`` and deliver its signal again, every :data:`RETRY_SECONDS`, until it is raised."""
+        signum = next(number for kind, number in self.SIGNALS if isinstance(stop, kind))
+        with self.lock:
+            delivering = self.swallowed is not None
+            self.swallowed = stop
+            if self.held_at is None:
+                self.held_at = time.monotonic()
+        if not delivering:
+            thread = threading.Thread(target=self.deliver, args=(signum,), daemon=True)
+            self.threads.append(thread)
+            thread.start()
 
     def hook(self, previous: Callable[[Any], None]) -> Callable[[Any], None]:
         """An ``unraisablehook`` that delivers a swallowed stop's signal again, and passes anything else on."""
@@ -162,7 +180,7 @@ class Redelivery:
             with self.lock:
                 if self.swallowed is None or self.finished:
                     return
-                _thread.interrupt_main(signum)
+                signal.pthread_kill(threading.main_thread().ident or 0, signum)  # wakes a blocking call, too
             time.sleep(self.RETRY_SECONDS)
 
     def raise_if_swallowed(self) -> None:
