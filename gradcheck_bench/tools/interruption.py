@@ -132,14 +132,14 @@ class Redelivery:
         :data:`IMPORT_GRACE_SECONDS`)."""
         if self.in_hook:
             return None
-        if inside_an_import(frame) and time.monotonic() - self.held_since(stop) < IMPORT_GRACE_SECONDS:
+        if inside_an_import(frame) and time.monotonic() - self.held_since() < IMPORT_GRACE_SECONDS:
             self.hold(stop)
             return None
         with self.lock:
             self.swallowed, self.held_at = None, None
         return stop
 
-    def held_since(self, stop: BaseException) -> float:
+    def held_since(self) -> float:
         with self.lock:
             return self.held_at if self.held_at is not None else time.monotonic()
 
@@ -152,9 +152,12 @@ class Redelivery:
             if self.held_at is None:
                 self.held_at = time.monotonic()
         if not delivering:
-            thread = threading.Thread(target=self.deliver, args=(signum,), daemon=True)
-            self.threads.append(thread)
-            thread.start()
+            self.deliver_in_background(signum)
+
+    def deliver_in_background(self, signum: signal.Signals) -> None:
+        thread = threading.Thread(target=self.deliver, args=(signum,), daemon=True)
+        self.threads.append(thread)
+        thread.start()
 
     def hook(self, previous: Callable[[Any], None]) -> Callable[[Any], None]:
         """An ``unraisablehook`` that delivers a swallowed stop's signal again, and passes anything else on."""
@@ -167,9 +170,7 @@ class Redelivery:
             self.in_hook = True
             with self.lock:
                 self.swallowed = unraisable.exc_value
-            thread = threading.Thread(target=self.deliver, args=(signum,), daemon=True)
-            self.threads.append(thread)
-            thread.start()
+            self.deliver_in_background(signum)
             self.in_hook = False
 
         return on_unraisable
