@@ -528,8 +528,8 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a time, memory or count regresses when its re-measurement confirms it grew past this "
                              f"factor (default: {DEFAULT_COST_FACTOR:g})")
     parser.add_argument("--screen", type=positive_float, default=DEFAULT_SCREEN_FACTOR,
-                        help="a cost value whose HEAD is past this factor times BASE's in the screen (the first "
-                             "two fresh paired rounds; the saved values with --confirm suspects) is re-measured in every round "
+                        help="a cost value whose HEAD is past this factor times BASE's in the screen (either of the "
+                             "first two fresh paired rounds; the saved values with --confirm suspects) is re-measured in every round "
                              f"(default: {DEFAULT_SCREEN_FACTOR:g})")
     parser.add_argument("--confirm", choices=CONFIRM_MODES, default=CONFIRM_FRESH,
                         help="re-measure every cost value in two fresh rounds on both commits and, in every round, "
@@ -542,7 +542,8 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--extra-rounds", type=whole_number, default=EXTRA_ROUNDS,
                         help="rounds more for a value near the line after them: past the factor but not "
                              "significant (p < 0.05), significant but not round after round, or confirmed at a p "
-                             f"within twice the threshold (default: {EXTRA_ROUNDS}; 0: none)")
+                             f"within twice the threshold; as many again if still near it (default: {EXTRA_ROUNDS}; "
+                             "0: none)")
     parser.add_argument("--samples", type=file_to_write, default=None, metavar="FILE",
                         help="also write every re-measured value's samples, round by round on each commit, "
                              "with its verdict, as JSON to FILE")
