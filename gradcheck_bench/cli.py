@@ -508,12 +508,20 @@ def run_dask_bench(args: argparse.Namespace) -> int:
 
 
 def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("base", help="the commit to compare against (branch, tag or hash), e.g. main")
+    parser.add_argument("head", help="the commit under test, e.g. HEAD")
+    add_gate_rule_arguments(parser)
+    parser.add_argument("--samples", type=file_to_write, default=None, metavar="FILE",
+                        help="also write every re-measured value's samples, round by round on each commit, "
+                             "with its verdict, as JSON to FILE")
+
+
+def add_gate_rule_arguments(parser: argparse.ArgumentParser) -> None:
+    """The gate's options besides the two commits: where the results are, what to judge, and the rules."""
     from .tools.gate import (CONFIRM_FRESH, CONFIRM_MODES, DEFAULT_ACCURACY_THRESHOLD,
                              DEFAULT_ACCURACY_TOLERANCE, DEFAULT_COST_FACTOR, DEFAULT_ROUNDS,
                              DEFAULT_SCREEN_FACTOR, EXTRA_ROUNDS)
 
-    parser.add_argument("base", help="the commit to compare against (branch, tag or hash), e.g. main")
-    parser.add_argument("head", help="the commit under test, e.g. HEAD")
     parser.add_argument("--config", type=Path, default=Path("asv.conf.json"), help="asv configuration "
                         "(default: ./asv.conf.json)")
     parser.add_argument("--machine", default=None, help="asv machine name (default: the only one with results)")
@@ -544,20 +552,14 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
                              "significant (p < 0.05), significant but not round after round, or confirmed at a p "
                              f"within twice the threshold; as many again if still near it (default: {EXTRA_ROUNDS}; "
                              "0: none)")
-    parser.add_argument("--samples", type=file_to_write, default=None, metavar="FILE",
-                        help="also write every re-measured value's samples, round by round on each commit, "
-                             "with its verdict, as JSON to FILE")
 
 
 @subcommand("gate", "compare two commits' asv results; re-measure what looks slower on both, interleaved; "
             "exit 1 naming each regression", add_gate_arguments)
 def run_gate(args: argparse.Namespace) -> int:
-    from .tools.gate import EXIT_CANNOT_COMPARE, GateOptions, GateRules, run_gate as gate
+    from .tools.gate import EXIT_CANNOT_COMPARE, run_gate as gate
 
-    rules = GateRules(args.accuracy_threshold, args.accuracy_tolerance, args.factor, screen_factor=args.screen,
-                      extra_rounds=args.extra_rounds)
-    options = GateOptions(args.config, args.machine, args.confirm, args.rounds, args.bench)
-    report, base_hash, head_hash = gate(args.base, args.head, rules, options)
+    report, base_hash, head_hash = gate(args.base, args.head, *gate_rules_and_options(args))
     print(report.summary(base_hash, head_hash))
     if args.samples is not None:
         from .tools.atomic_files import write_text_atomically
@@ -568,6 +570,42 @@ def run_gate(args: argparse.Namespace) -> int:
         print("gradcheck-bench gate: nothing was measured on both commits (all n/a, different benchmarks, "
               "or none matching --bench); that is not a pass", file=sys.stderr)
     return report.exit_status
+
+
+def gate_rules_and_options(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The :class:`GateRules` and :class:`GateOptions` the gate's command-line options give."""
+    from .tools.gate import GateOptions, GateRules
+
+    rules = GateRules(args.accuracy_threshold, args.accuracy_tolerance, args.factor, screen_factor=args.screen,
+                      extra_rounds=args.extra_rounds)
+    return rules, GateOptions(args.config, args.machine, args.confirm, args.rounds, args.bench)
+
+
+def add_gate_trial_arguments(parser: argparse.ArgumentParser) -> None:
+    from .tools.gate_trial import KINDS, PLANT_PATCH
+
+    parser.add_argument("kind", choices=KINDS, help="identical: BASE's tree under a new commit, which must pass; "
+                        "plant: BASE with a uniform 1.5x slowdown of the hand-written gradient, which must be "
+                        "confirmed on every value it touches and nowhere else")
+    parser.add_argument("--base", default="HEAD", help="the commit the trial starts from (default: HEAD)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results folder (default: results/gate-trial/KIND)")
+    parser.add_argument("--patch", type=Path, default=None,
+                        help=f"the plant, as a patch against BASE (default: the project's {PLANT_PATCH})")
+    add_gate_rule_arguments(parser)
+
+
+@subcommand("gate-trial", "run the gate on identical code or a planted 1.5x slowdown made from BASE (the work "
+            "tree untouched); write its verdicts, samples and provenance to results/", add_gate_trial_arguments)
+def run_gate_trial(args: argparse.Namespace) -> int:
+    from .tools.gate_trial import run_trial
+
+    out = args.out if args.out is not None else Path("results") / "gate-trial" / args.kind
+    trial = run_trial(args.kind, args.base, out, *gate_rules_and_options(args), patch=args.patch)
+    print(trial.report.summary(trial.base, trial.head))
+    print(trial.tally())
+    print(f"results: {out}")
+    return trial.report.exit_status
 
 
 def add_dashboard_arguments(parser: argparse.ArgumentParser) -> None:
