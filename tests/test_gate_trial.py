@@ -67,7 +67,11 @@ def test_a_base_that_is_not_a_commit_is_refused_with_a_fix_that_works(clone):
     assert trial_commit(clone, "HEAD", "identical")
     with pytest.raises(InputError, match="does not exist"):
         trial_commit(clone, "HEAD", "plant", Path("missing.patch"))
-    assert git(clone, "status", "--porcelain") == ""
+    with pytest.raises(InputError, match="not a commit"):
+        run_trial("plant", "no-such-branch", clone / "results" / "trial",
+                  options=GateOptions(config_path=clone / "asv.conf.json"), progress=lambda line: None)
+    assert git(clone, "status", "--porcelain") == "" and not (clone / "results" / "trial").exists()
+    assert git(clone, "for-each-ref", "refs/gate-trial/plant") == ""
 
 
 TOUCHED = "bench_gradient.GradientTime.time_gradient('numpy', 'fraud-47')"

@@ -31,6 +31,7 @@ import pandas as pd
 from ..errors import InputError
 from .atomic_files import write_text_atomically
 from .gate import GateOptions, GateReport, GateRules, run_gate
+from .gate_asv import load_config
 from .gate_remeasure import report_progress
 from .report import load_average, provenance, write_provenance, write_table
 
@@ -125,6 +126,7 @@ def trial_commit(repository: Path, base: str, kind: str, patch: Path | None = No
 def run_trial(kind: str, base: str, out: Path, rules: GateRules = GateRules(), options: GateOptions = GateOptions(),
               patch: Path | None = None, progress: Callable[[str], None] = report_progress) -> Trial:
     """Make the trial's commit, run the gate on ``base`` and it, and write the results folder ``out``."""
+    load_config(options.config_path)  # no asv configuration here: say so before making a commit
     repository = options.config_path.resolve().parent
     record = provenance(kind=kind, base=base, patch=str(patch or PLANT_PATCH) if kind == PLANT else None, rules=asdict(rules),
                         options=asdict(options))
