@@ -89,12 +89,15 @@ def a_report() -> GateReport:
 
 
 def test_the_plants_tally_names_what_it_missed_and_what_it_confirmed_elsewhere():
-    tally = Trial("plant", a_report(), "b" * 40, "h" * 40, 1.0, "").tally()
+    tally = Trial("plant", a_report(), "b" * 40, "h" * 40, 1.0, "?? notes.txt\n", "?? notes.txt\n").tally()
     assert tally.startswith("plant: 1 of the 2 values it touches confirmed (should be all), 1 confirmed elsewhere")
-    assert f"missed: {MISSED}" in tally and f"confirmed elsewhere: {ELSEWHERE}" in tally and "clean" in tally
-    identical = Trial("identical", a_report(), "b" * 40, "h" * 40, 1.0, " M asv.conf.json\n").tally()
-    assert identical.startswith("identical code: 2 confirmed (should be 0)") and "NOT clean" in identical
-    table = Trial("plant", a_report(), "b" * 40, "h" * 40, 1.0, "").table().set_index("benchmark")
+    assert f"missed: {MISSED}" in tally and f"confirmed elsewhere: {ELSEWHERE}" in tally
+    assert "git status unchanged by the gate" in tally  # what was untracked before the trial is not the gate's
+    identical = Trial("identical", a_report(), "b" * 40, "h" * 40, 1.0, "?? notes.txt\n",
+                      "?? notes.txt\n M asv.conf.json\n").tally()
+    assert identical.startswith("identical code: 2 confirmed (should be 0)")
+    assert identical.endswith("the gate changed:\n M asv.conf.json")
+    table = Trial("plant", a_report(), "b" * 40, "h" * 40, 1.0, "", "").table().set_index("benchmark")
     assert table.loc[TOUCHED, "touched_by_plant"] and not table.loc[QUIET, "touched_by_plant"]
     assert table.loc[MISSED, "verdict"] == "screened out" and table.loc[TOUCHED, "reason"] == "confirmed x1.50"
 
@@ -115,7 +118,7 @@ def test_a_trial_writes_its_verdicts_samples_summary_and_provenance(clone, tmp_p
                                                           "provenance.json", "samples.json", "summary.txt"]
     settings = json.loads((out / "provenance.json").read_text())["settings"]
     assert settings["kind"] == "plant" and settings["head"] == trial.head and settings["confirmed"] == 2
-    assert settings["exit_status"] == 1 and settings["git_status_after"] == ""
+    assert settings["exit_status"] == 1 and settings["git_status_after"] == "" and settings["changed_by_gate"] == []
     assert len(json.loads((out / "samples.json").read_text())["values"]) == 4
     assert "1 of the 2 values it touches confirmed" in (out / "summary.txt").read_text()
 

@@ -54,8 +54,15 @@ class Trial:
     base: str
     head: str
     seconds: float
+    status_before: str
+    """``git status --porcelain`` before the trial made its commit."""
     status_after: str
     """``git status --porcelain`` right after the gate, before the trial wrote its results."""
+
+    def changed_by_gate(self) -> list[str]:
+        """The lines of ``git status`` the gate added: files it modified or left behind."""
+        before = set(self.status_before.splitlines())
+        return [line for line in self.status_after.splitlines() if line.strip() and line not in before]
 
     def touched(self, benchmark: str) -> bool:
         return self.kind == PLANT and PLANT_TOUCHES.search(benchmark) is not None
@@ -63,15 +70,16 @@ class Trial:
     def tally(self) -> str:
         """The trial's answer: what was confirmed, against what it should have been."""
         confirmed = {finding.benchmark for finding in self.report.regressions}
-        status = "clean" if not self.status_after.strip() else "NOT clean:\n" + self.status_after.rstrip()
+        changed = self.changed_by_gate()
+        status = "unchanged by the gate" if not changed else "the gate changed:\n" + "\n".join(changed)
         if self.kind == IDENTICAL:
-            return f"identical code: {len(confirmed)} confirmed (should be 0); git status after the gate: {status}"
+            return f"identical code: {len(confirmed)} confirmed (should be 0); git status {status}"
         touched = sorted({name for name, _ in self.report.samples if self.touched(name)})
         hit = [name for name in touched if name in confirmed]
         elsewhere = sorted(name for name in confirmed if not self.touched(name))
         missed = "".join(f"\n  missed: {name}" for name in touched if name not in confirmed)
         return (f"plant: {len(hit)} of the {len(touched)} values it touches confirmed (should be all), "
-                f"{len(elsewhere)} confirmed elsewhere (should be 0); git status after the gate: {status}{missed}"
+                f"{len(elsewhere)} confirmed elsewhere (should be 0); git status {status}{missed}"
                 + "".join(f"\n  confirmed elsewhere: {name}" for name in elsewhere))
 
     def table(self) -> pd.DataFrame:
@@ -130,11 +138,12 @@ def run_trial(kind: str, base: str, out: Path, rules: GateRules = GateRules(), o
     repository = options.config_path.resolve().parent
     record = provenance(kind=kind, base=base, patch=str(patch or PLANT_PATCH) if kind == PLANT else None, rules=asdict(rules),
                         options=asdict(options))
+    status_before = git(repository, "status", "--porcelain")
     head = trial_commit(repository, base, kind, patch)
     progress(f"trial: {kind}, gate {base} {head[:8]} (the trial's commit, {REF_PREFIX}{kind})")
     start = time.perf_counter()
     report, base_hash, head_hash = run_gate(base, head, rules, options, progress)
-    trial = Trial(kind, report, base_hash, head_hash, time.perf_counter() - start,
+    trial = Trial(kind, report, base_hash, head_hash, time.perf_counter() - start, status_before,
                   git(repository, "status", "--porcelain"))
     out.mkdir(parents=True, exist_ok=True)
     write_table(trial.table(), out, "findings", title=f"Gate trial ({kind}): every re-measured value")
@@ -143,6 +152,7 @@ def run_trial(kind: str, base: str, out: Path, rules: GateRules = GateRules(), o
     write_text_atomically(out / "summary.txt", report.summary(base_hash, head_hash) + "\n" + trial.tally() + "\n")
     record["settings"].update(base=base_hash, head=head_hash, exit_status=report.exit_status,
                               confirmed=len(report.regressions), gate_seconds=round(trial.seconds, 1),
-                              load_average_at_end=load_average(), git_status_after=trial.status_after)
+                              load_average_at_end=load_average(), git_status_before=trial.status_before,
+                              git_status_after=trial.status_after, changed_by_gate=trial.changed_by_gate())
     write_provenance(out, record)
     return trial
