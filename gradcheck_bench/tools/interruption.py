@@ -143,9 +143,14 @@ class Redelivery:
         with self.lock:
             return self.held_at if self.held_at is not None else time.monotonic()
 
+    def signal_of(self, stop: BaseException) -> signal.Signals | None:
+        """The signal whose handler raises ``stop`` (None: ``stop`` is not one of ours)."""
+        return next((number for kind, number in self.SIGNALS if isinstance(stop, kind)), None)
+
     def hold(self, stop: BaseException) -> None:
         """Keep ``stop`` and deliver its signal again, every :data:`RETRY_SECONDS`, until it is raised."""
-        signum = next(number for kind, number in self.SIGNALS if isinstance(stop, kind))
+        signum = self.signal_of(stop)
+        assert signum is not None  # only our handlers hold a stop
         with self.lock:
             delivering = self.swallowed is not None
             self.swallowed = stop
@@ -163,7 +168,7 @@ class Redelivery:
         """An ``unraisablehook`` that delivers a swallowed stop's signal again, and passes anything else on."""
 
         def on_unraisable(unraisable: Any) -> None:
-            signum = next((number for kind, number in self.SIGNALS if isinstance(unraisable.exc_value, kind)), None)
+            signum = self.signal_of(unraisable.exc_value)
             if signum is None:
                 previous(unraisable)
                 return
