@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import sys
 from pathlib import Path
@@ -564,8 +563,7 @@ def run_gate(args: argparse.Namespace) -> int:
     if args.samples is not None:
         from .tools.atomic_files import write_text_atomically
 
-        write_text_atomically(args.samples, json.dumps({"base": base_hash, "head": head_hash,
-                                                        "values": report.samples_json()}, indent=1))
+        write_text_atomically(args.samples, report.samples_file(base_hash, head_hash))
     if report.exit_status == EXIT_CANNOT_COMPARE:
         print("gradcheck-bench gate: nothing was measured on both commits (all n/a, different benchmarks, "
               "or none matching --bench); that is not a pass", file=sys.stderr)

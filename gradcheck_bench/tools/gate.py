@@ -39,6 +39,7 @@ judged (:attr:`GateReport.exit_status`).
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import statistics
@@ -247,6 +248,10 @@ class GateReport:
                          "verdict": verdicts.get((name, environment), "screened out"),
                          "base_rounds": base_rounds, "head_rounds": head_rounds})
         return rows
+
+    def samples_file(self, base: str, head: str) -> str:
+        """What ``--samples`` writes: both commits and :meth:`samples_json`, as JSON text."""
+        return json.dumps({"base": base, "head": head, "values": self.samples_json()}, indent=1)
 
     def remeasure_time(self) -> str:
         rounds = "" if self.remeasure_rounds is None else f" in {self.remeasure_rounds} interleaved rounds"

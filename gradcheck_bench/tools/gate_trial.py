@@ -16,7 +16,6 @@ summary, and ``git status`` after the run.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -147,8 +146,7 @@ def run_trial(kind: str, base: str, out: Path, rules: GateRules = GateRules(), o
                   git(repository, "status", "--porcelain"))
     out.mkdir(parents=True, exist_ok=True)
     write_table(trial.table(), out, "findings", title=f"Gate trial ({kind}): every re-measured value")
-    write_text_atomically(out / "samples.json", json.dumps({"base": base_hash, "head": head_hash,
-                                                            "values": report.samples_json()}, indent=1))
+    write_text_atomically(out / "samples.json", report.samples_file(base_hash, head_hash))
     write_text_atomically(out / "summary.txt", report.summary(base_hash, head_hash) + "\n" + trial.tally() + "\n")
     record["settings"].update(base=base_hash, head=head_hash, exit_status=report.exit_status,
                               confirmed=len(report.regressions), gate_seconds=round(trial.seconds, 1),
