@@ -14,11 +14,14 @@ import importlib
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence
 
 from .errors import GradCheckError, InputError
 from .validation import count_from_text, positive_number_from_text
 from .models import DEFAULT_MODEL, Model, PointBuilder, PointSetting, get_model, model_names
+
+if TYPE_CHECKING:  # the gate's modules are imported only where a gate command runs
+    from .tools.gate import GateOptions, GateRules
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -570,7 +573,7 @@ def run_gate(args: argparse.Namespace) -> int:
     return report.exit_status
 
 
-def gate_rules_and_options(args: argparse.Namespace) -> tuple[Any, Any]:
+def gate_rules_and_options(args: argparse.Namespace) -> tuple["GateRules", "GateOptions"]:
     """The :class:`GateRules` and :class:`GateOptions` the gate's command-line options give."""
     from .tools.gate import GateOptions, GateRules
 
