@@ -539,8 +539,8 @@ def add_gate_rule_arguments(parser: argparse.ArgumentParser) -> None:
                              f"factor (default: {DEFAULT_COST_FACTOR:g})")
     parser.add_argument("--screen", type=positive_float, default=DEFAULT_SCREEN_FACTOR,
                         help="a cost value whose HEAD is past this factor times BASE's in the screen (either of the "
-                             "first two fresh paired rounds; the saved values with --confirm suspects) is re-measured in every round "
-                             f"(default: {DEFAULT_SCREEN_FACTOR:g})")
+                             "first two fresh paired rounds; the saved values with --confirm suspects) is "
+                             f"re-measured in every round (default: {DEFAULT_SCREEN_FACTOR:g})")
     parser.add_argument("--confirm", choices=CONFIRM_MODES, default=CONFIRM_FRESH,
                         help="re-measure every cost value in two fresh rounds on both commits and, in every round, "
                              "those past the screen there (fresh, the default); only the cost values past the "

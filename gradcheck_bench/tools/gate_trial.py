@@ -135,8 +135,8 @@ def run_trial(kind: str, base: str, out: Path, rules: GateRules = GateRules(), o
     """Make the trial's commit, run the gate on ``base`` and it, and write the results folder ``out``."""
     load_config(options.config_path)  # no asv configuration here: say so before making a commit
     repository = options.config_path.resolve().parent
-    record = provenance(kind=kind, base=base, patch=str(patch or PLANT_PATCH) if kind == PLANT else None, rules=asdict(rules),
-                        options=asdict(options))
+    record = provenance(kind=kind, base=base, patch=str(patch or PLANT_PATCH) if kind == PLANT else None,
+                        rules=asdict(rules), options=asdict(options))
     status_before = git(repository, "status", "--porcelain")
     head = trial_commit(repository, base, kind, patch)
     progress(f"trial: {kind}, gate {base} {head[:8]} (the trial's commit, {REF_PREFIX}{kind})")
