@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import gradcheck_bench as gb
 
-from .common import (FD_ENGINES, NETWORKS, counted_passes, fastest_seconds, mlp_helpers, network_case, require_api,
+from .common import (FD_ENGINES, NETWORKS, TIMER, counted_passes, fastest_seconds, mlp_helpers, network_case, require_api,
                      require_engine, warm_up)
+
+timer = TIMER
+"""The clock asv reads for this module's ``time_`` benchmarks (``common.clock_from_environment``)."""
 
 
 def planted_dw2_bug(params, X, Y):

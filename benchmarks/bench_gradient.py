@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from .common import NETWORKS, SOURCES, build_named_source, network_case, warm_up
+from .common import NETWORKS, SOURCES, TIMER, build_named_source, network_case, warm_up
+
+timer = TIMER
+"""The clock asv reads for this module's ``time_`` benchmarks (``common.clock_from_environment``)."""
 
 
 class GradientTime:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import gradcheck_bench as gb
 
-from .common import network_case, require_api, require_engine
+from .common import TIMER, network_case, require_api, require_engine
+
+timer = TIMER
+"""The clock asv reads for this module's ``time_`` benchmarks (``common.clock_from_environment``)."""
 
 
 class SmallTorchOps:

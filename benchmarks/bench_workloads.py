@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import gradcheck_bench as gb
 
-from .common import ACCURACY_UNIT, require_api, require_source, warm_up
+from .common import ACCURACY_UNIT, TIMER, require_api, require_source, warm_up
+
+timer = TIMER
+"""The clock asv reads for this module's ``time_`` benchmarks (``common.clock_from_environment``)."""
 
 WORKLOADS = {
     "gmm": ["gmm-adbench-test", "gmm-d2-k5", "gmm-d10-k10", "gmm-d20-k5"],

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import ast
 import functools
+import os
 import time
+import timeit
 from pathlib import Path
 from typing import Any, Callable
 
@@ -42,6 +44,28 @@ SEED = 0
 
 SOURCES = ["numpy", "torch", "jax", "fd"]
 """Gradient sources timed against each other; absent ones show as n/a."""
+
+CLOCK_VARIABLE = "GRADCHECK_BENCH_CLOCK"
+"""``cpu`` makes every ``time_`` benchmark read this process's CPU time (the regression gate sets it for its
+re-measurement, with one thread per library); unset or ``wall``, wall time, asv's default."""
+CLOCKS: dict[str, Callable[[], float]] = {"wall": timeit.default_timer, "cpu": time.process_time}
+
+
+def clock_from_environment() -> Callable[[], float]:
+    """The clock the ``time_`` benchmarks read (each module's ``timer``, which asv takes for its benchmarks).
+
+    Wall time by default. The gate re-measures in CPU time because on a loaded host wall time also counts the
+    time a process waits for a core, which changes from one process to the next by more than the slowdowns the
+    gate must see, while the CPU a single-threaded gradient uses does not (docs/benchmarks.md, 'The clock')."""
+    name = os.environ.get(CLOCK_VARIABLE, "wall")
+    if name not in CLOCKS:
+        raise ValueError(f"{CLOCK_VARIABLE}={name!r} is not a clock the suite knows; set it to "
+                         f"{' or '.join(CLOCKS)}, or unset it for wall time")
+    return CLOCKS[name]
+
+
+TIMER = clock_from_environment()
+"""This run's clock (:func:`clock_from_environment`)."""
 
 
 

@@ -523,6 +523,7 @@ def add_gate_rule_arguments(parser: argparse.ArgumentParser) -> None:
     from .tools.gate import (CONFIRM_FRESH, CONFIRM_MODES, DEFAULT_ACCURACY_THRESHOLD,
                              DEFAULT_ACCURACY_TOLERANCE, DEFAULT_COST_FACTOR, DEFAULT_ROUNDS,
                              DEFAULT_SCREEN_FACTOR, EXTRA_ROUNDS)
+    from .tools.gate_remeasure import CLOCKS, DEFAULT_CLOCK
 
     parser.add_argument("--config", type=Path, default=Path("asv.conf.json"), help="asv configuration "
                         "(default: ./asv.conf.json)")
@@ -549,6 +550,10 @@ def add_gate_rule_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=positive_int, default=DEFAULT_ROUNDS,
                         help=f"interleaved rounds of re-measurement (default: {DEFAULT_ROUNDS}, the fewest "
                              "that let a one-value-a-round track_ benchmark reach significance)")
+    parser.add_argument("--clock", choices=CLOCKS, default=DEFAULT_CLOCK,
+                        help="how the re-measurement times a value: this process's CPU time, every library on one "
+                             "thread (cpu, the default: steady on a loaded host); or wall time with the libraries' "
+                             "own threads, as asv run times it (wall: also sees waiting and threading)")
     parser.add_argument("--extra-rounds", type=whole_number, default=EXTRA_ROUNDS,
                         help="rounds more for a value near the line after them: past the factor but not "
                              "significant (p < 0.05), significant but not round after round, or confirmed at a p "
@@ -579,7 +584,7 @@ def gate_rules_and_options(args: argparse.Namespace) -> tuple["GateRules", "Gate
 
     rules = GateRules(args.accuracy_threshold, args.accuracy_tolerance, args.factor, screen_factor=args.screen,
                       extra_rounds=args.extra_rounds)
-    return rules, GateOptions(args.config, args.machine, args.confirm, args.rounds, args.bench)
+    return rules, GateOptions(args.config, args.machine, args.confirm, args.rounds, args.bench, args.clock)
 
 
 def add_gate_trial_arguments(parser: argparse.ArgumentParser) -> None:

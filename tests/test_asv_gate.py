@@ -8,6 +8,7 @@ p-value is 2 / C(n + m, n).
 import itertools
 import json
 import math
+import os
 import random
 import re
 import statistics
@@ -33,6 +34,7 @@ from gradcheck_bench.tools.gate import (
     NOT_CONFIRMED,
     NOT_JUDGED,
     REGRESSION,
+    GateOptions,
     GateRules,
     BenchmarkValue,
     compare_measurements,
@@ -48,6 +50,7 @@ from gradcheck_bench.tools.gate_asv import (LOCAL_RESULTS_DIR, ResultsStore, cho
                                             this_host, unroll)
 from gradcheck_bench.tools.gate_quick import follow
 from gradcheck_bench.tools.gate_remeasure import (
+    CLOCK_VARIABLE,
     DEFAULT_ROUNDS,
     PREIMPORT_VARIABLE,
     Remeasured,
@@ -638,6 +641,65 @@ def test_only_the_frameworks_a_value_names_are_imported_before_the_fork_and_none
     assert PREIMPORT_VARIABLE not in asv_environment()
 
 
+def test_the_rounds_time_in_cpu_time_on_one_thread_unless_wall_time_is_asked(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(subprocess, "run", lambda command, env, **kwargs: seen.append(env) or
+                        subprocess.CompletedProcess(command, 0, "", ""))
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setenv(CLOCK_VARIABLE, "wall")  # the caller's own setting never reaches the rounds
+    run_round(tmp_path / "c.json", "box", ("B", "H"), [TIME], tmp_path)
+    run_round(tmp_path / "c.json", "box", ("B", "H"), [TIME], tmp_path, clock="wall")
+    cpu, wall = seen
+    assert cpu[CLOCK_VARIABLE] == "cpu"
+    assert cpu["OMP_NUM_THREADS"] == cpu["OPENBLAS_NUM_THREADS"] == cpu["MKL_NUM_THREADS"] == "1"
+    assert wall[CLOCK_VARIABLE] == "wall" and wall["OMP_NUM_THREADS"] == "2" and "MKL_NUM_THREADS" not in wall
+    assert CLOCK_VARIABLE not in asv_environment()  # the quick run: the suite's default, as asv run measures
+
+
+def test_the_remeasurer_runs_every_round_on_its_clock(tmp_path, monkeypatch):
+    from gradcheck_bench.tools import gate_remeasure
+
+    clocks = []
+    monkeypatch.setattr(gate_remeasure, "register_machine", lambda machine, progress: None)
+    monkeypatch.setattr(gate_remeasure, "write_round_config", lambda config, results: results)
+    monkeypatch.setattr(gate_remeasure, "run_round", lambda config, machine, order, names, scratch, launch, clock:
+                        clocks.append(clock))
+    monkeypatch.setattr(gate_remeasure, "load_config", lambda config: config)
+    monkeypatch.setattr(gate_remeasure, "load_measurements", lambda config, machine, commit: {})
+    for clock in ("cpu", "wall"):
+        clocks.clear()
+        gate_remeasure.AsvRemeasurer(tmp_path / "asv.conf.json", "box", "b" * 40, "h" * 40, rounds=3,
+                                     progress=lambda line: None, clock=clock)([(TIME, ENV)])
+        assert clocks == [clock] * 3
+
+
+def test_a_clock_the_gate_does_not_know_is_refused_with_the_ones_it_does():
+    with pytest.raises(InputError, match="clock must be one of cpu, wall; got 'cpu-time'"):
+        GateOptions(clock="cpu-time")
+    assert GateOptions(clock="wall").clock == "wall"
+
+
+def test_the_suites_time_benchmarks_read_the_clock_the_environment_names():
+    # asv takes a benchmark's timer from the function, its class or its module: discover the suite as asv does
+    script = ("import time, timeit\nfrom asv_runner.discovery import disc_benchmarks\n"
+              "timers = {b.name: b.timer for b in disc_benchmarks('benchmarks') if '.time_' in b.name}\n"
+              "print(len(timers), sorted({t.__name__ for t in timers.values()}))\n")
+    repository = Path(__file__).resolve().parents[1]
+    for clock, timer in (("cpu", "process_time"), ("wall", "perf_counter"), (None, "perf_counter")):
+        environment = {key: value for key, value in os.environ.items() if key != CLOCK_VARIABLE}
+        if clock is not None:
+            environment[CLOCK_VARIABLE] = clock
+        completed = subprocess.run([sys.executable, "-c", script], cwd=repository, env=environment,
+                                   capture_output=True, text=True, timeout=300)
+        assert completed.returncode == 0, completed.stderr[-3000:]
+        count, names = completed.stdout.split(" ", 1)
+        assert int(count) >= 6 and names.strip() == f"['{timer}']", (clock, completed.stdout)
+    environment[CLOCK_VARIABLE] = "cpu-time"
+    refused = subprocess.run([sys.executable, "-c", "import benchmarks.common"], cwd=repository, env=environment,
+                             capture_output=True, text=True, timeout=300)
+    assert "GRADCHECK_BENCH_CLOCK='cpu-time' is not a clock the suite knows; set it to wall or cpu" in refused.stderr
+
+
 def test_the_suite_imports_the_named_frameworks_only_in_asvs_forkserver(monkeypatch):
     import importlib
 
@@ -760,7 +822,7 @@ def remeasurer_without_asv(tmp_path, monkeypatch, rounds):
     ran = []
     monkeypatch.setattr(gate_remeasure, "register_machine", lambda machine, progress: None)
     monkeypatch.setattr(gate_remeasure, "write_round_config", lambda config, results: results)
-    monkeypatch.setattr(gate_remeasure, "run_round", lambda config, machine, order, names, scratch, launch:
+    monkeypatch.setattr(gate_remeasure, "run_round", lambda config, machine, order, names, scratch, launch, clock:
                         ran.append(order))
     monkeypatch.setattr(gate_remeasure, "load_config", lambda config: config)
     monkeypatch.setattr(gate_remeasure, "load_measurements", lambda config, machine, commit: {})
@@ -782,7 +844,7 @@ def test_a_round_runs_its_values_in_runs_each_over_both_commits_back_to_back(tmp
     ran = []
     monkeypatch.setattr(gate_remeasure, "register_machine", lambda machine, progress: None)
     monkeypatch.setattr(gate_remeasure, "write_round_config", lambda config, results: results)
-    monkeypatch.setattr(gate_remeasure, "run_round", lambda config, machine, order, run, scratch, launch:
+    monkeypatch.setattr(gate_remeasure, "run_round", lambda config, machine, order, run, scratch, launch, clock:
                         ran.append((config, order, list(run))))
     monkeypatch.setattr(gate_remeasure, "load_config", lambda config: config)
 

@@ -28,6 +28,7 @@ RETURN_LINE = "    return {name: grads[name] for name in params}\n"
 LOOP_PASS_LINE = "                    costs[side, j] = scalar_cost(cost(unravel(flat), X, Y))\n"
 DEAD_LOOP = ("                    for _ in range(9):  # planted slowdown: a dead loop over the forward pass\n"
              "                        model.cost(unravel(flat), X, Y)\n")
+SLEEP = "                    __import__('time').sleep(0.001)  # planted wait: slower in wall time, not in CPU\n"
 TIMED = "bench_fd_cost.FDCheckTime.time_check('loop', 'fraud-47')"
 
 pytest.importorskip("asv")
@@ -212,11 +213,12 @@ def quick_run(root: Path, home: Path, commits: list[str], pattern: str) -> None:
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
 
 
-def gate_remeasuring(root: Path, home: Path, base: str, head: str, pattern: str) -> subprocess.CompletedProcess:
+def gate_remeasuring(root: Path, home: Path, base: str, head: str, pattern: str,
+                     *options: str) -> subprocess.CompletedProcess:
     """The gate on one value, in 6 rounds: the fewest with which the rounds' own test can confirm (1/64 < 0.02)."""
     environment = dict(os.environ, PYTHONPATH=str(root), HOME=str(home))
     return run([sys.executable, "-m", "gradcheck_bench", "gate", base, head, "--bench", pattern,
-                "--confirm", "all", "--rounds", "6"], root, environment)
+                "--confirm", "all", "--rounds", "6", *options], root, environment)
 
 
 @pytest.mark.slow
@@ -234,13 +236,16 @@ def test_gate_confirms_a_planted_slowdown_and_passes_identical_code(tmp_path):
     engine.write_text(original.replace(LOOP_PASS_LINE, LOOP_PASS_LINE + DEAD_LOOP))
     slow = commit_all(root, "a dead loop: nine more forward passes per pass")
     git(root, "checkout", "-q", base)
+    engine.write_text(original.replace(LOOP_PASS_LINE, LOOP_PASS_LINE + SLEEP))
+    asleep = commit_all(root, "a wait after every forward pass")
+    git(root, "checkout", "-q", base)
     git(root, "commit", "-q", "--allow-empty", "-m", "identical code under another hash")
     identical = git(root, "rev-parse", "HEAD")
     completed = run([sys.executable, "-m", "asv", "machine", "--yes", "--machine", "gate-test"], root,
                     dict(os.environ, HOME=str(home)))
     assert completed.returncode == 0, completed.stderr
     pattern = re.escape(TIMED)
-    quick_run(root, home, [base, slow, identical], pattern)
+    quick_run(root, home, [base, slow, identical, asleep], pattern)
 
     caught = gate_remeasuring(root, home, base, slow, pattern)
     assert caught.returncode == 1, caught.stdout + caught.stderr
@@ -249,6 +254,15 @@ def test_gate_confirms_a_planted_slowdown_and_passes_identical_code(tmp_path):
     passed = gate_remeasuring(root, home, base, identical, pattern)
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "PASS" in passed.stdout and "1 re-measured on both commits" in passed.stdout
+
+    # the rounds read CPU time by default, so a wait costs nothing there; in wall time it is a slowdown: the
+    # clock the gate names reaches the benchmarks asv runs
+    in_cpu_time = gate_remeasuring(root, home, base, asleep, pattern)
+    assert in_cpu_time.returncode == 0, in_cpu_time.stdout + in_cpu_time.stderr
+    assert "times in CPU time on one thread" in in_cpu_time.stdout
+    in_wall_time = gate_remeasuring(root, home, base, asleep, pattern, "--clock", "wall")
+    assert in_wall_time.returncode == 1, in_wall_time.stdout + in_wall_time.stderr
+    assert "times in wall time" in in_wall_time.stdout
 
 
 # ---------------------------------------------------------------------------

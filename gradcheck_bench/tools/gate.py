@@ -61,7 +61,8 @@ from .gate_asv import (
     resolve_commit,
 )
 from .gate_quick import quick_run
-from .gate_remeasure import DEFAULT_ROUNDS, AsvRemeasurer, Remeasured, RemeasurementError, report_progress
+from .gate_remeasure import (CLOCKS, CPU_CLOCK, DEFAULT_CLOCK, DEFAULT_ROUNDS, AsvRemeasurer, Remeasured,
+                             RemeasurementError, report_progress)
 
 ACCURACY_UNIT = "relative difference"
 """The unit the suite gives every accuracy ``track_`` (kept equal to ``benchmarks/common.py``)."""
@@ -178,6 +179,8 @@ class GateReport:
     confirmed: int = 0
     not_compared: int = 0
     remeasure_rounds: int | None = None
+    clock: str | None = None
+    """The clock the rounds timed values by (:data:`.gate_remeasure.DEFAULT_CLOCK`); None where none ran."""
     settled: int = 0
     """Values near the line after the rounds, given ``extra_rounds`` more."""
     settled_again: int = 0
@@ -251,15 +254,16 @@ class GateReport:
 
     def samples_file(self, base: str, head: str) -> str:
         """What ``--samples`` writes: both commits and :meth:`samples_json`, as JSON text."""
-        return json.dumps({"base": base, "head": head, "values": self.samples_json()}, indent=1)
+        return json.dumps({"base": base, "head": head, "clock": self.clock, "values": self.samples_json()}, indent=1)
 
     def remeasure_time(self) -> str:
         rounds = "" if self.remeasure_rounds is None else f" in {self.remeasure_rounds} interleaved rounds"
         if self.settled:
             again = f", {self.settled_again} of them {self.extra_rounds} more again" if self.settled_again else ""
             rounds += f" ({self.settled} near the line given {self.extra_rounds} more{again})"
+        clock = {None: "", CPU_CLOCK: ", times in CPU time on one thread"}.get(self.clock, f", times in {self.clock} time")
         seconds = "" if self.remeasure_seconds is None else f", {format_duration(self.remeasure_seconds)}"
-        return rounds + seconds
+        return rounds + clock + seconds
 
 
 def format_value(value: float | None, unit: str) -> str:
@@ -701,6 +705,12 @@ class GateOptions:
     confirm: str = CONFIRM_FRESH
     rounds: int = DEFAULT_ROUNDS
     bench: str | None = None
+    clock: str = DEFAULT_CLOCK
+    """How the re-measurement times a value (:data:`.gate_remeasure.DEFAULT_CLOCK`)."""
+
+    def __post_init__(self) -> None:
+        if self.clock not in CLOCKS:
+            raise InputError(f"clock must be one of {', '.join(CLOCKS)}; got {self.clock!r}.")
 
 
 def run_gate(base: str, head: str, rules: GateRules = GateRules(),
@@ -730,9 +740,11 @@ def run_gate(base: str, head: str, rules: GateRules = GateRules(),
         saved = {commit: select(store.measurements(config, machine, commit), options.bench) for commit in commits}
     base_saved, head_saved = (require_measurements(saved[commit], commit, machine, str(store.committed), here)
                               for commit in commits)
-    remeasurer = AsvRemeasurer(options.config_path, here, base_hash, head_hash, options.rounds, progress)
+    remeasurer = AsvRemeasurer(options.config_path, here, base_hash, head_hash, options.rounds, progress,
+                               clock=options.clock)
     report = compare_measurements(base_saved, head_saved, rules, remeasurer, options.confirm)
     report.machine, report.quick_run_seconds = machine, quick_seconds
     if report.remeasured:
         report.remeasure_rounds, report.remeasure_seconds = options.rounds, remeasurer.seconds
+        report.clock = options.clock
     return report, base_hash, head_hash

@@ -61,6 +61,21 @@ PREIMPORT_VARIABLE = "GRADCHECK_BENCH_PREIMPORT"
 """Set for the gate's asv runs: the frameworks (comma-separated) asv's forkserver imports with the suite
 (``benchmarks/__init__.py``)."""
 FRAMEWORKS = ("torch", "jax")
+CLOCK_VARIABLE = "GRADCHECK_BENCH_CLOCK"
+"""Set for the gate's re-measurement rounds: the clock the suite's ``time_`` benchmarks read
+(``benchmarks/common.py``)."""
+CPU_CLOCK, WALL_CLOCK = "cpu", "wall"
+CLOCKS = (CPU_CLOCK, WALL_CLOCK)
+DEFAULT_CLOCK = CPU_CLOCK
+"""How the rounds time a value: this process's CPU time with one thread per numerical library (``cpu``), or
+wall time with the threads the libraries choose, as ``asv run`` times it (``wall``). On a loaded 2-core host a
+process waits for a core for a share of its wall time that changes from process to process, and a library
+running two threads waits for the one that is not scheduled, so identical code read in wall time differs round
+to round by more than the slowdowns the gate must see; the CPU one thread uses does not
+(docs/benchmarks.md, 'The clock'). What ``cpu`` cannot see: a slowdown in waiting (sleep, I/O, locks) or in
+how well work spreads over threads."""
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+"""The thread pools of torch (OpenMP), NumPy's BLAS and MKL, each held to one thread under the ``cpu`` clock."""
 LAUNCH_METHOD = "forkserver"
 """How asv starts each re-measured value: ``forkserver`` imports the suite once per commit and round and forks
 a child per value, where ``spawn`` (asv's default) starts a fresh interpreter for every value and commit."""
@@ -107,6 +122,7 @@ class AsvRemeasurer:
     progress: Callable[[str], None] = report_progress
     launch_method: str = LAUNCH_METHOD
     values_per_run: int = VALUES_PER_RUN
+    clock: str = DEFAULT_CLOCK
     round_seconds: list[float] = field(default_factory=list, init=False)
     """Wall time of each round so far."""
     seconds: float = field(default=0.0, init=False)
@@ -135,7 +151,7 @@ class AsvRemeasurer:
                                   f"{max(last, self.rounds)}{of_runs} ({' then '.join(commit[:8] for commit in order)}),"
                                   f" {time.perf_counter() - started:.0f} s so far")
                     config = write_round_config(self.config_path, Path(scratch) / f"round-{number}-{part}")
-                    run_round(config, self.machine, order, run, Path(scratch), self.launch_method)
+                    run_round(config, self.machine, order, run, Path(scratch), self.launch_method, self.clock)
                     for commit in order:
                         measured = load_measurements(load_config(config), self.machine, commit)
                         pool(pooled[commit], {key: value for key, value in measured.items() if key[0] in run})
@@ -174,14 +190,20 @@ def write_round_config(config_path: Path, results_dir: Path, config_dir: Path | 
     return path
 
 
-def asv_environment(preimport: tuple[str, ...] = ()) -> dict[str, str]:
+def asv_environment(preimport: tuple[str, ...] = (), clock: str | None = None) -> dict[str, str]:
     """This process's environment without ``ASV_PYTHONPATH``, which would make asv benchmark that checkout
     instead of the commit it installed; the suite's process (asv's forkserver) imports the frameworks in
-    ``preimport`` once for all the values it forks (``benchmarks/__init__.py``)."""
+    ``preimport`` once for all the values it forks (``benchmarks/__init__.py``). Under the ``cpu`` clock
+    (:data:`DEFAULT_CLOCK`) the suite reads CPU time and every library runs one thread; with no clock, the
+    suite's own default (wall time), as ``asv run`` measures."""
     environment = {key: value for key, value in os.environ.items()
-                   if key not in ("ASV_PYTHONPATH", PREIMPORT_VARIABLE)}
+                   if key not in ("ASV_PYTHONPATH", PREIMPORT_VARIABLE, CLOCK_VARIABLE)}
     if preimport:
         environment[PREIMPORT_VARIABLE] = ",".join(preimport)
+    if clock is not None:
+        environment[CLOCK_VARIABLE] = clock
+    if clock == CPU_CLOCK:
+        environment.update(ONE_THREAD)
     return environment
 
 
@@ -205,14 +227,14 @@ def asv_run_command(config: Path, machine: str, hashfile: Path, names: list[str]
 
 
 def run_round(config: Path, machine: str, order: tuple[str, str], names: list[str], scratch: Path,
-              launch_method: str = LAUNCH_METHOD) -> None:
-    """One ``asv run`` over both commits in ``order``; raises when asv measured nothing."""
+              launch_method: str = LAUNCH_METHOD, clock: str = DEFAULT_CLOCK) -> None:
+    """One ``asv run`` over both commits in ``order``, timed by ``clock``; raises when asv measured nothing."""
     hashfile = scratch / "commits.txt"
     hashfile.write_text("\n".join(order) + "\n")
     preimport = preimports(names) if launch_method == "forkserver" else ()
     completed = rerun_if_machine_file_was_mid_write(
         lambda: subprocess.run(asv_run_command(config, machine, hashfile, names, launch_method),
-                               env=asv_environment(preimport), stdin=subprocess.DEVNULL, capture_output=True,
+                               env=asv_environment(preimport, clock), stdin=subprocess.DEVNULL, capture_output=True,
                                text=True),
         lambda done: "" if done.returncode in (0, 2) else done.stdout + done.stderr)
     # asv exits 2 when a benchmark failed: the others were measured, and the failure is judged per value
