@@ -28,7 +28,9 @@ RETURN_LINE = "    return {name: grads[name] for name in params}\n"
 LOOP_PASS_LINE = "                    costs[side, j] = scalar_cost(cost(unravel(flat), X, Y))\n"
 DEAD_LOOP = ("                    for _ in range(9):  # planted slowdown: a dead loop over the forward pass\n"
              "                        model.cost(unravel(flat), X, Y)\n")
-SLEEP = "                    __import__('time').sleep(0.001)  # planted wait: slower in wall time, not in CPU\n"
+CHUNK_LINE = "        costs = np.empty((2, indices.size))\n"
+WAIT = ("        __import__('time').sleep(0.05)  # planted wait, once a chunk (of up to 256 coordinates): slower in wall\n"
+        "        # time, little in CPU time (a wake-up finds cold caches: a wait after every pass would cost CPU)\n")
 TIMED = "bench_fd_cost.FDCheckTime.time_check('loop', 'fraud-47')"
 
 pytest.importorskip("asv")
@@ -236,8 +238,9 @@ def test_gate_confirms_a_planted_slowdown_and_passes_identical_code(tmp_path):
     engine.write_text(original.replace(LOOP_PASS_LINE, LOOP_PASS_LINE + DEAD_LOOP))
     slow = commit_all(root, "a dead loop: nine more forward passes per pass")
     git(root, "checkout", "-q", base)
-    engine.write_text(original.replace(LOOP_PASS_LINE, LOOP_PASS_LINE + SLEEP))
-    asleep = commit_all(root, "a wait after every forward pass")
+    assert original.count(CHUNK_LINE) == 1, "the loop engine's chunk moved; update this test"
+    engine.write_text(original.replace(CHUNK_LINE, CHUNK_LINE + WAIT))
+    asleep = commit_all(root, "a wait in every chunk of forward passes")
     git(root, "checkout", "-q", base)
     git(root, "commit", "-q", "--allow-empty", "-m", "identical code under another hash")
     identical = git(root, "rev-parse", "HEAD")
@@ -255,12 +258,12 @@ def test_gate_confirms_a_planted_slowdown_and_passes_identical_code(tmp_path):
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "PASS" in passed.stdout and "1 re-measured on both commits" in passed.stdout
 
-    # the rounds read CPU time by default, so a wait costs nothing there; in wall time it is a slowdown: the
-    # clock the gate names reaches the benchmarks asv runs
-    in_cpu_time = gate_remeasuring(root, home, base, asleep, pattern)
+    # the rounds read CPU time by default, where the wait costs little (its wake-up), far under a factor 2; in
+    # wall time it is a slowdown several times over: the clock the gate names reaches the benchmarks asv runs
+    in_cpu_time = gate_remeasuring(root, home, base, asleep, pattern, "--factor", "2")
     assert in_cpu_time.returncode == 0, in_cpu_time.stdout + in_cpu_time.stderr
     assert "times in CPU time on one thread" in in_cpu_time.stdout
-    in_wall_time = gate_remeasuring(root, home, base, asleep, pattern, "--clock", "wall")
+    in_wall_time = gate_remeasuring(root, home, base, asleep, pattern, "--factor", "2", "--clock", "wall")
     assert in_wall_time.returncode == 1, in_wall_time.stdout + in_wall_time.stderr
     assert "times in wall time" in in_wall_time.stdout
 
