@@ -657,19 +657,9 @@ def test_the_rounds_time_in_cpu_time_on_one_thread_unless_wall_time_is_asked(tmp
 
 
 def test_the_remeasurer_runs_every_round_on_its_clock(tmp_path, monkeypatch):
-    from gradcheck_bench.tools import gate_remeasure
-
-    clocks = []
-    monkeypatch.setattr(gate_remeasure, "register_machine", lambda machine, progress: None)
-    monkeypatch.setattr(gate_remeasure, "write_round_config", lambda config, results: results)
-    monkeypatch.setattr(gate_remeasure, "run_round", lambda config, machine, order, names, scratch, launch, clock:
-                        clocks.append(clock))
-    monkeypatch.setattr(gate_remeasure, "load_config", lambda config: config)
-    monkeypatch.setattr(gate_remeasure, "load_measurements", lambda config, machine, commit: {})
     for clock in ("cpu", "wall"):
-        clocks.clear()
-        gate_remeasure.AsvRemeasurer(tmp_path / "asv.conf.json", "box", "b" * 40, "h" * 40, rounds=3,
-                                     progress=lambda line: None, clock=clock)([(TIME, ENV)])
+        remeasurer, _, clocks = remeasurer_without_asv(tmp_path, monkeypatch, rounds=3, clock=clock)
+        remeasurer([(TIME, ENV)])
         assert clocks == [clock] * 3
 
 
@@ -815,23 +805,24 @@ def test_a_slowdown_needs_head_slower_in_all_rounds_but_one():
     assert verdict == NOT_CONFIRMED and "HEAD slower in 5 of 7 rounds" in reason
 
 
-def remeasurer_without_asv(tmp_path, monkeypatch, rounds):
-    """An ``AsvRemeasurer`` whose rounds run no asv, and the commit order of each round it ran."""
+def remeasurer_without_asv(tmp_path, monkeypatch, rounds, clock="cpu"):
+    """An ``AsvRemeasurer`` on ``clock`` whose rounds run no asv, the commit order of each round it ran, and the
+    clock each round was asked to time by."""
     from gradcheck_bench.tools import gate_remeasure
 
-    ran = []
+    ran, clocks = [], []
     monkeypatch.setattr(gate_remeasure, "register_machine", lambda machine, progress: None)
     monkeypatch.setattr(gate_remeasure, "write_round_config", lambda config, results: results)
     monkeypatch.setattr(gate_remeasure, "run_round", lambda config, machine, order, names, scratch, launch, clock:
-                        ran.append(order))
+                        ran.append(order) or clocks.append(clock))
     monkeypatch.setattr(gate_remeasure, "load_config", lambda config: config)
     monkeypatch.setattr(gate_remeasure, "load_measurements", lambda config, machine, commit: {})
     return gate_remeasure.AsvRemeasurer(tmp_path / "asv.conf.json", "box", "b" * 40, "h" * 40, rounds=rounds,
-                                        progress=lambda line: None), ran
+                                        progress=lambda line: None, clock=clock), ran, clocks
 
 
 def test_the_screen_never_runs_more_rounds_than_asked(tmp_path, monkeypatch):
-    remeasurer, ran = remeasurer_without_asv(tmp_path, monkeypatch, rounds=1)
+    remeasurer, ran, _ = remeasurer_without_asv(tmp_path, monkeypatch, rounds=1)
     remeasurer([(TIME, ENV)], rounds=2)
     assert ran == [("b" * 40, "h" * 40)]
 
@@ -1030,6 +1021,6 @@ def test_too_few_rounds_are_not_judged_however_many_samples_they_hold():
 
 
 def test_extra_rounds_run_past_the_gates_rounds_when_asked_for(tmp_path, monkeypatch):
-    remeasurer, ran = remeasurer_without_asv(tmp_path, monkeypatch, rounds=7)
+    remeasurer, ran, _ = remeasurer_without_asv(tmp_path, monkeypatch, rounds=7)
     remeasurer([(TIME, ENV)], rounds=4, first_round=8)
     assert ran == [("h" * 40, "b" * 40), ("b" * 40, "h" * 40)] * 2  # rounds 8 to 11, still alternating
