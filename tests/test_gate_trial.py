@@ -52,6 +52,32 @@ def test_the_plant_is_the_shipped_patch_on_base_and_the_work_tree_is_untouched(c
     assert (clone / "gradcheck_bench/sources/numpy_backprop.py").read_text() == before
 
 
+def test_the_plant_spends_half_the_calls_cpu_time_again_whatever_the_wall_clock_does(clone, monkeypatch):
+    """The planted module's own ``_slowed``, on a CPU clock faked to advance 1 a reading and 10 a call, and a wall
+    clock that stands still (a process pre-empted throughout): it must still spend 5 more, not 0."""
+    plant = trial_commit(clone, "HEAD", "plant")
+    source = git(clone, "show", f"{plant}:gradcheck_bench/sources/numpy_backprop.py")
+    namespace: dict = {}
+    start = source.index("_T = TypeVar")
+    exec("import time\nfrom typing import Any, Callable, TypeVar\n" + source[start:source.index("class HandWritten")],
+         namespace)
+    cpu = [0.0]
+
+    def read_cpu() -> float:
+        cpu[0] += 1
+        return cpu[0]
+
+    def call() -> str:
+        cpu[0] += 10
+        return "gradient"
+
+    monkeypatch.setattr("time.process_time", read_cpu)
+    monkeypatch.setattr("time.perf_counter", lambda: 0.0)
+    assert namespace["_slowed"](call) == "gradient"
+    # readings: 1 before the call, 12 after it (spent 11), 13 sets the deadline 13 + 5.5; the wait reads 14..19
+    assert cpu[0] == 19
+
+
 def test_identical_is_bases_tree_under_a_new_commit(clone):
     base = git(clone, "rev-parse", "HEAD")
     identical = trial_commit(clone, "HEAD", "identical")

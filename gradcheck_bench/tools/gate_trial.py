@@ -37,7 +37,8 @@ from .report import load_average, provenance, write_provenance, write_table
 IDENTICAL, PLANT = "identical", "plant"
 KINDS = (IDENTICAL, PLANT)
 PLANT_PATCH = Path("benchmarks") / "trial" / "plant-1.5x.patch"
-"""The plant: the hand-written gradient busy-waits for half its own time after each call, a uniform 1.5x."""
+"""The plant: after each call the hand-written gradient busy-waits for half the CPU time the call took, 50%
+more work: a uniform 1.5x on either of the gate's clocks."""
 PLANT_TOUCHES = re.compile(r"\.time_gradient\('numpy', ")
 """The benchmark values the plant slows: the hand-written gradient (the ``numpy`` source), as ``time_gradient``
 times it. Elsewhere it is a small share of what is timed (a check's forward passes, a framework's gradient)."""
