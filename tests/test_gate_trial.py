@@ -54,7 +54,8 @@ def test_the_plant_is_the_shipped_patch_on_base_and_the_work_tree_is_untouched(c
 
 def test_the_plant_spends_half_the_calls_cpu_time_again_whatever_the_wall_clock_does(clone, monkeypatch):
     """The planted module's own ``_slowed``, on a CPU clock faked to advance 1 a reading and 10 a call, and a wall
-    clock that stands still (a process pre-empted throughout): it must still spend 5 more, not 0."""
+    clock that stands still (so a wait timed by the wall clock would end at once): it must keep reading the CPU
+    clock until half the call's CPU time has passed again."""
     plant = trial_commit(clone, "HEAD", "plant")
     source = git(clone, "show", f"{plant}:gradcheck_bench/sources/numpy_backprop.py")
     namespace: dict = {}
